@@ -1,0 +1,339 @@
+//! Tables (polars): reading and writing CSV, grouping runs into mean/min/max bands, filtering.
+//!
+//! A thin wrapper so that experiment code reads like the analysis it does, not like polars.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use polars::prelude::*;
+
+/// One cell of a row built by hand (summary rows).
+#[derive(Clone, Debug)]
+pub enum Cell {
+    Str(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl From<&str> for Cell {
+    fn from(v: &str) -> Cell {
+        Cell::Str(v.to_string())
+    }
+}
+impl From<String> for Cell {
+    fn from(v: String) -> Cell {
+        Cell::Str(v)
+    }
+}
+impl From<u64> for Cell {
+    fn from(v: u64) -> Cell {
+        Cell::Int(v as i64)
+    }
+}
+impl From<f64> for Cell {
+    fn from(v: f64) -> Cell {
+        Cell::Float(v)
+    }
+}
+impl From<f32> for Cell {
+    fn from(v: f32) -> Cell {
+        Cell::Float(v as f64)
+    }
+}
+impl From<bool> for Cell {
+    fn from(v: bool) -> Cell {
+        Cell::Bool(v)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Table {
+    df: DataFrame,
+}
+
+/// Writes float columns as CSV (for per-epoch curves written by training stages).
+pub fn write_columns(path: &Path, columns: &[(&str, &[f32])]) -> Result<()> {
+    let cols: Vec<Column> = columns
+        .iter()
+        .map(|(name, values)| Column::new((*name).into(), values.to_vec()))
+        .collect();
+    let mut t = Table {
+        df: DataFrame::new_infer_height(cols)?,
+    };
+    t.write_csv(path)
+}
+
+impl Table {
+    pub fn read_csv(path: &Path) -> Result<Table> {
+        let df = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(None)
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))?
+            .finish()
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("cannot read the table {}", path.display()))?;
+        Ok(Table { df })
+    }
+
+    pub fn write_csv(&mut self, path: &Path) -> Result<()> {
+        let mut file = std::fs::File::create(path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+        CsvWriter::new(&mut file).finish(&mut self.df)?;
+        Ok(())
+    }
+
+    /// A table from rows of cells; each column takes the type of its first row.
+    pub fn from_rows(names: &[&str], rows: impl Iterator<Item = Vec<Cell>>) -> Result<Table> {
+        let rows: Vec<Vec<Cell>> = rows.collect();
+        let mut cols = Vec::new();
+        for (k, name) in names.iter().enumerate() {
+            let cells = rows.iter().map(|r| r.get(k).cloned().context("short row"));
+            let cells: Vec<Cell> = cells.collect::<Result<_>>()?;
+            let name: PlSmallStr = (*name).into();
+            let col = match cells.first() {
+                None | Some(Cell::Str(_)) => {
+                    Column::new(name, cells.iter().map(cell_string).collect::<Vec<_>>())
+                }
+                Some(Cell::Int(_)) => Column::new(
+                    name,
+                    cells
+                        .iter()
+                        .map(|c| if let Cell::Int(v) = c { Some(*v) } else { None })
+                        .collect::<Vec<_>>(),
+                ),
+                Some(Cell::Float(_)) => Column::new(
+                    name,
+                    cells
+                        .iter()
+                        .map(|c| match c {
+                            Cell::Float(v) => Some(*v),
+                            Cell::Int(v) => Some(*v as f64),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+                Some(Cell::Bool(_)) => Column::new(
+                    name,
+                    cells
+                        .iter()
+                        .map(|c| {
+                            if let Cell::Bool(v) = c {
+                                Some(*v)
+                            } else {
+                                None
+                            }
+                        })
+                        .collect::<Vec<_>>(),
+                ),
+            };
+            cols.push(col);
+        }
+        Ok(Table {
+            df: DataFrame::new(rows.len(), cols)?,
+        })
+    }
+
+    pub fn height(&self) -> usize {
+        self.df.height()
+    }
+
+    pub fn column_names(&self) -> Vec<String> {
+        self.df
+            .get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    /// Adds constant string columns (labels of the run a table came from).
+    pub fn with_labels(mut self, labels: &[(&str, &str)]) -> Result<Table> {
+        let n = self.df.height();
+        for (name, value) in labels {
+            self.df
+                .with_column(Column::new((*name).into(), vec![*value; n]))?;
+        }
+        Ok(self)
+    }
+
+    pub fn with_seed(mut self, seed: u64) -> Result<Table> {
+        let n = self.df.height();
+        self.df
+            .with_column(Column::new("seed".into(), vec![seed as i64; n]))?;
+        Ok(self)
+    }
+
+    pub fn with_column(mut self, name: &str, values: &[f32]) -> Result<Table> {
+        self.df
+            .with_column(Column::new(name.into(), values.to_vec()))?;
+        Ok(self)
+    }
+
+    /// Stacks tables with the same columns.
+    pub fn concat(tables: Vec<Table>) -> Result<Table> {
+        let mut iter = tables.into_iter();
+        let Some(first) = iter.next() else {
+            bail!("nothing to concatenate")
+        };
+        let mut df = first.df;
+        for t in iter {
+            df.vstack_mut_owned(t.df)?;
+        }
+        Ok(Table { df })
+    }
+
+    /// Groups by `keys` and summarises `value` as mean, min, max and n, sorted by the keys.
+    pub fn band(&self, keys: &[&str], value: &str) -> Result<Table> {
+        let by: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+        let sort_by: Vec<PlSmallStr> = keys.iter().map(|k| (*k).into()).collect();
+        let df = self
+            .df
+            .clone()
+            .lazy()
+            .group_by(by)
+            .agg([
+                col(value).cast(DataType::Float64).mean().alias("mean"),
+                col(value).cast(DataType::Float64).min().alias("min"),
+                col(value).cast(DataType::Float64).max().alias("max"),
+                col(value).count().alias("n"),
+            ])
+            .sort(sort_by, SortMultipleOptions::default())
+            .collect()?;
+        Ok(Table { df })
+    }
+
+    /// Rows whose `column` equals `value` (a string column).
+    pub fn filter_eq(&self, column: &str, value: &str) -> Result<Table> {
+        let df = self
+            .df
+            .clone()
+            .lazy()
+            .filter(col(column).eq(lit(value.to_string())))
+            .collect()?;
+        Ok(Table { df })
+    }
+
+    /// Rows whose numeric `column` is one of `values`.
+    pub fn filter_in(&self, column: &str, values: &[f32]) -> Result<Table> {
+        let pred = values
+            .iter()
+            .map(|v| col(column).cast(DataType::Float64).eq(lit(*v as f64)))
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false));
+        Ok(Table {
+            df: self.df.clone().lazy().filter(pred).collect()?,
+        })
+    }
+
+    pub fn floats(&self, column: &str) -> Result<Vec<f64>> {
+        let s = self.df.column(column)?.cast(&DataType::Float64)?;
+        Ok(s.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+    }
+
+    pub fn strings(&self, column: &str) -> Result<Vec<String>> {
+        let s = self.df.column(column)?.cast(&DataType::String)?;
+        Ok(s.str()?
+            .iter()
+            .map(|v| v.unwrap_or("").to_string())
+            .collect())
+    }
+
+    /// Every cell as display text (floats to 4 significant digits), row by row.
+    pub fn display_rows(&self) -> Result<Vec<Vec<String>>> {
+        let mut rows = vec![Vec::new(); self.df.height()];
+        for column in self.df.columns() {
+            for (i, row) in rows.iter_mut().enumerate() {
+                row.push(display(&column.get(i)?));
+            }
+        }
+        Ok(rows)
+    }
+}
+
+fn cell_string(c: &Cell) -> String {
+    match c {
+        Cell::Str(s) => s.clone(),
+        Cell::Int(v) => v.to_string(),
+        Cell::Float(v) => v.to_string(),
+        Cell::Bool(v) => v.to_string(),
+    }
+}
+
+fn display(v: &AnyValue) -> String {
+    match v {
+        AnyValue::Null => String::new(),
+        AnyValue::String(s) => s.to_string(),
+        AnyValue::StringOwned(s) => s.to_string(),
+        AnyValue::Float64(f) => format_float(*f),
+        AnyValue::Float32(f) => format_float(*f as f64),
+        other => other.to_string(),
+    }
+}
+
+/// 4 significant digits, plain notation for everyday magnitudes.
+pub fn format_float(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return v.to_string();
+    }
+    let mag = v.abs().log10().floor() as i32;
+    if (-4..6).contains(&mag) {
+        let decimals = (3 - mag).max(0) as usize;
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.3e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn band_is_mean_min_max_per_group() {
+        let t = Table::from_rows(
+            &["model", "epoch", "loss"],
+            vec![
+                vec!["a".into(), 0u64.into(), 1.0f64.into()],
+                vec!["a".into(), 0u64.into(), 3.0f64.into()],
+                vec!["a".into(), 1u64.into(), 2.0f64.into()],
+                vec!["b".into(), 0u64.into(), 5.0f64.into()],
+            ]
+            .into_iter(),
+        )
+        .unwrap();
+        let b = t.band(&["model", "epoch"], "loss").unwrap();
+        assert_eq!(b.strings("model").unwrap(), ["a", "a", "b"]);
+        assert_eq!(b.floats("mean").unwrap(), [2.0, 2.0, 5.0]);
+        assert_eq!(b.floats("min").unwrap(), [1.0, 2.0, 5.0]);
+        assert_eq!(b.floats("max").unwrap(), [3.0, 2.0, 5.0]);
+        assert_eq!(b.floats("n").unwrap(), [2.0, 1.0, 1.0]);
+        assert_eq!(t.filter_eq("model", "b").unwrap().height(), 1);
+        assert_eq!(t.filter_in("epoch", &[1.0]).unwrap().height(), 1);
+    }
+
+    #[test]
+    fn csv_round_trip_keeps_f32_bits() {
+        let dir = std::env::temp_dir().join(format!("repro-table-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.csv");
+        let values = [0.1f32, 1.0 / 3.0, 1e-7, 12345.678];
+        write_columns(&path, &[("v", &values)]).unwrap();
+        let back: Vec<f32> = Table::read_csv(&path)
+            .unwrap()
+            .floats("v")
+            .unwrap()
+            .iter()
+            .map(|v| *v as f32)
+            .collect();
+        assert_eq!(back, values);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn floats_format_to_four_significant_digits() {
+        assert_eq!(format_float(0.0012346), "0.001235");
+        assert_eq!(format_float(98.6712), "98.67");
+        assert_eq!(format_float(25550.0), "25550");
+        assert_eq!(format_float(1.5e-7), "1.500e-7");
+    }
+}

@@ -1,0 +1,334 @@
+//! `pipeline.toml` -> typed configuration, with profiles and `-s key=value` overrides.
+//!
+//! Every error names where it comes from: `pipeline.toml:LINE:COL` for the file (including keys
+//! that a profile sets), or the `-s` argument for overrides. Nothing is written while loading.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use toml::de::{DeTable, DeValue};
+
+use crate::experiments::sim_functions;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub pipeline: PipelineSettings,
+    #[serde(default)]
+    pub experiments: Experiments,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// `flex` (pure-Rust CPU, always built) or `tch` (libtorch; needs `--features tch`).
+    #[serde(default = "default_backend")]
+    pub backend: Backend,
+    /// `cpu`, or for tch `auto` / `cuda:N`.
+    #[serde(default = "default_device")]
+    pub device: String,
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Flex,
+    Tch,
+}
+
+fn default_backend() -> Backend {
+    Backend::Flex
+}
+fn default_device() -> String {
+    "cpu".into()
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            backend: default_backend(),
+            device: default_device(),
+        }
+    }
+}
+
+/// One optional section per experiment: a missing section means the experiment does not run.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiments {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim_functions: Option<sim_functions::Settings>,
+}
+
+/// The configuration, plus where in the file some keys were written (for later error messages).
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// Dotted key path -> `file:line`, for keys whose errors are found after parsing (`after`).
+    pub origins: BTreeMap<String, String>,
+    pub file: PathBuf,
+    /// blake3 of the effective configuration (after profile and overrides), for provenance.
+    pub hash: String,
+}
+
+/// Reads `file`, applies `profile` (a table under `[profiles.NAME]`) and then `overrides`.
+pub fn load(file: &Path, profile: Option<&str>, overrides: &[String]) -> Result<Loaded> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    parse(&text, file, profile, overrides)
+}
+
+pub fn parse(
+    text: &str,
+    file: &Path,
+    profile: Option<&str>,
+    overrides: &[String],
+) -> Result<Loaded> {
+    let name = file.display().to_string();
+    let at = |span: Option<std::ops::Range<usize>>| match span {
+        Some(s) => location(&name, text, s.start),
+        None => name.clone(),
+    };
+    let mut root =
+        DeTable::parse(text).map_err(|e| anyhow!("{}: {}", at(e.span()), e.message()))?;
+    let profiles = root.get_mut().remove("profiles");
+    if let Some(name) = profile {
+        let profiles = profiles.as_ref().and_then(|p| p.get_ref().as_table());
+        let chosen = profiles.and_then(|p| p.get(name)).ok_or_else(|| {
+            let known: Vec<String> = profiles
+                .map(|p| p.keys().map(|k| k.get_ref().to_string()).collect())
+                .unwrap_or_default();
+            anyhow!(
+                "{}: no profile named `{name}` (defined: {})",
+                at(None),
+                if known.is_empty() {
+                    "none".into()
+                } else {
+                    known.join(", ")
+                }
+            )
+        })?;
+        let DeValue::Table(table) = chosen.get_ref() else {
+            bail!(
+                "{}: profile `{name}` must be a table",
+                at(Some(chosen.span()))
+            );
+        };
+        merge(root.get_mut(), table.clone());
+    }
+    let mut origins = BTreeMap::new();
+    collect_origins(root.get_ref(), "", &name, text, &mut origins);
+    let config = Config::deserialize(toml::de::Deserializer::from(root))
+        .map_err(|e| anyhow!("{}: {}", at(e.span()), e.message().trim()))?;
+    let config = apply_overrides(config, overrides)?;
+    config.validate()?;
+    let hash = crate::engine::hash_bytes(&serde_json::to_vec(&config)?);
+    Ok(Loaded {
+        config,
+        origins,
+        file: file.to_path_buf(),
+        hash,
+    })
+}
+
+impl Config {
+    fn validate(&self) -> Result<()> {
+        if let Some(s) = &self.experiments.sim_functions {
+            s.validate().context("in [experiments.sim_functions]")?;
+        }
+        Ok(())
+    }
+}
+
+/// `file:line:column` of byte offset `pos` in `text`.
+pub fn location(file: &str, text: &str, pos: usize) -> String {
+    let before = &text[..pos.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{file}:{line}:{col}")
+}
+
+/// Overlays `overlay` onto `base`, table by table; any other value replaces the base value.
+fn merge<'i>(base: &mut DeTable<'i>, overlay: DeTable<'i>) {
+    for (key, value) in overlay {
+        let slot = base.get_mut(key.get_ref().as_ref());
+        match (slot, value.get_ref()) {
+            (Some(existing), DeValue::Table(_)) if existing.get_ref().is_table() => {
+                let DeValue::Table(sub) = value.into_inner() else {
+                    unreachable!()
+                };
+                let DeValue::Table(dst) = existing.get_mut() else {
+                    unreachable!()
+                };
+                merge(dst, sub);
+            }
+            _ => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn collect_origins(
+    table: &DeTable<'_>,
+    prefix: &str,
+    file: &str,
+    text: &str,
+    out: &mut BTreeMap<String, String>,
+) {
+    for (key, value) in table.iter() {
+        let path = if prefix.is_empty() {
+            key.get_ref().to_string()
+        } else {
+            format!("{prefix}.{}", key.get_ref())
+        };
+        out.insert(path.clone(), location(file, text, value.span().start));
+        if let DeValue::Table(sub) = value.get_ref() {
+            collect_origins(sub, &path, file, text, out);
+        }
+    }
+}
+
+/// Applies `key=value` overrides. Keys are dotted paths; one that does not start with `pipeline`
+/// or `experiments` is taken as `experiments.<key>`. Values are TOML (`3`, `[0, 1]`, `"tch"`);
+/// anything that does not parse as TOML is taken as a string.
+fn apply_overrides(config: Config, overrides: &[String]) -> Result<Config> {
+    let mut config = config;
+    for item in overrides {
+        let (key, raw) = item
+            .split_once('=')
+            .ok_or_else(|| anyhow!("-s {item}: expected KEY=VALUE"))?;
+        let key = key.trim();
+        let path: Vec<&str> = if key.starts_with("pipeline.") || key.starts_with("experiments.") {
+            key.split('.').collect()
+        } else {
+            std::iter::once("experiments")
+                .chain(key.split('.'))
+                .collect()
+        };
+        let value = parse_value(raw.trim());
+        let mut tree = serde_json::to_value(&config)?;
+        let mut node = &mut tree;
+        for (depth, part) in path.iter().enumerate() {
+            if node.is_null() {
+                *node = Value::Object(Default::default());
+            }
+            let Value::Object(map) = node else {
+                bail!("-s {item}: `{}` is not a table", path[..depth].join("."));
+            };
+            node = map.entry(part.to_string()).or_insert(Value::Null);
+        }
+        *node = value;
+        config = serde_json::from_value(tree).map_err(|e| anyhow!("-s {item}: {e}"))?;
+    }
+    Ok(config)
+}
+
+fn parse_value(raw: &str) -> Value {
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(mut t) => {
+            serde_json::to_value(t.remove("v").expect("just parsed")).unwrap_or(Value::Null)
+        }
+        Err(_) => Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(text: &str, profile: Option<&str>, overrides: &[&str]) -> Result<Loaded> {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        parse(text, Path::new("pipeline.toml"), profile, &overrides)
+    }
+
+    const BASE: &str = "[pipeline]\nbackend = \"flex\"\n\n[experiments.sim_functions]\nseeds = [0, 1]\nmax_epochs = 100\n\n[profiles.quick.experiments.sim_functions]\nmax_epochs = 7\n";
+
+    #[test]
+    fn profile_and_override_layer_in_order() {
+        let c = parse_str(BASE, None, &[]).unwrap().config;
+        assert_eq!(
+            c.experiments.sim_functions.as_ref().unwrap().max_epochs,
+            100
+        );
+        let c = parse_str(BASE, Some("quick"), &[]).unwrap().config;
+        let s = c.experiments.sim_functions.unwrap();
+        assert_eq!((s.max_epochs, s.seeds.clone()), (7, vec![0, 1]));
+        let c = parse_str(
+            BASE,
+            Some("quick"),
+            &["sim_functions.max_epochs=9", "sim_functions.seeds=[4]"],
+        )
+        .unwrap()
+        .config;
+        let s = c.experiments.sim_functions.unwrap();
+        assert_eq!((s.max_epochs, s.seeds), (9, vec![4]));
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let unknown_key = parse_str(
+            "[experiments.sim_functions]\nseeds = [0]\nmax_epoch = 3\n",
+            None,
+            &[],
+        );
+        let msg = format!("{:#}", unknown_key.unwrap_err());
+        assert!(
+            msg.starts_with("pipeline.toml:3:") && msg.contains("max_epoch"),
+            "{msg}"
+        );
+
+        let wrong_type = parse_str(
+            "[experiments.sim_functions]\nmax_epochs = \"many\"\n",
+            None,
+            &[],
+        );
+        let msg = format!("{:#}", wrong_type.unwrap_err());
+        assert!(msg.starts_with("pipeline.toml:2:"), "{msg}");
+
+        let unknown_experiment =
+            parse_str("\n[experiments.sim_fnuctions]\nseeds = [0]\n", None, &[]);
+        let msg = format!("{:#}", unknown_experiment.unwrap_err());
+        assert!(
+            msg.starts_with("pipeline.toml:2:") && msg.contains("sim_fnuctions"),
+            "{msg}"
+        );
+
+        let in_profile = parse_str(
+            "[experiments.sim_functions]\n[profiles.quick.experiments.sim_functions]\nlr = \"x\"\n",
+            Some("quick"),
+            &[],
+        );
+        let msg = format!("{:#}", in_profile.unwrap_err());
+        assert!(msg.starts_with("pipeline.toml:3:"), "{msg}");
+
+        let syntax = parse_str("[pipeline\n", None, &[]);
+        assert!(format!("{:#}", syntax.unwrap_err()).starts_with("pipeline.toml:1:"));
+
+        let bad_override = parse_str(BASE, None, &["sim_functions.max_epochs=\"x\""]);
+        assert!(
+            format!("{:#}", bad_override.unwrap_err()).starts_with("-s sim_functions.max_epochs=")
+        );
+
+        let missing_profile = parse_str(BASE, Some("nope"), &[]);
+        assert!(format!("{:#}", missing_profile.unwrap_err()).contains("defined: quick"));
+    }
+
+    #[test]
+    fn origins_point_at_lines() {
+        let l = parse_str(
+            "[experiments.sim_functions]\nseeds = [0]\nafter = []\n",
+            None,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            l.origins["experiments.sim_functions.after"],
+            "pipeline.toml:3:9"
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! `artifacts/`: a view of the store for people, plus `manifest.json`. Deleting it loses nothing:
+//! the next run rebuilds it from the store without recomputing.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use super::graph::Graph;
+use super::store::{Record, Store};
+use super::{atomic, hash_file};
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Entry {
+    pub blake3: String,
+    pub size: u64,
+    pub stage: String,
+    pub key: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    /// Path under `artifacts/` -> what it is and where it came from.
+    pub artifacts: BTreeMap<String, Entry>,
+}
+
+pub const MANIFEST: &str = "manifest.json";
+
+impl Manifest {
+    pub fn load(dir: &Path) -> Option<Manifest> {
+        serde_json::from_slice(&fs::read(dir.join(MANIFEST)).ok()?).ok()
+    }
+}
+
+/// Brings `dir` in line with the records of the published stages. Stages outside `selected` keep
+/// what the previous manifest said about them; files of stages that no longer exist are removed.
+pub fn materialise(
+    dir: &Path,
+    store: &Store,
+    graph: &Graph,
+    selected: &[bool],
+    records: &BTreeMap<usize, Record>,
+) -> Result<Manifest> {
+    let old = Manifest::load(dir).unwrap_or_default();
+    let mut new = Manifest::default();
+    for (path, entry) in &old.artifacts {
+        if graph.find(&entry.stage).is_some_and(|i| !selected[i]) {
+            new.artifacts.insert(path.clone(), entry.clone());
+        }
+    }
+    for (&i, record) in records {
+        let Some(prefix) = &graph.stage(i).publish else {
+            continue;
+        };
+        for (name, obj) in &record.outputs {
+            let path = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let entry = Entry {
+                blake3: obj.hash.clone(),
+                size: obj.size,
+                stage: record.stage.clone(),
+                key: record.key.clone(),
+            };
+            if let Some(other) = new.artifacts.insert(path.clone(), entry)
+                && other.stage != record.stage
+            {
+                bail!(
+                    "artifact {path} is published by both {} and {}",
+                    other.stage,
+                    record.stage
+                );
+            }
+        }
+    }
+    for (path, entry) in &old.artifacts {
+        if !new.artifacts.contains_key(path) {
+            let file = dir.join(path);
+            if file.exists() && hash_file(&file).is_ok_and(|h| h == entry.blake3) {
+                fs::remove_file(&file)
+                    .with_context(|| format!("cannot remove stale artifact {}", file.display()))?;
+            }
+        }
+    }
+    for (path, entry) in &new.artifacts {
+        let file = dir.join(path);
+        if file.exists() && hash_file(&file).is_ok_and(|h| h == entry.blake3) {
+            continue;
+        }
+        let object = store.object_path(&entry.blake3);
+        if !object.exists() {
+            bail!(
+                "artifact {path} cannot be restored: object {} is gone (run `repro verify`)",
+                entry.blake3
+            );
+        }
+        atomic::copy(&object, &file)
+            .with_context(|| format!("cannot write artifact {}", file.display()))?;
+        let mut perms = fs::metadata(&file)?.permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(&file, perms)?;
+    }
+    atomic::write(&dir.join(MANIFEST), &serde_json::to_vec_pretty(&new)?)?;
+    Ok(new)
+}
+
+/// Files under `dir` that differ from the manifest (missing or altered), for CI checks.
+pub fn check(dir: &Path) -> Result<Vec<String>> {
+    let manifest =
+        Manifest::load(dir).context("artifacts/manifest.json is missing or unreadable")?;
+    let mut problems = Vec::new();
+    for (path, entry) in &manifest.artifacts {
+        match hash_file(&dir.join(path)) {
+            Ok(h) if h == entry.blake3 => {}
+            Ok(_) => problems.push(format!("{path}: content differs from the manifest")),
+            Err(_) => problems.push(format!("{path}: missing")),
+        }
+    }
+    Ok(problems)
+}

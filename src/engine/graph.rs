@@ -1,0 +1,422 @@
+//! Stage kinds, stage instances and the graph they form.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::progress::Progress;
+use super::scheduler::Environment;
+
+/// A named stage function. `code` names the source modules whose fingerprints enter the key, so
+/// that editing one reruns exactly the kinds that depend on it.
+pub struct StageKind {
+    pub name: &'static str,
+    pub code: &'static [&'static str],
+    /// Numeric kinds also key on the backend, the device class and the dependency lock file.
+    pub numeric: bool,
+    /// Threads this kind can use well; the scheduler never gives more.
+    pub max_threads: usize,
+    pub run: fn(&StageContext) -> Result<()>,
+}
+
+impl std::fmt::Debug for StageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+/// An input file of a stage: output `output` of stage `stage`, seen by the stage as `name`.
+#[derive(Clone, Debug)]
+pub struct InputRef {
+    pub name: String,
+    pub stage: String,
+    pub output: String,
+}
+
+/// One instance of a kind: its params and where its inputs come from.
+#[derive(Clone, Debug)]
+pub struct Stage {
+    pub id: String,
+    pub kind: &'static StageKind,
+    pub params: BTreeMap<String, Value>,
+    pub inputs: Vec<InputRef>,
+    /// Ordering-only dependencies (they do not enter the key).
+    pub after: Vec<String>,
+    /// Where in the configuration `after` was declared, for error messages.
+    pub after_origin: Option<String>,
+    /// When set, every output is materialised as `artifacts/<publish>/<output name>`.
+    pub publish: Option<String>,
+}
+
+impl Stage {
+    /// A stage named `kind[label=value,...]` with `params` serialised to a canonical map.
+    pub fn new(
+        kind: &'static StageKind,
+        labels: &[(&str, String)],
+        params: &impl Serialize,
+    ) -> Stage {
+        let id = if labels.is_empty() {
+            kind.name.to_string()
+        } else {
+            let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("{}[{}]", kind.name, inner.join(","))
+        };
+        let params = match serde_json::to_value(params).expect("params serialise") {
+            Value::Object(map) => map.into_iter().collect(),
+            Value::Null => BTreeMap::new(),
+            other => BTreeMap::from([("value".to_string(), other)]),
+        };
+        Stage {
+            id,
+            kind,
+            params,
+            inputs: Vec::new(),
+            after: Vec::new(),
+            after_origin: None,
+            publish: None,
+        }
+    }
+
+    pub fn input(mut self, name: impl Into<String>, stage: &Stage, output: &str) -> Stage {
+        self.inputs.push(InputRef {
+            name: name.into(),
+            stage: stage.id.clone(),
+            output: output.into(),
+        });
+        self
+    }
+
+    pub fn publish(mut self, dir: &str) -> Stage {
+        self.publish = Some(dir.to_string());
+        self
+    }
+}
+
+/// What a running stage sees.
+pub struct StageContext<'a> {
+    pub stage: &'a Stage,
+    pub inputs: BTreeMap<String, PathBuf>,
+    pub out_dir: PathBuf,
+    pub threads: usize,
+    pub progress: &'a Progress,
+    /// Backend and device the stage must compute on.
+    pub env: &'a Environment,
+}
+
+impl StageContext<'_> {
+    /// The stage params as a typed struct.
+    pub fn params<T: DeserializeOwned>(&self) -> Result<T> {
+        let map: serde_json::Map<String, Value> = self.stage.params.clone().into_iter().collect();
+        serde_json::from_value(Value::Object(map))
+            .with_context(|| format!("bad params for {}", self.stage.id))
+    }
+
+    /// The path of input `name` (read-only: it is an object of the store).
+    pub fn input(&self, name: &str) -> Result<&Path> {
+        self.inputs
+            .get(name)
+            .map(PathBuf::as_path)
+            .ok_or_else(|| anyhow!("stage {} has no input named `{name}`", self.stage.id))
+    }
+
+    /// Where to write output `name` (parent directories are created).
+    pub fn output(&self, name: &str) -> Result<PathBuf> {
+        let path = self.out_dir.join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        Ok(path)
+    }
+}
+
+/// A validated, acyclic set of stages.
+pub struct Graph {
+    stages: Vec<Stage>,
+    index: HashMap<String, usize>,
+    /// Upstream stages of each stage (data and ordering edges), deduplicated.
+    deps: Vec<Vec<usize>>,
+    order: Vec<usize>,
+}
+
+impl Graph {
+    pub fn new(stages: Vec<Stage>) -> Result<Graph> {
+        let mut index = HashMap::new();
+        for (i, s) in stages.iter().enumerate() {
+            if index.insert(s.id.clone(), i).is_some() {
+                bail!("two stages are both named {}", s.id);
+            }
+        }
+        let mut deps = Vec::with_capacity(stages.len());
+        for s in &stages {
+            let mut d = Vec::new();
+            for input in &s.inputs {
+                let &j = index.get(&input.stage).ok_or_else(|| {
+                    anyhow!(
+                        "stage {} reads `{}` from unknown stage {}",
+                        s.id,
+                        input.name,
+                        input.stage
+                    )
+                })?;
+                d.push(j);
+            }
+            for after in &s.after {
+                let &j = index.get(after).ok_or_else(|| {
+                    anyhow!(
+                        "{}stage {} is ordered after unknown stage {after}",
+                        origin_prefix(s),
+                        s.id
+                    )
+                })?;
+                d.push(j);
+            }
+            d.sort_unstable();
+            d.dedup();
+            deps.push(d);
+        }
+        let order = topological_order(&stages, &deps)?;
+        Ok(Graph {
+            stages,
+            index,
+            deps,
+            order,
+        })
+    }
+
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    pub fn stage(&self, i: usize) -> &Stage {
+        &self.stages[i]
+    }
+
+    pub fn find(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    pub fn deps(&self, i: usize) -> &[usize] {
+        &self.deps[i]
+    }
+
+    /// Stage indices, every stage after all of its dependencies.
+    pub fn order(&self) -> &[usize] {
+        &self.order
+    }
+
+    /// The stages matching any of `patterns` (all when empty) plus everything they depend on.
+    pub fn select(&self, patterns: &[String]) -> Result<Vec<bool>> {
+        let mut chosen = vec![patterns.is_empty(); self.stages.len()];
+        if patterns.is_empty() {
+            return Ok(chosen);
+        }
+        for pattern in patterns {
+            let hits: Vec<usize> = (0..self.stages.len())
+                .filter(|&i| matches(pattern, &self.stages[i].id))
+                .collect();
+            if hits.is_empty() {
+                bail!("no stage matches `{pattern}` (see `repro dag` for the stage names)");
+            }
+            let mut stack = hits;
+            while let Some(i) = stack.pop() {
+                if !chosen[i] {
+                    chosen[i] = true;
+                    stack.extend(&self.deps[i]);
+                }
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// One line per stage in execution order, with what it reads from.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for &i in &self.order {
+            let s = &self.stages[i];
+            out.push_str(&s.id);
+            out.push('\n');
+            for input in &s.inputs {
+                out.push_str(&format!("    <- {} ({})\n", input.stage, input.output));
+            }
+            for after in &s.after {
+                out.push_str(&format!("    after {after}\n"));
+            }
+        }
+        out
+    }
+
+    /// The graph in Graphviz dot, one edge per (upstream, downstream) pair.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from(
+            "digraph pipeline {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
+        );
+        for &i in &self.order {
+            out.push_str(&format!(
+                "  n{i} [label=\"{}\"];\n",
+                self.stages[i].id.replace('"', "\\\"")
+            ));
+        }
+        for &i in &self.order {
+            let s = &self.stages[i];
+            for &j in &self.deps[i] {
+                let ordering_only = !s.inputs.iter().any(|inp| inp.stage == self.stages[j].id);
+                let style = if ordering_only { " [style=dashed]" } else { "" };
+                out.push_str(&format!("  n{j} -> n{i}{style};\n"));
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
+fn origin_prefix(s: &Stage) -> String {
+    s.after_origin
+        .as_ref()
+        .map(|o| format!("{o}: "))
+        .unwrap_or_default()
+}
+
+/// Kahn's algorithm; on a cycle, names the stages on it (and where their ordering was declared).
+fn topological_order(stages: &[Stage], deps: &[Vec<usize>]) -> Result<Vec<usize>> {
+    let n = stages.len();
+    let mut indegree: Vec<usize> = deps.iter().map(Vec::len).collect();
+    let mut users = vec![Vec::new(); n];
+    for (i, d) in deps.iter().enumerate() {
+        for &j in d {
+            users[j].push(i);
+        }
+    }
+    let mut ready: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).rev().collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(i) = ready.pop() {
+        order.push(i);
+        for &u in users[i].iter().rev() {
+            indegree[u] -= 1;
+            if indegree[u] == 0 {
+                ready.push(u);
+            }
+        }
+    }
+    if order.len() == n {
+        return Ok(order);
+    }
+    // Walk upstream from any stage left over until a stage repeats: that loop is a cycle.
+    let mut seen = vec![usize::MAX; n];
+    let mut path = Vec::new();
+    let mut at = (0..n).find(|&i| indegree[i] > 0).unwrap();
+    while seen[at] == usize::MAX {
+        seen[at] = path.len();
+        path.push(at);
+        at = *deps[at].iter().find(|&&j| indegree[j] > 0).unwrap();
+    }
+    let mut cycle: Vec<usize> = path[seen[at]..].to_vec();
+    cycle.reverse();
+    let names: Vec<&str> = cycle.iter().map(|&i| stages[i].id.as_str()).collect();
+    let origin = cycle.iter().find_map(|&i| stages[i].after_origin.clone());
+    Err(anyhow!(
+        "{}dependency cycle: {} -> {}",
+        origin.map(|o| format!("{o}: ")).unwrap_or_default(),
+        names.join(" -> "),
+        names[0]
+    ))
+}
+
+/// Glob match with `*` (any run of characters); a pattern without `*` matches as a prefix.
+pub fn matches(pattern: &str, text: &str) -> bool {
+    if !pattern.contains('*') {
+        return text.starts_with(pattern);
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let mut rest = text;
+    for (k, part) in parts.iter().enumerate() {
+        if k == 0 {
+            if !rest.starts_with(part) {
+                return false;
+            }
+            rest = &rest[part.len()..];
+        } else if k == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else if let Some(pos) = rest.find(part) {
+            rest = &rest[pos + part.len()..];
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop(_: &StageContext) -> Result<()> {
+        Ok(())
+    }
+    static KIND: StageKind = StageKind {
+        name: "k",
+        code: &[],
+        numeric: false,
+        max_threads: 1,
+        run: noop,
+    };
+
+    fn stage(name: &str) -> Stage {
+        Stage::new(&KIND, &[("n", name.to_string())], &())
+    }
+
+    #[test]
+    fn order_puts_dependencies_first() {
+        let a = stage("a");
+        let b = stage("b").input("x", &a, "out");
+        let c = stage("c").input("x", &b, "out").input("y", &a, "out");
+        let g = Graph::new(vec![c, b, a]).unwrap();
+        let ids: Vec<&str> = g.order().iter().map(|&i| g.stage(i).id.as_str()).collect();
+        assert_eq!(ids, ["k[n=a]", "k[n=b]", "k[n=c]"]);
+    }
+
+    #[test]
+    fn a_cycle_is_named_with_its_origin() {
+        let mut a = stage("a");
+        let mut b = stage("b");
+        a.after = vec![b.id.clone()];
+        b.after = vec![a.id.clone()];
+        b.after_origin = Some("pipeline.toml:7".into());
+        let err = Graph::new(vec![a, b, stage("c")])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.starts_with("pipeline.toml:7: dependency cycle:"),
+            "{err}"
+        );
+        assert!(
+            err.contains("k[n=a]") && err.contains("k[n=b]") && !err.contains("k[n=c]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn selection_pulls_in_upstream_only() {
+        let a = stage("a");
+        let b = stage("b").input("x", &a, "out");
+        let c = stage("c");
+        let g = Graph::new(vec![a, b, c]).unwrap();
+        assert_eq!(
+            g.select(&["k[n=b]".into()]).unwrap(),
+            vec![true, true, false]
+        );
+        assert!(g.select(&["nothing".into()]).is_err());
+    }
+
+    #[test]
+    fn glob() {
+        assert!(matches("sim_*.train*", "sim_functions.train[seed=0]"));
+        assert!(matches("sim_functions", "sim_functions.plot"));
+        assert!(!matches("*.plot", "sim_functions.train"));
+        assert!(matches("*seed=0]", "x[seed=0]"));
+    }
+}

@@ -1,0 +1,105 @@
+//! `repro status`: which stages would run, and why — without running anything.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::graph::Graph;
+use super::scheduler::{Environment, input_hashes, key_parts};
+use super::store::{Record, Store};
+
+#[derive(Debug, Serialize)]
+pub struct StageStatus {
+    pub stage: String,
+    pub stale: bool,
+    /// Empty when up to date.
+    pub reasons: Vec<String>,
+    /// Known when every input is known (upstream up to date).
+    pub key: Option<String>,
+}
+
+/// The status of every selected stage, in execution order.
+pub fn status(
+    graph: &Graph,
+    store: Option<&Store>,
+    env: &Environment,
+    selected: &[bool],
+) -> Vec<StageStatus> {
+    let mut records: BTreeMap<usize, Record> = BTreeMap::new();
+    let mut out = Vec::new();
+    for &i in graph.order() {
+        if !selected[i] {
+            continue;
+        }
+        let stage = graph.stage(i);
+        let last = store.and_then(|s| s.last_parts(&stage.id));
+        let stale_upstream: Vec<&str> = graph
+            .deps(i)
+            .iter()
+            .filter(|j| !records.contains_key(j))
+            .map(|&j| graph.stage(j).id.as_str())
+            .collect();
+        if !stale_upstream.is_empty() {
+            // Inputs are unknown until upstream reruns; params and code can still be compared.
+            let mut reasons = Vec::new();
+            if let (Some(old), Ok(now)) = (&last, key_parts(stage, BTreeMap::new(), env)) {
+                let mut cmp = now.clone();
+                cmp.inputs = old.inputs.clone();
+                reasons = cmp.changes_since(old);
+            } else if last.is_none() {
+                reasons.push("never run".into());
+            }
+            for up in stale_upstream {
+                reasons.push(format!("upstream {up} will rerun"));
+            }
+            out.push(StageStatus {
+                stage: stage.id.clone(),
+                stale: true,
+                reasons,
+                key: None,
+            });
+            continue;
+        }
+        let parts = match input_hashes(graph, i, &records).and_then(|h| key_parts(stage, h, env)) {
+            Ok(p) => p,
+            Err(e) => {
+                out.push(StageStatus {
+                    stage: stage.id.clone(),
+                    stale: true,
+                    reasons: vec![format!("{e:#}")],
+                    key: None,
+                });
+                continue;
+            }
+        };
+        let key = parts.key();
+        let record = store.and_then(|s| s.record(&key));
+        let reasons = match (&record, store) {
+            (Some(rec), Some(s)) => s
+                .check(rec)
+                .map(|d| vec![d.to_string()])
+                .unwrap_or_default(),
+            _ => match &last {
+                None => vec!["never run".to_string()],
+                Some(old) => {
+                    let why = parts.changes_since(old);
+                    if why.is_empty() {
+                        vec!["no cached result for this key (cache cleaned?)".to_string()]
+                    } else {
+                        why
+                    }
+                }
+            },
+        };
+        if reasons.is_empty() {
+            records.insert(i, record.expect("up to date means recorded"));
+        }
+        out.push(StageStatus {
+            stage: stage.id.clone(),
+            stale: !reasons.is_empty(),
+            reasons,
+            key: Some(key),
+        });
+    }
+    out
+}

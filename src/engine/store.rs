@@ -1,0 +1,351 @@
+//! The content-addressed store under `cache/`.
+//!
+//! Layout:
+//! - `objects/ab/cdef…`: immutable files named by the blake3 of their bytes;
+//! - `records/<key>.json`: one record per completed stage key (its outputs -> object hashes);
+//! - `last/<blake3 of stage id>.json`: the key parts a stage instance last ran with, kept only to
+//!   explain *why* it is stale now (never consulted to decide whether it is);
+//! - `tmp/`: scratch directories of running stages, emptied at the start of every run.
+//!
+//! Commit order is objects first, record last, each through write-fsync-rename, so a kill at any
+//! instant leaves either a complete record whose objects all exist, or no record.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::key::KeyParts;
+use super::{atomic, hash_bytes, hash_file};
+
+/// One stored output file.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub hash: String,
+    pub size: u64,
+}
+
+/// What a completed stage key produced.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub key: String,
+    pub stage: String,
+    pub kind: String,
+    pub outputs: BTreeMap<String, ObjectRef>,
+    /// Wall-clock start (seconds since the Unix epoch) and duration of the run that made it.
+    #[serde(default)]
+    pub started: f64,
+    pub seconds: f64,
+    pub backend: String,
+    pub device: String,
+    pub parts: KeyParts,
+}
+
+/// Why a record cannot be used as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Damage {
+    Missing { output: String, hash: String },
+    Corrupt { output: String, hash: String },
+}
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Damage::Missing { output, hash } => {
+                write!(
+                    f,
+                    "cached output `{output}` is missing (object {})",
+                    &hash[..12]
+                )
+            }
+            Damage::Corrupt { output, hash } => {
+                write!(
+                    f,
+                    "cached output `{output}` is corrupt (object {} fails its hash)",
+                    &hash[..12]
+                )
+            }
+        }
+    }
+}
+
+/// A problem found by [`Store::verify`].
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub what: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: &Path) -> Result<Store> {
+        for sub in ["objects", "records", "last", "tmp"] {
+            fs::create_dir_all(root.join(sub)).with_context(|| {
+                format!(
+                    "cannot create the cache directory {}",
+                    root.join(sub).display()
+                )
+            })?;
+        }
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing store without creating anything (for read-only commands).
+    pub fn open_existing(root: &Path) -> Option<Store> {
+        root.join("records").is_dir().then(|| Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn object_path(&self, hash: &str) -> PathBuf {
+        self.root.join("objects").join(&hash[..2]).join(&hash[2..])
+    }
+
+    fn record_path(&self, key: &str) -> PathBuf {
+        self.root.join("records").join(format!("{key}.json"))
+    }
+
+    fn last_path(&self, stage_id: &str) -> PathBuf {
+        self.root
+            .join("last")
+            .join(format!("{}.json", hash_bytes(stage_id.as_bytes())))
+    }
+
+    /// Moves a finished file into the store; returns its reference. An identical object already
+    /// present is kept (objects are immutable), so concurrent writers of the same bytes are safe.
+    pub fn put_file(&self, file: &Path) -> Result<ObjectRef> {
+        let hash =
+            hash_file(file).with_context(|| format!("cannot read output {}", file.display()))?;
+        let size = fs::metadata(file)?.len();
+        let dest = self.object_path(&hash);
+        if self.object_is_intact(&hash) {
+            return Ok(ObjectRef { hash, size });
+        }
+        fs::create_dir_all(dest.parent().unwrap())?;
+        let tmp = atomic::temp_sibling(&dest);
+        fs::copy(file, &tmp)
+            .with_context(|| format!("cannot copy {} into the store", file.display()))?;
+        fs::File::open(&tmp)?.sync_all()?;
+        let mut perms = fs::metadata(&tmp)?.permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(&tmp, perms)?;
+        fs::rename(&tmp, &dest)?;
+        atomic::sync_dir(&dest)?;
+        Ok(ObjectRef { hash, size })
+    }
+
+    fn object_is_intact(&self, hash: &str) -> bool {
+        matches!(hash_file(&self.object_path(hash)), Ok(h) if h == hash)
+    }
+
+    /// The record for `key`, if one was committed and is readable.
+    pub fn record(&self, key: &str) -> Option<Record> {
+        let bytes = fs::read(self.record_path(key)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Re-hashes every output of `record`; the first damage found, if any.
+    pub fn check(&self, record: &Record) -> Option<Damage> {
+        for (output, obj) in &record.outputs {
+            let path = self.object_path(&obj.hash);
+            match hash_file(&path) {
+                Err(_) => {
+                    return Some(Damage::Missing {
+                        output: output.clone(),
+                        hash: obj.hash.clone(),
+                    });
+                }
+                Ok(h) if h != obj.hash => {
+                    return Some(Damage::Corrupt {
+                        output: output.clone(),
+                        hash: obj.hash.clone(),
+                    });
+                }
+                Ok(_) => {}
+            }
+        }
+        None
+    }
+
+    /// Commits a record (after all its objects are in place).
+    pub fn commit(&self, record: &Record) -> Result<()> {
+        let bytes = serde_json::to_vec_pretty(record)?;
+        atomic::write(&self.record_path(&record.key), &bytes)
+            .with_context(|| format!("cannot write the record of {}", record.stage))?;
+        atomic::write(
+            &self.last_path(&record.stage),
+            &serde_json::to_vec_pretty(&record.parts)?,
+        )
+        .with_context(|| format!("cannot write the last-run note of {}", record.stage))
+    }
+
+    /// The key parts this stage instance last completed with, if any.
+    pub fn last_parts(&self, stage_id: &str) -> Option<KeyParts> {
+        serde_json::from_slice(&fs::read(self.last_path(stage_id)).ok()?).ok()
+    }
+
+    /// A fresh, empty scratch directory for one stage execution.
+    pub fn scratch_dir(&self) -> Result<PathBuf> {
+        let dir = atomic::temp_sibling(&self.root.join("tmp").join("stage"));
+        fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// Removes what killed runs left in `tmp/` and half-written temporaries. Call under the lock.
+    pub fn clean_tmp(&self) -> Result<()> {
+        let tmp = self.root.join("tmp");
+        if tmp.exists() {
+            fs::remove_dir_all(&tmp).with_context(|| format!("cannot clean {}", tmp.display()))?;
+        }
+        fs::create_dir_all(&tmp)?;
+        for sub in ["objects", "records", "last"] {
+            remove_temporaries(&self.root.join(sub))?;
+        }
+        Ok(())
+    }
+
+    /// All committed records (unreadable ones are reported by [`Store::verify`]).
+    pub fn records(&self) -> Vec<Record> {
+        let Ok(entries) = fs::read_dir(self.root.join("records")) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| serde_json::from_slice(&fs::read(e.path()).ok()?).ok())
+            .collect()
+    }
+
+    /// Re-hashes every object and parses every record. Read-only.
+    pub fn verify(&self) -> Result<(usize, Vec<Problem>)> {
+        let mut problems = Vec::new();
+        let mut checked = 0;
+        for entry in walk_files(&self.root.join("objects"))? {
+            let name = entry
+                .strip_prefix(self.root.join("objects"))
+                .ok()
+                .map(|p| p.to_string_lossy().replace(['/', '\\'], ""))
+                .unwrap_or_default();
+            if name.starts_with('.') || name.contains(".tmp.") {
+                continue;
+            }
+            checked += 1;
+            match hash_file(&entry) {
+                Ok(h) if h == name => {}
+                Ok(_) => problems.push(Problem {
+                    path: entry,
+                    what: "content does not match its hash (altered or truncated)".into(),
+                }),
+                Err(e) => problems.push(Problem {
+                    path: entry,
+                    what: format!("unreadable: {e}"),
+                }),
+            }
+        }
+        for entry in fs::read_dir(self.root.join("records"))?.flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let ok = fs::read(&path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Record>(&b).ok());
+                match ok {
+                    None => problems.push(Problem {
+                        path,
+                        what: "record is unreadable".into(),
+                    }),
+                    Some(rec) => {
+                        for (output, obj) in &rec.outputs {
+                            if !self.object_path(&obj.hash).exists() {
+                                problems.push(Problem {
+                                    path: path.clone(),
+                                    what: format!(
+                                        "output `{output}` of {} points to a missing object",
+                                        rec.stage
+                                    ),
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok((checked, problems))
+    }
+
+    /// Deletes records not in `keep` when `drop_records`, then every object no kept record uses.
+    /// Returns (records removed, objects removed, bytes freed).
+    pub fn gc(
+        &self,
+        keep: &std::collections::HashSet<String>,
+        drop_records: bool,
+    ) -> Result<(usize, usize, u64)> {
+        let mut records_removed = 0;
+        let mut reachable = std::collections::HashSet::new();
+        for rec in self.records() {
+            if drop_records && !keep.contains(&rec.key) {
+                fs::remove_file(self.record_path(&rec.key))?;
+                records_removed += 1;
+            } else {
+                reachable.extend(rec.outputs.values().map(|o| o.hash.clone()));
+            }
+        }
+        let (mut objects_removed, mut bytes) = (0, 0);
+        for path in walk_files(&self.root.join("objects"))? {
+            let name = path
+                .strip_prefix(self.root.join("objects"))
+                .map(|p| p.to_string_lossy().replace(['/', '\\'], ""))
+                .unwrap_or_default();
+            if !reachable.contains(&name) {
+                bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                fs::remove_file(&path)?;
+                objects_removed += 1;
+            }
+        }
+        Ok((records_removed, objects_removed, bytes))
+    }
+}
+
+fn remove_temporaries(dir: &Path) -> Result<()> {
+    for path in walk_files(dir)? {
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains(".tmp."))
+        {
+            let _ = fs::remove_file(&path);
+        }
+    }
+    Ok(())
+}
+
+/// Every regular file below `dir` (two levels is all the store uses, but any depth works).
+pub fn walk_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}

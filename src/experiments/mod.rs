@@ -1,0 +1,144 @@
+//! The study's experiments, one file each, and the report stage that gathers them.
+
+pub mod sim_functions;
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Loaded;
+use crate::engine::{InputRef, Stage, StageContext, StageKind};
+use crate::report::{self, ReportHeader};
+
+/// The stages of one experiment and the outputs its report section reads.
+pub struct Built {
+    pub stages: Vec<Stage>,
+    pub report: Vec<InputRef>,
+}
+
+/// A report input: output `output` of `stage`, seen by the section under the same name.
+pub fn report_input(stage: &Stage, output: &str) -> InputRef {
+    InputRef {
+        name: output.to_string(),
+        stage: stage.id.clone(),
+        output: output.to_string(),
+    }
+}
+
+/// Every experiment id the configuration may name, in report order.
+pub const IDS: &[&str] = &[sim_functions::ID];
+
+static REPORT: StageKind = StageKind {
+    name: "report",
+    code: &[
+        "report",
+        "analysis",
+        "experiments",
+        "experiments/sim_functions",
+    ],
+    numeric: false,
+    max_threads: 1,
+    run: write_report,
+};
+
+#[derive(Serialize, Deserialize)]
+struct ReportParams {
+    config: crate::config::Config,
+}
+
+/// All stage instances of the configuration, the report last.
+pub fn build(loaded: &Loaded) -> Result<Vec<Stage>> {
+    let config = &loaded.config;
+    let mut built: BTreeMap<&str, (Built, Vec<String>)> = BTreeMap::new();
+    if let Some(s) = &config.experiments.sim_functions {
+        built.insert(
+            sim_functions::ID,
+            (sim_functions::stages(s), s.after.clone()),
+        );
+    }
+    let ids: BTreeMap<&str, Vec<String>> = built
+        .iter()
+        .map(|(id, (b, _))| (*id, b.stages.iter().map(|s| s.id.clone()).collect()))
+        .collect();
+    let mut stages = Vec::new();
+    let mut report = Stage::new(
+        &REPORT,
+        &[],
+        &ReportParams {
+            config: config.clone(),
+        },
+    )
+    .publish("");
+    for (id, (b, after)) in built {
+        let origin = loaded
+            .origins
+            .get(&format!("experiments.{id}.after"))
+            .cloned();
+        let mut ordering = Vec::new();
+        for other in &after {
+            match ids.get(other.as_str()) {
+                Some(list) => ordering.extend(list.iter().cloned()),
+                None if IDS.contains(&other.as_str()) => {
+                    bail!(
+                        "{}: `after` names {other}, which is not configured",
+                        origin.clone().unwrap_or_default()
+                    )
+                }
+                None => bail!(
+                    "{}: `after` names unknown experiment `{other}` (known: {})",
+                    origin.clone().unwrap_or_default(),
+                    IDS.join(", ")
+                ),
+            }
+        }
+        for input in b.report {
+            report.inputs.push(InputRef {
+                name: format!("{id}/{}", input.name),
+                ..input
+            });
+        }
+        for mut stage in b.stages {
+            stage.after = ordering.clone();
+            stage.after_origin = origin.clone();
+            stages.push(stage);
+        }
+    }
+    if stages.is_empty() {
+        bail!(
+            "{}: no experiment is configured (add a section such as [experiments.sim_functions])",
+            loaded.file.display()
+        );
+    }
+    stages.push(report);
+    Ok(stages)
+}
+
+fn write_report(ctx: &StageContext) -> Result<()> {
+    let ReportParams { config } = ctx.params()?;
+    let for_experiment = |id: &str| -> BTreeMap<String, std::path::PathBuf> {
+        let prefix = format!("{id}/");
+        ctx.inputs
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|k| (k.to_string(), v.clone())))
+            .collect()
+    };
+    let mut sections = Vec::new();
+    if let Some(s) = &config.experiments.sim_functions {
+        sections.push(sim_functions::section(
+            &for_experiment(sim_functions::ID),
+            s,
+        )?);
+    }
+    let header = ReportHeader {
+        backend: format!("{:?}", config.pipeline.backend).to_lowercase(),
+        device: config.pipeline.device.clone(),
+        config_hash: crate::engine::hash_bytes(&serde_json::to_vec(&config)?),
+    };
+    report::write(
+        &header,
+        &sections,
+        &ctx.output("report.md")?,
+        &ctx.output("report.html")?,
+    )
+}

@@ -1,0 +1,697 @@
+//! Spec section 1, "Simulate a function": three networks of (almost) equal size fitted to
+//! f1(x) = sin(5πx)/(5πx) and f2(x) = sign(sin(5πx)) on 300 points of [-1.5, 1.5).
+//!
+//! Stages: `data[function]` -> `train[function, model, seed]` -> `analyze` -> `plot[function]`.
+//! Training is full batch, Adam (lr 1e-3, coupled L2 1e-4), MSE, up to 20000 epochs, with the
+//! original's stopping rule: stop after epoch t > 5 when L_t < 1e-3 and the last two loss changes
+//! are both below 1e-5.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, bail};
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::{self, Table};
+use crate::data::{self, synth::Function};
+use crate::engine::{Stage, StageContext, StageKind};
+use crate::experiments::{Built, report_input};
+use crate::nn::{self, Activation, Compute, Init, Mlp, loss::mse, mlp::param_count};
+use crate::plot::{self, Chart, Series};
+use crate::report::Section;
+
+pub const ID: &str = "sim_functions";
+
+/// `[experiments.sim_functions]` in pipeline.toml. Defaults are the original's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    #[serde(default = "default_functions")]
+    pub functions: Vec<Function>,
+    #[serde(default = "default_models")]
+    pub models: Vec<Model>,
+    #[serde(default = "default_lr")]
+    pub lr: f64,
+    #[serde(default = "default_weight_decay")]
+    pub weight_decay: f32,
+    #[serde(default = "default_max_epochs")]
+    pub max_epochs: usize,
+    /// The stopping rule: loss below `stop_loss` and the last two changes below `stop_delta`,
+    /// checked only after epoch `stop_after_epoch`.
+    #[serde(default = "default_stop_loss")]
+    pub stop_loss: f32,
+    #[serde(default = "default_stop_delta")]
+    pub stop_delta: f32,
+    #[serde(default = "default_stop_after_epoch")]
+    pub stop_after_epoch: usize,
+    /// Experiments whose stages must finish before this one's start (ordering only).
+    #[serde(default)]
+    pub after: Vec<String>,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0, 1, 2]
+}
+fn default_functions() -> Vec<Function> {
+    vec![Function::F1, Function::F2]
+}
+fn default_models() -> Vec<Model> {
+    vec![Model::M1, Model::M2, Model::M3]
+}
+fn default_lr() -> f64 {
+    1e-3
+}
+fn default_weight_decay() -> f32 {
+    1e-4
+}
+fn default_max_epochs() -> usize {
+    20000
+}
+fn default_stop_loss() -> f32 {
+    1e-3
+}
+fn default_stop_delta() -> f32 {
+    1e-5
+}
+fn default_stop_after_epoch() -> usize {
+    5
+}
+
+impl Settings {
+    pub fn validate(&self) -> Result<()> {
+        if self.seeds.is_empty() || self.functions.is_empty() || self.models.is_empty() {
+            bail!("seeds, functions and models must each name at least one");
+        }
+        if self.max_epochs == 0 {
+            bail!("max_epochs must be at least 1");
+        }
+        if self.lr.is_nan() || self.lr <= 0.0 {
+            bail!("lr must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// The three networks of the spec, leaky ReLU after every hidden layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Model {
+    /// "deep": 1-5-10-10-10-10-10-5-1, 571 parameters.
+    M1,
+    /// 1-10-18-15-4-1, 572 parameters.
+    M2,
+    /// "shallow": 1-190-1, 571 parameters.
+    M3,
+}
+
+impl Model {
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::M1 => "m1",
+            Model::M2 => "m2",
+            Model::M3 => "m3",
+        }
+    }
+
+    pub fn widths(self) -> &'static [usize] {
+        match self {
+            Model::M1 => &[1, 5, 10, 10, 10, 10, 10, 5, 1],
+            Model::M2 => &[1, 10, 18, 15, 4, 1],
+            Model::M3 => &[1, 190, 1],
+        }
+    }
+
+    fn label(self) -> String {
+        format!(
+            "{} ({} layers, {} params)",
+            self.name().to_uppercase(),
+            self.widths().len() - 1,
+            param_count(self.widths())
+        )
+    }
+}
+
+const CODE_TRAIN: &[&str] = &["data", "nn", "experiments/sim_functions"];
+
+static DATA: StageKind = StageKind {
+    name: "sim_functions.data",
+    code: &["data", "experiments/sim_functions"],
+    numeric: false,
+    max_threads: 1,
+    run: generate,
+};
+static TRAIN: StageKind = StageKind {
+    name: "sim_functions.train",
+    code: CODE_TRAIN,
+    numeric: true,
+    max_threads: 1,
+    run: train,
+};
+static ANALYZE: StageKind = StageKind {
+    name: "sim_functions.analyze",
+    code: &["analysis", "experiments/sim_functions"],
+    numeric: false,
+    max_threads: 1,
+    run: analyze,
+};
+static PLOT: StageKind = StageKind {
+    name: "sim_functions.plot",
+    code: &["plot", "experiments/sim_functions"],
+    numeric: false,
+    max_threads: 1,
+    run: plot_function,
+};
+
+#[derive(Serialize, Deserialize)]
+struct DataParams {
+    function: Function,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TrainParams {
+    function: Function,
+    model: Model,
+    seed: u64,
+    lr: f64,
+    weight_decay: f32,
+    max_epochs: usize,
+    stop_loss: f32,
+    stop_delta: f32,
+    stop_after_epoch: usize,
+}
+
+/// What one training run reports (written as `run.json`).
+#[derive(Serialize, Deserialize)]
+struct RunReport {
+    function: Function,
+    model: Model,
+    seed: u64,
+    params: usize,
+    epochs: usize,
+    stopped_early: bool,
+    final_loss: f32,
+    min_loss: f32,
+}
+
+/// The stage instances for `settings`, and what the report reads from them.
+pub fn stages(settings: &Settings) -> Built {
+    let mut out = Vec::new();
+    let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+    for &function in &settings.functions {
+        let data = Stage::new(
+            &DATA,
+            &[("function", function.name().into())],
+            &DataParams { function },
+        );
+        for &model in &settings.models {
+            for &seed in &settings.seeds {
+                let params = TrainParams {
+                    function,
+                    model,
+                    seed,
+                    lr: settings.lr,
+                    weight_decay: settings.weight_decay,
+                    max_epochs: settings.max_epochs,
+                    stop_loss: settings.stop_loss,
+                    stop_delta: settings.stop_delta,
+                    stop_after_epoch: settings.stop_after_epoch,
+                };
+                let labels = [
+                    ("function", function.name().into()),
+                    ("model", model.name().into()),
+                    ("seed", seed.to_string()),
+                ];
+                let run = Stage::new(&TRAIN, &labels, &params).input("data", &data, "data.csv");
+                let tag = format!("{}.{}.{seed}", function.name(), model.name());
+                analyze = analyze
+                    .input(format!("{tag}/run.json"), &run, "run.json")
+                    .input(format!("{tag}/loss.csv"), &run, "loss.csv")
+                    .input(format!("{tag}/prediction.csv"), &run, "prediction.csv");
+                out.push(run);
+            }
+        }
+        analyze = analyze.input(format!("{}/data.csv", function.name()), &data, "data.csv");
+        out.push(data);
+    }
+    let mut report = vec![
+        report_input(&analyze, "summary.csv"),
+        report_input(&analyze, "loss_checkpoints.csv"),
+    ];
+    for &function in &settings.functions {
+        let plot = Stage::new(
+            &PLOT,
+            &[("function", function.name().into())],
+            &DataParams { function },
+        )
+        .input("loss_curves.csv", &analyze, "loss_curves.csv")
+        .input("predictions.csv", &analyze, "predictions.csv")
+        .publish(ID);
+        for figure in ["target", "loss", "predictions"] {
+            report.push(report_input(
+                &plot,
+                &format!("{figure}_{}.png", function.name()),
+            ));
+        }
+        out.push(plot);
+    }
+    out.push(analyze);
+    Built {
+        stages: out,
+        report,
+    }
+}
+
+fn generate(ctx: &StageContext) -> Result<()> {
+    let DataParams { function } = ctx.params()?;
+    let (xs, ys) = data::synth::sample(function);
+    data::write_xy(&ctx.output("data.csv")?, &xs, &ys)
+}
+
+/// The original's stopping rule on the losses recorded so far (`losses[t]` is epoch t's).
+fn should_stop(losses: &[f32], p: &TrainParams) -> bool {
+    let t = losses.len() - 1;
+    t > p.stop_after_epoch
+        && losses[t] < p.stop_loss
+        && (losses[t - 2] - losses[t - 1]).abs() < p.stop_delta
+        && (losses[t - 1] - losses[t]).abs() < p.stop_delta
+}
+
+fn train(ctx: &StageContext) -> Result<()> {
+    let p: TrainParams = ctx.params()?;
+    let (xs, ys) = data::read_xy(ctx.input("data")?)?;
+    let compute = Compute::from_env(ctx.env)?;
+    let device = compute.training_device()?;
+    let mut model = Mlp::new(
+        p.model.widths(),
+        Activation::LeakyRelu,
+        &mut Init::new(p.seed),
+        &device,
+    );
+    let mut optimizer = nn::optim::adam(p.weight_decay);
+    let (x, y) = (nn::column(&xs, &device), nn::column(&ys, &device));
+    ctx.progress.set_total(p.max_epochs as u64);
+
+    let mut losses = Vec::with_capacity(p.max_epochs);
+    let mut prediction = Vec::new();
+    for epoch in 0..p.max_epochs {
+        let output = model.forward(x.clone());
+        let loss = mse(output.clone(), y.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(p.lr, model, grads);
+        losses.push(nn::scalar(loss));
+        ctx.progress
+            .update(epoch as u64 + 1, || format!("loss {:.5}", losses[epoch]));
+        // The original returns the last forward pass, which precedes the last step.
+        let stop = should_stop(&losses, &p);
+        if stop || epoch + 1 == p.max_epochs {
+            prediction = nn::values(output);
+            break;
+        }
+    }
+
+    let report = RunReport {
+        function: p.function,
+        model: p.model,
+        seed: p.seed,
+        params: model.num_params(),
+        epochs: losses.len(),
+        stopped_early: losses.len() < p.max_epochs,
+        final_loss: *losses.last().unwrap(),
+        min_loss: losses.iter().cloned().fold(f32::INFINITY, f32::min),
+    };
+    std::fs::write(ctx.output("run.json")?, serde_json::to_vec_pretty(&report)?)?;
+    let epochs: Vec<f32> = (0..losses.len()).map(|e| e as f32).collect();
+    analysis::write_columns(
+        &ctx.output("loss.csv")?,
+        &[("epoch", &epochs), ("loss", &losses)],
+    )?;
+    analysis::write_columns(
+        &ctx.output("prediction.csv")?,
+        &[("x", &xs), ("prediction", &prediction)],
+    )?;
+    let weights = model
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::write(ctx.output("weights.bpk")?, &*weights)?;
+    Ok(())
+}
+
+/// Epochs at which the spec prints the original's losses.
+const CHECKPOINTS: [usize; 8] = [500, 1000, 2000, 3000, 5000, 10000, 15000, 20000];
+
+fn analyze(ctx: &StageContext) -> Result<()> {
+    let mut runs: BTreeMap<(Function, Model, u64), RunReport> = BTreeMap::new();
+    let mut curves = Vec::new();
+    let mut predictions = Vec::new();
+    for (name, path) in &ctx.inputs {
+        let Some(tag) = name.strip_suffix("/run.json") else {
+            continue;
+        };
+        let run: RunReport = serde_json::from_slice(&std::fs::read(path)?)?;
+        let labels = [
+            ("function", run.function.name()),
+            ("model", run.model.name()),
+        ];
+        curves.push(
+            Table::read_csv(ctx.input(&format!("{tag}/loss.csv"))?)?
+                .with_labels(&labels)?
+                .with_seed(run.seed)?,
+        );
+        let (xs, target) = data::read_xy(ctx.input(&format!("{}/data.csv", run.function.name()))?)?;
+        let pred = Table::read_csv(ctx.input(&format!("{tag}/prediction.csv"))?)?;
+        predictions.push(
+            pred.with_column("target", &target)?
+                .with_column("x", &xs)?
+                .with_labels(&labels)?
+                .with_seed(run.seed)?,
+        );
+        runs.insert((run.function, run.model, run.seed), run);
+    }
+
+    let mut summary = Table::from_rows(
+        &[
+            "experiment",
+            "function",
+            "model",
+            "seed",
+            "params",
+            "epochs",
+            "stopped_early",
+            "final_loss",
+            "min_loss",
+        ],
+        runs.values().map(|r| {
+            vec![
+                ID.into(),
+                r.function.name().into(),
+                r.model.name().into(),
+                r.seed.into(),
+                (r.params as u64).into(),
+                (r.epochs as u64).into(),
+                r.stopped_early.into(),
+                r.final_loss.into(),
+                r.min_loss.into(),
+            ]
+        }),
+    )?;
+    summary.write_csv(&ctx.output("summary.csv")?)?;
+
+    let curves = Table::concat(curves)?;
+    curves
+        .band(&["function", "model", "epoch"], "loss")?
+        .write_csv(&ctx.output("loss_curves.csv")?)?;
+    let checkpoints: Vec<f32> = CHECKPOINTS.iter().map(|&e| (e - 1) as f32).collect();
+    curves
+        .filter_in("epoch", &checkpoints)?
+        .band(&["function", "model", "epoch"], "loss")?
+        .write_csv(&ctx.output("loss_checkpoints.csv")?)?;
+    Table::concat(predictions)?
+        .band(&["function", "model", "x", "target"], "prediction")?
+        .write_csv(&ctx.output("predictions.csv")?)?;
+    Ok(())
+}
+
+fn plot_function(ctx: &StageContext) -> Result<()> {
+    let DataParams { function } = ctx.params()?;
+    let f = function.name();
+    let curves = Table::read_csv(ctx.input("loss_curves.csv")?)?.filter_eq("function", f)?;
+    let preds = Table::read_csv(ctx.input("predictions.csv")?)?.filter_eq("function", f)?;
+    let models: Vec<String> = curves
+        .strings("model")?
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+
+    let mut loss = Chart::new(
+        format!("Training loss on {f}(x) = {}", function.formula()),
+        "epoch",
+        "MSE (log scale)",
+    )
+    .log_y();
+    let mut fit = Chart::new(
+        format!(
+            "Predictions vs ground truth, {f}(x) = {}",
+            function.formula()
+        ),
+        "x",
+        "y",
+    );
+    for (i, model) in models.iter().enumerate() {
+        let m: Model = serde_json::from_value(serde_json::Value::String(model.clone()))?;
+        let c = curves.filter_eq("model", model)?;
+        loss.series.push(
+            Series::band(
+                m.label(),
+                i,
+                c.floats("epoch")?,
+                c.floats("mean")?,
+                c.floats("min")?,
+                c.floats("max")?,
+            )
+            .thin(2000),
+        );
+        let p = preds.filter_eq("model", model)?;
+        fit.series.push(Series::band(
+            m.label(),
+            i,
+            p.floats("x")?,
+            p.floats("mean")?,
+            p.floats("min")?,
+            p.floats("max")?,
+        ));
+    }
+    let truth = preds.filter_eq("model", &models[0])?;
+    fit.series.push(Series::line(
+        "ground truth",
+        plot::BLACK,
+        truth.floats("x")?,
+        truth.floats("target")?,
+    ));
+    let mut target = Chart::new(format!("Target {f}(x) = {}", function.formula()), "x", "y");
+    target.series.push(Series::line(
+        f,
+        plot::BLACK,
+        truth.floats("x")?,
+        truth.floats("target")?,
+    ));
+
+    plot::render(&loss, &ctx.output(&format!("loss_{f}"))?)?;
+    plot::render(&fit, &ctx.output(&format!("predictions_{f}"))?)?;
+    plot::render(&target, &ctx.output(&format!("target_{f}"))?)?;
+    Ok(())
+}
+
+/// The original's printed losses (spec section 1), at the epochs of [`CHECKPOINTS`].
+const REFERENCE: [(&str, &str, [f32; 8]); 6] = [
+    (
+        "f1",
+        "m1",
+        [
+            0.0519, 0.0037, 0.0024, 0.0023, 0.0013, 0.0013, 0.0012, 0.0010,
+        ],
+    ),
+    (
+        "f1",
+        "m2",
+        [
+            0.0036, 0.0018, 0.0015, 0.0015, 0.0015, 0.0015, 0.0015, 0.0012,
+        ],
+    ),
+    (
+        "f1",
+        "m3",
+        [
+            0.0118, 0.0046, 0.0034, 0.0031, 0.0029, 0.0014, 0.0012, 0.0011,
+        ],
+    ),
+    (
+        "f2",
+        "m1",
+        [
+            0.9994, 0.6841, 0.1078, 0.0695, 0.0426, 0.0324, 0.0707, 0.0460,
+        ],
+    ),
+    (
+        "f2",
+        "m2",
+        [
+            0.9944, 0.6959, 0.3366, 0.2709, 0.1934, 0.1399, 0.1324, 0.1154,
+        ],
+    ),
+    (
+        "f2",
+        "m3",
+        [
+            0.9100, 0.6979, 0.4003, 0.2888, 0.2318, 0.2021, 0.1924, 0.1856,
+        ],
+    ),
+];
+
+/// The report section: what ran, the figures, and our final losses beside the original's.
+pub fn section(
+    inputs: &BTreeMap<String, std::path::PathBuf>,
+    settings: &Settings,
+) -> Result<Section> {
+    let input = |name: &str| -> Result<&std::path::PathBuf> {
+        inputs
+            .get(name)
+            .ok_or_else(|| anyhow::anyhow!("report input {name} missing"))
+    };
+    let summary = Table::read_csv(input("summary.csv")?)?;
+    let checkpoints = Table::read_csv(input("loss_checkpoints.csv")?)?;
+    let mut s = Section::new(ID, "1. Simulate a function (deep vs shallow)");
+    s.text(format!(
+        "Three networks of 571, 572 and 571 parameters (M1 deep 1-5-10-10-10-10-10-5-1, M2 1-10-18-15-4-1, M3 shallow \
+         1-190-1, leaky ReLU) fitted by full-batch Adam (lr {}, coupled L2 weight decay {}) to MSE on 300 points, \
+         up to {} epochs with the original's stopping rule; seeds {:?}. Curves show the mean over seeds with a \
+         min-max band.",
+        settings.lr, settings.weight_decay, settings.max_epochs, settings.seeds
+    ));
+    for f in &settings.functions {
+        let name = f.name();
+        s.figure(
+            format!("Target {name}(x) = {}", f.formula()),
+            format!("{ID}/target_{name}.png"),
+            input(&format!("target_{name}.png"))?,
+        );
+        s.figure(
+            format!("Training loss on {name}"),
+            format!("{ID}/loss_{name}.png"),
+            input(&format!("loss_{name}.png"))?,
+        );
+        s.figure(
+            format!("Predictions vs ground truth on {name}"),
+            format!("{ID}/predictions_{name}.png"),
+            input(&format!("predictions_{name}.png"))?,
+        );
+    }
+    s.table(
+        "Every run (final loss is the last recorded pre-step loss)",
+        &summary,
+    )?;
+
+    // Ours (mean over seeds at the last epoch each run reached) beside the original's final loss.
+    let mut rows = Vec::new();
+    for (f, m, reference) in REFERENCE {
+        let runs = summary.filter_eq("function", f)?.filter_eq("model", m)?;
+        if runs.height() == 0 {
+            continue;
+        }
+        let finals = runs.floats("final_loss")?;
+        let epochs = runs.floats("epochs")?;
+        let mean = finals.iter().sum::<f64>() / finals.len() as f64;
+        let ratio = mean / reference[7] as f64;
+        rows.push(vec![
+            f.into(),
+            m.into(),
+            (reference[7] as f64).into(),
+            mean.into(),
+            finals.iter().cloned().fold(f64::INFINITY, f64::min).into(),
+            finals
+                .iter()
+                .cloned()
+                .fold(f64::NEG_INFINITY, f64::max)
+                .into(),
+            format!("{:.2}x", ratio).into(),
+            format!(
+                "{}-{}",
+                epochs.iter().cloned().fold(f64::INFINITY, f64::min),
+                epochs.iter().cloned().fold(0.0, f64::max)
+            )
+            .into(),
+        ]);
+    }
+    let compare = Table::from_rows(
+        &[
+            "function",
+            "model",
+            "original (20000 ep.)",
+            "ours mean",
+            "ours min",
+            "ours max",
+            "ours / original",
+            "epochs run",
+        ],
+        rows.into_iter(),
+    )?;
+    s.table(
+        "Final loss, ours beside the original's printed value",
+        &compare,
+    )?;
+    let mut at = Vec::new();
+    for (f, m, reference) in REFERENCE {
+        let ours = checkpoints
+            .filter_eq("function", f)?
+            .filter_eq("model", m)?;
+        let (epochs, means) = (ours.floats("epoch")?, ours.floats("mean")?);
+        for (k, &e) in CHECKPOINTS.iter().enumerate() {
+            if let Some(pos) = epochs.iter().position(|&x| x as usize + 1 == e) {
+                at.push(vec![
+                    f.into(),
+                    m.into(),
+                    (e as u64).into(),
+                    (reference[k] as f64).into(),
+                    means[pos].into(),
+                ]);
+            }
+        }
+    }
+    s.table(
+        "Loss at the original's print epochs (ours: mean over the seeds that reached the epoch)",
+        &Table::from_rows(
+            &["function", "model", "epoch", "original", "ours"],
+            at.into_iter(),
+        )?,
+    )?;
+    s.text(
+        "The original ran each model once, unseeded, so its numbers are one draw; ours are seeded and averaged. \
+         Runs that meet the stopping rule end early, so late-epoch means cover only the runs still training.",
+    );
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> TrainParams {
+        TrainParams {
+            function: Function::F1,
+            model: Model::M1,
+            seed: 0,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            max_epochs: 100,
+            stop_loss: 1e-3,
+            stop_delta: 1e-5,
+            stop_after_epoch: 5,
+        }
+    }
+
+    #[test]
+    fn stopping_rule_is_the_originals() {
+        let p = params();
+        let flat = [5e-4f32; 7];
+        assert!(should_stop(&flat, &p), "t = 6 > 5, small and flat");
+        assert!(!should_stop(&flat[..6], &p), "t = 5 is not > 5");
+        let mut moving = flat;
+        moving[5] = 5.2e-4; // |L4 - L5| = 2e-5 > 1e-5
+        assert!(!should_stop(&moving, &p));
+        let high = [2e-3f32; 8];
+        assert!(!should_stop(&high, &p), "loss above 1e-3");
+    }
+
+    #[test]
+    fn models_have_the_specs_parameter_counts() {
+        let counts: Vec<usize> = [Model::M1, Model::M2, Model::M3]
+            .iter()
+            .map(|m| param_count(m.widths()))
+            .collect();
+        assert_eq!(counts, [571, 572, 571]);
+    }
+}

@@ -1,0 +1,120 @@
+//! The `repro` command line. Everything it does lives in the library (`repro::app`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use repro::app::{self, RunArgs, Workspace};
+
+#[derive(Parser)]
+#[command(
+    name = "repro",
+    version,
+    about = "Re-runs the deep vs shallow / generalisation study as a cached pipeline"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Common {
+    /// The pipeline configuration.
+    #[arg(long, global = true, default_value = "pipeline.toml")]
+    config: PathBuf,
+    /// The content-addressed store.
+    #[arg(long, global = true, default_value = "cache")]
+    cache: PathBuf,
+    /// Where figures, tables and the report are materialised.
+    #[arg(long, global = true, default_value = "artifacts")]
+    artifacts: PathBuf,
+    /// A profile from `[profiles.NAME]` in the configuration (e.g. `quick`).
+    #[arg(long, global = true)]
+    profile: Option<String>,
+    /// Override a setting: `-s sim_functions.max_epochs=500`, `-s pipeline.backend=tch`.
+    #[arg(short = 's', long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bring stages up to date (all, or those matching the patterns and what they need).
+    Run {
+        /// Stage name patterns (`*` wildcard; without one, a prefix), e.g. `sim_functions.train*`.
+        patterns: Vec<String>,
+        /// Stages running at once (default: the number of cores).
+        #[arg(short, long)]
+        jobs: Option<usize>,
+        /// Wait for another run holding the cache instead of exiting.
+        #[arg(long)]
+        wait: bool,
+        /// Also list cached stages.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// List stale stages and why they would rerun.
+    Status {
+        patterns: Vec<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the stage graph (text, or Graphviz with --dot).
+    Dag {
+        #[arg(long)]
+        dot: bool,
+    },
+    /// Re-hash every object in the cache and check artifacts against the manifest.
+    Verify,
+    /// Remove objects no record refers to (--prune: also records not current for this config).
+    Gc {
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Remove artifacts/ (restored from the cache by the next run); --all also empties the cache.
+    Clean {
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let ws = Workspace {
+        config: cli.common.config,
+        cache: cli.common.cache,
+        artifacts: cli.common.artifacts,
+        profile: cli.common.profile,
+        overrides: cli.common.set,
+    };
+    let result = match cli.command {
+        Command::Run {
+            patterns,
+            jobs,
+            wait,
+            verbose,
+        } => app::run(
+            &ws,
+            &RunArgs {
+                patterns,
+                jobs,
+                wait,
+                verbose,
+            },
+        ),
+        Command::Status { patterns, json } => app::status_cmd(&ws, &patterns, json).map(|_| 0),
+        Command::Dag { dot } => app::dag(&ws, dot).map(|_| 0),
+        Command::Verify => app::verify(&ws),
+        Command::Gc { prune } => app::gc(&ws, prune).map(|_| 0),
+        Command::Clean { all } => app::clean(&ws, all).map(|_| 0),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

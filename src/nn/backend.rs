@@ -1,0 +1,83 @@
+//! The one place that turns the `backend` / `device` settings into a burn device.
+
+use anyhow::{Result, bail};
+use burn::prelude::Device;
+
+use crate::config::{Backend, PipelineSettings};
+
+/// Where numeric stages compute.
+#[derive(Clone, Debug)]
+pub struct Compute {
+    pub backend: Backend,
+    /// The device as written in the settings (`cpu`, `auto`, `cuda:0`).
+    pub device: String,
+}
+
+impl Compute {
+    pub fn from_settings(settings: &PipelineSettings) -> Result<Compute> {
+        let compute = Compute {
+            backend: settings.backend,
+            device: settings.device.clone(),
+        };
+        compute.device()?;
+        Ok(compute)
+    }
+
+    /// The settings a numeric stage was handed by the engine.
+    pub fn from_env(env: &crate::engine::scheduler::Environment) -> Result<Compute> {
+        let backend = match env.backend.as_str() {
+            "flex" => Backend::Flex,
+            "tch" => Backend::Tch,
+            other => bail!("unknown backend `{other}`"),
+        };
+        let compute = Compute {
+            backend,
+            device: env.device.clone(),
+        };
+        compute.device()?;
+        Ok(compute)
+    }
+
+    /// The device class that enters numeric stage keys (numbers differ between them).
+    pub fn class(&self) -> (String, String) {
+        let backend = match self.backend {
+            Backend::Flex => "flex",
+            Backend::Tch => "tch",
+        };
+        (backend.to_string(), self.device.clone())
+    }
+
+    /// The plain (inference) device.
+    pub fn device(&self) -> Result<Device> {
+        match (self.backend, self.device.as_str()) {
+            (Backend::Flex, "cpu") => Ok(Device::flex()),
+            (Backend::Flex, other) => bail!("the flex backend runs on `cpu` only, not `{other}`"),
+            (Backend::Tch, _) => tch_device(&self.device),
+        }
+    }
+
+    /// The same device with autodiff, for training.
+    pub fn training_device(&self) -> Result<Device> {
+        Ok(self.device()?.autodiff())
+    }
+}
+
+#[cfg(feature = "tch")]
+fn tch_device(name: &str) -> Result<Device> {
+    match name {
+        "cpu" => Ok(Device::libtorch()),
+        "auto" => Ok(Device::libtorch_cuda(0usize)),
+        other => match other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            Some(n) => Ok(Device::libtorch_cuda(n)),
+            None => bail!("unknown tch device `{other}` (expected cpu, auto or cuda:N)"),
+        },
+    }
+}
+
+#[cfg(not(feature = "tch"))]
+fn tch_device(_: &str) -> Result<Device> {
+    bail!("backend `tch` needs a build with `--features tch` (see README: libtorch backend)")
+}

@@ -1,0 +1,94 @@
+//! Fully connected networks: `in - h1 - ... - out`, an activation after every hidden layer.
+
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::activation::{leaky_relu, relu};
+use serde::{Deserialize, Serialize};
+
+use super::Init;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Relu,
+    /// PyTorch's default negative slope, 0.01.
+    LeakyRelu,
+}
+
+impl Activation {
+    pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Activation::Relu => relu(x),
+            Activation::LeakyRelu => leaky_relu(x, 0.01),
+        }
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct Mlp {
+    layers: Vec<Linear>,
+    #[module(skip)]
+    activation: Activation,
+}
+
+impl Mlp {
+    /// `widths` = [input, hidden..., output].
+    pub fn new(widths: &[usize], activation: Activation, init: &mut Init, device: &Device) -> Mlp {
+        let layers = widths
+            .windows(2)
+            .map(|w| init.linear(w[0], w[1], device))
+            .collect();
+        Mlp { layers, activation }
+    }
+
+    pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
+        let last = self.layers.len() - 1;
+        self.layers.iter().enumerate().fold(input, |x, (i, layer)| {
+            let y = layer.forward(x);
+            if i < last {
+                self.activation.apply(y)
+            } else {
+                y
+            }
+        })
+    }
+}
+
+/// Weights plus biases of an MLP with these widths.
+pub fn param_count(widths: &[usize]) -> usize {
+    widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::values;
+
+    #[test]
+    fn forward_matches_a_hand_computation() {
+        let device = Device::flex();
+        let mut init = Init::new(0);
+        let mut mlp = Mlp::new(&[2, 2, 1], Activation::LeakyRelu, &mut init, &device);
+        // Replace the weights with known ones: W1 = [[1, -1], [2, 0]] (in x out), b1 = [0, -10],
+        // W2 = [[1], [1]], b2 = [0.5].
+        let mut fixed = Init::new(0);
+        mlp.layers[0].weight = fixed.param(vec![1.0, -1.0, 2.0, 0.0], [2, 2], &device);
+        mlp.layers[0].bias = Some(fixed.param(vec![0.0, -10.0], [2], &device));
+        mlp.layers[1].weight = fixed.param(vec![1.0, 1.0], [2, 1], &device);
+        mlp.layers[1].bias = Some(fixed.param(vec![0.5], [1], &device));
+        let x = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0], [1, 2]), &device);
+        // h = [1*1 + 2*2, -1*1 + 0*2 - 10] = [5, -11] -> leaky -> [5, -0.11]; y = 5 - 0.11 + 0.5.
+        let y = values(mlp.forward(x));
+        assert!((y[0] - 5.39).abs() < 1e-5, "{y:?}");
+    }
+
+    #[test]
+    fn parameter_counts_of_the_spec() {
+        assert_eq!(param_count(&[1, 5, 10, 10, 10, 10, 10, 5, 1]), 571);
+        assert_eq!(param_count(&[1, 10, 18, 15, 4, 1]), 572);
+        assert_eq!(param_count(&[1, 190, 1]), 571);
+        let device = Device::flex();
+        let mlp = Mlp::new(&[1, 190, 1], Activation::Relu, &mut Init::new(1), &device);
+        assert_eq!(mlp.num_params(), 571);
+    }
+}

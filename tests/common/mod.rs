@@ -1,0 +1,111 @@
+//! Helpers for the end-to-end tests: a scratch workspace and the real `repro` binary.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub struct Workspace {
+    pub dir: PathBuf,
+}
+
+impl Workspace {
+    /// A fresh directory holding `pipeline.toml` with `config`.
+    pub fn new(name: &str, config: &str) -> Workspace {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pipeline.toml"), config).unwrap();
+        Workspace { dir }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_repro"));
+        cmd.args(args)
+            .current_dir(&self.dir)
+            .env("CI", "1")
+            .env_remove("REPRO_CODE_OVERRIDE");
+        cmd
+    }
+
+    pub fn repro(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("repro starts")
+    }
+
+    /// Runs `repro run ARGS`, asserts success, returns (ran, cached) from the summary line.
+    pub fn run(&self, args: &[&str]) -> (usize, usize) {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        let out = self.repro(&all);
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "repro {all:?} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (ran, cached, failed) = summary(&stdout).expect("summary line");
+        assert_eq!(failed, 0);
+        (ran, cached)
+    }
+
+    /// Every file under `artifacts/` with its bytes.
+    pub fn artifacts(&self) -> BTreeMap<String, Vec<u8>> {
+        files_under(&self.dir.join("artifacts"))
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.join(rel)
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Parses `stages: N run, M cached, K failed`.
+pub fn summary(stdout: &str) -> Option<(usize, usize, usize)> {
+    let line = stdout.lines().find(|l| l.starts_with("stages: "))?;
+    let nums: Vec<usize> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    Some((nums[0], nums[1], nums[2]))
+}
+
+pub fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(
+                    p.strip_prefix(dir).unwrap().to_string_lossy().to_string(),
+                    std::fs::read(&p).unwrap(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A small sim_functions configuration: 2 functions x 2 models x 2 seeds, short training.
+pub fn small_config(max_epochs: usize) -> String {
+    format!(
+        "[pipeline]\nbackend = \"flex\"\n\n[experiments.sim_functions]\nseeds = [0, 1]\nfunctions = [\"f1\", \"f2\"]\nmodels = [\"m1\", \"m3\"]\nmax_epochs = {max_epochs}\n"
+    )
+}
+
+/// data 2 + train 8 + analyze 1 + plot 2 + report 1.
+pub const SMALL_STAGES: usize = 14;

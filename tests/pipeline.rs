@@ -1,0 +1,299 @@
+//! End to end: the real binary on a small sim_functions pipeline. Each test is one promise of
+//! the engine (incremental, explainable, robust, deterministic).
+
+mod common;
+
+use common::{SMALL_STAGES, Workspace, small_config, summary};
+use serde_json::Value;
+
+#[test]
+fn second_run_does_nothing_and_artifacts_come_back_without_training() {
+    let ws = Workspace::new("incremental", &small_config(60));
+    assert_eq!(ws.run(&[]), (SMALL_STAGES, 0));
+    let first = ws.artifacts();
+    for name in [
+        "sim_functions/summary.csv",
+        "sim_functions/loss_f1.png",
+        "sim_functions/predictions_f2.svg",
+        "report.html",
+        "report.md",
+        "manifest.json",
+    ] {
+        assert!(
+            first.contains_key(name),
+            "missing artifact {name}: {:?}",
+            first.keys()
+        );
+    }
+    assert_eq!(ws.run(&[]), (0, SMALL_STAGES));
+
+    std::fs::remove_dir_all(ws.path("artifacts")).unwrap();
+    assert_eq!(ws.run(&[]), (0, SMALL_STAGES));
+    assert_eq!(ws.artifacts(), first, "artifacts restored byte for byte");
+
+    let summary_csv = String::from_utf8(first["sim_functions/summary.csv"].clone()).unwrap();
+    let header = summary_csv.lines().next().unwrap();
+    for column in [
+        "experiment",
+        "function",
+        "model",
+        "seed",
+        "params",
+        "epochs",
+        "final_loss",
+    ] {
+        assert!(
+            header.split(',').any(|c| c == column),
+            "summary.csv lacks {column}: {header}"
+        );
+    }
+    assert_eq!(summary_csv.lines().count(), 1 + 8, "one row per run");
+    assert!(
+        summary_csv.contains(",571,") && !summary_csv.contains(",572,"),
+        "m1 and m3 have 571 params"
+    );
+}
+
+#[test]
+fn a_changed_parameter_reruns_only_its_dependents_and_status_says_why() {
+    let ws = Workspace::new("param-change", &small_config(40));
+    ws.run(&[]);
+
+    let out = ws.repro(&["status", "--json", "-s", "sim_functions.max_epochs=50"]);
+    let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let stale: Vec<&Value> = statuses.iter().filter(|s| s["stale"] == true).collect();
+    assert_eq!(
+        stale.len(),
+        SMALL_STAGES - 2,
+        "everything but the two data stages"
+    );
+    let train = stale
+        .iter()
+        .find(|s| s["stage"] == "sim_functions.train[function=f1,model=m1,seed=0]")
+        .unwrap();
+    assert_eq!(train["reasons"][0], "param `max_epochs` changed: 40 -> 50");
+    let analyze = stale
+        .iter()
+        .find(|s| s["stage"] == "sim_functions.analyze")
+        .unwrap();
+    assert!(analyze["reasons"].as_array().unwrap().iter().any(|r| {
+        r.as_str()
+            .unwrap()
+            .starts_with("upstream sim_functions.train")
+    }));
+
+    assert_eq!(
+        ws.run(&["-s", "sim_functions.max_epochs=50"]),
+        (SMALL_STAGES - 2, 2)
+    );
+    // Back to the file's value: every result is still in the store.
+    assert_eq!(ws.run(&[]), (0, SMALL_STAGES));
+
+    // A new seed adds only its own runs plus what aggregates them.
+    let (ran, cached) = ws.run(&["-s", "sim_functions.seeds=[0, 1, 2]"]);
+    assert_eq!((ran, cached), (4 + 1 + 2 + 1, 2 + 8));
+
+    let text = ws.repro(&["status"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("0 stale"));
+}
+
+#[test]
+fn editing_plot_code_reruns_plots_never_training() {
+    let ws = Workspace::new("code-change", &small_config(40));
+    ws.run(&[]);
+    let out = ws
+        .command(&["status", "--json"])
+        .env("REPRO_CODE_OVERRIDE", "plot=edited")
+        .output()
+        .unwrap();
+    let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let stale: Vec<String> = statuses
+        .iter()
+        .filter(|s| s["stale"] == true)
+        .map(|s| s["stage"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        stale,
+        [
+            "sim_functions.plot[function=f1]",
+            "sim_functions.plot[function=f2]",
+            "report"
+        ]
+    );
+    let plot = statuses
+        .iter()
+        .find(|s| s["stage"] == "sim_functions.plot[function=f1]")
+        .unwrap();
+    assert_eq!(plot["reasons"][0], "code of module `plot` changed");
+
+    let out = ws
+        .command(&["run", "-v"])
+        .env("REPRO_CODE_OVERRIDE", "plot=edited")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("s] sim_functions.train"),
+        "no training reran:\n{stderr}"
+    );
+    let (ran, _, _) = summary(&String::from_utf8_lossy(&out.stdout)).unwrap();
+    // The report reruns only when a figure's bytes change; this simulated edit draws the same.
+    assert_eq!(ran, 2, "{stderr}");
+
+    let out = ws
+        .command(&["status", "--json"])
+        .env("REPRO_CODE_OVERRIDE", "nn=edited")
+        .output()
+        .unwrap();
+    let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let stale = statuses.iter().filter(|s| s["stale"] == true).count();
+    assert_eq!(stale, SMALL_STAGES - 2, "training and everything after it");
+}
+
+#[test]
+fn same_seed_gives_bit_identical_weights_and_tables() {
+    let a = Workspace::new("determinism-a", &small_config(80));
+    let b = Workspace::new("determinism-b", &small_config(80));
+    a.run(&["-j", "1"]);
+    b.run(&["-j", "2"]);
+    assert_eq!(a.artifacts(), b.artifacts());
+    // The weights are not published; compare the stores' records instead (same keys, same hashes).
+    let records = |ws: &Workspace| {
+        common::files_under(&ws.path("cache/records"))
+            .into_keys()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(records(&a), records(&b));
+    let objects = |ws: &Workspace| {
+        common::files_under(&ws.path("cache/objects"))
+            .into_keys()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(objects(&a), objects(&b));
+}
+
+#[test]
+fn damaged_objects_are_reported_and_rebuilt() {
+    let ws = Workspace::new("damage", &small_config(40));
+    ws.run(&[]);
+    assert!(ws.repro(&["verify"]).status.success());
+
+    // Truncate the weights of one run.
+    let records = common::files_under(&ws.path("cache/records"));
+    let (_, record) = records
+        .iter()
+        .find(|(_, bytes)| {
+            String::from_utf8_lossy(bytes)
+                .contains("\"stage\": \"sim_functions.train[function=f1,model=m1,seed=0]\"")
+        })
+        .unwrap();
+    let record: Value = serde_json::from_slice(record).unwrap();
+    let hash = record["outputs"]["weights.bpk"]["hash"].as_str().unwrap();
+    let object = ws.path(&format!("cache/objects/{}/{}", &hash[..2], &hash[2..]));
+    let mut perms = std::fs::metadata(&object).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&object, perms).unwrap();
+    let bytes = std::fs::read(&object).unwrap();
+    std::fs::write(&object, &bytes[..bytes.len() / 2]).unwrap();
+
+    let out = ws.repro(&["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("damaged:") && text.contains(&hash[2..]),
+        "{text}"
+    );
+
+    let status = String::from_utf8_lossy(&ws.repro(&["status"]).stdout).to_string();
+    assert!(
+        status.contains("cached output `weights.bpk` is corrupt"),
+        "{status}"
+    );
+    // Only that run reruns; it reproduces the same bytes, so nothing downstream changes.
+    assert_eq!(ws.run(&[]), (1, SMALL_STAGES - 1));
+    assert!(ws.repro(&["verify"]).status.success());
+}
+
+#[test]
+fn a_second_run_on_the_same_cache_is_refused_or_waits() {
+    let ws = Workspace::new("lock", &small_config(30));
+    ws.run(&[]);
+    let held = repro::engine::lock::CacheLock::acquire(&ws.path("cache"), false).unwrap();
+    let out = ws.repro(&["run"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is in use by") && stderr.contains("--wait"),
+        "{stderr}"
+    );
+
+    let mut waiting = ws
+        .command(&["run", "--wait"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "still waiting while the lock is held"
+    );
+    drop(held);
+    let out = waiting.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        summary(&String::from_utf8_lossy(&out.stdout)),
+        Some((0, SMALL_STAGES, 0))
+    );
+}
+
+#[test]
+fn malformed_configuration_is_named_by_file_and_line_and_writes_nothing() {
+    let cases = [
+        (
+            "[experiments.sim_functions]\nseeds = [0]\nmax_epoch = 3\n",
+            "pipeline.toml:3:",
+        ),
+        (
+            "[experiments.sim_functions]\nmax_epochs = \"many\"\n",
+            "pipeline.toml:2:",
+        ),
+        (
+            "[pipeline]\n\n[experiments.sim_function]\n",
+            "pipeline.toml:3:",
+        ),
+        (
+            "[experiments.sim_functions]\nseeds = [0]\nafter = [\"sim_functions\"]\n",
+            "pipeline.toml:3:9: dependency cycle",
+        ),
+        (
+            "[experiments.sim_functions]\nafter = [\"mnist\"]\n",
+            "pipeline.toml:2:9: `after` names unknown experiment `mnist`",
+        ),
+        ("[experiments.sim_functions\n", "pipeline.toml:1:"),
+    ];
+    for (text, expected) in cases {
+        let ws = Workspace::new("bad-config", text);
+        let out = ws.repro(&["run"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        assert!(
+            stderr.contains(expected),
+            "expected `{expected}` for\n{text}\ngot: {stderr}"
+        );
+        assert!(
+            !ws.path("cache").exists() && !ws.path("artifacts").exists(),
+            "nothing written for\n{text}"
+        );
+    }
+}
+
+#[test]
+fn dag_prints_text_and_dot() {
+    let ws = Workspace::new("dag", &small_config(10));
+    let text = String::from_utf8(ws.repro(&["dag"]).stdout).unwrap();
+    assert!(text.contains("sim_functions.train[function=f2,model=m3,seed=1]\n    <- sim_functions.data[function=f2] (data.csv)"));
+    let dot = String::from_utf8(ws.repro(&["dag", "--dot"]).stdout).unwrap();
+    assert!(dot.starts_with("digraph pipeline {"));
+    assert_eq!(dot.matches("[label=").count(), SMALL_STAGES);
+}
