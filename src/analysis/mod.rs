@@ -275,10 +275,12 @@ pub fn format_float(v: f64) -> String {
     if v == 0.0 || !v.is_finite() {
         return v.to_string();
     }
-    let mag = v.abs().log10().floor() as i32;
+    // The magnitude after rounding to 4 significant digits (0.99996 prints as 1.000, not 1.0000).
+    let rounded: f64 = format!("{v:.3e}").parse().unwrap_or(v);
+    let mag = rounded.abs().log10().floor() as i32;
     if (-4..6).contains(&mag) {
         let decimals = (3 - mag).max(0) as usize;
-        format!("{v:.decimals$}")
+        format!("{rounded:.decimals$}")
     } else {
         format!("{v:.3e}")
     }
@@ -334,6 +336,8 @@ mod tests {
         assert_eq!(format_float(0.0012346), "0.001235");
         assert_eq!(format_float(98.6712), "98.67");
         assert_eq!(format_float(25550.0), "25550");
+        assert_eq!(format_float(0.99996), "1.000");
+        assert_eq!(format_float(1.0003), "1.000");
         assert_eq!(format_float(1.5e-7), "1.500e-7");
     }
 }

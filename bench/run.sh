@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `make bench`: wall times of the pipeline on this machine, in a scratch workspace of its own
+# (so the user's cache/ is untouched). Prints a table; record notable results in bench/RESULTS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repro="$PWD/target/release/repro"
+ws="$PWD/target/bench-workspace"
+rm -rf "$ws" && mkdir -p "$ws" && cp pipeline.toml "$ws/"
+cd "$ws"
+
+now() { date +%s.%N; }
+elapsed() { echo "$(now) - $1" | bc -l | xargs printf '%.3f'; }
+
+t=$(now); "$repro" run -j 1 --profile quick >/dev/null 2>&1; quick_j1=$(elapsed "$t")
+rm -rf cache artifacts
+t=$(now); "$repro" run --profile quick >/dev/null 2>&1; quick_jn=$(elapsed "$t")
+t=$(now); "$repro" run >/dev/null 2>&1; full=$(elapsed "$t")
+
+noop_best=999
+for _ in 1 2 3 4 5; do
+  t=$(now); "$repro" run >/dev/null 2>&1; e=$(elapsed "$t")
+  noop_best=$(echo "if ($e < $noop_best) $e else $noop_best" | bc -l)
+done
+rm -rf artifacts
+t=$(now); "$repro" run >/dev/null 2>&1; restore=$(elapsed "$t")
+t=$(now); "$repro" status >/dev/null 2>&1; status=$(elapsed "$t")
+
+echo "| measurement | seconds |"
+echo "|---|---|"
+echo "| quick profile, cold, -j 1 | $quick_j1 |"
+echo "| quick profile, cold, -j $(nproc) | $quick_jn |"
+echo "| default pipeline, cold, -j $(nproc) | $full |"
+echo "| default pipeline, second run (nothing to do), best of 5 | $(printf '%.3f' "$noop_best") |"
+echo "| default pipeline, artifacts/ deleted, restore | $restore |"
+echo "| repro status (default pipeline) | $status |"
+echo
+echo "Training cost per epoch (default pipeline, from the stage records):"
+python3 - <<'PY'
+import json, glob, collections
+per = collections.defaultdict(list)
+for path in glob.glob("cache/records/*.json"):
+    r = json.load(open(path))
+    if r["kind"] != "sim_functions.train":
+        continue
+    epochs = r["parts"]["params"]["max_epochs"]
+    stage = r["stage"]
+    model = stage.split("model=")[1].split(",")[0]
+    per[model].append(r["seconds"])
+for model, secs in sorted(per.items()):
+    print(f"  {model}: {len(secs)} runs, {sum(secs):.1f} s in all, longest {max(secs):.1f} s")
+PY
