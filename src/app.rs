@@ -21,6 +21,8 @@ pub struct Workspace {
     pub config: PathBuf,
     pub cache: PathBuf,
     pub artifacts: PathBuf,
+    /// Downloaded inputs (MNIST), kept outside the store.
+    pub data: PathBuf,
     pub profile: Option<String>,
     pub overrides: Vec<String>,
 }
@@ -39,11 +41,7 @@ impl Workspace {
             .with_context(|| format!("{}: [pipeline]", self.config.display()))?;
         let (backend, device) = compute.class();
         let graph = Graph::new(experiments::build(&loaded)?)?;
-        Ok(Plan {
-            loaded,
-            graph,
-            env: Environment { backend, device },
-        })
+        Ok(Plan { loaded, graph, env: Environment { backend, device } })
     }
 }
 
@@ -55,9 +53,7 @@ pub struct RunArgs {
 }
 
 pub fn cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 /// `repro run`: returns the process exit code (non-zero when a stage failed).
@@ -75,23 +71,15 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
         env: plan.env.clone(),
         selected: selected.clone(),
         verbose: args.verbose,
+        data_dir: ws.data.clone(),
     };
     let summary = scheduler::run(&plan.graph, &store, &opts)?;
-    let manifest = artifacts::materialise(
-        &ws.artifacts,
-        &store,
-        &plan.graph,
-        &selected,
-        &summary.records,
-    )?;
+    let manifest = artifacts::materialise(&ws.artifacts, &store, &plan.graph, &selected, &summary.records)?;
     for (stage, error) in &summary.failed {
         eprintln!("error: {stage} failed: {error}");
     }
     if !summary.skipped.is_empty() {
-        eprintln!(
-            "{} stage(s) skipped because an upstream stage failed",
-            summary.skipped.len()
-        );
+        eprintln!("{} stage(s) skipped because an upstream stage failed", summary.skipped.len());
     }
     println!("{}", summary.line());
     if manifest.artifacts.contains_key("report.html") {
@@ -119,25 +107,14 @@ pub fn status_cmd(ws: &Workspace, patterns: &[String], json: bool) -> Result<Vec
                 println!("    {reason}");
             }
         }
-        println!(
-            "{} stale, {} up to date",
-            stale.len(),
-            statuses.len() - stale.len()
-        );
+        println!("{} stale, {} up to date", stale.len(), statuses.len() - stale.len());
     }
     Ok(statuses)
 }
 
 pub fn dag(ws: &Workspace, dot: bool) -> Result<()> {
     let plan = ws.plan()?;
-    print!(
-        "{}",
-        if dot {
-            plan.graph.to_dot()
-        } else {
-            plan.graph.to_text()
-        }
-    );
+    print!("{}", if dot { plan.graph.to_dot() } else { plan.graph.to_text() });
     Ok(())
 }
 
@@ -151,11 +128,8 @@ pub fn verify(ws: &Workspace) -> Result<i32> {
     for p in &problems {
         println!("damaged: {}: {}", p.path.display(), p.what);
     }
-    let artifact_problems = if ws.artifacts.join(artifacts::MANIFEST).exists() {
-        artifacts::check(&ws.artifacts)?
-    } else {
-        Vec::new()
-    };
+    let artifact_problems =
+        if ws.artifacts.join(artifacts::MANIFEST).exists() { artifacts::check(&ws.artifacts)? } else { Vec::new() };
     for p in &artifact_problems {
         println!("artifact: {p}");
     }
@@ -167,11 +141,7 @@ pub fn verify(ws: &Workspace) -> Result<i32> {
     if !problems.is_empty() {
         println!("the stages that own damaged objects rerun on the next `repro run`");
     }
-    Ok(if problems.is_empty() && artifact_problems.is_empty() {
-        0
-    } else {
-        1
-    })
+    Ok(if problems.is_empty() && artifact_problems.is_empty() { 0 } else { 1 })
 }
 
 /// `repro gc`: removes objects no record uses; with `prune`, first drops the records that are
@@ -187,10 +157,7 @@ pub fn gc(ws: &Workspace, prune: bool) -> Result<()> {
         .filter_map(|s| s.key)
         .collect();
     let (records, objects, bytes) = store.gc(&keep, prune)?;
-    println!(
-        "removed {records} record(s) and {objects} object(s), {:.1} MB freed",
-        bytes as f64 / 1e6
-    );
+    println!("removed {records} record(s) and {objects} object(s), {:.1} MB freed", bytes as f64 / 1e6);
     Ok(())
 }
 
@@ -199,8 +166,7 @@ pub fn gc(ws: &Workspace, prune: bool) -> Result<()> {
 pub fn clean(ws: &Workspace, all: bool) -> Result<()> {
     let _lock = CacheLock::acquire(&ws.cache, false)?;
     if ws.artifacts.exists() {
-        std::fs::remove_dir_all(&ws.artifacts)
-            .with_context(|| format!("cannot remove {}", ws.artifacts.display()))?;
+        std::fs::remove_dir_all(&ws.artifacts).with_context(|| format!("cannot remove {}", ws.artifacts.display()))?;
     }
     if all {
         for sub in ["objects", "records", "last", "tmp"] {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toml::de::{DeTable, DeValue};
 
-use crate::experiments::sim_functions;
+use crate::experiments::{mnist_cnn, sim_functions};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,7 +19,47 @@ pub struct Config {
     #[serde(default)]
     pub pipeline: PipelineSettings,
     #[serde(default)]
+    pub data: DataSettings,
+    #[serde(default)]
     pub experiments: Experiments,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSettings {
+    #[serde(default)]
+    pub mnist: MnistSource,
+}
+
+/// Where MNIST comes from. None of this enters a key: the files are pinned by their SHA-256.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MnistSource {
+    /// HTTP(S) base URLs or local directories holding `*-idx?-ubyte.gz`, tried in order (after
+    /// files placed by hand in `data/mnist/` and the `MNIST_MIRROR` environment variable).
+    #[serde(default = "crate::data::mnist::default_mirrors")]
+    pub mirrors: Vec<String>,
+    #[serde(default = "default_timeout_s")]
+    pub timeout_s: u64,
+    #[serde(default = "default_attempts")]
+    pub attempts: usize,
+}
+
+fn default_timeout_s() -> u64 {
+    60
+}
+fn default_attempts() -> usize {
+    3
+}
+
+impl Default for MnistSource {
+    fn default() -> Self {
+        MnistSource {
+            mirrors: crate::data::mnist::default_mirrors(),
+            timeout_s: default_timeout_s(),
+            attempts: default_attempts(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -49,10 +89,7 @@ fn default_device() -> String {
 
 impl Default for PipelineSettings {
     fn default() -> Self {
-        PipelineSettings {
-            backend: default_backend(),
-            device: default_device(),
-        }
+        PipelineSettings { backend: default_backend(), device: default_device() }
     }
 }
 
@@ -62,6 +99,8 @@ impl Default for PipelineSettings {
 pub struct Experiments {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sim_functions: Option<sim_functions::Settings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mnist_cnn: Option<mnist_cnn::Settings>,
 }
 
 /// The configuration, plus where in the file some keys were written (for later error messages).
@@ -77,46 +116,31 @@ pub struct Loaded {
 
 /// Reads `file`, applies `profile` (a table under `[profiles.NAME]`) and then `overrides`.
 pub fn load(file: &Path, profile: Option<&str>, overrides: &[String]) -> Result<Loaded> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     parse(&text, file, profile, overrides)
 }
 
-pub fn parse(
-    text: &str,
-    file: &Path,
-    profile: Option<&str>,
-    overrides: &[String],
-) -> Result<Loaded> {
+pub fn parse(text: &str, file: &Path, profile: Option<&str>, overrides: &[String]) -> Result<Loaded> {
     let name = file.display().to_string();
     let at = |span: Option<std::ops::Range<usize>>| match span {
         Some(s) => location(&name, text, s.start),
         None => name.clone(),
     };
-    let mut root =
-        DeTable::parse(text).map_err(|e| anyhow!("{}: {}", at(e.span()), e.message()))?;
+    let mut root = DeTable::parse(text).map_err(|e| anyhow!("{}: {}", at(e.span()), e.message()))?;
     let profiles = root.get_mut().remove("profiles");
     if let Some(name) = profile {
         let profiles = profiles.as_ref().and_then(|p| p.get_ref().as_table());
         let chosen = profiles.and_then(|p| p.get(name)).ok_or_else(|| {
-            let known: Vec<String> = profiles
-                .map(|p| p.keys().map(|k| k.get_ref().to_string()).collect())
-                .unwrap_or_default();
+            let known: Vec<String> =
+                profiles.map(|p| p.keys().map(|k| k.get_ref().to_string()).collect()).unwrap_or_default();
             anyhow!(
                 "{}: no profile named `{name}` (defined: {})",
                 at(None),
-                if known.is_empty() {
-                    "none".into()
-                } else {
-                    known.join(", ")
-                }
+                if known.is_empty() { "none".into() } else { known.join(", ") }
             )
         })?;
         let DeValue::Table(table) = chosen.get_ref() else {
-            bail!(
-                "{}: profile `{name}` must be a table",
-                at(Some(chosen.span()))
-            );
+            bail!("{}: profile `{name}` must be a table", at(Some(chosen.span())));
         };
         merge(root.get_mut(), table.clone());
     }
@@ -127,18 +151,16 @@ pub fn parse(
     let config = apply_overrides(config, overrides)?;
     config.validate()?;
     let hash = crate::engine::hash_bytes(&serde_json::to_vec(&config)?);
-    Ok(Loaded {
-        config,
-        origins,
-        file: file.to_path_buf(),
-        hash,
-    })
+    Ok(Loaded { config, origins, file: file.to_path_buf(), hash })
 }
 
 impl Config {
     fn validate(&self) -> Result<()> {
         if let Some(s) = &self.experiments.sim_functions {
             s.validate().context("in [experiments.sim_functions]")?;
+        }
+        if let Some(s) = &self.experiments.mnist_cnn {
+            s.validate().context("in [experiments.mnist_cnn]")?;
         }
         Ok(())
     }
@@ -158,12 +180,8 @@ fn merge<'i>(base: &mut DeTable<'i>, overlay: DeTable<'i>) {
         let slot = base.get_mut(key.get_ref().as_ref());
         match (slot, value.get_ref()) {
             (Some(existing), DeValue::Table(_)) if existing.get_ref().is_table() => {
-                let DeValue::Table(sub) = value.into_inner() else {
-                    unreachable!()
-                };
-                let DeValue::Table(dst) = existing.get_mut() else {
-                    unreachable!()
-                };
+                let DeValue::Table(sub) = value.into_inner() else { unreachable!() };
+                let DeValue::Table(dst) = existing.get_mut() else { unreachable!() };
                 merge(dst, sub);
             }
             _ => {
@@ -173,19 +191,9 @@ fn merge<'i>(base: &mut DeTable<'i>, overlay: DeTable<'i>) {
     }
 }
 
-fn collect_origins(
-    table: &DeTable<'_>,
-    prefix: &str,
-    file: &str,
-    text: &str,
-    out: &mut BTreeMap<String, String>,
-) {
+fn collect_origins(table: &DeTable<'_>, prefix: &str, file: &str, text: &str, out: &mut BTreeMap<String, String>) {
     for (key, value) in table.iter() {
-        let path = if prefix.is_empty() {
-            key.get_ref().to_string()
-        } else {
-            format!("{prefix}.{}", key.get_ref())
-        };
+        let path = if prefix.is_empty() { key.get_ref().to_string() } else { format!("{prefix}.{}", key.get_ref()) };
         out.insert(path.clone(), location(file, text, value.span().start));
         if let DeValue::Table(sub) = value.get_ref() {
             collect_origins(sub, &path, file, text, out);
@@ -199,16 +207,12 @@ fn collect_origins(
 fn apply_overrides(config: Config, overrides: &[String]) -> Result<Config> {
     let mut config = config;
     for item in overrides {
-        let (key, raw) = item
-            .split_once('=')
-            .ok_or_else(|| anyhow!("-s {item}: expected KEY=VALUE"))?;
+        let (key, raw) = item.split_once('=').ok_or_else(|| anyhow!("-s {item}: expected KEY=VALUE"))?;
         let key = key.trim();
         let path: Vec<&str> = if key.starts_with("pipeline.") || key.starts_with("experiments.") {
             key.split('.').collect()
         } else {
-            std::iter::once("experiments")
-                .chain(key.split('.'))
-                .collect()
+            std::iter::once("experiments").chain(key.split('.')).collect()
         };
         let value = parse_value(raw.trim());
         let mut tree = serde_json::to_value(&config)?;
@@ -230,9 +234,7 @@ fn apply_overrides(config: Config, overrides: &[String]) -> Result<Config> {
 
 fn parse_value(raw: &str) -> Value {
     match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
-        Ok(mut t) => {
-            serde_json::to_value(t.remove("v").expect("just parsed")).unwrap_or(Value::Null)
-        }
+        Ok(mut t) => serde_json::to_value(t.remove("v").expect("just parsed")).unwrap_or(Value::Null),
         Err(_) => Value::String(raw.to_string()),
     }
 }
@@ -251,52 +253,29 @@ mod tests {
     #[test]
     fn profile_and_override_layer_in_order() {
         let c = parse_str(BASE, None, &[]).unwrap().config;
-        assert_eq!(
-            c.experiments.sim_functions.as_ref().unwrap().max_epochs,
-            100
-        );
+        assert_eq!(c.experiments.sim_functions.as_ref().unwrap().max_epochs, 100);
         let c = parse_str(BASE, Some("quick"), &[]).unwrap().config;
         let s = c.experiments.sim_functions.unwrap();
         assert_eq!((s.max_epochs, s.seeds.clone()), (7, vec![0, 1]));
-        let c = parse_str(
-            BASE,
-            Some("quick"),
-            &["sim_functions.max_epochs=9", "sim_functions.seeds=[4]"],
-        )
-        .unwrap()
-        .config;
+        let c =
+            parse_str(BASE, Some("quick"), &["sim_functions.max_epochs=9", "sim_functions.seeds=[4]"]).unwrap().config;
         let s = c.experiments.sim_functions.unwrap();
         assert_eq!((s.max_epochs, s.seeds), (9, vec![4]));
     }
 
     #[test]
     fn errors_name_file_and_line() {
-        let unknown_key = parse_str(
-            "[experiments.sim_functions]\nseeds = [0]\nmax_epoch = 3\n",
-            None,
-            &[],
-        );
+        let unknown_key = parse_str("[experiments.sim_functions]\nseeds = [0]\nmax_epoch = 3\n", None, &[]);
         let msg = format!("{:#}", unknown_key.unwrap_err());
-        assert!(
-            msg.starts_with("pipeline.toml:3:") && msg.contains("max_epoch"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("pipeline.toml:3:") && msg.contains("max_epoch"), "{msg}");
 
-        let wrong_type = parse_str(
-            "[experiments.sim_functions]\nmax_epochs = \"many\"\n",
-            None,
-            &[],
-        );
+        let wrong_type = parse_str("[experiments.sim_functions]\nmax_epochs = \"many\"\n", None, &[]);
         let msg = format!("{:#}", wrong_type.unwrap_err());
         assert!(msg.starts_with("pipeline.toml:2:"), "{msg}");
 
-        let unknown_experiment =
-            parse_str("\n[experiments.sim_fnuctions]\nseeds = [0]\n", None, &[]);
+        let unknown_experiment = parse_str("\n[experiments.sim_fnuctions]\nseeds = [0]\n", None, &[]);
         let msg = format!("{:#}", unknown_experiment.unwrap_err());
-        assert!(
-            msg.starts_with("pipeline.toml:2:") && msg.contains("sim_fnuctions"),
-            "{msg}"
-        );
+        assert!(msg.starts_with("pipeline.toml:2:") && msg.contains("sim_fnuctions"), "{msg}");
 
         let in_profile = parse_str(
             "[experiments.sim_functions]\n[profiles.quick.experiments.sim_functions]\nlr = \"x\"\n",
@@ -310,9 +289,7 @@ mod tests {
         assert!(format!("{:#}", syntax.unwrap_err()).starts_with("pipeline.toml:1:"));
 
         let bad_override = parse_str(BASE, None, &["sim_functions.max_epochs=\"x\""]);
-        assert!(
-            format!("{:#}", bad_override.unwrap_err()).starts_with("-s sim_functions.max_epochs=")
-        );
+        assert!(format!("{:#}", bad_override.unwrap_err()).starts_with("-s sim_functions.max_epochs="));
 
         let missing_profile = parse_str(BASE, Some("nope"), &[]);
         assert!(format!("{:#}", missing_profile.unwrap_err()).contains("defined: quick"));
@@ -320,15 +297,7 @@ mod tests {
 
     #[test]
     fn origins_point_at_lines() {
-        let l = parse_str(
-            "[experiments.sim_functions]\nseeds = [0]\nafter = []\n",
-            None,
-            &[],
-        )
-        .unwrap();
-        assert_eq!(
-            l.origins["experiments.sim_functions.after"],
-            "pipeline.toml:3:9"
-        );
+        let l = parse_str("[experiments.sim_functions]\nseeds = [0]\nafter = []\n", None, &[]).unwrap();
+        assert_eq!(l.origins["experiments.sim_functions.after"], "pipeline.toml:3:9");
     }
 }

@@ -7,11 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use repro::app::{self, RunArgs, Workspace};
 
 #[derive(Parser)]
-#[command(
-    name = "repro",
-    version,
-    about = "Re-runs the deep vs shallow / generalisation study as a cached pipeline"
-)]
+#[command(name = "repro", version, about = "Re-runs the deep vs shallow / generalisation study as a cached pipeline")]
 struct Cli {
     #[command(flatten)]
     common: Common,
@@ -30,6 +26,9 @@ struct Common {
     /// Where figures, tables and the report are materialised.
     #[arg(long, global = true, default_value = "artifacts")]
     artifacts: PathBuf,
+    /// Downloaded inputs (MNIST); files placed here by hand are used (after verification).
+    #[arg(long, global = true, default_value = "data")]
+    data: PathBuf,
     /// A profile from `[profiles.NAME]` in the configuration (e.g. `quick`).
     #[arg(long, global = true)]
     profile: Option<String>,
@@ -86,24 +85,12 @@ fn main() -> ExitCode {
         config: cli.common.config,
         cache: cli.common.cache,
         artifacts: cli.common.artifacts,
+        data: cli.common.data,
         profile: cli.common.profile,
         overrides: cli.common.set,
     };
     let result = match cli.command {
-        Command::Run {
-            patterns,
-            jobs,
-            wait,
-            verbose,
-        } => app::run(
-            &ws,
-            &RunArgs {
-                patterns,
-                jobs,
-                wait,
-                verbose,
-            },
-        ),
+        Command::Run { patterns, jobs, wait, verbose } => app::run(&ws, &RunArgs { patterns, jobs, wait, verbose }),
         Command::Status { patterns, json } => app::status_cmd(&ws, &patterns, json).map(|_| 0),
         Command::Dag { dot } => app::dag(&ws, dot).map(|_| 0),
         Command::Verify => app::verify(&ws),

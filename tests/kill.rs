@@ -31,10 +31,7 @@ fn sigkill_at_several_moments_then_resume_gives_identical_artifacts() {
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
     }
-    assert!(
-        finished_before_kill < 5,
-        "training must outlast at least one kill"
-    );
+    assert!(finished_before_kill < 5, "training must outlast at least one kill");
     let (ran, cached) = ws.run(&[]);
     assert_eq!(ran + cached, SMALL_STAGES);
     assert!(cached > 0, "work done before the kills was kept");

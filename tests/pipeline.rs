@@ -19,11 +19,7 @@ fn second_run_does_nothing_and_artifacts_come_back_without_training() {
         "report.md",
         "manifest.json",
     ] {
-        assert!(
-            first.contains_key(name),
-            "missing artifact {name}: {:?}",
-            first.keys()
-        );
+        assert!(first.contains_key(name), "missing artifact {name}: {:?}", first.keys());
     }
     assert_eq!(ws.run(&[]), (0, SMALL_STAGES));
 
@@ -33,25 +29,11 @@ fn second_run_does_nothing_and_artifacts_come_back_without_training() {
 
     let summary_csv = String::from_utf8(first["sim_functions/summary.csv"].clone()).unwrap();
     let header = summary_csv.lines().next().unwrap();
-    for column in [
-        "experiment",
-        "function",
-        "model",
-        "seed",
-        "params",
-        "epochs",
-        "final_loss",
-    ] {
-        assert!(
-            header.split(',').any(|c| c == column),
-            "summary.csv lacks {column}: {header}"
-        );
+    for column in ["experiment", "function", "model", "seed", "params", "epochs", "final_loss"] {
+        assert!(header.split(',').any(|c| c == column), "summary.csv lacks {column}: {header}");
     }
     assert_eq!(summary_csv.lines().count(), 1 + 8, "one row per run");
-    assert!(
-        summary_csv.contains(",571,") && !summary_csv.contains(",572,"),
-        "m1 and m3 have 571 params"
-    );
+    assert!(summary_csv.contains(",571,") && !summary_csv.contains(",572,"), "m1 and m3 have 571 params");
 }
 
 #[test]
@@ -62,30 +44,19 @@ fn a_changed_parameter_reruns_only_its_dependents_and_status_says_why() {
     let out = ws.repro(&["status", "--json", "-s", "sim_functions.max_epochs=50"]);
     let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let stale: Vec<&Value> = statuses.iter().filter(|s| s["stale"] == true).collect();
-    assert_eq!(
-        stale.len(),
-        SMALL_STAGES - 2,
-        "everything but the two data stages"
-    );
-    let train = stale
-        .iter()
-        .find(|s| s["stage"] == "sim_functions.train[function=f1,model=m1,seed=0]")
-        .unwrap();
+    assert_eq!(stale.len(), SMALL_STAGES - 2, "everything but the two data stages");
+    let train = stale.iter().find(|s| s["stage"] == "sim_functions.train[function=f1,model=m1,seed=0]").unwrap();
     assert_eq!(train["reasons"][0], "param `max_epochs` changed: 40 -> 50");
-    let analyze = stale
-        .iter()
-        .find(|s| s["stage"] == "sim_functions.analyze")
-        .unwrap();
-    assert!(analyze["reasons"].as_array().unwrap().iter().any(|r| {
-        r.as_str()
+    let analyze = stale.iter().find(|s| s["stage"] == "sim_functions.analyze").unwrap();
+    assert!(
+        analyze["reasons"]
+            .as_array()
             .unwrap()
-            .starts_with("upstream sim_functions.train")
-    }));
-
-    assert_eq!(
-        ws.run(&["-s", "sim_functions.max_epochs=50"]),
-        (SMALL_STAGES - 2, 2)
+            .iter()
+            .any(|r| { r.as_str().unwrap().starts_with("upstream sim_functions.train") })
     );
+
+    assert_eq!(ws.run(&["-s", "sim_functions.max_epochs=50"]), (SMALL_STAGES - 2, 2));
     // Back to the file's value: every result is still in the store.
     assert_eq!(ws.run(&[]), (0, SMALL_STAGES));
 
@@ -101,50 +72,22 @@ fn a_changed_parameter_reruns_only_its_dependents_and_status_says_why() {
 fn editing_plot_code_reruns_plots_never_training() {
     let ws = Workspace::new("code-change", &small_config(40));
     ws.run(&[]);
-    let out = ws
-        .command(&["status", "--json"])
-        .env("REPRO_CODE_OVERRIDE", "plot=edited")
-        .output()
-        .unwrap();
+    let out = ws.command(&["status", "--json"]).env("REPRO_CODE_OVERRIDE", "plot=edited").output().unwrap();
     let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let stale: Vec<String> = statuses
-        .iter()
-        .filter(|s| s["stale"] == true)
-        .map(|s| s["stage"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        stale,
-        [
-            "sim_functions.plot[function=f1]",
-            "sim_functions.plot[function=f2]",
-            "report"
-        ]
-    );
-    let plot = statuses
-        .iter()
-        .find(|s| s["stage"] == "sim_functions.plot[function=f1]")
-        .unwrap();
+    let stale: Vec<String> =
+        statuses.iter().filter(|s| s["stale"] == true).map(|s| s["stage"].as_str().unwrap().to_string()).collect();
+    assert_eq!(stale, ["sim_functions.plot[function=f1]", "sim_functions.plot[function=f2]", "report"]);
+    let plot = statuses.iter().find(|s| s["stage"] == "sim_functions.plot[function=f1]").unwrap();
     assert_eq!(plot["reasons"][0], "code of module `plot` changed");
 
-    let out = ws
-        .command(&["run", "-v"])
-        .env("REPRO_CODE_OVERRIDE", "plot=edited")
-        .output()
-        .unwrap();
+    let out = ws.command(&["run", "-v"]).env("REPRO_CODE_OVERRIDE", "plot=edited").output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("s] sim_functions.train"),
-        "no training reran:\n{stderr}"
-    );
+    assert!(!stderr.contains("s] sim_functions.train"), "no training reran:\n{stderr}");
     let (ran, _, _) = summary(&String::from_utf8_lossy(&out.stdout)).unwrap();
     // The report reruns only when a figure's bytes change; this simulated edit draws the same.
     assert_eq!(ran, 2, "{stderr}");
 
-    let out = ws
-        .command(&["status", "--json"])
-        .env("REPRO_CODE_OVERRIDE", "nn=edited")
-        .output()
-        .unwrap();
+    let out = ws.command(&["status", "--json"]).env("REPRO_CODE_OVERRIDE", "nn=edited").output().unwrap();
     let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let stale = statuses.iter().filter(|s| s["stale"] == true).count();
     assert_eq!(stale, SMALL_STAGES - 2, "training and everything after it");
@@ -158,17 +101,9 @@ fn same_seed_gives_bit_identical_weights_and_tables() {
     b.run(&["-j", "2"]);
     assert_eq!(a.artifacts(), b.artifacts());
     // The weights are not published; compare the stores' records instead (same keys, same hashes).
-    let records = |ws: &Workspace| {
-        common::files_under(&ws.path("cache/records"))
-            .into_keys()
-            .collect::<Vec<_>>()
-    };
+    let records = |ws: &Workspace| common::files_under(&ws.path("cache/records")).into_keys().collect::<Vec<_>>();
     assert_eq!(records(&a), records(&b));
-    let objects = |ws: &Workspace| {
-        common::files_under(&ws.path("cache/objects"))
-            .into_keys()
-            .collect::<Vec<_>>()
-    };
+    let objects = |ws: &Workspace| common::files_under(&ws.path("cache/objects")).into_keys().collect::<Vec<_>>();
     assert_eq!(objects(&a), objects(&b));
 }
 
@@ -183,8 +118,7 @@ fn damaged_objects_are_reported_and_rebuilt() {
     let (_, record) = records
         .iter()
         .find(|(_, bytes)| {
-            String::from_utf8_lossy(bytes)
-                .contains("\"stage\": \"sim_functions.train[function=f1,model=m1,seed=0]\"")
+            String::from_utf8_lossy(bytes).contains("\"stage\": \"sim_functions.train[function=f1,model=m1,seed=0]\"")
         })
         .unwrap();
     let record: Value = serde_json::from_slice(record).unwrap();
@@ -200,16 +134,10 @@ fn damaged_objects_are_reported_and_rebuilt() {
     let out = ws.repro(&["verify"]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("damaged:") && text.contains(&hash[2..]),
-        "{text}"
-    );
+    assert!(text.contains("damaged:") && text.contains(&hash[2..]), "{text}");
 
     let status = String::from_utf8_lossy(&ws.repro(&["status"]).stdout).to_string();
-    assert!(
-        status.contains("cached output `weights.bpk` is corrupt"),
-        "{status}"
-    );
+    assert!(status.contains("cached output `weights.bpk` is corrupt"), "{status}");
     // Only that run reruns; it reproduces the same bytes, so nothing downstream changes.
     assert_eq!(ws.run(&[]), (1, SMALL_STAGES - 1));
     assert!(ws.repro(&["verify"]).status.success());
@@ -223,45 +151,23 @@ fn a_second_run_on_the_same_cache_is_refused_or_waits() {
     let out = ws.repro(&["run"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("is in use by") && stderr.contains("--wait"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("is in use by") && stderr.contains("--wait"), "{stderr}");
 
-    let mut waiting = ws
-        .command(&["run", "--wait"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut waiting = ws.command(&["run", "--wait"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    assert!(
-        waiting.try_wait().unwrap().is_none(),
-        "still waiting while the lock is held"
-    );
+    assert!(waiting.try_wait().unwrap().is_none(), "still waiting while the lock is held");
     drop(held);
     let out = waiting.wait_with_output().unwrap();
     assert!(out.status.success());
-    assert_eq!(
-        summary(&String::from_utf8_lossy(&out.stdout)),
-        Some((0, SMALL_STAGES, 0))
-    );
+    assert_eq!(summary(&String::from_utf8_lossy(&out.stdout)), Some((0, SMALL_STAGES, 0)));
 }
 
 #[test]
 fn malformed_configuration_is_named_by_file_and_line_and_writes_nothing() {
     let cases = [
-        (
-            "[experiments.sim_functions]\nseeds = [0]\nmax_epoch = 3\n",
-            "pipeline.toml:3:",
-        ),
-        (
-            "[experiments.sim_functions]\nmax_epochs = \"many\"\n",
-            "pipeline.toml:2:",
-        ),
-        (
-            "[pipeline]\n\n[experiments.sim_function]\n",
-            "pipeline.toml:3:",
-        ),
+        ("[experiments.sim_functions]\nseeds = [0]\nmax_epoch = 3\n", "pipeline.toml:3:"),
+        ("[experiments.sim_functions]\nmax_epochs = \"many\"\n", "pipeline.toml:2:"),
+        ("[pipeline]\n\n[experiments.sim_function]\n", "pipeline.toml:3:"),
         (
             "[experiments.sim_functions]\nseeds = [0]\nafter = [\"sim_functions\"]\n",
             "pipeline.toml:3:9: dependency cycle",
@@ -277,14 +183,8 @@ fn malformed_configuration_is_named_by_file_and_line_and_writes_nothing() {
         let out = ws.repro(&["run"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text}");
-        assert!(
-            stderr.contains(expected),
-            "expected `{expected}` for\n{text}\ngot: {stderr}"
-        );
-        assert!(
-            !ws.path("cache").exists() && !ws.path("artifacts").exists(),
-            "nothing written for\n{text}"
-        );
+        assert!(stderr.contains(expected), "expected `{expected}` for\n{text}\ngot: {stderr}");
+        assert!(!ws.path("cache").exists() && !ws.path("artifacts").exists(), "nothing written for\n{text}");
     }
 }
 
@@ -292,7 +192,9 @@ fn malformed_configuration_is_named_by_file_and_line_and_writes_nothing() {
 fn dag_prints_text_and_dot() {
     let ws = Workspace::new("dag", &small_config(10));
     let text = String::from_utf8(ws.repro(&["dag"]).stdout).unwrap();
-    assert!(text.contains("sim_functions.train[function=f2,model=m3,seed=1]\n    <- sim_functions.data[function=f2] (data.csv)"));
+    assert!(text.contains(
+        "sim_functions.train[function=f2,model=m3,seed=1]\n    <- sim_functions.data[function=f2] (data.csv)"
+    ));
     let dot = String::from_utf8(ws.repro(&["dag", "--dot"]).stdout).unwrap();
     assert!(dot.starts_with("digraph pipeline {"));
     assert_eq!(dot.matches("[label=").count(), SMALL_STAGES);

@@ -54,13 +54,8 @@ pub struct Table {
 
 /// Writes float columns as CSV (for per-epoch curves written by training stages).
 pub fn write_columns(path: &Path, columns: &[(&str, &[f32])]) -> Result<()> {
-    let cols: Vec<Column> = columns
-        .iter()
-        .map(|(name, values)| Column::new((*name).into(), values.to_vec()))
-        .collect();
-    let mut t = Table {
-        df: DataFrame::new_infer_height(cols)?,
-    };
+    let cols: Vec<Column> = columns.iter().map(|(name, values)| Column::new((*name).into(), values.to_vec())).collect();
+    let mut t = Table { df: DataFrame::new_infer_height(cols)? };
     t.write_csv(path)
 }
 
@@ -77,8 +72,7 @@ impl Table {
     }
 
     pub fn write_csv(&mut self, path: &Path) -> Result<()> {
-        let mut file = std::fs::File::create(path)
-            .with_context(|| format!("cannot create {}", path.display()))?;
+        let mut file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         CsvWriter::new(&mut file).finish(&mut self.df)?;
         Ok(())
     }
@@ -92,15 +86,10 @@ impl Table {
             let cells: Vec<Cell> = cells.collect::<Result<_>>()?;
             let name: PlSmallStr = (*name).into();
             let col = match cells.first() {
-                None | Some(Cell::Str(_)) => {
-                    Column::new(name, cells.iter().map(cell_string).collect::<Vec<_>>())
-                }
+                None | Some(Cell::Str(_)) => Column::new(name, cells.iter().map(cell_string).collect::<Vec<_>>()),
                 Some(Cell::Int(_)) => Column::new(
                     name,
-                    cells
-                        .iter()
-                        .map(|c| if let Cell::Int(v) = c { Some(*v) } else { None })
-                        .collect::<Vec<_>>(),
+                    cells.iter().map(|c| if let Cell::Int(v) = c { Some(*v) } else { None }).collect::<Vec<_>>(),
                 ),
                 Some(Cell::Float(_)) => Column::new(
                     name,
@@ -115,23 +104,12 @@ impl Table {
                 ),
                 Some(Cell::Bool(_)) => Column::new(
                     name,
-                    cells
-                        .iter()
-                        .map(|c| {
-                            if let Cell::Bool(v) = c {
-                                Some(*v)
-                            } else {
-                                None
-                            }
-                        })
-                        .collect::<Vec<_>>(),
+                    cells.iter().map(|c| if let Cell::Bool(v) = c { Some(*v) } else { None }).collect::<Vec<_>>(),
                 ),
             };
             cols.push(col);
         }
-        Ok(Table {
-            df: DataFrame::new(rows.len(), cols)?,
-        })
+        Ok(Table { df: DataFrame::new(rows.len(), cols)? })
     }
 
     pub fn height(&self) -> usize {
@@ -139,47 +117,50 @@ impl Table {
     }
 
     pub fn column_names(&self) -> Vec<String> {
-        self.df
-            .get_column_names()
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        self.df.get_column_names().iter().map(|s| s.to_string()).collect()
     }
 
     /// Adds constant string columns (labels of the run a table came from).
     pub fn with_labels(mut self, labels: &[(&str, &str)]) -> Result<Table> {
         let n = self.df.height();
         for (name, value) in labels {
-            self.df
-                .with_column(Column::new((*name).into(), vec![*value; n]))?;
+            self.df.with_column(Column::new((*name).into(), vec![*value; n]))?;
         }
         Ok(self)
     }
 
     pub fn with_seed(mut self, seed: u64) -> Result<Table> {
         let n = self.df.height();
-        self.df
-            .with_column(Column::new("seed".into(), vec![seed as i64; n]))?;
+        self.df.with_column(Column::new("seed".into(), vec![seed as i64; n]))?;
         Ok(self)
     }
 
     pub fn with_column(mut self, name: &str, values: &[f32]) -> Result<Table> {
-        self.df
-            .with_column(Column::new(name.into(), values.to_vec()))?;
+        self.df.with_column(Column::new(name.into(), values.to_vec()))?;
         Ok(self)
     }
 
     /// Stacks tables with the same columns.
     pub fn concat(tables: Vec<Table>) -> Result<Table> {
         let mut iter = tables.into_iter();
-        let Some(first) = iter.next() else {
-            bail!("nothing to concatenate")
-        };
+        let Some(first) = iter.next() else { bail!("nothing to concatenate") };
         let mut df = first.df;
         for t in iter {
             df.vstack_mut_owned(t.df)?;
         }
         Ok(Table { df })
+    }
+
+    /// Long format: one row per (`id`, value column) with columns `id`, `metric`, `value`.
+    pub fn melt(&self, id: &str, values: &[&str]) -> Result<Table> {
+        let mut parts = Vec::new();
+        for v in values {
+            let ids = self.df.column(id)?.clone();
+            let vals = self.df.column(v)?.cast(&DataType::Float64)?.with_name("value".into());
+            let df = DataFrame::new(self.df.height(), vec![ids, vals])?;
+            parts.push(Table { df }.with_labels(&[("metric", v)])?);
+        }
+        Table::concat(parts)
     }
 
     /// Groups by `keys` and summarises `value` as mean, min, max and n, sorted by the keys.
@@ -204,12 +185,7 @@ impl Table {
 
     /// Rows whose `column` equals `value` (a string column).
     pub fn filter_eq(&self, column: &str, value: &str) -> Result<Table> {
-        let df = self
-            .df
-            .clone()
-            .lazy()
-            .filter(col(column).eq(lit(value.to_string())))
-            .collect()?;
+        let df = self.df.clone().lazy().filter(col(column).eq(lit(value.to_string()))).collect()?;
         Ok(Table { df })
     }
 
@@ -220,9 +196,7 @@ impl Table {
             .map(|v| col(column).cast(DataType::Float64).eq(lit(*v as f64)))
             .reduce(|a, b| a.or(b))
             .unwrap_or(lit(false));
-        Ok(Table {
-            df: self.df.clone().lazy().filter(pred).collect()?,
-        })
+        Ok(Table { df: self.df.clone().lazy().filter(pred).collect()? })
     }
 
     pub fn floats(&self, column: &str) -> Result<Vec<f64>> {
@@ -232,10 +206,7 @@ impl Table {
 
     pub fn strings(&self, column: &str) -> Result<Vec<String>> {
         let s = self.df.column(column)?.cast(&DataType::String)?;
-        Ok(s.str()?
-            .iter()
-            .map(|v| v.unwrap_or("").to_string())
-            .collect())
+        Ok(s.str()?.iter().map(|v| v.unwrap_or("").to_string()).collect())
     }
 
     /// Every cell as display text (floats to 4 significant digits), row by row.
@@ -310,6 +281,9 @@ mod tests {
         assert_eq!(b.floats("max").unwrap(), [3.0, 2.0, 5.0]);
         assert_eq!(b.floats("n").unwrap(), [2.0, 1.0, 1.0]);
         assert_eq!(t.filter_eq("model", "b").unwrap().height(), 1);
+        let long = t.melt("epoch", &["loss"]).unwrap();
+        assert_eq!(long.column_names(), ["epoch", "value", "metric"]);
+        assert_eq!(long.floats("value").unwrap(), [1.0, 3.0, 2.0, 5.0]);
         assert_eq!(t.filter_in("epoch", &[1.0]).unwrap().height(), 1);
     }
 
@@ -320,13 +294,7 @@ mod tests {
         let path = dir.join("t.csv");
         let values = [0.1f32, 1.0 / 3.0, 1e-7, 12345.678];
         write_columns(&path, &[("v", &values)]).unwrap();
-        let back: Vec<f32> = Table::read_csv(&path)
-            .unwrap()
-            .floats("v")
-            .unwrap()
-            .iter()
-            .map(|v| *v as f32)
-            .collect();
+        let back: Vec<f32> = Table::read_csv(&path).unwrap().floats("v").unwrap().iter().map(|v| *v as f32).collect();
         assert_eq!(back, values);
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -76,10 +76,7 @@ mod tests {
         let (_, y) = sample(Function::F1);
         let max = y.iter().cloned().fold(f32::MIN, f32::max);
         let min = y.iter().cloned().fold(f32::MAX, f32::min);
-        assert!(
-            (max - 1.0).abs() < 1e-6 && (min + 0.2168).abs() < 1e-3,
-            "{min} {max}"
-        );
+        assert!((max - 1.0).abs() < 1e-6 && (min + 0.2168).abs() < 1e-3, "{min} {max}");
         let mean = y.iter().sum::<f32>() / 300.0;
         let var = y.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 300.0;
         assert!((var - 0.0613).abs() < 5e-4, "{var}");

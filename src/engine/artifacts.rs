@@ -55,11 +55,7 @@ pub fn materialise(
             continue;
         };
         for (name, obj) in &record.outputs {
-            let path = if prefix.is_empty() {
-                name.clone()
-            } else {
-                format!("{prefix}/{name}")
-            };
+            let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
             let entry = Entry {
                 blake3: obj.hash.clone(),
                 size: obj.size,
@@ -69,11 +65,7 @@ pub fn materialise(
             if let Some(other) = new.artifacts.insert(path.clone(), entry)
                 && other.stage != record.stage
             {
-                bail!(
-                    "artifact {path} is published by both {} and {}",
-                    other.stage,
-                    record.stage
-                );
+                bail!("artifact {path} is published by both {} and {}", other.stage, record.stage);
             }
         }
     }
@@ -81,8 +73,7 @@ pub fn materialise(
         if !new.artifacts.contains_key(path) {
             let file = dir.join(path);
             if file.exists() && hash_file(&file).is_ok_and(|h| h == entry.blake3) {
-                fs::remove_file(&file)
-                    .with_context(|| format!("cannot remove stale artifact {}", file.display()))?;
+                fs::remove_file(&file).with_context(|| format!("cannot remove stale artifact {}", file.display()))?;
             }
         }
     }
@@ -93,13 +84,9 @@ pub fn materialise(
         }
         let object = store.object_path(&entry.blake3);
         if !object.exists() {
-            bail!(
-                "artifact {path} cannot be restored: object {} is gone (run `repro verify`)",
-                entry.blake3
-            );
+            bail!("artifact {path} cannot be restored: object {} is gone (run `repro verify`)", entry.blake3);
         }
-        atomic::copy(&object, &file)
-            .with_context(|| format!("cannot write artifact {}", file.display()))?;
+        atomic::copy(&object, &file).with_context(|| format!("cannot write artifact {}", file.display()))?;
         let mut perms = fs::metadata(&file)?.permissions();
         #[allow(clippy::permissions_set_readonly_false)]
         perms.set_readonly(false);
@@ -111,8 +98,7 @@ pub fn materialise(
 
 /// Files under `dir` that differ from the manifest (missing or altered), for CI checks.
 pub fn check(dir: &Path) -> Result<Vec<String>> {
-    let manifest =
-        Manifest::load(dir).context("artifacts/manifest.json is missing or unreadable")?;
+    let manifest = Manifest::load(dir).context("artifacts/manifest.json is missing or unreadable")?;
     let mut problems = Vec::new();
     for (path, entry) in &manifest.artifacts {
         match hash_file(&dir.join(path)) {

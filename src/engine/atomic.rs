@@ -10,10 +10,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A temporary name beside `path`, unique within this machine's processes and threads.
 pub fn temp_sibling(path: &Path) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy())
-        .unwrap_or_default();
+    let name = path.file_name().map(|s| s.to_string_lossy()).unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp.{}.{n}", std::process::id()))
 }
 

@@ -9,28 +9,16 @@ use std::path::Path;
 
 pub fn module_fingerprints(src: &Path) -> Vec<(String, String)> {
     let mut modules: Vec<(String, Vec<std::path::PathBuf>)> = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(src)
-        .expect("src/ is readable")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
+    let mut entries: Vec<_> = std::fs::read_dir(src).expect("src/ is readable").flatten().map(|e| e.path()).collect();
     entries.sort();
     for path in entries {
         let name = path.file_stem().unwrap().to_string_lossy().to_string();
         if path.is_dir() && name == "experiments" {
-            let mut files: Vec<_> = std::fs::read_dir(&path)
-                .expect("readable")
-                .flatten()
-                .map(|e| e.path())
-                .collect();
+            let mut files: Vec<_> = std::fs::read_dir(&path).expect("readable").flatten().map(|e| e.path()).collect();
             files.sort();
             for file in files {
                 let stem = file.file_stem().unwrap().to_string_lossy().to_string();
-                let module = if stem == "mod" {
-                    "experiments".to_string()
-                } else {
-                    format!("experiments/{stem}")
-                };
+                let module = if stem == "mod" { "experiments".to_string() } else { format!("experiments/{stem}") };
                 modules.push((module, rust_files(&file)));
             }
         } else if path.is_dir() {
@@ -44,11 +32,7 @@ pub fn module_fingerprints(src: &Path) -> Vec<(String, String)> {
         .map(|(module, files)| {
             let mut hasher = blake3::Hasher::new();
             for file in files {
-                let rel = file
-                    .strip_prefix(src)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/");
+                let rel = file.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
                 hasher.update(rel.as_bytes());
                 hasher.update(&[0]);
                 hasher.update(&std::fs::read(&file).expect("source file is readable"));

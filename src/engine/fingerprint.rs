@@ -12,10 +12,7 @@ pub fn module(name: &str) -> Option<String> {
     if let Some(v) = overrides().get(name) {
         return Some(v.clone());
     }
-    MODULES
-        .iter()
-        .find(|(m, _)| *m == name)
-        .map(|(_, h)| h.to_string())
+    MODULES.iter().find(|(m, _)| *m == name).map(|(_, h)| h.to_string())
 }
 
 fn overrides() -> BTreeMap<String, String> {
@@ -36,15 +33,9 @@ mod tests {
         let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
         let now = code_hash::module_fingerprints(&src);
         for (name, hash) in &now {
-            let baked = super::MODULES
-                .iter()
-                .find(|(m, _)| m == name)
-                .map(|(_, h)| *h);
+            let baked = super::MODULES.iter().find(|(m, _)| m == name).map(|(_, h)| *h);
             assert_eq!(baked, Some(hash.as_str()), "module {name}");
         }
-        assert!(
-            now.iter().any(|(m, _)| m == "plot")
-                && now.iter().any(|(m, _)| m == "experiments/sim_functions")
-        );
+        assert!(now.iter().any(|(m, _)| m == "plot") && now.iter().any(|(m, _)| m == "experiments/sim_functions"));
     }
 }

@@ -43,6 +43,8 @@ pub struct Stage {
     pub id: String,
     pub kind: &'static StageKind,
     pub params: BTreeMap<String, Value>,
+    /// Settings that cannot change the result (download mirrors, timeouts): not in the key.
+    pub unkeyed: BTreeMap<String, Value>,
     pub inputs: Vec<InputRef>,
     /// Ordering-only dependencies (they do not enter the key).
     pub after: Vec<String>,
@@ -54,26 +56,18 @@ pub struct Stage {
 
 impl Stage {
     /// A stage named `kind[label=value,...]` with `params` serialised to a canonical map.
-    pub fn new(
-        kind: &'static StageKind,
-        labels: &[(&str, String)],
-        params: &impl Serialize,
-    ) -> Stage {
+    pub fn new(kind: &'static StageKind, labels: &[(&str, String)], params: &impl Serialize) -> Stage {
         let id = if labels.is_empty() {
             kind.name.to_string()
         } else {
             let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("{}[{}]", kind.name, inner.join(","))
         };
-        let params = match serde_json::to_value(params).expect("params serialise") {
-            Value::Object(map) => map.into_iter().collect(),
-            Value::Null => BTreeMap::new(),
-            other => BTreeMap::from([("value".to_string(), other)]),
-        };
         Stage {
             id,
             kind,
-            params,
+            params: to_map(params),
+            unkeyed: BTreeMap::new(),
             inputs: Vec::new(),
             after: Vec::new(),
             after_origin: None,
@@ -81,18 +75,27 @@ impl Stage {
         }
     }
 
+    pub fn unkeyed(mut self, settings: &impl Serialize) -> Stage {
+        self.unkeyed = to_map(settings);
+        self
+    }
+
     pub fn input(mut self, name: impl Into<String>, stage: &Stage, output: &str) -> Stage {
-        self.inputs.push(InputRef {
-            name: name.into(),
-            stage: stage.id.clone(),
-            output: output.into(),
-        });
+        self.inputs.push(InputRef { name: name.into(), stage: stage.id.clone(), output: output.into() });
         self
     }
 
     pub fn publish(mut self, dir: &str) -> Stage {
         self.publish = Some(dir.to_string());
         self
+    }
+}
+
+fn to_map(value: &impl Serialize) -> BTreeMap<String, Value> {
+    match serde_json::to_value(value).expect("params serialise") {
+        Value::Object(map) => map.into_iter().collect(),
+        Value::Null => BTreeMap::new(),
+        other => BTreeMap::from([("value".to_string(), other)]),
     }
 }
 
@@ -105,14 +108,21 @@ pub struct StageContext<'a> {
     pub progress: &'a Progress,
     /// Backend and device the stage must compute on.
     pub env: &'a Environment,
+    /// Where downloaded inputs are kept between runs (outside the store).
+    pub data_dir: &'a Path,
 }
 
 impl StageContext<'_> {
     /// The stage params as a typed struct.
     pub fn params<T: DeserializeOwned>(&self) -> Result<T> {
         let map: serde_json::Map<String, Value> = self.stage.params.clone().into_iter().collect();
-        serde_json::from_value(Value::Object(map))
-            .with_context(|| format!("bad params for {}", self.stage.id))
+        serde_json::from_value(Value::Object(map)).with_context(|| format!("bad params for {}", self.stage.id))
+    }
+
+    /// The unkeyed settings as a typed struct.
+    pub fn unkeyed<T: DeserializeOwned>(&self) -> Result<T> {
+        let map: serde_json::Map<String, Value> = self.stage.unkeyed.clone().into_iter().collect();
+        serde_json::from_value(Value::Object(map)).with_context(|| format!("bad settings for {}", self.stage.id))
     }
 
     /// The path of input `name` (read-only: it is an object of the store).
@@ -155,22 +165,13 @@ impl Graph {
             let mut d = Vec::new();
             for input in &s.inputs {
                 let &j = index.get(&input.stage).ok_or_else(|| {
-                    anyhow!(
-                        "stage {} reads `{}` from unknown stage {}",
-                        s.id,
-                        input.name,
-                        input.stage
-                    )
+                    anyhow!("stage {} reads `{}` from unknown stage {}", s.id, input.name, input.stage)
                 })?;
                 d.push(j);
             }
             for after in &s.after {
                 let &j = index.get(after).ok_or_else(|| {
-                    anyhow!(
-                        "{}stage {} is ordered after unknown stage {after}",
-                        origin_prefix(s),
-                        s.id
-                    )
+                    anyhow!("{}stage {} is ordered after unknown stage {after}", origin_prefix(s), s.id)
                 })?;
                 d.push(j);
             }
@@ -179,12 +180,7 @@ impl Graph {
             deps.push(d);
         }
         let order = topological_order(&stages, &deps)?;
-        Ok(Graph {
-            stages,
-            index,
-            deps,
-            order,
-        })
+        Ok(Graph { stages, index, deps, order })
     }
 
     pub fn stages(&self) -> &[Stage] {
@@ -215,9 +211,7 @@ impl Graph {
             return Ok(chosen);
         }
         for pattern in patterns {
-            let hits: Vec<usize> = (0..self.stages.len())
-                .filter(|&i| matches(pattern, &self.stages[i].id))
-                .collect();
+            let hits: Vec<usize> = (0..self.stages.len()).filter(|&i| matches(pattern, &self.stages[i].id)).collect();
             if hits.is_empty() {
                 bail!("no stage matches `{pattern}` (see `repro dag` for the stage names)");
             }
@@ -251,14 +245,9 @@ impl Graph {
 
     /// The graph in Graphviz dot, one edge per (upstream, downstream) pair.
     pub fn to_dot(&self) -> String {
-        let mut out = String::from(
-            "digraph pipeline {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n",
-        );
+        let mut out = String::from("digraph pipeline {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
         for &i in &self.order {
-            out.push_str(&format!(
-                "  n{i} [label=\"{}\"];\n",
-                self.stages[i].id.replace('"', "\\\"")
-            ));
+            out.push_str(&format!("  n{i} [label=\"{}\"];\n", self.stages[i].id.replace('"', "\\\"")));
         }
         for &i in &self.order {
             let s = &self.stages[i];
@@ -274,10 +263,7 @@ impl Graph {
 }
 
 fn origin_prefix(s: &Stage) -> String {
-    s.after_origin
-        .as_ref()
-        .map(|o| format!("{o}: "))
-        .unwrap_or_default()
+    s.after_origin.as_ref().map(|o| format!("{o}: ")).unwrap_or_default()
 }
 
 /// Kahn's algorithm; on a cycle, names the stages on it (and where their ordering was declared).
@@ -356,13 +342,7 @@ mod tests {
     fn noop(_: &StageContext) -> Result<()> {
         Ok(())
     }
-    static KIND: StageKind = StageKind {
-        name: "k",
-        code: &[],
-        numeric: false,
-        max_threads: 1,
-        run: noop,
-    };
+    static KIND: StageKind = StageKind { name: "k", code: &[], numeric: false, max_threads: 1, run: noop };
 
     fn stage(name: &str) -> Stage {
         Stage::new(&KIND, &[("n", name.to_string())], &())
@@ -385,18 +365,9 @@ mod tests {
         a.after = vec![b.id.clone()];
         b.after = vec![a.id.clone()];
         b.after_origin = Some("pipeline.toml:7".into());
-        let err = Graph::new(vec![a, b, stage("c")])
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            err.starts_with("pipeline.toml:7: dependency cycle:"),
-            "{err}"
-        );
-        assert!(
-            err.contains("k[n=a]") && err.contains("k[n=b]") && !err.contains("k[n=c]"),
-            "{err}"
-        );
+        let err = Graph::new(vec![a, b, stage("c")]).err().unwrap().to_string();
+        assert!(err.starts_with("pipeline.toml:7: dependency cycle:"), "{err}");
+        assert!(err.contains("k[n=a]") && err.contains("k[n=b]") && !err.contains("k[n=c]"), "{err}");
     }
 
     #[test]
@@ -405,10 +376,7 @@ mod tests {
         let b = stage("b").input("x", &a, "out");
         let c = stage("c");
         let g = Graph::new(vec![a, b, c]).unwrap();
-        assert_eq!(
-            g.select(&["k[n=b]".into()]).unwrap(),
-            vec![true, true, false]
-        );
+        assert_eq!(g.select(&["k[n=b]".into()]).unwrap(), vec![true, true, false]);
         assert!(g.select(&["nothing".into()]).is_err());
     }
 

@@ -32,38 +32,23 @@ impl KeyParts {
         if self.kind != old.kind {
             why.push(format!("stage kind changed: {} -> {}", old.kind, self.kind));
         }
-        diff_maps(
-            &old.params,
-            &self.params,
-            &mut why,
-            |name, change| match change {
-                Change::Added(v) => format!("param `{name}` added (= {})", short(v)),
-                Change::Removed(v) => format!("param `{name}` removed (was {})", short(v)),
-                Change::Changed(a, b) => {
-                    format!("param `{name}` changed: {} -> {}", short(a), short(b))
-                }
-            },
-        );
-        diff_maps(
-            &old.inputs,
-            &self.inputs,
-            &mut why,
-            |name, change| match change {
-                Change::Added(_) => format!("input `{name}` added"),
-                Change::Removed(_) => format!("input `{name}` removed"),
-                Change::Changed(..) => format!("input `{name}` changed"),
-            },
-        );
-        diff_maps(
-            &old.code,
-            &self.code,
-            &mut why,
-            |name, change| match change {
-                Change::Added(_) => format!("now depends on the code of `{name}`"),
-                Change::Removed(_) => format!("no longer depends on the code of `{name}`"),
-                Change::Changed(..) => format!("code of module `{name}` changed"),
-            },
-        );
+        diff_maps(&old.params, &self.params, &mut why, |name, change| match change {
+            Change::Added(v) => format!("param `{name}` added (= {})", short(v)),
+            Change::Removed(v) => format!("param `{name}` removed (was {})", short(v)),
+            Change::Changed(a, b) => {
+                format!("param `{name}` changed: {} -> {}", short(a), short(b))
+            }
+        });
+        diff_maps(&old.inputs, &self.inputs, &mut why, |name, change| match change {
+            Change::Added(_) => format!("input `{name}` added"),
+            Change::Removed(_) => format!("input `{name}` removed"),
+            Change::Changed(..) => format!("input `{name}` changed"),
+        });
+        diff_maps(&old.code, &self.code, &mut why, |name, change| match change {
+            Change::Added(_) => format!("now depends on the code of `{name}`"),
+            Change::Removed(_) => format!("no longer depends on the code of `{name}`"),
+            Change::Changed(..) => format!("code of module `{name}` changed"),
+        });
         diff_maps(&old.env, &self.env, &mut why, |name, change| match change {
             Change::Changed(a, b) => format!("{name} changed: {a} -> {b}"),
             Change::Added(v) => format!("{name} is now {v}"),
@@ -88,9 +73,7 @@ fn diff_maps<V: PartialEq>(
     for (name, value) in new {
         match old.get(name) {
             None => out.push(describe(name, Change::Added(value))),
-            Some(before) if before != value => {
-                out.push(describe(name, Change::Changed(before, value)))
-            }
+            Some(before) if before != value => out.push(describe(name, Change::Changed(before, value))),
             Some(_) => {}
         }
     }
@@ -103,11 +86,7 @@ fn diff_maps<V: PartialEq>(
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.chars().count() > 60 {
-        format!("{}…", s.chars().take(57).collect::<String>())
-    } else {
-        s
-    }
+    if s.chars().count() > 60 { format!("{}…", s.chars().take(57).collect::<String>()) } else { s }
 }
 
 #[cfg(test)]
@@ -116,10 +95,7 @@ mod tests {
     use serde_json::json;
 
     fn parts() -> KeyParts {
-        let mut p = KeyParts {
-            kind: "k".into(),
-            ..Default::default()
-        };
+        let mut p = KeyParts { kind: "k".into(), ..Default::default() };
         p.params.insert("lr".into(), json!(0.001));
         p.inputs.insert("data".into(), "aa".into());
         p.code.insert("nn".into(), "c1".into());

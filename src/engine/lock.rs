@@ -15,8 +15,7 @@ impl CacheLock {
     /// Takes the lock on `cache_dir`; when another process holds it, waits if `wait`, else fails
     /// with a message that says who holds it and what to do.
     pub fn acquire(cache_dir: &Path, wait: bool) -> Result<CacheLock> {
-        fs::create_dir_all(cache_dir)
-            .with_context(|| format!("cannot create {}", cache_dir.display()))?;
+        fs::create_dir_all(cache_dir).with_context(|| format!("cannot create {}", cache_dir.display()))?;
         let path = cache_dir.join("lock");
         let info = cache_dir.join("lock.owner");
         let mut file = OpenOptions::new()
@@ -38,11 +37,7 @@ impl CacheLock {
                         owner.trim()
                     );
                 }
-                eprintln!(
-                    "waiting for {} to release {} ...",
-                    owner.trim(),
-                    cache_dir.display()
-                );
+                eprintln!("waiting for {} to release {} ...", owner.trim(), cache_dir.display());
                 file.lock().context("cannot wait for the cache lock")?;
             }
             Err(fs::TryLockError::Error(e)) => return Err(e).context("cannot lock the cache"),

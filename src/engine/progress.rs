@@ -14,10 +14,7 @@ impl Reporter {
     /// Bars only when stderr is a terminal and `CI` is not set.
     pub fn new() -> Reporter {
         let interactive = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
-        Reporter {
-            multi: interactive
-                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8))),
-        }
+        Reporter { multi: interactive.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8))) }
     }
 
     pub fn start(&self, stage: &str) -> Progress {
@@ -26,11 +23,9 @@ impl Reporter {
         };
         let bar = multi.add(ProgressBar::new(0));
         bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {prefix} [{bar:25}] {pos}/{len} {msg} (eta {eta})",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{spinner} {prefix} [{bar:25}] {pos}/{len} {msg} (eta {eta})")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar.set_prefix(stage.to_string());
         bar.enable_steady_tick(Duration::from_millis(250));

@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub selected: Vec<bool>,
     /// Also print a line for every cached stage.
     pub verbose: bool,
+    /// Handed to stages as [`StageContext::data_dir`].
+    pub data_dir: std::path::PathBuf,
 }
 
 #[derive(Default)]
@@ -45,34 +47,17 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn line(&self) -> String {
-        format!(
-            "stages: {} run, {} cached, {} failed",
-            self.ran,
-            self.cached,
-            self.failed.len()
-        )
+        format!("stages: {} run, {} cached, {} failed", self.ran, self.cached, self.failed.len())
     }
 }
 
 /// The key parts of `stage` given the blake3 of each of its inputs.
-pub fn key_parts(
-    stage: &Stage,
-    inputs: BTreeMap<String, String>,
-    env: &Environment,
-) -> Result<KeyParts> {
+pub fn key_parts(stage: &Stage, inputs: BTreeMap<String, String>, env: &Environment) -> Result<KeyParts> {
     let mut code = BTreeMap::new();
-    let lock: &[&str] = if stage.kind.numeric {
-        &["Cargo.lock"]
-    } else {
-        &[]
-    };
+    let lock: &[&str] = if stage.kind.numeric { &["Cargo.lock"] } else { &[] };
     for module in stage.kind.code.iter().chain(lock) {
-        let fp = fingerprint::module(module).ok_or_else(|| {
-            anyhow!(
-                "stage kind {} names unknown code module `{module}`",
-                stage.kind.name
-            )
-        })?;
+        let fp = fingerprint::module(module)
+            .ok_or_else(|| anyhow!("stage kind {} names unknown code module `{module}`", stage.kind.name))?;
         code.insert(module.to_string(), fp);
     }
     let mut env_map = BTreeMap::new();
@@ -80,37 +65,18 @@ pub fn key_parts(
         env_map.insert("backend".to_string(), env.backend.clone());
         env_map.insert("device".to_string(), env.device.clone());
     }
-    Ok(KeyParts {
-        kind: stage.kind.name.to_string(),
-        code,
-        params: stage.params.clone(),
-        inputs,
-        env: env_map,
-    })
+    Ok(KeyParts { kind: stage.kind.name.to_string(), code, params: stage.params.clone(), inputs, env: env_map })
 }
 
 /// The blake3 of each input of stage `i`, from the records of its upstream stages.
-pub fn input_hashes(
-    graph: &Graph,
-    i: usize,
-    records: &BTreeMap<usize, Record>,
-) -> Result<BTreeMap<String, String>> {
+pub fn input_hashes(graph: &Graph, i: usize, records: &BTreeMap<usize, Record>) -> Result<BTreeMap<String, String>> {
     let stage = graph.stage(i);
     let mut out = BTreeMap::new();
     for input in &stage.inputs {
-        let j = graph
-            .find(&input.stage)
-            .expect("graph validated its inputs");
-        let record = records
-            .get(&j)
-            .ok_or_else(|| anyhow!("upstream {} has no record", input.stage))?;
+        let j = graph.find(&input.stage).expect("graph validated its inputs");
+        let record = records.get(&j).ok_or_else(|| anyhow!("upstream {} has no record", input.stage))?;
         let obj = record.outputs.get(&input.output).ok_or_else(|| {
-            anyhow!(
-                "{} reads `{}` from {}, which did not produce it",
-                stage.id,
-                input.output,
-                input.stage
-            )
+            anyhow!("{} reads `{}` from {}, which did not produce it", stage.id, input.output, input.stage)
         })?;
         out.insert(input.name.clone(), obj.hash.clone());
     }
@@ -147,40 +113,20 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                     continue;
                 }
                 let stage = graph.stage(i);
-                if let Some(&j) = graph
-                    .deps(i)
-                    .iter()
-                    .find(|&&j| matches!(states[j], State::Failed | State::Skipped))
-                {
+                if let Some(&j) = graph.deps(i).iter().find(|&&j| matches!(states[j], State::Failed | State::Skipped)) {
                     states[i] = State::Skipped;
                     summary.skipped.push(stage.id.clone());
-                    reporter.line(&format!(
-                        "[skipped] {} (upstream {} failed)",
-                        stage.id,
-                        graph.stage(j).id
-                    ));
+                    reporter.line(&format!("[skipped] {} (upstream {} failed)", stage.id, graph.stage(j).id));
                     continue;
                 }
-                if !graph
-                    .deps(i)
-                    .iter()
-                    .all(|&j| matches!(states[j], State::Done))
-                {
+                if !graph.deps(i).iter().all(|&j| matches!(states[j], State::Done)) {
                     continue;
                 }
-                let parts = match input_hashes(graph, i, &summary.records)
-                    .and_then(|h| key_parts(stage, h, &opts.env))
+                let parts = match input_hashes(graph, i, &summary.records).and_then(|h| key_parts(stage, h, &opts.env))
                 {
                     Ok(p) => p,
                     Err(e) => {
-                        fail(
-                            &mut states,
-                            &mut summary,
-                            &reporter,
-                            i,
-                            stage,
-                            format!("{e:#}"),
-                        );
+                        fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}"));
                         continue;
                     }
                 };
@@ -196,6 +142,9 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                     _ => states[i] = State::Ready(parts),
                 }
             }
+            // Ready stages share the free threads evenly: many narrow runs beat one wide one.
+            let ready = states.iter().filter(|s| matches!(s, State::Ready(_))).count();
+            let share = free_threads / ready.min(jobs.saturating_sub(running)).max(1);
             for &i in graph.order() {
                 if running >= jobs || free_threads == 0 {
                     break;
@@ -203,11 +152,9 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                 if !matches!(states[i], State::Ready(_)) {
                     continue;
                 }
-                let State::Ready(parts) = std::mem::replace(&mut states[i], State::Running) else {
-                    unreachable!()
-                };
+                let State::Ready(parts) = std::mem::replace(&mut states[i], State::Running) else { unreachable!() };
                 let stage = graph.stage(i);
-                let threads = stage.kind.max_threads.clamp(1, free_threads);
+                let threads = stage.kind.max_threads.min(share).clamp(1, free_threads);
                 free_threads -= threads;
                 running += 1;
                 let inputs = stage
@@ -221,8 +168,9 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                 let tx = tx.clone();
                 let reporter = &reporter;
                 let env = &opts.env;
+                let data_dir = opts.data_dir.as_path();
                 scope.spawn(move || {
-                    let result = execute(stage, parts, inputs, threads, store, reporter, env);
+                    let result = execute(stage, parts, inputs, (threads, data_dir), store, reporter, env);
                     let _ = tx.send((i, threads, result));
                 });
             }
@@ -240,14 +188,7 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                     summary.records.insert(i, record);
                     states[i] = State::Done;
                 }
-                Err(e) => fail(
-                    &mut states,
-                    &mut summary,
-                    &reporter,
-                    i,
-                    stage,
-                    format!("{e:#}"),
-                ),
+                Err(e) => fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}")),
             }
         }
         Ok(())
@@ -255,14 +196,7 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
     Ok(summary)
 }
 
-fn fail(
-    states: &mut [State],
-    summary: &mut RunSummary,
-    reporter: &Reporter,
-    i: usize,
-    stage: &Stage,
-    error: String,
-) {
+fn fail(states: &mut [State], summary: &mut RunSummary, reporter: &Reporter, i: usize, stage: &Stage, error: String) {
     reporter.line(&format!("[FAILED]  {}: {error}", stage.id));
     summary.failed.push((stage.id.clone(), error));
     states[i] = State::Failed;
@@ -273,36 +207,27 @@ fn execute(
     stage: &Stage,
     parts: KeyParts,
     inputs: BTreeMap<String, std::path::PathBuf>,
-    threads: usize,
+    (threads, data_dir): (usize, &Path),
     store: &Store,
     reporter: &Reporter,
     env: &Environment,
 ) -> Result<Record> {
     let scratch = store.scratch_dir()?;
-    let started_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
+    let started_unix =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let started = Instant::now();
     let progress = reporter.start(&stage.id);
-    let ctx = StageContext {
-        stage,
-        inputs,
-        out_dir: scratch.clone(),
-        threads,
-        progress: &progress,
-        env,
-    };
-    let outcome = catch_unwind(AssertUnwindSafe(|| (stage.kind.run)(&ctx)));
+    let ctx = StageContext { stage, inputs, out_dir: scratch.clone(), threads, progress: &progress, env, data_dir };
+    // The budget is enforced, not advised: the stage's parallel work runs on a pool of that size.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("stage-worker-{i}"))
+        .build()
+        .context("cannot start the stage's thread pool")?;
+    let outcome = pool.install(|| catch_unwind(AssertUnwindSafe(|| (stage.kind.run)(&ctx))));
     drop(progress);
     let result = match outcome {
-        Ok(Ok(())) => commit(
-            stage,
-            parts,
-            &scratch,
-            (started_unix, started.elapsed().as_secs_f64()),
-            store,
-            env,
-        ),
+        Ok(Ok(())) => commit(stage, parts, &scratch, (started_unix, started.elapsed().as_secs_f64()), store, env),
         Ok(Err(e)) => Err(e),
         Err(panic) => Err(anyhow!("panicked: {}", panic_message(&panic))),
     };
@@ -320,20 +245,12 @@ fn commit(
 ) -> Result<Record> {
     let mut outputs = BTreeMap::new();
     for file in walk_files(scratch)? {
-        let name = file
-            .strip_prefix(scratch)?
-            .to_string_lossy()
-            .replace('\\', "/");
-        let obj = store
-            .put_file(&file)
-            .with_context(|| format!("storing output {name}"))?;
+        let name = file.strip_prefix(scratch)?.to_string_lossy().replace('\\', "/");
+        let obj = store.put_file(&file).with_context(|| format!("storing output {name}"))?;
         outputs.insert(name, obj);
     }
-    let (backend, device) = if stage.kind.numeric {
-        (env.backend.clone(), env.device.clone())
-    } else {
-        ("-".into(), "-".into())
-    };
+    let (backend, device) =
+        if stage.kind.numeric { (env.backend.clone(), env.device.clone()) } else { ("-".into(), "-".into()) };
     let record = Record {
         key: parts.key(),
         stage: stage.id.clone(),
@@ -379,20 +296,8 @@ mod tests {
         anyhow::bail!("deliberate failure")
     }
 
-    static WIDE: StageKind = StageKind {
-        name: "wide",
-        code: &[],
-        numeric: false,
-        max_threads: 2,
-        run: work,
-    };
-    static BROKEN: StageKind = StageKind {
-        name: "broken",
-        code: &[],
-        numeric: false,
-        max_threads: 1,
-        run: broken,
-    };
+    static WIDE: StageKind = StageKind { name: "wide", code: &[], numeric: false, max_threads: 2, run: work };
+    static BROKEN: StageKind = StageKind { name: "broken", code: &[], numeric: false, max_threads: 1, run: broken };
 
     fn temp_store(name: &str) -> Store {
         let dir = std::env::temp_dir().join(format!("repro-sched-{name}-{}", std::process::id()));
@@ -403,12 +308,9 @@ mod tests {
     #[test]
     fn thread_budget_is_never_exceeded_and_failures_stay_local() {
         let store = temp_store("budget");
-        let mut stages: Vec<Stage> = (0..6)
-            .map(|i| Stage::new(&WIDE, &[("i", i.to_string())], &()))
-            .collect();
+        let mut stages: Vec<Stage> = (0..6).map(|i| Stage::new(&WIDE, &[("i", i.to_string())], &())).collect();
         let bad = Stage::new(&BROKEN, &[], &());
-        let after_bad =
-            Stage::new(&WIDE, &[("i", "dependent".into())], &()).input("x", &bad, "out.txt");
+        let after_bad = Stage::new(&WIDE, &[("i", "dependent".into())], &()).input("x", &bad, "out.txt");
         stages.push(bad);
         stages.push(after_bad);
         let graph = Graph::new(stages).unwrap();
@@ -418,26 +320,12 @@ mod tests {
             env: Environment::default(),
             selected: vec![true; 8],
             verbose: false,
+            data_dir: store.root().join("data"),
         };
         let summary = run(&graph, &store, &opts).unwrap();
-        assert!(
-            PEAK.load(Ordering::SeqCst) <= 3,
-            "peak {}",
-            PEAK.load(Ordering::SeqCst)
-        );
-        assert!(
-            PEAK.load(Ordering::SeqCst) >= 2,
-            "stages did run concurrently"
-        );
-        assert_eq!(
-            (
-                summary.ran,
-                summary.cached,
-                summary.failed.len(),
-                summary.skipped.len()
-            ),
-            (6, 0, 1, 1)
-        );
+        assert!(PEAK.load(Ordering::SeqCst) <= 3, "peak {}", PEAK.load(Ordering::SeqCst));
+        assert!(PEAK.load(Ordering::SeqCst) >= 2, "stages did run concurrently");
+        assert_eq!((summary.ran, summary.cached, summary.failed.len(), summary.skipped.len()), (6, 0, 1, 1));
         assert!(summary.failed[0].1.contains("deliberate failure"));
         // The independent stages are cached now; the broken one is retried.
         let again = run(&graph, &store, &opts).unwrap();

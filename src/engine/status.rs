@@ -19,12 +19,7 @@ pub struct StageStatus {
 }
 
 /// The status of every selected stage, in execution order.
-pub fn status(
-    graph: &Graph,
-    store: Option<&Store>,
-    env: &Environment,
-    selected: &[bool],
-) -> Vec<StageStatus> {
+pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected: &[bool]) -> Vec<StageStatus> {
     let mut records: BTreeMap<usize, Record> = BTreeMap::new();
     let mut out = Vec::new();
     for &i in graph.order() {
@@ -33,12 +28,8 @@ pub fn status(
         }
         let stage = graph.stage(i);
         let last = store.and_then(|s| s.last_parts(&stage.id));
-        let stale_upstream: Vec<&str> = graph
-            .deps(i)
-            .iter()
-            .filter(|j| !records.contains_key(j))
-            .map(|&j| graph.stage(j).id.as_str())
-            .collect();
+        let stale_upstream: Vec<&str> =
+            graph.deps(i).iter().filter(|j| !records.contains_key(j)).map(|&j| graph.stage(j).id.as_str()).collect();
         if !stale_upstream.is_empty() {
             // Inputs are unknown until upstream reruns; params and code can still be compared.
             let mut reasons = Vec::new();
@@ -52,12 +43,7 @@ pub fn status(
             for up in stale_upstream {
                 reasons.push(format!("upstream {up} will rerun"));
             }
-            out.push(StageStatus {
-                stage: stage.id.clone(),
-                stale: true,
-                reasons,
-                key: None,
-            });
+            out.push(StageStatus { stage: stage.id.clone(), stale: true, reasons, key: None });
             continue;
         }
         let parts = match input_hashes(graph, i, &records).and_then(|h| key_parts(stage, h, env)) {
@@ -75,10 +61,7 @@ pub fn status(
         let key = parts.key();
         let record = store.and_then(|s| s.record(&key));
         let reasons = match (&record, store) {
-            (Some(rec), Some(s)) => s
-                .check(rec)
-                .map(|d| vec![d.to_string()])
-                .unwrap_or_default(),
+            (Some(rec), Some(s)) => s.check(rec).map(|d| vec![d.to_string()]).unwrap_or_default(),
             _ => match &last {
                 None => vec!["never run".to_string()],
                 Some(old) => {
@@ -94,12 +77,7 @@ pub fn status(
         if reasons.is_empty() {
             records.insert(i, record.expect("up to date means recorded"));
         }
-        out.push(StageStatus {
-            stage: stage.id.clone(),
-            stale: !reasons.is_empty(),
-            reasons,
-            key: Some(key),
-        });
+        out.push(StageStatus { stage: stage.id.clone(), stale: !reasons.is_empty(), reasons, key: Some(key) });
     }
     out
 }

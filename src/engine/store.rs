@@ -54,18 +54,10 @@ impl std::fmt::Display for Damage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Damage::Missing { output, hash } => {
-                write!(
-                    f,
-                    "cached output `{output}` is missing (object {})",
-                    &hash[..12]
-                )
+                write!(f, "cached output `{output}` is missing (object {})", &hash[..12])
             }
             Damage::Corrupt { output, hash } => {
-                write!(
-                    f,
-                    "cached output `{output}` is corrupt (object {} fails its hash)",
-                    &hash[..12]
-                )
+                write!(f, "cached output `{output}` is corrupt (object {} fails its hash)", &hash[..12])
             }
         }
     }
@@ -87,23 +79,15 @@ impl Store {
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: &Path) -> Result<Store> {
         for sub in ["objects", "records", "last", "tmp"] {
-            fs::create_dir_all(root.join(sub)).with_context(|| {
-                format!(
-                    "cannot create the cache directory {}",
-                    root.join(sub).display()
-                )
-            })?;
+            fs::create_dir_all(root.join(sub))
+                .with_context(|| format!("cannot create the cache directory {}", root.join(sub).display()))?;
         }
-        Ok(Store {
-            root: root.to_path_buf(),
-        })
+        Ok(Store { root: root.to_path_buf() })
     }
 
     /// Opens an existing store without creating anything (for read-only commands).
     pub fn open_existing(root: &Path) -> Option<Store> {
-        root.join("records").is_dir().then(|| Store {
-            root: root.to_path_buf(),
-        })
+        root.join("records").is_dir().then(|| Store { root: root.to_path_buf() })
     }
 
     pub fn root(&self) -> &Path {
@@ -119,16 +103,13 @@ impl Store {
     }
 
     fn last_path(&self, stage_id: &str) -> PathBuf {
-        self.root
-            .join("last")
-            .join(format!("{}.json", hash_bytes(stage_id.as_bytes())))
+        self.root.join("last").join(format!("{}.json", hash_bytes(stage_id.as_bytes())))
     }
 
     /// Moves a finished file into the store; returns its reference. An identical object already
     /// present is kept (objects are immutable), so concurrent writers of the same bytes are safe.
     pub fn put_file(&self, file: &Path) -> Result<ObjectRef> {
-        let hash =
-            hash_file(file).with_context(|| format!("cannot read output {}", file.display()))?;
+        let hash = hash_file(file).with_context(|| format!("cannot read output {}", file.display()))?;
         let size = fs::metadata(file)?.len();
         let dest = self.object_path(&hash);
         if self.object_is_intact(&hash) {
@@ -136,8 +117,7 @@ impl Store {
         }
         fs::create_dir_all(dest.parent().unwrap())?;
         let tmp = atomic::temp_sibling(&dest);
-        fs::copy(file, &tmp)
-            .with_context(|| format!("cannot copy {} into the store", file.display()))?;
+        fs::copy(file, &tmp).with_context(|| format!("cannot copy {} into the store", file.display()))?;
         fs::File::open(&tmp)?.sync_all()?;
         let mut perms = fs::metadata(&tmp)?.permissions();
         perms.set_readonly(true);
@@ -163,16 +143,10 @@ impl Store {
             let path = self.object_path(&obj.hash);
             match hash_file(&path) {
                 Err(_) => {
-                    return Some(Damage::Missing {
-                        output: output.clone(),
-                        hash: obj.hash.clone(),
-                    });
+                    return Some(Damage::Missing { output: output.clone(), hash: obj.hash.clone() });
                 }
                 Ok(h) if h != obj.hash => {
-                    return Some(Damage::Corrupt {
-                        output: output.clone(),
-                        hash: obj.hash.clone(),
-                    });
+                    return Some(Damage::Corrupt { output: output.clone(), hash: obj.hash.clone() });
                 }
                 Ok(_) => {}
             }
@@ -185,11 +159,8 @@ impl Store {
         let bytes = serde_json::to_vec_pretty(record)?;
         atomic::write(&self.record_path(&record.key), &bytes)
             .with_context(|| format!("cannot write the record of {}", record.stage))?;
-        atomic::write(
-            &self.last_path(&record.stage),
-            &serde_json::to_vec_pretty(&record.parts)?,
-        )
-        .with_context(|| format!("cannot write the last-run note of {}", record.stage))
+        atomic::write(&self.last_path(&record.stage), &serde_json::to_vec_pretty(&record.parts)?)
+            .with_context(|| format!("cannot write the last-run note of {}", record.stage))
     }
 
     /// The key parts this stage instance last completed with, if any.
@@ -222,10 +193,7 @@ impl Store {
         let Ok(entries) = fs::read_dir(self.root.join("records")) else {
             return Vec::new();
         };
-        entries
-            .flatten()
-            .filter_map(|e| serde_json::from_slice(&fs::read(e.path()).ok()?).ok())
-            .collect()
+        entries.flatten().filter_map(|e| serde_json::from_slice(&fs::read(e.path()).ok()?).ok()).collect()
     }
 
     /// Re-hashes every object and parses every record. Read-only.
@@ -248,32 +216,21 @@ impl Store {
                     path: entry,
                     what: "content does not match its hash (altered or truncated)".into(),
                 }),
-                Err(e) => problems.push(Problem {
-                    path: entry,
-                    what: format!("unreadable: {e}"),
-                }),
+                Err(e) => problems.push(Problem { path: entry, what: format!("unreadable: {e}") }),
             }
         }
         for entry in fs::read_dir(self.root.join("records"))?.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "json") {
-                let ok = fs::read(&path)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<Record>(&b).ok());
+                let ok = fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Record>(&b).ok());
                 match ok {
-                    None => problems.push(Problem {
-                        path,
-                        what: "record is unreadable".into(),
-                    }),
+                    None => problems.push(Problem { path, what: "record is unreadable".into() }),
                     Some(rec) => {
                         for (output, obj) in &rec.outputs {
                             if !self.object_path(&obj.hash).exists() {
                                 problems.push(Problem {
                                     path: path.clone(),
-                                    what: format!(
-                                        "output `{output}` of {} points to a missing object",
-                                        rec.stage
-                                    ),
+                                    what: format!("output `{output}` of {} points to a missing object", rec.stage),
                                 });
                             }
                         }
@@ -286,11 +243,7 @@ impl Store {
 
     /// Deletes records not in `keep` when `drop_records`, then every object no kept record uses.
     /// Returns (records removed, objects removed, bytes freed).
-    pub fn gc(
-        &self,
-        keep: &std::collections::HashSet<String>,
-        drop_records: bool,
-    ) -> Result<(usize, usize, u64)> {
+    pub fn gc(&self, keep: &std::collections::HashSet<String>, drop_records: bool) -> Result<(usize, usize, u64)> {
         let mut records_removed = 0;
         let mut reachable = std::collections::HashSet::new();
         for rec in self.records() {
@@ -319,10 +272,7 @@ impl Store {
 
 fn remove_temporaries(dir: &Path) -> Result<()> {
     for path in walk_files(dir)? {
-        if path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().contains(".tmp."))
-        {
+        if path.file_name().is_some_and(|n| n.to_string_lossy().contains(".tmp.")) {
             let _ = fs::remove_file(&path);
         }
     }

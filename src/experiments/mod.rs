@@ -1,5 +1,6 @@
 //! The study's experiments, one file each, and the report stage that gathers them.
 
+pub mod mnist_cnn;
 pub mod sim_functions;
 
 use std::collections::BTreeMap;
@@ -7,7 +8,9 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Loaded;
+use crate::config::{Loaded, MnistSource};
+use crate::data::mnist as mnist_files;
+use crate::data::mnist::{FetchOptions, Split};
 use crate::engine::{InputRef, Stage, StageContext, StageKind};
 use crate::report::{self, ReportHeader};
 
@@ -19,24 +22,15 @@ pub struct Built {
 
 /// A report input: output `output` of `stage`, seen by the section under the same name.
 pub fn report_input(stage: &Stage, output: &str) -> InputRef {
-    InputRef {
-        name: output.to_string(),
-        stage: stage.id.clone(),
-        output: output.to_string(),
-    }
+    InputRef { name: output.to_string(), stage: stage.id.clone(), output: output.to_string() }
 }
 
 /// Every experiment id the configuration may name, in report order.
-pub const IDS: &[&str] = &[sim_functions::ID];
+pub const IDS: &[&str] = &[sim_functions::ID, mnist_cnn::ID];
 
 static REPORT: StageKind = StageKind {
     name: "report",
-    code: &[
-        "report",
-        "analysis",
-        "experiments",
-        "experiments/sim_functions",
-    ],
+    code: &["report", "analysis", "experiments", "experiments/sim_functions", "experiments/mnist_cnn"],
     numeric: false,
     max_threads: 1,
     run: write_report,
@@ -51,39 +45,25 @@ struct ReportParams {
 pub fn build(loaded: &Loaded) -> Result<Vec<Stage>> {
     let config = &loaded.config;
     let mut built: BTreeMap<&str, (Built, Vec<String>)> = BTreeMap::new();
-    if let Some(s) = &config.experiments.sim_functions {
-        built.insert(
-            sim_functions::ID,
-            (sim_functions::stages(s), s.after.clone()),
-        );
+    let mnist = MnistInputs::new(&config.data.mnist);
+    if let Some(s) = &config.experiments.mnist_cnn {
+        built.insert(mnist_cnn::ID, (mnist_cnn::stages(s, &mnist), s.after.clone()));
     }
-    let ids: BTreeMap<&str, Vec<String>> = built
-        .iter()
-        .map(|(id, (b, _))| (*id, b.stages.iter().map(|s| s.id.clone()).collect()))
-        .collect();
+    if let Some(s) = &config.experiments.sim_functions {
+        built.insert(sim_functions::ID, (sim_functions::stages(s), s.after.clone()));
+    }
+    let ids: BTreeMap<&str, Vec<String>> =
+        built.iter().map(|(id, (b, _))| (*id, b.stages.iter().map(|s| s.id.clone()).collect())).collect();
     let mut stages = Vec::new();
-    let mut report = Stage::new(
-        &REPORT,
-        &[],
-        &ReportParams {
-            config: config.clone(),
-        },
-    )
-    .publish("");
+    let mut report = Stage::new(&REPORT, &[], &ReportParams { config: config.clone() }).publish("");
     for (id, (b, after)) in built {
-        let origin = loaded
-            .origins
-            .get(&format!("experiments.{id}.after"))
-            .cloned();
+        let origin = loaded.origins.get(&format!("experiments.{id}.after")).cloned();
         let mut ordering = Vec::new();
         for other in &after {
             match ids.get(other.as_str()) {
                 Some(list) => ordering.extend(list.iter().cloned()),
                 None if IDS.contains(&other.as_str()) => {
-                    bail!(
-                        "{}: `after` names {other}, which is not configured",
-                        origin.clone().unwrap_or_default()
-                    )
+                    bail!("{}: `after` names {other}, which is not configured", origin.clone().unwrap_or_default())
                 }
                 None => bail!(
                     "{}: `after` names unknown experiment `{other}` (known: {})",
@@ -93,16 +73,16 @@ pub fn build(loaded: &Loaded) -> Result<Vec<Stage>> {
             }
         }
         for input in b.report {
-            report.inputs.push(InputRef {
-                name: format!("{id}/{}", input.name),
-                ..input
-            });
+            report.inputs.push(InputRef { name: format!("{id}/{}", input.name), ..input });
         }
         for mut stage in b.stages {
             stage.after = ordering.clone();
             stage.after_origin = origin.clone();
             stages.push(stage);
         }
+    }
+    if stages.iter().any(|s| s.inputs.iter().any(|i| i.stage == mnist.fetch.id)) {
+        stages.push(mnist.fetch);
     }
     if stages.is_empty() {
         bail!(
@@ -118,27 +98,73 @@ fn write_report(ctx: &StageContext) -> Result<()> {
     let ReportParams { config } = ctx.params()?;
     let for_experiment = |id: &str| -> BTreeMap<String, std::path::PathBuf> {
         let prefix = format!("{id}/");
-        ctx.inputs
-            .iter()
-            .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|k| (k.to_string(), v.clone())))
-            .collect()
+        ctx.inputs.iter().filter_map(|(k, v)| k.strip_prefix(&prefix).map(|k| (k.to_string(), v.clone()))).collect()
     };
     let mut sections = Vec::new();
     if let Some(s) = &config.experiments.sim_functions {
-        sections.push(sim_functions::section(
-            &for_experiment(sim_functions::ID),
-            s,
-        )?);
+        sections.push(sim_functions::section(&for_experiment(sim_functions::ID), s)?);
+    }
+    if let Some(s) = &config.experiments.mnist_cnn {
+        sections.push(mnist_cnn::section(&for_experiment(mnist_cnn::ID), s)?);
     }
     let header = ReportHeader {
         backend: format!("{:?}", config.pipeline.backend).to_lowercase(),
         device: config.pipeline.device.clone(),
         config_hash: crate::engine::hash_bytes(&serde_json::to_vec(&config)?),
     };
-    report::write(
-        &header,
-        &sections,
-        &ctx.output("report.md")?,
-        &ctx.output("report.html")?,
-    )
+    report::write(&header, &sections, &ctx.output("report.md")?, &ctx.output("report.html")?)
+}
+
+static MNIST_FETCH: StageKind =
+    StageKind { name: "mnist.fetch", code: &["data"], numeric: false, max_threads: 1, run: fetch_mnist };
+
+/// The MNIST files as a stage: fetched (or found) in `data/mnist/`, verified, then stored, so that
+/// every experiment reads the same verified bytes and their keys depend on them.
+pub struct MnistInputs {
+    fetch: Stage,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FetchParams {
+    /// (name, SHA-256 of the uncompressed file): the content, hence the key.
+    files: Vec<(String, String)>,
+}
+
+impl MnistInputs {
+    pub fn new(source: &MnistSource) -> MnistInputs {
+        let files = mnist_files::FILES.iter().map(|f| (f.name.to_string(), f.sha256.to_string())).collect();
+        MnistInputs { fetch: Stage::new(&MNIST_FETCH, &[], &FetchParams { files }).unkeyed(source) }
+    }
+
+    /// `stage` with the four files as inputs, named as on the mirrors.
+    pub fn feed(&self, stage: Stage) -> Stage {
+        mnist_files::FILES.iter().fold(stage, |s, f| s.input(f.name, &self.fetch, f.name))
+    }
+
+    /// The training and test splits of a stage fed by [`MnistInputs::feed`].
+    pub fn load(ctx: &StageContext) -> Result<(Split, Split)> {
+        let train = mnist_files::load_split(
+            ctx.input(mnist_files::TRAIN_IMAGES.name)?,
+            ctx.input(mnist_files::TRAIN_LABELS.name)?,
+        )?;
+        let test = mnist_files::load_split(
+            ctx.input(mnist_files::TEST_IMAGES.name)?,
+            ctx.input(mnist_files::TEST_LABELS.name)?,
+        )?;
+        Ok((train, test))
+    }
+}
+
+fn fetch_mnist(ctx: &StageContext) -> Result<()> {
+    let source: MnistSource = ctx.unkeyed()?;
+    let opts = FetchOptions {
+        timeout: std::time::Duration::from_secs(source.timeout_s),
+        attempts: source.attempts,
+        ..FetchOptions::default()
+    };
+    let paths = mnist_files::ensure_all(&ctx.data_dir.join("mnist"), &source.mirrors, &opts)?;
+    for (file, path) in mnist_files::FILES.iter().zip(paths) {
+        std::fs::copy(&path, ctx.output(file.name)?)?;
+    }
+    Ok(())
 }

@@ -143,13 +143,8 @@ static DATA: StageKind = StageKind {
     max_threads: 1,
     run: generate,
 };
-static TRAIN: StageKind = StageKind {
-    name: "sim_functions.train",
-    code: CODE_TRAIN,
-    numeric: true,
-    max_threads: 1,
-    run: train,
-};
+static TRAIN: StageKind =
+    StageKind { name: "sim_functions.train", code: CODE_TRAIN, numeric: true, max_threads: 1, run: train };
 static ANALYZE: StageKind = StageKind {
     name: "sim_functions.analyze",
     code: &["analysis", "experiments/sim_functions"],
@@ -201,11 +196,7 @@ pub fn stages(settings: &Settings) -> Built {
     let mut out = Vec::new();
     let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
     for &function in &settings.functions {
-        let data = Stage::new(
-            &DATA,
-            &[("function", function.name().into())],
-            &DataParams { function },
-        );
+        let data = Stage::new(&DATA, &[("function", function.name().into())], &DataParams { function });
         for &model in &settings.models {
             for &seed in &settings.seeds {
                 let params = TrainParams {
@@ -219,11 +210,8 @@ pub fn stages(settings: &Settings) -> Built {
                     stop_delta: settings.stop_delta,
                     stop_after_epoch: settings.stop_after_epoch,
                 };
-                let labels = [
-                    ("function", function.name().into()),
-                    ("model", model.name().into()),
-                    ("seed", seed.to_string()),
-                ];
+                let labels =
+                    [("function", function.name().into()), ("model", model.name().into()), ("seed", seed.to_string())];
                 let run = Stage::new(&TRAIN, &labels, &params).input("data", &data, "data.csv");
                 let tag = format!("{}.{}.{seed}", function.name(), model.name());
                 analyze = analyze
@@ -236,32 +224,19 @@ pub fn stages(settings: &Settings) -> Built {
         analyze = analyze.input(format!("{}/data.csv", function.name()), &data, "data.csv");
         out.push(data);
     }
-    let mut report = vec![
-        report_input(&analyze, "summary.csv"),
-        report_input(&analyze, "loss_checkpoints.csv"),
-    ];
+    let mut report = vec![report_input(&analyze, "summary.csv"), report_input(&analyze, "loss_checkpoints.csv")];
     for &function in &settings.functions {
-        let plot = Stage::new(
-            &PLOT,
-            &[("function", function.name().into())],
-            &DataParams { function },
-        )
-        .input("loss_curves.csv", &analyze, "loss_curves.csv")
-        .input("predictions.csv", &analyze, "predictions.csv")
-        .publish(ID);
+        let plot = Stage::new(&PLOT, &[("function", function.name().into())], &DataParams { function })
+            .input("loss_curves.csv", &analyze, "loss_curves.csv")
+            .input("predictions.csv", &analyze, "predictions.csv")
+            .publish(ID);
         for figure in ["target", "loss", "predictions"] {
-            report.push(report_input(
-                &plot,
-                &format!("{figure}_{}.png", function.name()),
-            ));
+            report.push(report_input(&plot, &format!("{figure}_{}.png", function.name())));
         }
         out.push(plot);
     }
     out.push(analyze);
-    Built {
-        stages: out,
-        report,
-    }
+    Built { stages: out, report }
 }
 
 fn generate(ctx: &StageContext) -> Result<()> {
@@ -284,12 +259,7 @@ fn train(ctx: &StageContext) -> Result<()> {
     let (xs, ys) = data::read_xy(ctx.input("data")?)?;
     let compute = Compute::from_env(ctx.env)?;
     let device = compute.training_device()?;
-    let mut model = Mlp::new(
-        p.model.widths(),
-        Activation::LeakyRelu,
-        &mut Init::new(p.seed),
-        &device,
-    );
+    let mut model = Mlp::new(p.model.widths(), Activation::LeakyRelu, &mut Init::new(p.seed), &device);
     let mut optimizer = nn::optim::adam(p.weight_decay);
     let (x, y) = (nn::column(&xs, &device), nn::column(&ys, &device));
     ctx.progress.set_total(p.max_epochs as u64);
@@ -302,8 +272,7 @@ fn train(ctx: &StageContext) -> Result<()> {
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(p.lr, model, grads);
         losses.push(nn::scalar(loss));
-        ctx.progress
-            .update(epoch as u64 + 1, || format!("loss {:.5}", losses[epoch]));
+        ctx.progress.update(epoch as u64 + 1, || format!("loss {:.5}", losses[epoch]));
         // The original returns the last forward pass, which precedes the last step.
         let stop = should_stop(&losses, &p);
         if stop || epoch + 1 == p.max_epochs {
@@ -324,18 +293,9 @@ fn train(ctx: &StageContext) -> Result<()> {
     };
     std::fs::write(ctx.output("run.json")?, serde_json::to_vec_pretty(&report)?)?;
     let epochs: Vec<f32> = (0..losses.len()).map(|e| e as f32).collect();
-    analysis::write_columns(
-        &ctx.output("loss.csv")?,
-        &[("epoch", &epochs), ("loss", &losses)],
-    )?;
-    analysis::write_columns(
-        &ctx.output("prediction.csv")?,
-        &[("x", &xs), ("prediction", &prediction)],
-    )?;
-    let weights = model
-        .into_record()
-        .into_bytes()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    analysis::write_columns(&ctx.output("loss.csv")?, &[("epoch", &epochs), ("loss", &losses)])?;
+    analysis::write_columns(&ctx.output("prediction.csv")?, &[("x", &xs), ("prediction", &prediction)])?;
+    let weights = model.into_record().into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::write(ctx.output("weights.bpk")?, &*weights)?;
     Ok(())
 }
@@ -352,38 +312,19 @@ fn analyze(ctx: &StageContext) -> Result<()> {
             continue;
         };
         let run: RunReport = serde_json::from_slice(&std::fs::read(path)?)?;
-        let labels = [
-            ("function", run.function.name()),
-            ("model", run.model.name()),
-        ];
-        curves.push(
-            Table::read_csv(ctx.input(&format!("{tag}/loss.csv"))?)?
-                .with_labels(&labels)?
-                .with_seed(run.seed)?,
-        );
+        let labels = [("function", run.function.name()), ("model", run.model.name())];
+        curves
+            .push(Table::read_csv(ctx.input(&format!("{tag}/loss.csv"))?)?.with_labels(&labels)?.with_seed(run.seed)?);
         let (xs, target) = data::read_xy(ctx.input(&format!("{}/data.csv", run.function.name()))?)?;
         let pred = Table::read_csv(ctx.input(&format!("{tag}/prediction.csv"))?)?;
         predictions.push(
-            pred.with_column("target", &target)?
-                .with_column("x", &xs)?
-                .with_labels(&labels)?
-                .with_seed(run.seed)?,
+            pred.with_column("target", &target)?.with_column("x", &xs)?.with_labels(&labels)?.with_seed(run.seed)?,
         );
         runs.insert((run.function, run.model, run.seed), run);
     }
 
     let mut summary = Table::from_rows(
-        &[
-            "experiment",
-            "function",
-            "model",
-            "seed",
-            "params",
-            "epochs",
-            "stopped_early",
-            "final_loss",
-            "min_loss",
-        ],
+        &["experiment", "function", "model", "seed", "params", "epochs", "stopped_early", "final_loss", "min_loss"],
         runs.values().map(|r| {
             vec![
                 ID.into(),
@@ -401,9 +342,7 @@ fn analyze(ctx: &StageContext) -> Result<()> {
     summary.write_csv(&ctx.output("summary.csv")?)?;
 
     let curves = Table::concat(curves)?;
-    curves
-        .band(&["function", "model", "epoch"], "loss")?
-        .write_csv(&ctx.output("loss_curves.csv")?)?;
+    curves.band(&["function", "model", "epoch"], "loss")?.write_csv(&ctx.output("loss_curves.csv")?)?;
     let checkpoints: Vec<f32> = CHECKPOINTS.iter().map(|&e| (e - 1) as f32).collect();
     curves
         .filter_in("epoch", &checkpoints)?
@@ -420,40 +359,18 @@ fn plot_function(ctx: &StageContext) -> Result<()> {
     let f = function.name();
     let curves = Table::read_csv(ctx.input("loss_curves.csv")?)?.filter_eq("function", f)?;
     let preds = Table::read_csv(ctx.input("predictions.csv")?)?.filter_eq("function", f)?;
-    let models: Vec<String> = curves
-        .strings("model")?
-        .into_iter()
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let models: Vec<String> =
+        curves.strings("model")?.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
 
-    let mut loss = Chart::new(
-        format!("Training loss on {f}(x) = {}", function.formula()),
-        "epoch",
-        "MSE (log scale)",
-    )
-    .log_y();
-    let mut fit = Chart::new(
-        format!(
-            "Predictions vs ground truth, {f}(x) = {}",
-            function.formula()
-        ),
-        "x",
-        "y",
-    );
+    let mut loss =
+        Chart::new(format!("Training loss on {f}(x) = {}", function.formula()), "epoch", "MSE (log scale)").log_y();
+    let mut fit = Chart::new(format!("Predictions vs ground truth, {f}(x) = {}", function.formula()), "x", "y");
     for (i, model) in models.iter().enumerate() {
         let m: Model = serde_json::from_value(serde_json::Value::String(model.clone()))?;
         let c = curves.filter_eq("model", model)?;
         loss.series.push(
-            Series::band(
-                m.label(),
-                i,
-                c.floats("epoch")?,
-                c.floats("mean")?,
-                c.floats("min")?,
-                c.floats("max")?,
-            )
-            .thin(2000),
+            Series::band(m.label(), i, c.floats("epoch")?, c.floats("mean")?, c.floats("min")?, c.floats("max")?)
+                .thin(2000),
         );
         let p = preds.filter_eq("model", model)?;
         fit.series.push(Series::band(
@@ -466,19 +383,9 @@ fn plot_function(ctx: &StageContext) -> Result<()> {
         ));
     }
     let truth = preds.filter_eq("model", &models[0])?;
-    fit.series.push(Series::line(
-        "ground truth",
-        plot::BLACK,
-        truth.floats("x")?,
-        truth.floats("target")?,
-    ));
+    fit.series.push(Series::line("ground truth", plot::BLACK, truth.floats("x")?, truth.floats("target")?));
     let mut target = Chart::new(format!("Target {f}(x) = {}", function.formula()), "x", "y");
-    target.series.push(Series::line(
-        f,
-        plot::BLACK,
-        truth.floats("x")?,
-        truth.floats("target")?,
-    ));
+    target.series.push(Series::line(f, plot::BLACK, truth.floats("x")?, truth.floats("target")?));
 
     plot::render(&loss, &ctx.output(&format!("loss_{f}"))?)?;
     plot::render(&fit, &ctx.output(&format!("predictions_{f}"))?)?;
@@ -488,59 +395,18 @@ fn plot_function(ctx: &StageContext) -> Result<()> {
 
 /// The original's printed losses (spec section 1), at the epochs of [`CHECKPOINTS`].
 const REFERENCE: [(&str, &str, [f32; 8]); 6] = [
-    (
-        "f1",
-        "m1",
-        [
-            0.0519, 0.0037, 0.0024, 0.0023, 0.0013, 0.0013, 0.0012, 0.0010,
-        ],
-    ),
-    (
-        "f1",
-        "m2",
-        [
-            0.0036, 0.0018, 0.0015, 0.0015, 0.0015, 0.0015, 0.0015, 0.0012,
-        ],
-    ),
-    (
-        "f1",
-        "m3",
-        [
-            0.0118, 0.0046, 0.0034, 0.0031, 0.0029, 0.0014, 0.0012, 0.0011,
-        ],
-    ),
-    (
-        "f2",
-        "m1",
-        [
-            0.9994, 0.6841, 0.1078, 0.0695, 0.0426, 0.0324, 0.0707, 0.0460,
-        ],
-    ),
-    (
-        "f2",
-        "m2",
-        [
-            0.9944, 0.6959, 0.3366, 0.2709, 0.1934, 0.1399, 0.1324, 0.1154,
-        ],
-    ),
-    (
-        "f2",
-        "m3",
-        [
-            0.9100, 0.6979, 0.4003, 0.2888, 0.2318, 0.2021, 0.1924, 0.1856,
-        ],
-    ),
+    ("f1", "m1", [0.0519, 0.0037, 0.0024, 0.0023, 0.0013, 0.0013, 0.0012, 0.0010]),
+    ("f1", "m2", [0.0036, 0.0018, 0.0015, 0.0015, 0.0015, 0.0015, 0.0015, 0.0012]),
+    ("f1", "m3", [0.0118, 0.0046, 0.0034, 0.0031, 0.0029, 0.0014, 0.0012, 0.0011]),
+    ("f2", "m1", [0.9994, 0.6841, 0.1078, 0.0695, 0.0426, 0.0324, 0.0707, 0.0460]),
+    ("f2", "m2", [0.9944, 0.6959, 0.3366, 0.2709, 0.1934, 0.1399, 0.1324, 0.1154]),
+    ("f2", "m3", [0.9100, 0.6979, 0.4003, 0.2888, 0.2318, 0.2021, 0.1924, 0.1856]),
 ];
 
 /// The report section: what ran, the figures, and our final losses beside the original's.
-pub fn section(
-    inputs: &BTreeMap<String, std::path::PathBuf>,
-    settings: &Settings,
-) -> Result<Section> {
+pub fn section(inputs: &BTreeMap<String, std::path::PathBuf>, settings: &Settings) -> Result<Section> {
     let input = |name: &str| -> Result<&std::path::PathBuf> {
-        inputs
-            .get(name)
-            .ok_or_else(|| anyhow::anyhow!("report input {name} missing"))
+        inputs.get(name).ok_or_else(|| anyhow::anyhow!("report input {name} missing"))
     };
     let summary = Table::read_csv(input("summary.csv")?)?;
     let checkpoints = Table::read_csv(input("loss_checkpoints.csv")?)?;
@@ -570,10 +436,7 @@ pub fn section(
             input(&format!("predictions_{name}.png"))?,
         );
     }
-    s.table(
-        "Every run (final loss is the last recorded pre-step loss)",
-        &summary,
-    )?;
+    s.table("Every run (final loss is the last recorded pre-step loss)", &summary)?;
 
     // Ours (mean over seeds at the last epoch each run reached) beside the original's final loss.
     let mut rows = Vec::new();
@@ -592,11 +455,7 @@ pub fn section(
             (reference[7] as f64).into(),
             mean.into(),
             finals.iter().cloned().fold(f64::INFINITY, f64::min).into(),
-            finals
-                .iter()
-                .cloned()
-                .fold(f64::NEG_INFINITY, f64::max)
-                .into(),
+            finals.iter().cloned().fold(f64::NEG_INFINITY, f64::max).into(),
             format!("{:.2}x", ratio).into(),
             format!(
                 "{}-{}",
@@ -619,34 +478,20 @@ pub fn section(
         ],
         rows.into_iter(),
     )?;
-    s.table(
-        "Final loss, ours beside the original's printed value",
-        &compare,
-    )?;
+    s.table("Final loss, ours beside the original's printed value", &compare)?;
     let mut at = Vec::new();
     for (f, m, reference) in REFERENCE {
-        let ours = checkpoints
-            .filter_eq("function", f)?
-            .filter_eq("model", m)?;
+        let ours = checkpoints.filter_eq("function", f)?.filter_eq("model", m)?;
         let (epochs, means) = (ours.floats("epoch")?, ours.floats("mean")?);
         for (k, &e) in CHECKPOINTS.iter().enumerate() {
             if let Some(pos) = epochs.iter().position(|&x| x as usize + 1 == e) {
-                at.push(vec![
-                    f.into(),
-                    m.into(),
-                    (e as u64).into(),
-                    (reference[k] as f64).into(),
-                    means[pos].into(),
-                ]);
+                at.push(vec![f.into(), m.into(), (e as u64).into(), (reference[k] as f64).into(), means[pos].into()]);
             }
         }
     }
     s.table(
         "Loss at the original's print epochs (ours: mean over the seeds that reached the epoch)",
-        &Table::from_rows(
-            &["function", "model", "epoch", "original", "ours"],
-            at.into_iter(),
-        )?,
+        &Table::from_rows(&["function", "model", "epoch", "original", "ours"], at.into_iter())?,
     )?;
     s.text(
         "The original ran each model once, unseeded, so its numbers are one draw; ours are seeded and averaged. \
@@ -688,10 +533,7 @@ mod tests {
 
     #[test]
     fn models_have_the_specs_parameter_counts() {
-        let counts: Vec<usize> = [Model::M1, Model::M2, Model::M3]
-            .iter()
-            .map(|m| param_count(m.widths()))
-            .collect();
+        let counts: Vec<usize> = [Model::M1, Model::M2, Model::M3].iter().map(|m| param_count(m.widths())).collect();
         assert_eq!(counts, [571, 572, 571]);
     }
 }

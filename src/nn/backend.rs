@@ -15,10 +15,7 @@ pub struct Compute {
 
 impl Compute {
     pub fn from_settings(settings: &PipelineSettings) -> Result<Compute> {
-        let compute = Compute {
-            backend: settings.backend,
-            device: settings.device.clone(),
-        };
+        let compute = Compute { backend: settings.backend, device: settings.device.clone() };
         compute.device()?;
         Ok(compute)
     }
@@ -30,10 +27,7 @@ impl Compute {
             "tch" => Backend::Tch,
             other => bail!("unknown backend `{other}`"),
         };
-        let compute = Compute {
-            backend,
-            device: env.device.clone(),
-        };
+        let compute = Compute { backend, device: env.device.clone() };
         compute.device()?;
         Ok(compute)
     }
@@ -67,10 +61,7 @@ fn tch_device(name: &str) -> Result<Device> {
     match name {
         "cpu" => Ok(Device::libtorch()),
         "auto" => Ok(Device::libtorch_cuda(0usize)),
-        other => match other
-            .strip_prefix("cuda:")
-            .and_then(|n| n.parse::<usize>().ok())
-        {
+        other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
             Some(n) => Ok(Device::libtorch_cuda(n)),
             None => bail!("unknown tch device `{other}` (expected cpu, auto or cuda:N)"),
         },

@@ -18,34 +18,20 @@ pub struct Init {
 
 impl Init {
     pub fn new(seed: u64) -> Init {
-        Init {
-            rng: StdRng::seed_from_u64(seed),
-            next_id: 1,
-        }
+        Init { rng: StdRng::seed_from_u64(seed), next_id: 1 }
     }
 
     /// `count` draws from U(-bound, bound).
     pub fn uniform(&mut self, count: usize, bound: f32) -> Vec<f32> {
-        (0..count)
-            .map(|_| self.rng.random_range(-bound..bound))
-            .collect()
+        (0..count).map(|_| self.rng.random_range(-bound..bound)).collect()
     }
 
     /// A trainable parameter with the next id (created on `device`, normally an autodiff device).
-    pub fn param<const D: usize>(
-        &mut self,
-        values: Vec<f32>,
-        shape: [usize; D],
-        device: &Device,
-    ) -> Param<Tensor<D>> {
+    pub fn param<const D: usize>(&mut self, values: Vec<f32>, shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
         let id = ParamId::from(self.next_id);
         self.next_id += 1;
         let tensor = Tensor::<D>::from_data(TensorData::new(values, shape), device);
-        let tensor = if device.is_autodiff() {
-            tensor.require_grad()
-        } else {
-            tensor
-        };
+        let tensor = if device.is_autodiff() { tensor.require_grad() } else { tensor };
         Param::initialized(id, tensor)
     }
 
@@ -54,10 +40,7 @@ impl Init {
         let bound = 1.0 / (d_in as f32).sqrt();
         let w = self.uniform(d_in * d_out, bound);
         let b = self.uniform(d_out, bound);
-        Linear {
-            weight: self.param(w, [d_in, d_out], device),
-            bias: Some(self.param(b, [d_out], device)),
-        }
+        Linear { weight: self.param(w, [d_in, d_out], device), bias: Some(self.param(b, [d_out], device)) }
     }
 }
 

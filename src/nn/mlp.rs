@@ -34,10 +34,7 @@ pub struct Mlp {
 impl Mlp {
     /// `widths` = [input, hidden..., output].
     pub fn new(widths: &[usize], activation: Activation, init: &mut Init, device: &Device) -> Mlp {
-        let layers = widths
-            .windows(2)
-            .map(|w| init.linear(w[0], w[1], device))
-            .collect();
+        let layers = widths.windows(2).map(|w| init.linear(w[0], w[1], device)).collect();
         Mlp { layers, activation }
     }
 
@@ -45,12 +42,14 @@ impl Mlp {
         let last = self.layers.len() - 1;
         self.layers.iter().enumerate().fold(input, |x, (i, layer)| {
             let y = layer.forward(x);
-            if i < last {
-                self.activation.apply(y)
-            } else {
-                y
-            }
+            if i < last { self.activation.apply(y) } else { y }
         })
+    }
+}
+
+impl super::classify::Classifier for Mlp {
+    fn logits(&self, images: Tensor<2>, _rng: Option<&mut rand::rngs::StdRng>) -> Tensor<2> {
+        self.forward(images)
     }
 }
 

@@ -7,10 +7,5 @@ use burn::optim::{AdamConfig, ModuleOptimizer};
 /// weight decay (g <- g + wd * theta before the moments), which is PyTorch's `weight_decay`.
 pub fn adam(weight_decay: f32) -> ModuleOptimizer {
     let decay = (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay));
-    AdamConfig::new()
-        .with_beta_1(0.9)
-        .with_beta_2(0.999)
-        .with_epsilon(1e-8)
-        .with_weight_decay(decay)
-        .init()
+    AdamConfig::new().with_beta_1(0.9).with_beta_2(0.999).with_epsilon(1e-8).with_weight_decay(decay).init()
 }

@@ -31,11 +31,7 @@ const FONT: &str = "DejaVu Sans";
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 fn color(index: usize) -> RGBColor {
-    if index == BLACK {
-        RGBColor(0, 0, 0)
-    } else {
-        PALETTE[index % PALETTE.len()]
-    }
+    if index == BLACK { RGBColor(0, 0, 0) } else { PALETTE[index % PALETTE.len()] }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -58,21 +54,11 @@ pub struct Series {
 
 impl Series {
     pub fn line(label: impl Into<String>, color: usize, x: Vec<f64>, y: Vec<f64>) -> Series {
-        Series {
-            label: label.into(),
-            color,
-            mark: Mark::Line,
-            x,
-            y,
-            band: None,
-        }
+        Series { label: label.into(), color, mark: Mark::Line, x, y, band: None }
     }
 
     pub fn points(label: impl Into<String>, color: usize, x: Vec<f64>, y: Vec<f64>) -> Series {
-        Series {
-            mark: Mark::Points,
-            ..Series::line(label, color, x, y)
-        }
+        Series { mark: Mark::Points, ..Series::line(label, color, x, y) }
     }
 
     /// A mean line with a min-max band (the band is omitted where it has no width).
@@ -85,10 +71,7 @@ impl Series {
         high: Vec<f64>,
     ) -> Series {
         let flat = low.iter().zip(&high).all(|(l, h)| l == h);
-        Series {
-            band: (!flat).then_some((low, high)),
-            ..Series::line(label, color, x, mean)
-        }
+        Series { band: (!flat).then_some((low, high)), ..Series::line(label, color, x, mean) }
     }
 
     pub fn dashed(mut self) -> Series {
@@ -104,26 +87,12 @@ impl Series {
             return self;
         }
         let stride = n.div_ceil(max_points);
-        let picks: Vec<usize> = (0..n)
-            .step_by(stride)
-            .chain(std::iter::once(n - 1))
-            .collect();
+        let picks: Vec<usize> = (0..n).step_by(stride).chain(std::iter::once(n - 1)).collect();
         let pick = |v: &Vec<f64>| picks.iter().map(|&i| v[i]).collect::<Vec<_>>();
         if let Some((low, high)) = &self.band {
             let window = |i: usize| i..(i + stride).min(n);
-            let lo = picks
-                .iter()
-                .map(|&i| low[window(i)].iter().cloned().fold(f64::INFINITY, f64::min))
-                .collect();
-            let hi = picks
-                .iter()
-                .map(|&i| {
-                    high[window(i)]
-                        .iter()
-                        .cloned()
-                        .fold(f64::NEG_INFINITY, f64::max)
-                })
-                .collect();
+            let lo = picks.iter().map(|&i| low[window(i)].iter().cloned().fold(f64::INFINITY, f64::min)).collect();
+            let hi = picks.iter().map(|&i| high[window(i)].iter().cloned().fold(f64::NEG_INFINITY, f64::max)).collect();
             self.band = Some((lo, hi));
         }
         self.x = pick(&self.x);
@@ -143,11 +112,7 @@ pub struct Chart {
 }
 
 impl Chart {
-    pub fn new(
-        title: impl Into<String>,
-        x_label: impl Into<String>,
-        y_label: impl Into<String>,
-    ) -> Chart {
+    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Chart {
         Chart {
             title: title.into(),
             x_label: x_label.into(),
@@ -186,25 +151,19 @@ pub fn render(chart: &Chart, stem: &Path) -> Result<()> {
     {
         let root = BitMapBackend::new(&png, (WIDTH, HEIGHT)).into_drawing_area();
         draw(&root, chart)?;
-        root.present()
-            .map_err(|e| anyhow!("cannot write {}: {e}", png.display()))?;
+        root.present().map_err(|e| anyhow!("cannot write {}: {e}", png.display()))?;
     }
     {
         let root = SVGBackend::new(&svg, (WIDTH, HEIGHT)).into_drawing_area();
         draw(&root, chart)?;
-        root.present()
-            .map_err(|e| anyhow!("cannot write {}: {e}", svg.display()))?;
+        root.present().map_err(|e| anyhow!("cannot write {}: {e}", svg.display()))?;
     }
     Ok(())
 }
 
 /// Log axes are drawn as linear axes over log10 of the data, labelled with the real values.
 fn axis(v: f64, log: bool) -> f64 {
-    if log {
-        v.max(f64::MIN_POSITIVE).log10()
-    } else {
-        v
-    }
+    if log { v.max(f64::MIN_POSITIVE).log10() } else { v }
 }
 
 fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
@@ -216,11 +175,7 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    let pad = if hi > lo {
-        (hi - lo) * 0.04
-    } else {
-        lo.abs().max(1.0) * 0.1
-    };
+    let pad = if hi > lo { (hi - lo) * 0.04 } else { lo.abs().max(1.0) * 0.1 };
     (lo - pad, hi + pad)
 }
 
@@ -240,11 +195,7 @@ pub fn short_number(v: f64) -> String {
     }
     let decimals = (2 - mag).max(0) as usize;
     let s = format!("{v:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
+    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
 }
 
 fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Result<()>
@@ -253,10 +204,7 @@ where
 {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing failed: {e:?}");
     root.fill(&WHITE).map_err(err)?;
-    let xs = chart
-        .series
-        .iter()
-        .flat_map(|s| s.x.iter().map(|&v| axis(v, chart.log_x)));
+    let xs = chart.series.iter().flat_map(|s| s.x.iter().map(|&v| axis(v, chart.log_x)));
     let ys = chart.series.iter().flat_map(|s| {
         let band = s.band.iter().flat_map(|(l, h)| l.iter().chain(h.iter()));
         s.y.iter().chain(band).map(|&v| axis(v, chart.log_y))
@@ -284,41 +232,22 @@ where
         .map_err(err)?;
     for s in &chart.series {
         let c = color(s.color);
-        let pts: Vec<(f64, f64)> =
-            s.x.iter()
-                .zip(&s.y)
-                .map(|(&x, &y)| (axis(x, log_x), axis(y, log_y)))
-                .collect();
+        let pts: Vec<(f64, f64)> = s.x.iter().zip(&s.y).map(|(&x, &y)| (axis(x, log_x), axis(y, log_y))).collect();
         if let Some((low, high)) = &s.band {
             let mut poly: Vec<(f64, f64)> =
-                s.x.iter()
-                    .zip(high)
-                    .map(|(&x, &h)| (axis(x, log_x), axis(h, log_y)))
-                    .collect();
-            poly.extend(
-                s.x.iter()
-                    .zip(low)
-                    .rev()
-                    .map(|(&x, &l)| (axis(x, log_x), axis(l, log_y))),
-            );
-            ctx.draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled())))
-                .map_err(err)?;
+                s.x.iter().zip(high).map(|(&x, &h)| (axis(x, log_x), axis(h, log_y))).collect();
+            poly.extend(s.x.iter().zip(low).rev().map(|(&x, &l)| (axis(x, log_x), axis(l, log_y))));
+            ctx.draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled()))).map_err(err)?;
         }
         let legend_color = c;
         let drawn = match s.mark {
-            Mark::Line => ctx
-                .draw_series(LineSeries::new(pts, c.stroke_width(2)))
-                .map_err(err)?,
-            Mark::Dashed => ctx
-                .draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(2)))
-                .map_err(err)?,
-            Mark::Points => ctx
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 4, c.filled())))
-                .map_err(err)?,
+            Mark::Line => ctx.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(err)?,
+            Mark::Dashed => ctx.draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(2))).map_err(err)?,
+            Mark::Points => ctx.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, c.filled()))).map_err(err)?,
         };
-        drawn.label(&s.label).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 18, y)], legend_color.stroke_width(3))
-        });
+        drawn
+            .label(&s.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], legend_color.stroke_width(3)));
     }
     ctx.configure_series_labels()
         .background_style(WHITE.mix(0.85))
@@ -367,20 +296,12 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("repro-plot-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut chart = Chart::new("t", "x", "y").log_y();
-        chart.series.push(Series::line(
-            "a",
-            0,
-            vec![1.0, 2.0, 3.0],
-            vec![1.0, 0.1, 0.01],
-        ));
+        chart.series.push(Series::line("a", 0, vec![1.0, 2.0, 3.0], vec![1.0, 0.1, 0.01]));
         render(&chart, &dir.join("fig")).unwrap();
         let png = std::fs::read(dir.join("fig.png")).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         let svg = std::fs::read_to_string(dir.join("fig.svg")).unwrap();
-        assert!(
-            svg.contains("<svg") && svg.contains("\n0.01\n"),
-            "log ticks are labelled with real values"
-        );
+        assert!(svg.contains("<svg") && svg.contains("\n0.01\n"), "log ticks are labelled with real values");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -16,16 +16,8 @@ pub struct ReportHeader {
 
 enum Block {
     Text(String),
-    Figure {
-        caption: String,
-        link: String,
-        png: PathBuf,
-    },
-    Table {
-        caption: String,
-        header: Vec<String>,
-        rows: Vec<Vec<String>>,
-    },
+    Figure { caption: String, link: String, png: PathBuf },
+    Table { caption: String, header: Vec<String>, rows: Vec<Vec<String>> },
 }
 
 /// One experiment's part of the report.
@@ -37,11 +29,7 @@ pub struct Section {
 
 impl Section {
     pub fn new(id: &str, title: &str) -> Section {
-        Section {
-            id: id.to_string(),
-            title: title.to_string(),
-            blocks: Vec::new(),
-        }
+        Section { id: id.to_string(), title: title.to_string(), blocks: Vec::new() }
     }
 
     pub fn text(&mut self, text: impl Into<String>) {
@@ -50,11 +38,7 @@ impl Section {
 
     /// `link` is the figure's path under `artifacts/`; `png` the file to embed.
     pub fn figure(&mut self, caption: impl Into<String>, link: impl Into<String>, png: &Path) {
-        self.blocks.push(Block::Figure {
-            caption: caption.into(),
-            link: link.into(),
-            png: png.to_path_buf(),
-        });
+        self.blocks.push(Block::Figure { caption: caption.into(), link: link.into(), png: png.to_path_buf() });
     }
 
     pub fn table(&mut self, caption: impl Into<String>, table: &Table) -> Result<()> {
@@ -101,11 +85,7 @@ fn markdown(header: &ReportHeader, sections: &[Section]) -> String {
                 Block::Figure { caption, link, .. } => {
                     let _ = write!(out, "![{caption}]({link})\n\n*{caption}*\n\n");
                 }
-                Block::Table {
-                    caption,
-                    header,
-                    rows,
-                } => {
+                Block::Table { caption, header, rows } => {
                     let _ = write!(
                         out,
                         "**{caption}**\n\n| {} |\n|{}|\n",
@@ -124,10 +104,7 @@ fn markdown(header: &ReportHeader, sections: &[Section]) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn to_html(header: &ReportHeader, sections: &[Section]) -> Result<String> {
@@ -136,29 +113,18 @@ fn to_html(header: &ReportHeader, sections: &[Section]) -> Result<String> {
         escape(&intro(header))
     );
     for s in sections {
-        let _ = writeln!(
-            out,
-            "<li><a href=\"#{}\">{}</a></li>",
-            s.id,
-            escape(&s.title)
-        );
+        let _ = writeln!(out, "<li><a href=\"#{}\">{}</a></li>", s.id, escape(&s.title));
     }
     out.push_str("</ol></nav>\n");
     for s in sections {
-        let _ = writeln!(
-            out,
-            "<section id=\"{}\"><h2>{}</h2>",
-            s.id,
-            escape(&s.title)
-        );
+        let _ = writeln!(out, "<section id=\"{}\"><h2>{}</h2>", s.id, escape(&s.title));
         for block in &s.blocks {
             match block {
                 Block::Text(t) => {
                     let _ = writeln!(out, "<p>{}</p>", escape(t));
                 }
                 Block::Figure { caption, png, .. } => {
-                    let bytes = std::fs::read(png)
-                        .with_context(|| format!("cannot read figure {}", png.display()))?;
+                    let bytes = std::fs::read(png).with_context(|| format!("cannot read figure {}", png.display()))?;
                     let _ = writeln!(
                         out,
                         "<figure><img alt=\"{0}\" src=\"data:image/png;base64,{1}\"><figcaption>{0}</figcaption></figure>",
@@ -166,16 +132,8 @@ fn to_html(header: &ReportHeader, sections: &[Section]) -> Result<String> {
                         base64(&bytes)
                     );
                 }
-                Block::Table {
-                    caption,
-                    header,
-                    rows,
-                } => {
-                    let _ = write!(
-                        out,
-                        "<table><caption>{}</caption><thead><tr>",
-                        escape(caption)
-                    );
+                Block::Table { caption, header, rows } => {
+                    let _ = write!(out, "<table><caption>{}</caption><thead><tr>", escape(caption));
                     for h in header {
                         let _ = write!(out, "<th>{}</th>", escape(h));
                     }
@@ -209,11 +167,7 @@ pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for k in 0..4 {
             if k <= chunk.len() {

@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: a scratch workspace and the real `repro` binary.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,8 +14,7 @@ pub struct Workspace {
 impl Workspace {
     /// A fresh directory holding `pipeline.toml` with `config`.
     pub fn new(name: &str, config: &str) -> Workspace {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("{name}-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("pipeline.toml"), config).unwrap();
@@ -25,6 +26,7 @@ impl Workspace {
         cmd.args(args)
             .current_dir(&self.dir)
             .env("CI", "1")
+            .env("MNIST_MIRROR", shared_mnist())
             .env_remove("REPRO_CODE_OVERRIDE");
         cmd
     }
@@ -39,11 +41,7 @@ impl Workspace {
         all.extend_from_slice(args);
         let out = self.repro(&all);
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(
-            out.status.success(),
-            "repro {all:?} failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "repro {all:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         let (ran, cached, failed) = summary(&stdout).expect("summary line");
         assert_eq!(failed, 0);
         (ran, cached)
@@ -70,11 +68,8 @@ impl Drop for Workspace {
 /// Parses `stages: N run, M cached, K failed`.
 pub fn summary(stdout: &str) -> Option<(usize, usize, usize)> {
     let line = stdout.lines().find(|l| l.starts_with("stages: "))?;
-    let nums: Vec<usize> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse().unwrap())
-        .collect();
+    let nums: Vec<usize> =
+        line.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
     Some((nums[0], nums[1], nums[2]))
 }
 
@@ -90,10 +85,7 @@ pub fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                out.insert(
-                    p.strip_prefix(dir).unwrap().to_string_lossy().to_string(),
-                    std::fs::read(&p).unwrap(),
-                );
+                out.insert(p.strip_prefix(dir).unwrap().to_string_lossy().to_string(), std::fs::read(&p).unwrap());
             }
         }
     }
@@ -109,3 +101,19 @@ pub fn small_config(max_epochs: usize) -> String {
 
 /// data 2 + train 8 + analyze 1 + plot 2 + report 1.
 pub const SMALL_STAGES: usize = 14;
+
+/// The canonical MNIST files: `MNIST_MIRROR` when it is a directory, else `../shared/mnist`
+/// beside the repository.
+pub fn shared_mnist() -> PathBuf {
+    if let Ok(dir) = std::env::var("MNIST_MIRROR")
+        && Path::new(&dir).is_dir()
+    {
+        return PathBuf::from(dir);
+    }
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/mnist");
+    assert!(
+        dir.is_dir(),
+        "MNIST test files not found: set MNIST_MIRROR to a directory holding the four *-ubyte.gz files"
+    );
+    dir
+}

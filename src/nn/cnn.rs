@@ -1,0 +1,117 @@
+//! Small convolutional classifiers for 28x28 images: conv blocks (conv, ReLU, 2x2 max-pool) then a
+//! fully connected head, as the spec's CNN1-3.
+
+use burn::nn::Linear;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+use rand::rngs::StdRng;
+
+use super::{Init, dropout};
+
+#[derive(Module, Debug)]
+pub struct Cnn {
+    convs: Vec<Conv2d>,
+    pool: MaxPool2d,
+    fcs: Vec<Linear>,
+    /// Dropout probability after hidden layer `dropout_after` of the head (CNN1's 0.25).
+    #[module(skip)]
+    dropout: Option<(usize, f32)>,
+}
+
+/// The shape of a [`Cnn`]: channels and kernel sizes of the conv blocks, widths of the head.
+#[derive(Clone, Debug)]
+pub struct CnnShape {
+    /// (out_channels, kernel) per conv block; the input has one channel.
+    pub convs: Vec<(usize, usize)>,
+    /// Head widths, starting with the flattened conv output.
+    pub head: Vec<usize>,
+    pub dropout: Option<(usize, f32)>,
+}
+
+impl CnnShape {
+    pub fn param_count(&self) -> usize {
+        let mut channels = 1;
+        let mut total = 0;
+        for &(out, k) in &self.convs {
+            total += out * channels * k * k + out;
+            channels = out;
+        }
+        total + super::mlp::param_count(&self.head)
+    }
+}
+
+impl Cnn {
+    pub fn new(shape: &CnnShape, init: &mut Init, device: &Device) -> Cnn {
+        let mut channels = 1;
+        let mut convs = Vec::new();
+        for &(out, k) in &shape.convs {
+            convs.push(init.conv2d(channels, out, k, device));
+            channels = out;
+        }
+        let fcs = shape.head.windows(2).map(|w| init.linear(w[0], w[1], device)).collect();
+        Cnn { convs, pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(), fcs, dropout: shape.dropout }
+    }
+
+    /// Logits for images `[n, 784]`. Dropout is applied only when `rng` is given (training).
+    pub fn forward(&self, images: Tensor<2>, mut rng: Option<&mut StdRng>) -> Tensor<2> {
+        let [n, _] = images.dims();
+        let mut x: Tensor<4> = images.reshape([n, 1, 28, 28]);
+        for conv in &self.convs {
+            x = self.pool.forward(relu(conv.forward(x)));
+        }
+        let [n, c, h, w] = x.dims();
+        let mut y: Tensor<2> = x.reshape([n, c * h * w]);
+        let last = self.fcs.len() - 1;
+        for (i, fc) in self.fcs.iter().enumerate() {
+            y = fc.forward(y);
+            if i < last {
+                y = relu(y);
+                if let (Some((after, p)), Some(rng)) = (self.dropout, rng.as_deref_mut())
+                    && after == i
+                {
+                    y = dropout(y, p, rng);
+                }
+            }
+        }
+        y
+    }
+}
+
+impl Init {
+    /// `nn.Conv2d(c_in, c_out, k)` as PyTorch initialises it: W and b from U(-1/sqrt(fan_in), ..),
+    /// fan_in = c_in * k * k. Stride 1, no padding.
+    pub fn conv2d(&mut self, c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
+        let mut conv = Conv2dConfig::new([c_in, c_out], [k, k]).init(device);
+        let fan_in = c_in * k * k;
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        let w = self.uniform(c_out * fan_in, bound);
+        let b = self.uniform(c_out, bound);
+        conv.weight = self.param(w, [c_out, c_in, k, k], device);
+        conv.bias = Some(self.param(b, [c_out], device));
+        conv
+    }
+}
+
+impl super::classify::Classifier for Cnn {
+    fn logits(&self, images: Tensor<2>, rng: Option<&mut StdRng>) -> Tensor<2> {
+        self.forward(images, rng)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_and_counts() {
+        let shape = CnnShape { convs: vec![(10, 5), (15, 5)], head: vec![240, 84, 10], dropout: None };
+        assert_eq!(shape.param_count(), 25119);
+        let device = Device::flex();
+        let cnn = Cnn::new(&shape, &mut Init::new(0), &device);
+        assert_eq!(cnn.num_params(), 25119);
+        let out = cnn.forward(Tensor::zeros([3, 784], &device), None);
+        assert_eq!(out.dims(), [3, 10]);
+    }
+}
