@@ -3,6 +3,11 @@
 # (so the user's cache/ is untouched). Prints a table; record notable results in bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+echo "MNIST load and CNN training throughput (default backend):"
+echo "| measurement | result |"
+echo "|---|---|"
+cargo run --release --quiet --example bench_mnist
+echo
 repro="$PWD/target/release/repro"
 ws="$PWD/target/bench-workspace"
 rm -rf "$ws" && mkdir -p "$ws" && cp pipeline.toml "$ws/"
@@ -15,6 +20,14 @@ t=$(now); "$repro" run -j 1 --profile quick >/dev/null 2>&1; quick_j1=$(elapsed 
 rm -rf cache artifacts
 t=$(now); "$repro" run --profile quick >/dev/null 2>&1; quick_jn=$(elapsed "$t")
 t=$(now); "$repro" run >/dev/null 2>&1; full=$(elapsed "$t")
+python3 - <<'PY'
+import json, glob
+rows = sorted((r["stage"], r["seconds"]) for r in map(lambda p: json.load(open(p)), glob.glob("cache/records/*.json")))
+print("Per-stage wall time of the default pipeline (s):")
+for stage, secs in rows:
+    if secs >= 1.0:
+        print(f"  {secs:8.1f}  {stage}")
+PY
 
 noop_best=999
 for _ in 1 2 3 4 5; do
@@ -42,7 +55,6 @@ for path in glob.glob("cache/records/*.json"):
     r = json.load(open(path))
     if r["kind"] != "sim_functions.train":
         continue
-    epochs = r["parts"]["params"]["max_epochs"]
     stage = r["stage"]
     model = stage.split("model=")[1].split(",")[0]
     per[model].append(r["seconds"])

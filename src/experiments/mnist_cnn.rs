@@ -8,9 +8,6 @@
 //! Unlike the original (step-100 running values), every metric is the full training set and the
 //! full test set, in evaluation mode, after every epoch.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-
 use anyhow::{Result, bail};
 use burn::module::Module;
 use rand::SeedableRng;
@@ -23,8 +20,6 @@ use crate::experiments::{Built, MnistInputs, report_input};
 use crate::nn::classify::{self, DeviceSplit, FitOptions};
 use crate::nn::cnn::{Cnn, CnnShape};
 use crate::nn::{self, Compute, Init};
-use crate::plot::{self, Chart, Series};
-use crate::report::Section;
 
 pub const ID: &str = "mnist_cnn";
 
@@ -117,7 +112,7 @@ impl Model {
     }
 
     /// The original's test accuracy (%), spec section 2.
-    fn reference_test_accuracy(self) -> f64 {
+    pub fn reference_test_accuracy(self) -> f64 {
         match self {
             Model::Cnn1 => 98.67,
             Model::Cnn2 => 98.24,
@@ -142,10 +137,11 @@ static ANALYZE: StageKind = StageKind {
 };
 static PLOT: StageKind = StageKind {
     name: "mnist_cnn.plot",
-    code: &["plot", "experiments/mnist_cnn"],
+    // The figures read only the analysis tables.
+    code: &["plot", "analysis"],
     numeric: false,
     max_threads: 1,
-    run: plot_curves,
+    run: crate::plot::mnist_cnn::figures,
 };
 
 #[derive(Serialize, Deserialize)]
@@ -297,85 +293,4 @@ fn analyze(ctx: &StageContext) -> Result<()> {
     )?
     .write_csv(&ctx.output("summary.csv")?)?;
     Table::concat(curves)?.band(&["model", "metric", "epoch"], "value")?.write_csv(&ctx.output("curves.csv")?)
-}
-
-fn plot_curves(ctx: &StageContext) -> Result<()> {
-    let curves = Table::read_csv(ctx.input("curves.csv")?)?;
-    let models: Vec<String> =
-        curves.strings("model")?.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-    for (metric, title, unit) in [
-        ("loss", "Cross-entropy on the full sets", "cross-entropy (log scale)"),
-        ("acc", "Accuracy on the full sets", "accuracy (%)"),
-    ] {
-        let mut chart = Chart::new(format!("MNIST CNNs: {title}"), "epoch", unit);
-        if metric == "loss" {
-            chart = chart.log_y();
-        }
-        let scale = if metric == "acc" { 100.0 } else { 1.0 };
-        for (i, model) in models.iter().enumerate() {
-            for split in ["train", "test"] {
-                let c = curves.filter_eq("model", model)?.filter_eq("metric", &format!("{split}_{metric}"))?;
-                let s = |col: &str| -> Result<Vec<f64>> { Ok(c.floats(col)?.iter().map(|v| v * scale).collect()) };
-                let series = Series::band(
-                    format!("{} {split}", model.to_uppercase()),
-                    i,
-                    c.floats("epoch")?,
-                    s("mean")?,
-                    s("min")?,
-                    s("max")?,
-                );
-                chart.series.push(if split == "test" { series.dashed() } else { series });
-            }
-        }
-        let name = if metric == "acc" { "accuracy" } else { "loss" };
-        plot::render(&chart, &ctx.output(name)?)?;
-    }
-    Ok(())
-}
-
-pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Result<Section> {
-    let input = |name: &str| inputs.get(name).ok_or_else(|| anyhow::anyhow!("report input {name} missing"));
-    let summary = Table::read_csv(input("summary.csv")?)?;
-    let mut s = Section::new(ID, "2. Train on an actual task: MNIST CNNs");
-    s.text(format!(
-        "CNN1 (25,550 parameters, dropout 0.25), CNN2 (25,570) and CNN3 (25,119), trained with Adam (lr {}, coupled L2 {}), \
-         batch {}, {} epochs, seeds {:?}{}. Loss and accuracy are measured on the full training and test sets in evaluation \
-         mode after every epoch (solid: train, dashed: test; bands: min-max over seeds).",
-        settings.lr,
-        settings.weight_decay,
-        settings.batch_size,
-        settings.epochs,
-        settings.seeds,
-        match (settings.train_subset, settings.test_subset) {
-            (None, None) => String::new(),
-            (a, b) => format!(", on a subset ({} training, {} test images)", a.map_or("all".into(), |n| n.to_string()), b.map_or("all".into(), |n| n.to_string())),
-        }
-    ));
-    s.figure("Loss per epoch", format!("{ID}/loss.png"), input("loss.png")?);
-    s.figure("Accuracy per epoch", format!("{ID}/accuracy.png"), input("accuracy.png")?);
-    s.table("Every run, after the last epoch (accuracies as fractions)", &summary)?;
-    let mut rows = Vec::new();
-    for model in &settings.models {
-        let runs = summary.filter_eq("model", model.name())?;
-        if runs.height() == 0 {
-            continue;
-        }
-        let acc: Vec<f64> = runs.floats("test_acc")?.iter().map(|a| 100.0 * a).collect();
-        let mean = acc.iter().sum::<f64>() / acc.len() as f64;
-        rows.push(vec![
-            model.name().into(),
-            model.reference_test_accuracy().into(),
-            mean.into(),
-            (mean - model.reference_test_accuracy()).into(),
-        ]);
-    }
-    s.table(
-        "Test accuracy (%), ours (mean over seeds) beside the original's",
-        &Table::from_rows(&["model", "original", "ours", "difference (points)"], rows.into_iter())?,
-    )?;
-    s.text(
-        "The original reported a running training accuracy over batches 1-100 with dropout on, and the loss of one \
-         mini-batch; ours are full-set, evaluation-mode numbers, so our training curves sit above the original's early on.",
-    );
-    Ok(s)
 }

@@ -102,10 +102,10 @@ fn write_report(ctx: &StageContext) -> Result<()> {
     };
     let mut sections = Vec::new();
     if let Some(s) = &config.experiments.sim_functions {
-        sections.push(sim_functions::section(&for_experiment(sim_functions::ID), s)?);
+        sections.push(report::sim_functions::section(&for_experiment(sim_functions::ID), s)?);
     }
     if let Some(s) = &config.experiments.mnist_cnn {
-        sections.push(mnist_cnn::section(&for_experiment(mnist_cnn::ID), s)?);
+        sections.push(report::mnist_cnn::section(&for_experiment(mnist_cnn::ID), s)?);
     }
     let header = ReportHeader {
         backend: format!("{:?}", config.pipeline.backend).to_lowercase(),

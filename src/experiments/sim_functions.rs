@@ -18,8 +18,6 @@ use crate::data::{self, synth::Function};
 use crate::engine::{Stage, StageContext, StageKind};
 use crate::experiments::{Built, report_input};
 use crate::nn::{self, Activation, Compute, Init, Mlp, loss::mse, mlp::param_count};
-use crate::plot::{self, Chart, Series};
-use crate::report::Section;
 
 pub const ID: &str = "sim_functions";
 
@@ -124,7 +122,7 @@ impl Model {
         }
     }
 
-    fn label(self) -> String {
+    pub fn label(self) -> String {
         format!(
             "{} ({} layers, {} params)",
             self.name().to_uppercase(),
@@ -154,15 +152,16 @@ static ANALYZE: StageKind = StageKind {
 };
 static PLOT: StageKind = StageKind {
     name: "sim_functions.plot",
-    code: &["plot", "experiments/sim_functions"],
+    // The figures also use the model labels defined here.
+    code: &["plot", "analysis", "experiments/sim_functions"],
     numeric: false,
     max_threads: 1,
-    run: plot_function,
+    run: crate::plot::sim_functions::figures,
 };
 
 #[derive(Serialize, Deserialize)]
-struct DataParams {
-    function: Function,
+pub struct DataParams {
+    pub function: Function,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -301,7 +300,7 @@ fn train(ctx: &StageContext) -> Result<()> {
 }
 
 /// Epochs at which the spec prints the original's losses.
-const CHECKPOINTS: [usize; 8] = [500, 1000, 2000, 3000, 5000, 10000, 15000, 20000];
+pub const CHECKPOINTS: [usize; 8] = [500, 1000, 2000, 3000, 5000, 10000, 15000, 20000];
 
 fn analyze(ctx: &StageContext) -> Result<()> {
     let mut runs: BTreeMap<(Function, Model, u64), RunReport> = BTreeMap::new();
@@ -354,47 +353,8 @@ fn analyze(ctx: &StageContext) -> Result<()> {
     Ok(())
 }
 
-fn plot_function(ctx: &StageContext) -> Result<()> {
-    let DataParams { function } = ctx.params()?;
-    let f = function.name();
-    let curves = Table::read_csv(ctx.input("loss_curves.csv")?)?.filter_eq("function", f)?;
-    let preds = Table::read_csv(ctx.input("predictions.csv")?)?.filter_eq("function", f)?;
-    let models: Vec<String> =
-        curves.strings("model")?.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-
-    let mut loss =
-        Chart::new(format!("Training loss on {f}(x) = {}", function.formula()), "epoch", "MSE (log scale)").log_y();
-    let mut fit = Chart::new(format!("Predictions vs ground truth, {f}(x) = {}", function.formula()), "x", "y");
-    for (i, model) in models.iter().enumerate() {
-        let m: Model = serde_json::from_value(serde_json::Value::String(model.clone()))?;
-        let c = curves.filter_eq("model", model)?;
-        loss.series.push(
-            Series::band(m.label(), i, c.floats("epoch")?, c.floats("mean")?, c.floats("min")?, c.floats("max")?)
-                .thin(2000),
-        );
-        let p = preds.filter_eq("model", model)?;
-        fit.series.push(Series::band(
-            m.label(),
-            i,
-            p.floats("x")?,
-            p.floats("mean")?,
-            p.floats("min")?,
-            p.floats("max")?,
-        ));
-    }
-    let truth = preds.filter_eq("model", &models[0])?;
-    fit.series.push(Series::line("ground truth", plot::BLACK, truth.floats("x")?, truth.floats("target")?));
-    let mut target = Chart::new(format!("Target {f}(x) = {}", function.formula()), "x", "y");
-    target.series.push(Series::line(f, plot::BLACK, truth.floats("x")?, truth.floats("target")?));
-
-    plot::render(&loss, &ctx.output(&format!("loss_{f}"))?)?;
-    plot::render(&fit, &ctx.output(&format!("predictions_{f}"))?)?;
-    plot::render(&target, &ctx.output(&format!("target_{f}"))?)?;
-    Ok(())
-}
-
 /// The original's printed losses (spec section 1), at the epochs of [`CHECKPOINTS`].
-const REFERENCE: [(&str, &str, [f32; 8]); 6] = [
+pub const REFERENCE: [(&str, &str, [f32; 8]); 6] = [
     ("f1", "m1", [0.0519, 0.0037, 0.0024, 0.0023, 0.0013, 0.0013, 0.0012, 0.0010]),
     ("f1", "m2", [0.0036, 0.0018, 0.0015, 0.0015, 0.0015, 0.0015, 0.0015, 0.0012]),
     ("f1", "m3", [0.0118, 0.0046, 0.0034, 0.0031, 0.0029, 0.0014, 0.0012, 0.0011]),
@@ -402,103 +362,6 @@ const REFERENCE: [(&str, &str, [f32; 8]); 6] = [
     ("f2", "m2", [0.9944, 0.6959, 0.3366, 0.2709, 0.1934, 0.1399, 0.1324, 0.1154]),
     ("f2", "m3", [0.9100, 0.6979, 0.4003, 0.2888, 0.2318, 0.2021, 0.1924, 0.1856]),
 ];
-
-/// The report section: what ran, the figures, and our final losses beside the original's.
-pub fn section(inputs: &BTreeMap<String, std::path::PathBuf>, settings: &Settings) -> Result<Section> {
-    let input = |name: &str| -> Result<&std::path::PathBuf> {
-        inputs.get(name).ok_or_else(|| anyhow::anyhow!("report input {name} missing"))
-    };
-    let summary = Table::read_csv(input("summary.csv")?)?;
-    let checkpoints = Table::read_csv(input("loss_checkpoints.csv")?)?;
-    let mut s = Section::new(ID, "1. Simulate a function (deep vs shallow)");
-    s.text(format!(
-        "Three networks of 571, 572 and 571 parameters (M1 deep 1-5-10-10-10-10-10-5-1, M2 1-10-18-15-4-1, M3 shallow \
-         1-190-1, leaky ReLU) fitted by full-batch Adam (lr {}, coupled L2 weight decay {}) to MSE on 300 points, \
-         up to {} epochs with the original's stopping rule; seeds {:?}. Curves show the mean over seeds with a \
-         min-max band.",
-        settings.lr, settings.weight_decay, settings.max_epochs, settings.seeds
-    ));
-    for f in &settings.functions {
-        let name = f.name();
-        s.figure(
-            format!("Target {name}(x) = {}", f.formula()),
-            format!("{ID}/target_{name}.png"),
-            input(&format!("target_{name}.png"))?,
-        );
-        s.figure(
-            format!("Training loss on {name}"),
-            format!("{ID}/loss_{name}.png"),
-            input(&format!("loss_{name}.png"))?,
-        );
-        s.figure(
-            format!("Predictions vs ground truth on {name}"),
-            format!("{ID}/predictions_{name}.png"),
-            input(&format!("predictions_{name}.png"))?,
-        );
-    }
-    s.table("Every run (final loss is the last recorded pre-step loss)", &summary)?;
-
-    // Ours (mean over seeds at the last epoch each run reached) beside the original's final loss.
-    let mut rows = Vec::new();
-    for (f, m, reference) in REFERENCE {
-        let runs = summary.filter_eq("function", f)?.filter_eq("model", m)?;
-        if runs.height() == 0 {
-            continue;
-        }
-        let finals = runs.floats("final_loss")?;
-        let epochs = runs.floats("epochs")?;
-        let mean = finals.iter().sum::<f64>() / finals.len() as f64;
-        let ratio = mean / reference[7] as f64;
-        rows.push(vec![
-            f.into(),
-            m.into(),
-            (reference[7] as f64).into(),
-            mean.into(),
-            finals.iter().cloned().fold(f64::INFINITY, f64::min).into(),
-            finals.iter().cloned().fold(f64::NEG_INFINITY, f64::max).into(),
-            format!("{:.2}x", ratio).into(),
-            format!(
-                "{}-{}",
-                epochs.iter().cloned().fold(f64::INFINITY, f64::min),
-                epochs.iter().cloned().fold(0.0, f64::max)
-            )
-            .into(),
-        ]);
-    }
-    let compare = Table::from_rows(
-        &[
-            "function",
-            "model",
-            "original (20000 ep.)",
-            "ours mean",
-            "ours min",
-            "ours max",
-            "ours / original",
-            "epochs run",
-        ],
-        rows.into_iter(),
-    )?;
-    s.table("Final loss, ours beside the original's printed value", &compare)?;
-    let mut at = Vec::new();
-    for (f, m, reference) in REFERENCE {
-        let ours = checkpoints.filter_eq("function", f)?.filter_eq("model", m)?;
-        let (epochs, means) = (ours.floats("epoch")?, ours.floats("mean")?);
-        for (k, &e) in CHECKPOINTS.iter().enumerate() {
-            if let Some(pos) = epochs.iter().position(|&x| x as usize + 1 == e) {
-                at.push(vec![f.into(), m.into(), (e as u64).into(), (reference[k] as f64).into(), means[pos].into()]);
-            }
-        }
-    }
-    s.table(
-        "Loss at the original's print epochs (ours: mean over the seeds that reached the epoch)",
-        &Table::from_rows(&["function", "model", "epoch", "original", "ours"], at.into_iter())?,
-    )?;
-    s.text(
-        "The original ran each model once, unseeded, so its numbers are one draw; ours are seeded and averaged. \
-         Runs that meet the stopping rule end early, so late-epoch means cover only the runs still training.",
-    );
-    Ok(s)
-}
 
 #[cfg(test)]
 mod tests {

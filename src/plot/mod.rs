@@ -1,6 +1,9 @@
 //! One look for every figure: line charts with optional min-max bands, scatter plots, log axes.
 //! Each chart is written twice, as `<stem>.png` (for the HTML report) and `<stem>.svg`.
 
+pub mod mnist_cnn;
+pub mod sim_functions;
+
 use std::path::Path;
 use std::sync::Once;
 
@@ -24,6 +27,9 @@ const PALETTE: [RGBColor; 10] = [
 ];
 /// A colour index that draws in black (ground truth, references).
 pub const BLACK: usize = usize::MAX;
+
+/// Where a chart's legend goes.
+pub type LegendPosition = SeriesLabelPosition;
 
 const WIDTH: u32 = 900;
 const HEIGHT: u32 = 560;
@@ -108,6 +114,7 @@ pub struct Chart {
     pub y_label: String,
     pub log_x: bool,
     pub log_y: bool,
+    pub legend: SeriesLabelPosition,
     pub series: Vec<Series>,
 }
 
@@ -119,12 +126,19 @@ impl Chart {
             y_label: y_label.into(),
             log_x: false,
             log_y: false,
+            legend: SeriesLabelPosition::UpperRight,
             series: Vec::new(),
         }
     }
 
     pub fn log_y(mut self) -> Chart {
         self.log_y = true;
+        self
+    }
+
+    /// Where the legend goes (default upper right), for curves that end up there.
+    pub fn legend_at(mut self, position: SeriesLabelPosition) -> Chart {
+        self.legend = position;
         self
     }
 
@@ -239,21 +253,28 @@ where
             poly.extend(s.x.iter().zip(low).rev().map(|(&x, &l)| (axis(x, log_x), axis(l, log_y))));
             ctx.draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled()))).map_err(err)?;
         }
-        let legend_color = c;
         let drawn = match s.mark {
             Mark::Line => ctx.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(err)?,
             Mark::Dashed => ctx.draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(2))).map_err(err)?,
             Mark::Points => ctx.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, c.filled()))).map_err(err)?,
         };
-        drawn
-            .label(&s.label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], legend_color.stroke_width(3)));
+        // Legend swatches: a solid line, a dashed line, or a short thick tick for points.
+        let [(a0, a1), (b0, b1)] = match s.mark {
+            Mark::Line => [(0, 10), (10, 20)],
+            Mark::Dashed => [(0, 7), (12, 20)],
+            Mark::Points => [(7, 10), (10, 13)],
+        };
+        drawn.label(&s.label).legend(move |(x, y)| {
+            EmptyElement::at((x, y))
+                + PathElement::new(vec![(a0, 0), (a1, 0)], c.stroke_width(3))
+                + PathElement::new(vec![(b0, 0), (b1, 0)], c.stroke_width(3))
+        });
     }
     ctx.configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(200, 200, 200))
         .label_font((FONT, 14))
-        .position(SeriesLabelPosition::UpperRight)
+        .position(chart.legend.clone())
         .draw()
         .map_err(err)?;
     Ok(())

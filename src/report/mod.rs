@@ -1,6 +1,9 @@
 //! `report.md` (for reading on a forge, figures by relative link) and `report.html` (one
 //! self-contained file: figures inline as data URIs, no scripts, no external resources).
 
+pub mod mnist_cnn;
+pub mod sim_functions;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 

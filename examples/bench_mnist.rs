@@ -1,0 +1,59 @@
+//! `make bench` part: MNIST load time and CNN training throughput on the default backend.
+//! Run with `cargo run --release --example bench_mnist` (MNIST via MNIST_MIRROR or the mirrors).
+
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use repro::data::mnist::{self, FetchOptions};
+use repro::experiments::mnist_cnn::Model;
+use repro::nn::classify::{self, DeviceSplit};
+use repro::nn::cnn::Cnn;
+use repro::nn::{Init, optim};
+
+fn main() -> anyhow::Result<()> {
+    let dir = std::path::Path::new("target/bench-data/mnist");
+    mnist::ensure_all(dir, &mnist::default_mirrors(), &FetchOptions::default())?;
+    let t = Instant::now();
+    let train = mnist::load_split(&dir.join(mnist::TRAIN_IMAGES.name), &dir.join(mnist::TRAIN_LABELS.name))?;
+    let test = mnist::load_split(&dir.join(mnist::TEST_IMAGES.name), &dir.join(mnist::TEST_LABELS.name))?;
+    let device = burn::prelude::Device::flex().autodiff();
+    let (train_d, test_d) = (DeviceSplit::new(&train, &device), DeviceSplit::new(&test, &device));
+    println!("| MNIST load (parse 70000 images + labels, to tensors) | {:.3} s |", t.elapsed().as_secs_f64());
+    drop(test_d);
+
+    let steps = 20;
+    let batch = 500;
+    for threads in [1, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        for model in [Model::Cnn1, Model::Cnn2, Model::Cnn3] {
+            pool.install(|| {
+                let mut net = Cnn::new(&model.shape(), &mut Init::new(0), &device);
+                let mut opt = optim::adam(1e-4);
+                let mut rng = StdRng::seed_from_u64(0);
+                let sub = DeviceSplit {
+                    images: train_d.images.clone().slice(0..batch * steps),
+                    labels: train_d.labels.clone().slice(0..batch * steps),
+                    len: batch * steps,
+                };
+                // One warm-up epoch of a few steps, then the timed one.
+                let warm = DeviceSplit {
+                    images: sub.images.clone().slice(0..batch * 2),
+                    labels: sub.labels.clone().slice(0..batch * 2),
+                    len: batch * 2,
+                };
+                net = classify::train_epoch(net, &mut opt, 1e-3, &warm, batch, &mut rng, |_| {}).0;
+                let t = Instant::now();
+                let _ = classify::train_epoch(net, &mut opt, 1e-3, &sub, batch, &mut rng, |_| {});
+                let secs = t.elapsed().as_secs_f64();
+                println!(
+                    "| {} training, batch {batch}, {threads} thread(s) | {:.0} images/s ({:.1} ms/step) |",
+                    model.name(),
+                    (batch * steps) as f64 / secs,
+                    1000.0 * secs / steps as f64
+                );
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! The figures of `mnist_cnn`: loss and accuracy per epoch, train solid and test dashed.
+
+use anyhow::Result;
+
+use crate::analysis::Table;
+use crate::engine::StageContext;
+use crate::plot::{self, Chart, Series};
+
+pub fn figures(ctx: &StageContext) -> Result<()> {
+    let curves = Table::read_csv(ctx.input("curves.csv")?)?;
+    let models: Vec<String> =
+        curves.strings("model")?.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    for (metric, title, unit) in [
+        ("loss", "Cross-entropy on the full sets", "cross-entropy (log scale)"),
+        ("acc", "Accuracy on the full sets", "accuracy (%)"),
+    ] {
+        let mut chart = Chart::new(format!("MNIST CNNs: {title}"), "epoch", unit);
+        chart = if metric == "loss" { chart.log_y() } else { chart.legend_at(plot::LegendPosition::LowerRight) };
+        let scale = if metric == "acc" { 100.0 } else { 1.0 };
+        for (i, model) in models.iter().enumerate() {
+            for split in ["train", "test"] {
+                let c = curves.filter_eq("model", model)?.filter_eq("metric", &format!("{split}_{metric}"))?;
+                let s = |col: &str| -> Result<Vec<f64>> { Ok(c.floats(col)?.iter().map(|v| v * scale).collect()) };
+                let series = Series::band(
+                    format!("{} {split}", model.to_uppercase()),
+                    i,
+                    c.floats("epoch")?,
+                    s("mean")?,
+                    s("min")?,
+                    s("max")?,
+                );
+                chart.series.push(if split == "test" { series.dashed() } else { series });
+            }
+        }
+        let name = if metric == "acc" { "accuracy" } else { "loss" };
+        plot::render(&chart, &ctx.output(name)?)?;
+    }
+    Ok(())
+}
