@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toml::de::{DeTable, DeValue};
 
-use crate::experiments::{mnist_cnn, sim_functions};
+use crate::experiments::{grad_norm, min_ratio, mnist_cnn, sim_functions, weights_pca};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +101,47 @@ pub struct Experiments {
     pub sim_functions: Option<sim_functions::Settings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mnist_cnn: Option<mnist_cnn::Settings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_pca: Option<weights_pca::Settings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_norm: Option<grad_norm::Settings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_ratio: Option<min_ratio::Settings>,
+}
+
+/// Seeds: a TOML list `[0, 1, 2]`, or a range string `"0..100"` (end exclusive).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seeds(pub Vec<u64>);
+
+impl Serialize for Seeds {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Seeds {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Seeds, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            List(Vec<u64>),
+            Range(String),
+        }
+        match Form::deserialize(d)? {
+            Form::List(list) => Ok(Seeds(list)),
+            Form::Range(text) => {
+                let parsed = text
+                    .split_once("..")
+                    .and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)));
+                match parsed {
+                    Some((a, b)) if a < b => Ok(Seeds((a..b).collect())),
+                    _ => Err(serde::de::Error::custom(format!(
+                        "seeds: expected a list or a range \"FROM..TO\", got \"{text}\""
+                    ))),
+                }
+            }
+        }
+    }
 }
 
 /// The configuration, plus where in the file some keys were written (for later error messages).
@@ -161,6 +202,15 @@ impl Config {
         }
         if let Some(s) = &self.experiments.mnist_cnn {
             s.validate().context("in [experiments.mnist_cnn]")?;
+        }
+        if let Some(s) = &self.experiments.weights_pca {
+            s.validate().context("in [experiments.weights_pca]")?;
+        }
+        if let Some(s) = &self.experiments.grad_norm {
+            s.validate().context("in [experiments.grad_norm]")?;
+        }
+        if let Some(s) = &self.experiments.min_ratio {
+            s.validate().context("in [experiments.min_ratio]")?;
         }
         Ok(())
     }
@@ -293,6 +343,16 @@ mod tests {
 
         let missing_profile = parse_str(BASE, Some("nope"), &[]);
         assert!(format!("{:#}", missing_profile.unwrap_err()).contains("defined: quick"));
+    }
+
+    #[test]
+    fn seeds_are_a_list_or_a_range() {
+        let l = parse_str("[experiments.min_ratio]\nseeds = \"3..6\"\n", None, &["min_ratio.epochs=2"]).unwrap();
+        assert_eq!(l.config.experiments.min_ratio.unwrap().seeds, Seeds(vec![3, 4, 5]));
+        let l = parse_str("[experiments.min_ratio]\nseeds = [7]\n", None, &["min_ratio.seeds=\"0..2\""]).unwrap();
+        assert_eq!(l.config.experiments.min_ratio.unwrap().seeds, Seeds(vec![0, 1]));
+        let err = parse_str("[experiments.min_ratio]\nseeds = \"5..1\"\n", None, &[]).unwrap_err();
+        assert!(format!("{err:#}").starts_with("pipeline.toml:2:"), "{err:#}");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //!
 //! A thin wrapper so that experiment code reads like the analysis it does, not like polars.
 
+pub mod linalg;
+
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -185,7 +187,8 @@ impl Table {
 
     /// Rows whose `column` equals `value` (a string column).
     pub fn filter_eq(&self, column: &str, value: &str) -> Result<Table> {
-        let df = self.df.clone().lazy().filter(col(column).eq(lit(value.to_string()))).collect()?;
+        let df =
+            self.df.clone().lazy().filter(col(column).cast(DataType::String).eq(lit(value.to_string()))).collect()?;
         Ok(Table { df })
     }
 

@@ -56,6 +56,46 @@ pub fn sample(function: Function) -> (Vec<f32>, Vec<f32>) {
     (xs.iter().map(|&x| x as f32).collect(), ys)
 }
 
+/// `torch.linspace(start, end, steps)` in f32, as PyTorch computes it: the first half counts up
+/// from `start`, the second half down from `end`, so both ends are exact.
+pub fn linspace_f32(start: f32, end: f32, steps: usize) -> Vec<f32> {
+    let step = (end - start) / (steps - 1) as f32;
+    let half = steps / 2;
+    (0..steps).map(|i| if i < half { start + step * i as f32 } else { end - step * (steps - 1 - i) as f32 }).collect()
+}
+
+/// The grad_norm target (spec section 4): sign(sin(f32(5π)·x)) computed in f32 (`torch.sign`,
+/// so an exact 0 stays 0).
+pub fn sign_sin_5pi_f32(x: f32) -> f32 {
+    // The factor is 5π computed in f64 and then rounded to f32 (15.70796299, just below 5π), as
+    // `torch.sin(5 * np.pi * X)` does; 5 * f32(π) would round up instead and flip the sign at x = ±1.
+    let five_pi = (5.0 * std::f64::consts::PI) as f32;
+    let s = (five_pi * x).sin();
+    if s > 0.0 {
+        1.0
+    } else if s < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+/// The grad_norm data: 200 points of linspace(-1, 1) and their sign target.
+pub fn grad_norm_data() -> (Vec<f32>, Vec<f32>) {
+    let xs = linspace_f32(-1.0, 1.0, 200);
+    let ys = xs.iter().map(|&x| sign_sin_5pi_f32(x)).collect();
+    (xs, ys)
+}
+
+/// The min_ratio data (spec section 5): x = 20·U[0,1) − 10 (f32), drawn once from `seed`, y = cos x.
+pub fn cosine_data(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let xs: Vec<f32> = (0..n).map(|_| 20.0 * rng.random::<f32>() - 10.0).collect();
+    let ys = xs.iter().map(|x| x.cos()).collect();
+    (xs, ys)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,5 +130,29 @@ mod tests {
             assert_eq!(*v, expected, "i = {i}");
         }
         assert_eq!(y.iter().filter(|v| **v > 0.0).count(), 150);
+    }
+
+    #[test]
+    fn grad_norm_target_matches_the_spec() {
+        let (xs, ys) = grad_norm_data();
+        assert_eq!((xs[0], xs[199]), (-1.0, 1.0));
+        assert_eq!(ys.iter().filter(|&&y| y == 1.0).count(), 100);
+        assert_eq!(ys.iter().filter(|&&y| y == -1.0).count(), 100);
+        // +1 where floor(5x) is even, except at the ends: x = +1 -> +1 and x = -1 -> -1.
+        assert_eq!((ys[0], ys[199]), (-1.0, 1.0));
+        for (x, y) in xs.iter().zip(&ys).skip(1).take(198) {
+            let even = (5.0 * x).floor() as i64 % 2 == 0;
+            assert_eq!(*y, if even { 1.0 } else { -1.0 }, "x = {x}");
+        }
+    }
+
+    #[test]
+    fn cosine_data_is_on_the_interval_and_seeded() {
+        let (xs, ys) = cosine_data(1000, 5);
+        assert!(xs.iter().all(|x| (-10.0..10.0).contains(x)));
+        assert!((ys[3] - xs[3].cos()).abs() < 1e-7);
+        assert_eq!(cosine_data(1000, 5).0, xs);
+        let var = ys.iter().map(|y| y * y).sum::<f32>() / 1000.0 - (ys.iter().sum::<f32>() / 1000.0).powi(2);
+        assert!((var - 0.5).abs() < 0.05, "Var(cos) ≈ 0.5, got {var}");
     }
 }

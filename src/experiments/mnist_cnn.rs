@@ -125,7 +125,9 @@ static TRAIN: StageKind = StageKind {
     name: "mnist_cnn.train",
     code: &["data", "nn", "experiments/mnist_cnn"],
     numeric: true,
-    max_threads: 16,
+    // Measured: a second thread makes a batch-500 step slower (bench/RESULTS.md), so CNN runs
+    // go side by side, one thread each.
+    max_threads: 1,
     run: train,
 };
 static ANALYZE: StageKind = StageKind {

@@ -1,7 +1,10 @@
 //! The study's experiments, one file each, and the report stage that gathers them.
 
+pub mod grad_norm;
+pub mod min_ratio;
 pub mod mnist_cnn;
 pub mod sim_functions;
+pub mod weights_pca;
 
 use std::collections::BTreeMap;
 
@@ -26,7 +29,7 @@ pub fn report_input(stage: &Stage, output: &str) -> InputRef {
 }
 
 /// Every experiment id the configuration may name, in report order.
-pub const IDS: &[&str] = &[sim_functions::ID, mnist_cnn::ID];
+pub const IDS: &[&str] = &[sim_functions::ID, mnist_cnn::ID, weights_pca::ID, grad_norm::ID, min_ratio::ID];
 
 static REPORT: StageKind = StageKind {
     name: "report",
@@ -46,6 +49,15 @@ pub fn build(loaded: &Loaded) -> Result<Vec<Stage>> {
     let config = &loaded.config;
     let mut built: BTreeMap<&str, (Built, Vec<String>)> = BTreeMap::new();
     let mnist = MnistInputs::new(&config.data.mnist);
+    if let Some(s) = &config.experiments.weights_pca {
+        built.insert(weights_pca::ID, (weights_pca::stages(s), s.after.clone()));
+    }
+    if let Some(s) = &config.experiments.grad_norm {
+        built.insert(grad_norm::ID, (grad_norm::stages(s), s.after.clone()));
+    }
+    if let Some(s) = &config.experiments.min_ratio {
+        built.insert(min_ratio::ID, (min_ratio::stages(s), s.after.clone()));
+    }
     if let Some(s) = &config.experiments.mnist_cnn {
         built.insert(mnist_cnn::ID, (mnist_cnn::stages(s, &mnist), s.after.clone()));
     }
@@ -106,6 +118,15 @@ fn write_report(ctx: &StageContext) -> Result<()> {
     }
     if let Some(s) = &config.experiments.mnist_cnn {
         sections.push(report::mnist_cnn::section(&for_experiment(mnist_cnn::ID), s)?);
+    }
+    if let Some(s) = &config.experiments.weights_pca {
+        sections.push(report::weights_pca::section(&for_experiment(weights_pca::ID), s)?);
+    }
+    if let Some(s) = &config.experiments.grad_norm {
+        sections.push(report::grad_norm::section(&for_experiment(grad_norm::ID), s)?);
+    }
+    if let Some(s) = &config.experiments.min_ratio {
+        sections.push(report::min_ratio::section(&for_experiment(min_ratio::ID), s)?);
     }
     let header = ReportHeader {
         backend: format!("{:?}", config.pipeline.backend).to_lowercase(),

@@ -26,9 +26,9 @@ impl Activation {
 
 #[derive(Module, Debug)]
 pub struct Mlp {
-    layers: Vec<Linear>,
+    pub(super) layers: Vec<Linear>,
     #[module(skip)]
-    activation: Activation,
+    pub(super) activation: Activation,
 }
 
 impl Mlp {

@@ -1,8 +1,11 @@
 //! One look for every figure: line charts with optional min-max bands, scatter plots, log axes.
 //! Each chart is written twice, as `<stem>.png` (for the HTML report) and `<stem>.svg`.
 
+pub mod grad_norm;
+pub mod min_ratio;
 pub mod mnist_cnn;
 pub mod sim_functions;
+pub mod weights_pca;
 
 use std::path::Path;
 use std::sync::Once;
@@ -56,11 +59,15 @@ pub struct Series {
     pub y: Vec<f64>,
     /// (low, high) per point, drawn as a translucent band.
     pub band: Option<(Vec<f64>, Vec<f64>)>,
+    /// Text drawn beside some points: (point index, text).
+    pub notes: Vec<(usize, String)>,
+    /// Also mark each point (a line with markers).
+    pub markers: bool,
 }
 
 impl Series {
     pub fn line(label: impl Into<String>, color: usize, x: Vec<f64>, y: Vec<f64>) -> Series {
-        Series { label: label.into(), color, mark: Mark::Line, x, y, band: None }
+        Series { label: label.into(), color, mark: Mark::Line, x, y, band: None, notes: Vec::new(), markers: false }
     }
 
     pub fn points(label: impl Into<String>, color: usize, x: Vec<f64>, y: Vec<f64>) -> Series {
@@ -78,6 +85,17 @@ impl Series {
     ) -> Series {
         let flat = low.iter().zip(&high).all(|(l, h)| l == h);
         Series { band: (!flat).then_some((low, high)), ..Series::line(label, color, x, mean) }
+    }
+
+    /// Writes `text` beside point `index`.
+    pub fn note(mut self, index: usize, text: impl Into<String>) -> Series {
+        self.notes.push((index, text.into()));
+        self
+    }
+
+    pub fn with_markers(mut self) -> Series {
+        self.markers = true;
+        self
     }
 
     pub fn dashed(mut self) -> Series {
@@ -159,18 +177,37 @@ fn register_font() {
 
 /// Writes `<stem>.png` and `<stem>.svg`.
 pub fn render(chart: &Chart, stem: &Path) -> Result<()> {
+    render_stack(std::slice::from_ref(chart), stem, HEIGHT)
+}
+
+/// Writes several charts stacked vertically in one figure, for quantities that share an x axis.
+pub fn render_panels(charts: &[Chart], stem: &Path) -> Result<()> {
+    render_stack(charts, stem, HEIGHT * 2 / 3 * charts.len() as u32)
+}
+
+fn render_stack(charts: &[Chart], stem: &Path, height: u32) -> Result<()> {
     register_font();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
     {
-        let root = BitMapBackend::new(&png, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, chart)?;
+        let root = BitMapBackend::new(&png, (WIDTH, height)).into_drawing_area();
+        draw_stack(&root, charts)?;
         root.present().map_err(|e| anyhow!("cannot write {}: {e}", png.display()))?;
     }
     {
-        let root = SVGBackend::new(&svg, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, chart)?;
+        let root = SVGBackend::new(&svg, (WIDTH, height)).into_drawing_area();
+        draw_stack(&root, charts)?;
         root.present().map_err(|e| anyhow!("cannot write {}: {e}", svg.display()))?;
+    }
+    Ok(())
+}
+
+fn draw_stack<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, charts: &[Chart]) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    for (area, chart) in root.split_evenly((charts.len(), 1)).iter().zip(charts) {
+        draw(area, chart)?;
     }
     Ok(())
 }
@@ -253,6 +290,16 @@ where
             poly.extend(s.x.iter().zip(low).rev().map(|(&x, &l)| (axis(x, log_x), axis(l, log_y))));
             ctx.draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled()))).map_err(err)?;
         }
+        if s.markers {
+            let marks =
+                s.x.iter().zip(&s.y).map(|(&x, &y)| Circle::new((axis(x, log_x), axis(y, log_y)), 2, c.filled()));
+            ctx.draw_series(marks).map_err(err)?;
+        }
+        let notes = s.notes.iter().filter(|(i, _)| *i < s.x.len()).map(|(i, text)| {
+            let at = (axis(s.x[*i], log_x), axis(s.y[*i], log_y));
+            EmptyElement::at(at) + Text::new(text.clone(), (4, -12), (FONT, 11).into_font().color(&c))
+        });
+        ctx.draw_series(notes).map_err(err)?;
         let drawn = match s.mark {
             Mark::Line => ctx.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(err)?,
             Mark::Dashed => ctx.draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(2))).map_err(err)?,

@@ -10,7 +10,7 @@ use crate::experiments::mnist_cnn::{ID, Settings};
 use crate::report::Section;
 
 pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Result<Section> {
-    let input = |name: &str| inputs.get(name).ok_or_else(|| anyhow::anyhow!("report input {name} missing"));
+    let input = |name: &str| crate::report::input(inputs, name);
     let summary = Table::read_csv(input("summary.csv")?)?;
     let mut s = Section::new(ID, "2. Train on an actual task: MNIST CNNs");
     s.text(format!(

@@ -1,8 +1,11 @@
 //! `report.md` (for reading on a forge, figures by relative link) and `report.html` (one
 //! self-contained file: figures inline as data URIs, no scripts, no external resources).
 
+pub mod grad_norm;
+pub mod min_ratio;
 pub mod mnist_cnn;
 pub mod sim_functions;
+pub mod weights_pca;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,6 +13,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::analysis::Table;
+
+/// Report input `name` of an experiment's section, or an error naming it.
+pub fn input<'a>(inputs: &'a std::collections::BTreeMap<String, PathBuf>, name: &str) -> Result<&'a PathBuf> {
+    inputs.get(name).ok_or_else(|| anyhow::anyhow!("report input {name} is missing"))
+}
 
 pub struct ReportHeader {
     pub backend: String,

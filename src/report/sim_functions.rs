@@ -11,9 +11,7 @@ use crate::report::Section;
 
 /// The report section: what ran, the figures, and our final losses beside the original's.
 pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Result<Section> {
-    let input = |name: &str| -> Result<&std::path::PathBuf> {
-        inputs.get(name).ok_or_else(|| anyhow::anyhow!("report input {name} missing"))
-    };
+    let input = |name: &str| crate::report::input(inputs, name);
     let summary = Table::read_csv(input("summary.csv")?)?;
     let checkpoints = Table::read_csv(input("loss_checkpoints.csv")?)?;
     let mut s = Section::new(ID, "1. Simulate a function (deep vs shallow)");

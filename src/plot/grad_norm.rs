@@ -1,0 +1,25 @@
+//! The figure of `grad_norm`: gradient norm (top) and loss (bottom) against the iteration, aligned,
+//! one colour per seed.
+
+use anyhow::Result;
+
+use crate::analysis::Table;
+use crate::engine::StageContext;
+use crate::plot::{self, Chart, Series};
+
+pub fn figures(ctx: &StageContext) -> Result<()> {
+    let curves = Table::read_csv(ctx.input("curves.csv")?)?;
+    let seeds: std::collections::BTreeSet<i64> = curves.floats("seed")?.iter().map(|&s| s as i64).collect();
+    let mut norm =
+        Chart::new("Gradient norm during training", "iteration (full batch: one epoch)", "‖∇L‖ (log scale)").log_y();
+    let mut loss = Chart::new("Loss during training", "iteration (full batch: one epoch)", "MSE");
+    for (i, seed) in seeds.iter().enumerate() {
+        let run = curves.filter_in("seed", &[*seed as f32])?;
+        let x = run.floats("epoch")?;
+        // A dead run's exact zeros cannot sit on a log axis: they are drawn at the axis floor.
+        let norms: Vec<f64> = run.floats("grad_norm")?.iter().map(|&g| g.max(1e-8)).collect();
+        norm.series.push(Series::line(format!("seed {seed}"), i, x.clone(), norms));
+        loss.series.push(Series::line(format!("seed {seed}"), i, x, run.floats("loss")?));
+    }
+    plot::render_panels(&[norm, loss], &ctx.output("grad_norm")?)
+}
