@@ -45,10 +45,17 @@ pub fn pca2(rows: &[Vec<f64>]) -> Pca {
 }
 
 /// Eigenvalues of a symmetric matrix, ascending.
+///
+/// Rows (and columns) that are exactly zero are taken out first and stand for eigenvalues that are
+/// exactly 0: nalgebra's symmetric solver can return NaN on such matrices (nalgebra issue #379),
+/// and Hessians of ReLU networks have many of them (dead units).
 pub fn symmetric_eigenvalues(matrix: &[Vec<f64>]) -> Vec<f64> {
-    let n = matrix.len();
-    let m = DMatrix::from_fn(n, n, |i, j| matrix[i][j]);
-    let mut values: Vec<f64> = SymmetricEigen::new(m).eigenvalues.iter().cloned().collect();
+    let live: Vec<usize> = (0..matrix.len()).filter(|&i| matrix[i].iter().any(|&v| v != 0.0)).collect();
+    let n = live.len();
+    let m = DMatrix::from_fn(n, n, |i, j| matrix[live[i]][live[j]]);
+    let mut values: Vec<f64> =
+        if n == 0 { Vec::new() } else { SymmetricEigen::new(m).eigenvalues.iter().cloned().collect() };
+    values.resize(matrix.len(), 0.0);
     values.sort_by(f64::total_cmp);
     values
 }
@@ -146,6 +153,13 @@ mod tests {
             assert!((got - want).abs() < 1e-12, "{eig:?}");
         }
         assert_eq!(minimal_ratio(&eig, 1e-9), 0.5);
+        // The same with a zero row and column inserted: one more exact 0, nothing else changes.
+        let mut padded: Vec<Vec<f64>> = m.iter().map(|r| [&r[..2], &[0.0], &r[2..]].concat()).collect();
+        padded.insert(2, vec![0.0; 5]);
+        let eig = symmetric_eigenvalues(&padded);
+        for (got, want) in eig.iter().zip([-2.0, 0.0, 0.0, 0.5, 3.0]) {
+            assert!((got - want).abs() < 1e-12, "{eig:?}");
+        }
         assert_eq!(minimal_ratio(&eig, 1.0), 0.25);
     }
 

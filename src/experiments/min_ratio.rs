@@ -330,6 +330,9 @@ fn run_one(ctx: &StageContext) -> Result<()> {
 
     let hessian = hessian_fd(|t| objective.grad(t), &theta, p.fd_step);
     let eigs = symmetric_eigenvalues(&hessian);
+    if eigs.iter().any(|v| !v.is_finite()) {
+        bail!("the Hessian's eigen-decomposition failed (non-finite eigenvalues)");
+    }
     let tol = p.eigen_tolerance;
     let result = RunResult {
         seed: p.seed,
