@@ -23,6 +23,26 @@ pub struct StageKind {
     pub run: fn(&StageContext) -> Result<()>,
 }
 
+impl StageKind {
+    /// A kind whose outputs depend only on its code, params and inputs (one thread).
+    pub const fn plain(
+        name: &'static str,
+        code: &'static [&'static str],
+        run: fn(&StageContext) -> Result<()>,
+    ) -> StageKind {
+        StageKind { name, code, numeric: false, max_threads: 1, run }
+    }
+
+    /// A kind whose numbers also depend on the backend, the device and the dependency lock file.
+    pub const fn numeric(
+        name: &'static str,
+        code: &'static [&'static str],
+        run: fn(&StageContext) -> Result<()>,
+    ) -> StageKind {
+        StageKind { name, code, numeric: true, max_threads: 1, run }
+    }
+}
+
 impl std::fmt::Debug for StageKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name)

@@ -52,34 +52,10 @@ impl Settings {
     }
 }
 
-static DATA: StageKind = StageKind {
-    name: "grad_norm.data",
-    code: &["data", "experiments/grad_norm"],
-    numeric: false,
-    max_threads: 1,
-    run: generate,
-};
-static TRAIN: StageKind = StageKind {
-    name: "grad_norm.train",
-    code: &["data", "nn", "experiments/grad_norm"],
-    numeric: true,
-    max_threads: 1,
-    run: train,
-};
-static ANALYZE: StageKind = StageKind {
-    name: "grad_norm.analyze",
-    code: &["analysis", "experiments/grad_norm"],
-    numeric: false,
-    max_threads: 1,
-    run: analyze,
-};
-static PLOT: StageKind = StageKind {
-    name: "grad_norm.plot",
-    code: &["plot", "analysis"],
-    numeric: false,
-    max_threads: 1,
-    run: crate::plot::grad_norm::figures,
-};
+static DATA: StageKind = StageKind::plain("grad_norm.data", &["data", "experiments/grad_norm"], generate);
+static TRAIN: StageKind = StageKind::numeric("grad_norm.train", &["data", "nn", "experiments/grad_norm"], train);
+static ANALYZE: StageKind = StageKind::plain("grad_norm.analyze", &["analysis", "experiments/grad_norm"], analyze);
+static PLOT: StageKind = StageKind::plain("grad_norm.plot", &["plot", "analysis"], crate::plot::grad_norm::figures);
 
 #[derive(Serialize, Deserialize)]
 struct TrainParams {

@@ -105,34 +105,11 @@ impl Settings {
     }
 }
 
-static DATA: StageKind = StageKind {
-    name: "min_ratio.data",
-    code: &["data", "experiments/min_ratio"],
-    numeric: false,
-    max_threads: 1,
-    run: generate,
-};
-static RUN: StageKind = StageKind {
-    name: "min_ratio.run",
-    code: &["data", "nn", "analysis", "experiments/min_ratio"],
-    numeric: true,
-    max_threads: 1,
-    run: run_one,
-};
-static ANALYZE: StageKind = StageKind {
-    name: "min_ratio.analyze",
-    code: &["analysis", "experiments/min_ratio"],
-    numeric: false,
-    max_threads: 1,
-    run: analyze,
-};
-static PLOT: StageKind = StageKind {
-    name: "min_ratio.plot",
-    code: &["plot", "analysis"],
-    numeric: false,
-    max_threads: 1,
-    run: crate::plot::min_ratio::figures,
-};
+static DATA: StageKind = StageKind::plain("min_ratio.data", &["data", "experiments/min_ratio"], generate);
+static RUN: StageKind =
+    StageKind::numeric("min_ratio.run", &["data", "nn", "analysis", "experiments/min_ratio"], run_one);
+static ANALYZE: StageKind = StageKind::plain("min_ratio.analyze", &["analysis", "experiments/min_ratio"], analyze);
+static PLOT: StageKind = StageKind::plain("min_ratio.plot", &["plot", "analysis"], crate::plot::min_ratio::figures);
 
 #[derive(Serialize, Deserialize)]
 struct DataParams {

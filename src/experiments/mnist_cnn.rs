@@ -121,30 +121,11 @@ impl Model {
     }
 }
 
-static TRAIN: StageKind = StageKind {
-    name: "mnist_cnn.train",
-    code: &["data", "nn", "experiments/mnist_cnn"],
-    numeric: true,
-    // Measured: a second thread makes a batch-500 step slower (bench/RESULTS.md), so CNN runs
-    // go side by side, one thread each.
-    max_threads: 1,
-    run: train,
-};
-static ANALYZE: StageKind = StageKind {
-    name: "mnist_cnn.analyze",
-    code: &["analysis", "experiments/mnist_cnn"],
-    numeric: false,
-    max_threads: 1,
-    run: analyze,
-};
-static PLOT: StageKind = StageKind {
-    name: "mnist_cnn.plot",
-    // The figures read only the analysis tables.
-    code: &["plot", "analysis"],
-    numeric: false,
-    max_threads: 1,
-    run: crate::plot::mnist_cnn::figures,
-};
+// One thread each: a second thread makes a batch-500 step slower here (bench/RESULTS.md), so
+// CNN runs go side by side instead.
+static TRAIN: StageKind = StageKind::numeric("mnist_cnn.train", &["data", "nn", "experiments/mnist_cnn"], train);
+static ANALYZE: StageKind = StageKind::plain("mnist_cnn.analyze", &["analysis", "experiments/mnist_cnn"], analyze);
+static PLOT: StageKind = StageKind::plain("mnist_cnn.plot", &["plot", "analysis"], crate::plot::mnist_cnn::figures);
 
 #[derive(Serialize, Deserialize)]
 struct TrainParams {

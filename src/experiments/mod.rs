@@ -31,13 +31,11 @@ pub fn report_input(stage: &Stage, output: &str) -> InputRef {
 /// Every experiment id the configuration may name, in report order.
 pub const IDS: &[&str] = &[sim_functions::ID, mnist_cnn::ID, weights_pca::ID, grad_norm::ID, min_ratio::ID];
 
-static REPORT: StageKind = StageKind {
-    name: "report",
-    code: &["report", "analysis", "experiments", "experiments/sim_functions", "experiments/mnist_cnn"],
-    numeric: false,
-    max_threads: 1,
-    run: write_report,
-};
+static REPORT: StageKind = StageKind::plain(
+    "report",
+    &["report", "analysis", "experiments", "experiments/sim_functions", "experiments/mnist_cnn"],
+    write_report,
+);
 
 #[derive(Serialize, Deserialize)]
 struct ReportParams {
@@ -136,8 +134,7 @@ fn write_report(ctx: &StageContext) -> Result<()> {
     report::write(&header, &sections, &ctx.output("report.md")?, &ctx.output("report.html")?)
 }
 
-static MNIST_FETCH: StageKind =
-    StageKind { name: "mnist.fetch", code: &["data"], numeric: false, max_threads: 1, run: fetch_mnist };
+static MNIST_FETCH: StageKind = StageKind::plain("mnist.fetch", &["data"], fetch_mnist);
 
 /// The MNIST files as a stage: fetched (or found) in `data/mnist/`, verified, then stored, so that
 /// every experiment reads the same verified bytes and their keys depend on them.

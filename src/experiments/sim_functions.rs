@@ -134,30 +134,16 @@ impl Model {
 
 const CODE_TRAIN: &[&str] = &["data", "nn", "experiments/sim_functions"];
 
-static DATA: StageKind = StageKind {
-    name: "sim_functions.data",
-    code: &["data", "experiments/sim_functions"],
-    numeric: false,
-    max_threads: 1,
-    run: generate,
-};
-static TRAIN: StageKind =
-    StageKind { name: "sim_functions.train", code: CODE_TRAIN, numeric: true, max_threads: 1, run: train };
-static ANALYZE: StageKind = StageKind {
-    name: "sim_functions.analyze",
-    code: &["analysis", "experiments/sim_functions"],
-    numeric: false,
-    max_threads: 1,
-    run: analyze,
-};
-static PLOT: StageKind = StageKind {
-    name: "sim_functions.plot",
-    // The figures also use the model labels defined here.
-    code: &["plot", "analysis", "experiments/sim_functions"],
-    numeric: false,
-    max_threads: 1,
-    run: crate::plot::sim_functions::figures,
-};
+static DATA: StageKind = StageKind::plain("sim_functions.data", &["data", "experiments/sim_functions"], generate);
+static TRAIN: StageKind = StageKind::numeric("sim_functions.train", CODE_TRAIN, train);
+static ANALYZE: StageKind =
+    StageKind::plain("sim_functions.analyze", &["analysis", "experiments/sim_functions"], analyze);
+// The figures also use the model labels defined here.
+static PLOT: StageKind = StageKind::plain(
+    "sim_functions.plot",
+    &["plot", "analysis", "experiments/sim_functions"],
+    crate::plot::sim_functions::figures,
+);
 
 #[derive(Serialize, Deserialize)]
 pub struct DataParams {

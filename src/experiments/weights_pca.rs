@@ -72,34 +72,11 @@ impl Settings {
     }
 }
 
-static DATA: StageKind = StageKind {
-    name: "weights_pca.data",
-    code: &["data", "experiments/weights_pca"],
-    numeric: false,
-    max_threads: 1,
-    run: generate,
-};
-static TRAIN: StageKind = StageKind {
-    name: "weights_pca.train",
-    code: &["data", "nn", "experiments/weights_pca"],
-    numeric: true,
-    max_threads: 1,
-    run: train,
-};
-static ANALYZE: StageKind = StageKind {
-    name: "weights_pca.analyze",
-    code: &["analysis", "nn", "experiments/weights_pca"],
-    numeric: true,
-    max_threads: 1,
-    run: analyze,
-};
-static PLOT: StageKind = StageKind {
-    name: "weights_pca.plot",
-    code: &["plot", "analysis"],
-    numeric: false,
-    max_threads: 1,
-    run: crate::plot::weights_pca::figures,
-};
+static DATA: StageKind = StageKind::plain("weights_pca.data", &["data", "experiments/weights_pca"], generate);
+static TRAIN: StageKind = StageKind::numeric("weights_pca.train", &["data", "nn", "experiments/weights_pca"], train);
+static ANALYZE: StageKind =
+    StageKind::numeric("weights_pca.analyze", &["analysis", "nn", "experiments/weights_pca"], analyze);
+static PLOT: StageKind = StageKind::plain("weights_pca.plot", &["plot", "analysis"], crate::plot::weights_pca::figures);
 
 #[derive(Serialize, Deserialize)]
 struct TrainParams {
