@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toml::de::{DeTable, DeValue};
 
-use crate::experiments::{grad_norm, min_ratio, mnist_cnn, sim_functions, weights_pca};
+use crate::experiments::{
+    grad_norm, interpolation, min_ratio, mnist_cnn, params_generalization, random_labels, sensitivity, sim_functions,
+    weights_pca,
+};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +110,14 @@ pub struct Experiments {
     pub grad_norm: Option<grad_norm::Settings>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_ratio: Option<min_ratio::Settings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_labels: Option<random_labels::Settings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params_generalization: Option<params_generalization::Settings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpolation: Option<interpolation::Settings>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<sensitivity::Settings>,
 }
 
 /// Seeds: a TOML list `[0, 1, 2]`, or a range string `"0..100"` (end exclusive).
@@ -211,6 +222,18 @@ impl Config {
         }
         if let Some(s) = &self.experiments.min_ratio {
             s.validate().context("in [experiments.min_ratio]")?;
+        }
+        if let Some(s) = &self.experiments.random_labels {
+            s.validate().context("in [experiments.random_labels]")?;
+        }
+        if let Some(s) = &self.experiments.params_generalization {
+            s.validate().context("in [experiments.params_generalization]")?;
+        }
+        if let Some(s) = &self.experiments.interpolation {
+            s.validate().context("in [experiments.interpolation]")?;
+        }
+        if let Some(s) = &self.experiments.sensitivity {
+            s.validate().context("in [experiments.sensitivity]")?;
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::{Cell, Table};
+use crate::analysis::Table;
 use crate::engine::{Stage, StageContext, StageKind};
 use crate::experiments::{Built, MnistInputs, report_input};
 use crate::nn::classify::{self, DeviceSplit, FitOptions};
@@ -200,7 +200,8 @@ fn train(ctx: &StageContext) -> Result<()> {
     let (train_data, test_data) = (DeviceSplit::new(&train_split, &device), DeviceSplit::new(&test_split, &device));
     // Shuffling and dropout draw from their own stream, so they do not depend on the model's size.
     let mut rng = StdRng::seed_from_u64(p.seed ^ 0x5eed_da7a);
-    let opts = FitOptions { epochs: p.epochs, batch: p.batch_size, lr: p.lr, eval_batch: 1000 };
+    let opts =
+        FitOptions { epochs: p.epochs, batch: p.batch_size, lr: p.lr, eval_batch: 1000, stop_at_train_accuracy: None };
     let steps = train_data.len.div_ceil(p.batch_size);
     ctx.progress.set_total((p.epochs * steps) as u64);
     let (model, history) =
@@ -222,26 +223,10 @@ fn train(ctx: &StageContext) -> Result<()> {
         test_acc: last.test.accuracy,
     };
     std::fs::write(ctx.output("run.json")?, serde_json::to_vec_pretty(&report)?)?;
-    write_history(&ctx.output("curve.csv")?, &history)?;
+    crate::experiments::write_history(&ctx.output("curve.csv")?, &history)?;
     let weights = model.into_record().into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::write(ctx.output("weights.bpk")?, &*weights)?;
     Ok(())
-}
-
-/// Per-epoch metrics as CSV: epoch, mean_batch_loss, train_loss, train_acc, test_loss, test_acc.
-pub fn write_history(path: &std::path::Path, history: &[classify::EpochMetrics]) -> Result<()> {
-    let rows = history.iter().map(|m| {
-        vec![
-            Cell::Int(m.epoch as i64),
-            m.mean_batch_loss.into(),
-            m.train.loss.into(),
-            m.train.accuracy.into(),
-            m.test.loss.into(),
-            m.test.accuracy.into(),
-        ]
-    });
-    Table::from_rows(&["epoch", "mean_batch_loss", "train_loss", "train_acc", "test_loss", "test_acc"], rows)?
-        .write_csv(path)
 }
 
 const METRICS: [&str; 4] = ["train_loss", "train_acc", "test_loss", "test_acc"];

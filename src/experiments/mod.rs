@@ -1,8 +1,12 @@
 //! The study's experiments, one file each, and the report stage that gathers them.
 
 pub mod grad_norm;
+pub mod interpolation;
 pub mod min_ratio;
 pub mod mnist_cnn;
+pub mod params_generalization;
+pub mod random_labels;
+pub mod sensitivity;
 pub mod sim_functions;
 pub mod weights_pca;
 
@@ -15,6 +19,8 @@ use crate::config::{Loaded, MnistSource};
 use crate::data::mnist as mnist_files;
 use crate::data::mnist::{FetchOptions, Split};
 use crate::engine::{InputRef, Stage, StageContext, StageKind};
+use crate::nn::classify::{self, DeviceSplit, EpochMetrics, FitOptions};
+use crate::nn::{Activation, Compute, Init, Mlp};
 use crate::report::{self, ReportHeader};
 
 /// The stages of one experiment and the outputs its report section reads.
@@ -29,7 +35,17 @@ pub fn report_input(stage: &Stage, output: &str) -> InputRef {
 }
 
 /// Every experiment id the configuration may name, in report order.
-pub const IDS: &[&str] = &[sim_functions::ID, mnist_cnn::ID, weights_pca::ID, grad_norm::ID, min_ratio::ID];
+pub const IDS: &[&str] = &[
+    sim_functions::ID,
+    mnist_cnn::ID,
+    weights_pca::ID,
+    grad_norm::ID,
+    min_ratio::ID,
+    random_labels::ID,
+    params_generalization::ID,
+    interpolation::ID,
+    sensitivity::ID,
+];
 
 static REPORT: StageKind = StageKind::plain(
     "report",
@@ -55,6 +71,18 @@ pub fn build(loaded: &Loaded) -> Result<Vec<Stage>> {
     }
     if let Some(s) = &config.experiments.min_ratio {
         built.insert(min_ratio::ID, (min_ratio::stages(s), s.after.clone()));
+    }
+    if let Some(s) = &config.experiments.random_labels {
+        built.insert(random_labels::ID, (random_labels::stages(s, &mnist), s.after.clone()));
+    }
+    if let Some(s) = &config.experiments.params_generalization {
+        built.insert(params_generalization::ID, (params_generalization::stages(s, &mnist), s.after.clone()));
+    }
+    if let Some(s) = &config.experiments.interpolation {
+        built.insert(interpolation::ID, (interpolation::stages(s, &mnist), s.after.clone()));
+    }
+    if let Some(s) = &config.experiments.sensitivity {
+        built.insert(sensitivity::ID, (sensitivity::stages(s, &mnist), s.after.clone()));
     }
     if let Some(s) = &config.experiments.mnist_cnn {
         built.insert(mnist_cnn::ID, (mnist_cnn::stages(s, &mnist), s.after.clone()));
@@ -126,6 +154,18 @@ fn write_report(ctx: &StageContext) -> Result<()> {
     if let Some(s) = &config.experiments.min_ratio {
         sections.push(report::min_ratio::section(&for_experiment(min_ratio::ID), s)?);
     }
+    if let Some(s) = &config.experiments.random_labels {
+        sections.push(report::random_labels::section(&for_experiment(random_labels::ID), s)?);
+    }
+    if let Some(s) = &config.experiments.params_generalization {
+        sections.push(report::params_generalization::section(&for_experiment(params_generalization::ID), s)?);
+    }
+    if let Some(s) = &config.experiments.interpolation {
+        sections.push(report::interpolation::section(&for_experiment(interpolation::ID), s)?);
+    }
+    if let Some(s) = &config.experiments.sensitivity {
+        sections.push(report::sensitivity::section(&for_experiment(sensitivity::ID), s)?);
+    }
     let header = ReportHeader {
         backend: format!("{:?}", config.pipeline.backend).to_lowercase(),
         device: config.pipeline.device.clone(),
@@ -185,4 +225,92 @@ fn fetch_mnist(ctx: &StageContext) -> Result<()> {
         std::fs::copy(&path, ctx.output(file.name)?)?;
     }
     Ok(())
+}
+
+/// Per-epoch metrics as CSV: epoch, mean_batch_loss, train_loss, train_acc, test_loss, test_acc.
+pub fn write_history(path: &std::path::Path, history: &[EpochMetrics]) -> Result<()> {
+    use crate::analysis::{Cell, Table};
+    let rows = history.iter().map(|m| {
+        vec![
+            Cell::Int(m.epoch as i64),
+            m.mean_batch_loss.into(),
+            m.train.loss.into(),
+            m.train.accuracy.into(),
+            m.test.loss.into(),
+            m.test.accuracy.into(),
+        ]
+    });
+    Table::from_rows(&["epoch", "mean_batch_loss", "train_loss", "train_acc", "test_loss", "test_acc"], rows)?
+        .write_csv(path)
+}
+
+/// An MLP (ReLU) trained on MNIST by Adam with cross-entropy: what the generalisation experiments
+/// share. Full-set train and test metrics after every epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MlpTraining {
+    pub widths: Vec<usize>,
+    pub seed: u64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub train_subset: Option<usize>,
+    pub test_subset: Option<usize>,
+    /// Replace the training labels by uniform random ones drawn from this seed (test labels stay).
+    pub random_labels: Option<u64>,
+    pub stop_at_train_accuracy: Option<f64>,
+}
+
+/// The trained model, its history, and the (sliced) splits it saw.
+pub struct TrainedMlp {
+    pub model: Mlp,
+    pub history: Vec<EpochMetrics>,
+    pub train: Split,
+    pub test: Split,
+}
+
+pub fn train_mnist_mlp(ctx: &StageContext, t: &MlpTraining) -> Result<TrainedMlp> {
+    use rand::{Rng, SeedableRng};
+    let (train, test) = MnistInputs::load(ctx)?;
+    let mut train = train.head(t.train_subset.unwrap_or(usize::MAX));
+    let test = test.head(t.test_subset.unwrap_or(usize::MAX));
+    if let Some(seed) = t.random_labels {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        train.labels = (0..train.len()).map(|_| rng.random_range(0..10u8)).collect();
+    }
+    let device = Compute::from_env(ctx.env)?.training_device()?;
+    let model = Mlp::new(&t.widths, Activation::Relu, &mut Init::new(t.seed), &device);
+    let mut optimizer = crate::nn::optim::adam(0.0);
+    let (train_data, test_data) = (DeviceSplit::new(&train, &device), DeviceSplit::new(&test, &device));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(t.seed ^ 0x5eed_da7a);
+    let opts = FitOptions {
+        epochs: t.epochs,
+        batch: t.batch_size,
+        lr: t.lr,
+        eval_batch: 1000,
+        stop_at_train_accuracy: t.stop_at_train_accuracy,
+    };
+    let steps = train_data.len.div_ceil(t.batch_size);
+    ctx.progress.set_total((t.epochs * steps) as u64);
+    let (model, history) =
+        classify::fit(model, &mut optimizer, &train_data, &test_data, &opts, &mut rng, |epoch, step, _, last| {
+            ctx.progress.update((epoch * steps + step) as u64, || match last {
+                Some(m) => format!("epoch {}/{} train acc {:.1}%", epoch + 1, t.epochs, 100.0 * m.train.accuracy),
+                None => format!("epoch {}/{}", epoch + 1, t.epochs),
+            });
+        });
+    Ok(TrainedMlp { model, history, train, test })
+}
+
+/// A flat f32 vector as little-endian bytes (weights handed between stages).
+pub fn write_f32s(path: &std::path::Path, values: &[f32]) -> Result<()> {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    Ok(std::fs::write(path, bytes)?)
+}
+
+pub fn read_f32s(path: &std::path::Path) -> Result<Vec<f32>> {
+    let bytes = std::fs::read(path)?;
+    if bytes.len() % 4 != 0 {
+        bail!("{}: {} bytes is not a whole number of f32", path.display(), bytes.len());
+    }
+    Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
 }

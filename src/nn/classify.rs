@@ -122,10 +122,13 @@ pub struct EpochMetrics {
 
 #[derive(Clone, Debug)]
 pub struct FitOptions {
+    /// The most epochs to train.
     pub epochs: usize,
     pub batch: usize,
     pub lr: f64,
     pub eval_batch: usize,
+    /// Stop after the first epoch whose full-set training accuracy reaches this (0-1).
+    pub stop_at_train_accuracy: Option<f64>,
 }
 
 /// Trains for `opts.epochs`, evaluating the full train and test sets (evaluation mode) after every
@@ -154,8 +157,12 @@ pub fn fit<M: Classifier>(
             train: evaluate(&frozen, &train_eval, opts.eval_batch),
             test: evaluate(&frozen, &test_eval, opts.eval_batch),
         };
+        let done = opts.stop_at_train_accuracy.is_some_and(|t| metrics.train.accuracy >= t);
         history.push(metrics);
         progress(epoch + 1, 0, steps, history.last());
+        if done {
+            break;
+        }
     }
     (model, history)
 }

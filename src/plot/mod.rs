@@ -2,8 +2,12 @@
 //! Each chart is written twice, as `<stem>.png` (for the HTML report) and `<stem>.svg`.
 
 pub mod grad_norm;
+pub mod interpolation;
 pub mod min_ratio;
 pub mod mnist_cnn;
+pub mod params_generalization;
+pub mod random_labels;
+pub mod sensitivity;
 pub mod sim_functions;
 pub mod weights_pca;
 
@@ -187,8 +191,9 @@ pub fn render_panels(charts: &[Chart], stem: &Path) -> Result<()> {
 
 fn render_stack(charts: &[Chart], stem: &Path, height: u32) -> Result<()> {
     register_font();
-    let png = stem.with_extension("png");
-    let svg = stem.with_extension("svg");
+    // Appended, not `with_extension`: stems such as `interpolation_lr0.001` contain dots.
+    let with = |ext: &str| std::path::PathBuf::from(format!("{}.{ext}", stem.display()));
+    let (png, svg) = (with("png"), with("svg"));
     {
         let root = BitMapBackend::new(&png, (WIDTH, height)).into_drawing_area();
         draw_stack(&root, charts)?;

@@ -2,8 +2,12 @@
 //! self-contained file: figures inline as data URIs, no scripts, no external resources).
 
 pub mod grad_norm;
+pub mod interpolation;
 pub mod min_ratio;
 pub mod mnist_cnn;
+pub mod params_generalization;
+pub mod random_labels;
+pub mod sensitivity;
 pub mod sim_functions;
 pub mod weights_pca;
 

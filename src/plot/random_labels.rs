@@ -1,0 +1,33 @@
+//! The figure of `random_labels`: loss (top) and accuracy (bottom) per epoch, train on the random
+//! labels (solid), test on the true labels (dashed).
+
+use anyhow::Result;
+
+use crate::analysis::Table;
+use crate::engine::StageContext;
+use crate::plot::{self, Chart, LegendPosition, Series};
+
+pub fn figures(ctx: &StageContext) -> Result<()> {
+    let curves = Table::read_csv(ctx.input("curves.csv")?)?;
+    let seeds: std::collections::BTreeSet<i64> = curves.floats("seed")?.iter().map(|&s| s as i64).collect();
+    let mut loss = Chart::new("Random labels: cross-entropy on the full sets", "epoch", "cross-entropy");
+    let mut acc = Chart::new("Random labels: accuracy on the full sets", "epoch", "accuracy (%)")
+        .legend_at(LegendPosition::MiddleRight);
+    for (i, seed) in seeds.iter().enumerate() {
+        let run = curves.filter_in("seed", &[*seed as f32])?;
+        let x = run.floats("epoch")?;
+        let pct = |c: &str| -> Result<Vec<f64>> { Ok(run.floats(c)?.iter().map(|v| 100.0 * v).collect()) };
+        loss.series.push(Series::line(
+            format!("train, random labels (seed {seed})"),
+            i,
+            x.clone(),
+            run.floats("train_loss")?,
+        ));
+        loss.series.push(
+            Series::line(format!("test, true labels (seed {seed})"), i, x.clone(), run.floats("test_loss")?).dashed(),
+        );
+        acc.series.push(Series::line(format!("train, random labels (seed {seed})"), i, x.clone(), pct("train_acc")?));
+        acc.series.push(Series::line(format!("test, true labels (seed {seed})"), i, x, pct("test_acc")?).dashed());
+    }
+    plot::render_panels(&[loss, acc], &ctx.output("random_labels")?)
+}
