@@ -13,7 +13,7 @@ use repro::nn::{Init, optim};
 
 fn main() -> anyhow::Result<()> {
     let dir = std::path::Path::new("target/bench-data/mnist");
-    mnist::ensure_all(dir, &mnist::default_mirrors(), &FetchOptions::default())?;
+    mnist::ensure_all(dir, &mnist::with_env_mirror(&mnist::default_mirrors()), &FetchOptions::default())?;
     let t = Instant::now();
     let train = mnist::load_split(&dir.join(mnist::TRAIN_IMAGES.name), &dir.join(mnist::TRAIN_LABELS.name))?;
     let test = mnist::load_split(&dir.join(mnist::TEST_IMAGES.name), &dir.join(mnist::TEST_LABELS.name))?;

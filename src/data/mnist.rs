@@ -69,12 +69,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `mirrors` with the `MNIST_MIRROR` environment variable (a URL or a directory) in front, if set.
+pub fn with_env_mirror(mirrors: &[String]) -> Vec<String> {
+    let env = std::env::var("MNIST_MIRROR").ok().map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
+    env.into_iter().chain(mirrors.iter().cloned()).collect()
+}
+
 /// Makes sure `dir/<name>` holds each verified, uncompressed file; returns their paths.
 pub fn ensure_all(dir: &Path, mirrors: &[String], opts: &FetchOptions) -> Result<Vec<PathBuf>> {
     FILES.iter().map(|f| ensure(dir, f, mirrors, opts)).collect()
 }
 
-/// Makes sure `dir/<file.name>` exists with the right checksum, fetching it if needed.
+/// Makes sure `dir/<file.name>` exists with the right checksum, fetching it if needed: from a file
+/// placed by hand in `dir` (`.gz` or not), else from `mirrors` in order (URLs or directories).
 pub fn ensure(dir: &Path, file: &MnistFile, mirrors: &[String], opts: &FetchOptions) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dest = dir.join(file.name);
@@ -85,13 +92,7 @@ pub fn ensure(dir: &Path, file: &MnistFile, mirrors: &[String], opts: &FetchOpti
         // Never leave a bad file where a good one is expected.
         std::fs::remove_file(&dest).with_context(|| format!("cannot remove the corrupt {}", dest.display()))?;
     }
-    let mut sources: Vec<String> = vec![dir.display().to_string()];
-    if let Ok(env) = std::env::var("MNIST_MIRROR")
-        && !env.trim().is_empty()
-    {
-        sources.push(env.trim().to_string());
-    }
-    sources.extend(mirrors.iter().cloned());
+    let sources: Vec<String> = std::iter::once(dir.display().to_string()).chain(mirrors.iter().cloned()).collect();
     let mut failures = Vec::new();
     for source in &sources {
         match fetch_from(source, file, &dest, opts) {

@@ -220,7 +220,8 @@ fn fetch_mnist(ctx: &StageContext) -> Result<()> {
         attempts: source.attempts,
         ..FetchOptions::default()
     };
-    let paths = mnist_files::ensure_all(&ctx.data_dir.join("mnist"), &source.mirrors, &opts)?;
+    let mirrors = mnist_files::with_env_mirror(&source.mirrors);
+    let paths = mnist_files::ensure_all(&ctx.data_dir.join("mnist"), &mirrors, &opts)?;
     for (file, path) in mnist_files::FILES.iter().zip(paths) {
         std::fs::copy(&path, ctx.output(file.name)?)?;
     }
