@@ -9,7 +9,7 @@ use repro::data::mnist::{self, FetchOptions};
 use repro::experiments::mnist_cnn::Model;
 use repro::nn::classify::{self, DeviceSplit};
 use repro::nn::cnn::Cnn;
-use repro::nn::{Init, optim};
+use repro::nn::{Activation, Init, Mlp, optim};
 
 fn main() -> anyhow::Result<()> {
     let dir = std::path::Path::new("target/bench-data/mnist");
@@ -54,6 +54,29 @@ fn main() -> anyhow::Result<()> {
                 );
             });
         }
+    }
+    // Per-step overhead: the sensitivity experiment's MLP at batch 5 takes 12,000 steps an epoch.
+    for batch in [5, 64, 1024] {
+        let mut net = Mlp::new(&[784, 20, 20, 10], Activation::Relu, &mut Init::new(0), &device);
+        let mut opt = optim::adam(0.0);
+        let mut rng = StdRng::seed_from_u64(0);
+        let steps = if batch == 5 { 2000 } else { 200 };
+        let n = (batch * steps).min(train_d.len);
+        let sub = DeviceSplit {
+            images: train_d.images.clone().slice(0..n),
+            labels: train_d.labels.clone().slice(0..n),
+            len: n,
+        };
+        net = classify::train_epoch(net, &mut opt, 1e-3, &sub, batch, &mut rng, |_| {}).0;
+        let t = Instant::now();
+        let _ = classify::train_epoch(net, &mut opt, 1e-3, &sub, batch, &mut rng, |_| {});
+        let secs = t.elapsed().as_secs_f64();
+        let taken = n.div_ceil(batch);
+        println!(
+            "| MLP 784-20-20-10 training, batch {batch}, 1 thread | {:.0} steps/s ({:.3} ms/step) |",
+            taken as f64 / secs,
+            1000.0 * secs / taken as f64
+        );
     }
     Ok(())
 }

@@ -192,11 +192,12 @@ impl Table {
         Ok(Table { df })
     }
 
-    /// Rows whose numeric `column` is one of `values`.
-    pub fn filter_in(&self, column: &str, values: &[f32]) -> Result<Table> {
+    /// Rows whose numeric `column` is one of `values` (compared as f64: pass the values as read
+    /// from a table, not rounded through f32).
+    pub fn filter_in(&self, column: &str, values: &[f64]) -> Result<Table> {
         let pred = values
             .iter()
-            .map(|v| col(column).cast(DataType::Float64).eq(lit(*v as f64)))
+            .map(|v| col(column).cast(DataType::Float64).eq(lit(*v)))
             .reduce(|a, b| a.or(b))
             .unwrap_or(lit(false));
         Ok(Table { df: self.df.clone().lazy().filter(pred).collect()? })
@@ -288,6 +289,9 @@ mod tests {
         assert_eq!(long.column_names(), ["epoch", "value", "metric"]);
         assert_eq!(long.floats("value").unwrap(), [1.0, 3.0, 2.0, 5.0]);
         assert_eq!(t.filter_in("epoch", &[1.0]).unwrap().height(), 1);
+        // A value f32 cannot hold exactly (0.001) still matches itself.
+        let lr = Table::from_rows(&["lr"], vec![vec![0.001f64.into()], vec![0.01f64.into()]].into_iter()).unwrap();
+        assert_eq!(lr.filter_in("lr", &[0.001]).unwrap().height(), 1);
     }
 
     #[test]

@@ -328,7 +328,7 @@ fn analyze(ctx: &StageContext) -> Result<()> {
 
     let curves = Table::concat(curves)?;
     curves.band(&["function", "model", "epoch"], "loss")?.write_csv(&ctx.output("loss_curves.csv")?)?;
-    let checkpoints: Vec<f32> = CHECKPOINTS.iter().map(|&e| (e - 1) as f32).collect();
+    let checkpoints: Vec<f64> = CHECKPOINTS.iter().map(|&e| (e - 1) as f64).collect();
     curves
         .filter_in("epoch", &checkpoints)?
         .band(&["function", "model", "epoch"], "loss")?

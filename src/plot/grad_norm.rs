@@ -14,7 +14,7 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
         Chart::new("Gradient norm during training", "iteration (full batch: one epoch)", "‖∇L‖ (log scale)").log_y();
     let mut loss = Chart::new("Loss during training", "iteration (full batch: one epoch)", "MSE");
     for (i, seed) in seeds.iter().enumerate() {
-        let run = curves.filter_in("seed", &[*seed as f32])?;
+        let run = curves.filter_in("seed", &[*seed as f64])?;
         let x = run.floats("epoch")?;
         // A dead run's exact zeros cannot sit on a log axis: they are drawn at the axis floor.
         let norms: Vec<f64> = run.floats("grad_norm")?.iter().map(|&g| g.max(1e-8)).collect();

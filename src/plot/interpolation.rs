@@ -13,7 +13,7 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
     let all = Table::read_csv(ctx.input("interpolation.csv")?)?;
     let lrs: std::collections::BTreeSet<String> = all.floats("lr")?.iter().map(|&l| lr_label(l)).collect();
     for lr in lrs {
-        let t = all.filter_in("lr", &[lr.parse::<f32>()?])?;
+        let t = all.filter_in("lr", &[lr.parse::<f64>()?])?;
         let alpha = t.floats("alpha")?;
         let pct = |c: &str| -> Result<Vec<f64>> { Ok(t.floats(c)?.iter().map(|v| 100.0 * v).collect()) };
         let x_label = "α  (θ = (1-α)·θ_batch64 + α·θ_batch1024)";

@@ -14,7 +14,7 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
     let mut acc = Chart::new("Random labels: accuracy on the full sets", "epoch", "accuracy (%)")
         .legend_at(LegendPosition::MiddleRight);
     for (i, seed) in seeds.iter().enumerate() {
-        let run = curves.filter_in("seed", &[*seed as f32])?;
+        let run = curves.filter_in("seed", &[*seed as f64])?;
         let x = run.floats("epoch")?;
         let pct = |c: &str| -> Result<Vec<f64>> { Ok(run.floats(c)?.iter().map(|v| 100.0 * v).collect()) };
         loss.series.push(Series::line(

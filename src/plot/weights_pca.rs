@@ -28,7 +28,7 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
         let rows = projected.filter_eq("scope", scope)?;
         let seeds: std::collections::BTreeSet<i64> = rows.floats("seed")?.iter().map(|&s| s as i64).collect();
         for (i, seed) in seeds.iter().enumerate() {
-            let run = rows.filter_in("seed", &[*seed as f32])?;
+            let run = rows.filter_in("seed", &[*seed as f64])?;
             let (losses, n) = (run.floats("loss")?, run.height());
             let mut series =
                 Series::line(format!("seed {seed}"), i, run.floats("pc1")?, run.floats("pc2")?).with_markers();

@@ -32,7 +32,7 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
     s.table("Every batch size (accuracies as fractions)", &summary)?;
     let mut rows = Vec::new();
     for (bs, train_ref, test_ref) in REFERENCE {
-        let ours = summary.filter_in("batch_size", &[bs as f32])?;
+        let ours = summary.filter_in("batch_size", &[bs as f64])?;
         if ours.height() == 0 {
             continue;
         }
