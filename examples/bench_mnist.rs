@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<()> {
     let device = burn::prelude::Device::flex().autodiff();
     let (train_d, test_d) = (DeviceSplit::new(&train, &device), DeviceSplit::new(&test, &device));
     println!("| MNIST load (parse 70000 images + labels, to tensors) | {:.3} s |", t.elapsed().as_secs_f64());
-    drop(test_d);
+    drop((train_d, test_d));
 
     let steps = 20;
     let batch = 500;
@@ -31,17 +31,10 @@ fn main() -> anyhow::Result<()> {
                 let mut net = Cnn::new(&model.shape(), &mut Init::new(0), &device);
                 let mut opt = optim::adam(1e-4);
                 let mut rng = StdRng::seed_from_u64(0);
-                let sub = DeviceSplit {
-                    images: train_d.images.clone().slice(0..batch * steps),
-                    labels: train_d.labels.clone().slice(0..batch * steps),
-                    len: batch * steps,
-                };
+                // Fresh tensors, not slices of the full set: a gather from a slice copies the slice.
+                let sub = DeviceSplit::new(&train.clone().head(batch * steps), &device);
                 // One warm-up epoch of a few steps, then the timed one.
-                let warm = DeviceSplit {
-                    images: sub.images.clone().slice(0..batch * 2),
-                    labels: sub.labels.clone().slice(0..batch * 2),
-                    len: batch * 2,
-                };
+                let warm = DeviceSplit::new(&train.clone().head(batch * 2), &device);
                 net = classify::train_epoch(net, &mut opt, 1e-3, &warm, batch, &mut rng, |_| {}).0;
                 let t = Instant::now();
                 let _ = classify::train_epoch(net, &mut opt, 1e-3, &sub, batch, &mut rng, |_| {});
@@ -56,17 +49,20 @@ fn main() -> anyhow::Result<()> {
         }
     }
     // Per-step overhead: the sensitivity experiment's MLP at batch 5 takes 12,000 steps an epoch.
+    // One thread, as the pipeline runs it (each stage on a pool of its budget).
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    one.install(|| mlp_steps(&train, &device));
+    Ok(())
+}
+
+fn mlp_steps(train: &mnist::Split, device: &burn::prelude::Device) {
     for batch in [5, 64, 1024] {
-        let mut net = Mlp::new(&[784, 20, 20, 10], Activation::Relu, &mut Init::new(0), &device);
+        let mut net = Mlp::new(&[784, 20, 20, 10], Activation::Relu, &mut Init::new(0), device);
         let mut opt = optim::adam(0.0);
         let mut rng = StdRng::seed_from_u64(0);
         let steps = if batch == 5 { 2000 } else { 200 };
-        let n = (batch * steps).min(train_d.len);
-        let sub = DeviceSplit {
-            images: train_d.images.clone().slice(0..n),
-            labels: train_d.labels.clone().slice(0..n),
-            len: n,
-        };
+        let n = (batch * steps).min(train.len());
+        let sub = DeviceSplit::new(&train.clone().head(n), device);
         net = classify::train_epoch(net, &mut opt, 1e-3, &sub, batch, &mut rng, |_| {}).0;
         let t = Instant::now();
         let _ = classify::train_epoch(net, &mut opt, 1e-3, &sub, batch, &mut rng, |_| {});
@@ -78,5 +74,4 @@ fn main() -> anyhow::Result<()> {
             1000.0 * secs / taken as f64
         );
     }
-    Ok(())
 }
