@@ -208,6 +208,11 @@ impl Table {
         Ok(s.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
     }
 
+    /// The last value of a numeric column (a run's final epoch).
+    pub fn last(&self, column: &str) -> Result<f64> {
+        self.floats(column)?.last().copied().with_context(|| format!("column {column} is empty"))
+    }
+
     pub fn strings(&self, column: &str) -> Result<Vec<String>> {
         let s = self.df.column(column)?.cast(&DataType::String)?;
         Ok(s.str()?.iter().map(|v| v.unwrap_or("").to_string()).collect())

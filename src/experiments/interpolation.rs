@@ -12,9 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Cell, Table};
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::experiments::{
-    Built, MlpTraining, MnistInputs, read_f32s, report_input, train_mnist_mlp, write_f32s, write_history,
-};
+use crate::experiments::{Built, MlpTraining, MnistInputs, read_f32s, report_input, train_and_record_mlp, write_f32s};
 use crate::nn::classify::{DeviceSplit, evaluate};
 use crate::nn::{Activation, Compute, Mlp};
 
@@ -151,9 +149,7 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
 }
 
 fn train(ctx: &StageContext) -> Result<()> {
-    let training: MlpTraining = ctx.params()?;
-    let trained = train_mnist_mlp(ctx, &training)?;
-    write_history(&ctx.output("curve.csv")?, &trained.history)?;
+    let trained = train_and_record_mlp(ctx)?;
     write_f32s(&ctx.output("weights.f32")?, &trained.model.flat())
 }
 
@@ -194,7 +190,6 @@ fn analyze(ctx: &StageContext) -> Result<()> {
         if let Some(tag) = name.strip_suffix("/curve.csv") {
             let (lr, batch) = tag.split_once('/').expect("lr/batch");
             let curve = Table::read_csv(path)?;
-            let last = |c: &str| -> Result<f64> { Ok(*curve.floats(c)?.last().expect("at least one epoch")) };
             rows.push(vec![
                 ID.into(),
                 "784-20-40-10".into(),
@@ -202,10 +197,10 @@ fn analyze(ctx: &StageContext) -> Result<()> {
                 Cell::Float(lr.parse()?),
                 batch.parse::<u64>()?.into(),
                 (curve.height() as u64).into(),
-                last("train_loss")?.into(),
-                last("train_acc")?.into(),
-                last("test_loss")?.into(),
-                last("test_acc")?.into(),
+                curve.last("train_loss")?.into(),
+                curve.last("train_acc")?.into(),
+                curve.last("test_loss")?.into(),
+                curve.last("test_acc")?.into(),
             ]);
         } else {
             curves.push(Table::read_csv(path)?);

@@ -302,6 +302,15 @@ pub fn train_mnist_mlp(ctx: &StageContext, t: &MlpTraining) -> Result<TrainedMlp
     Ok(TrainedMlp { model, history, train, test })
 }
 
+/// The train stage of an MNIST-MLP experiment: trains per the stage's [`MlpTraining`] params and
+/// writes the per-epoch `curve.csv`; returns the result for any further outputs.
+pub fn train_and_record_mlp(ctx: &StageContext) -> Result<TrainedMlp> {
+    let training: MlpTraining = ctx.params()?;
+    let trained = train_mnist_mlp(ctx, &training)?;
+    write_history(&ctx.output("curve.csv")?, &trained.history)?;
+    Ok(trained)
+}
+
 /// A flat f32 vector as little-endian bytes (weights handed between stages).
 pub fn write_f32s(path: &std::path::Path, values: &[f32]) -> Result<()> {
     let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();

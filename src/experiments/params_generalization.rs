@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Table;
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::experiments::{Built, MlpTraining, MnistInputs, report_input, train_mnist_mlp, write_history};
+use crate::experiments::{Built, MlpTraining, MnistInputs, report_input, train_and_record_mlp};
 use crate::nn::mlp::param_count;
 
 pub const ID: &str = "params_generalization";
@@ -125,9 +125,7 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
 }
 
 fn train(ctx: &StageContext) -> Result<()> {
-    let training: MlpTraining = ctx.params()?;
-    let trained = train_mnist_mlp(ctx, &training)?;
-    write_history(&ctx.output("curve.csv")?, &trained.history)
+    train_and_record_mlp(ctx).map(|_| ())
 }
 
 fn analyze(ctx: &StageContext) -> Result<()> {
@@ -138,9 +136,8 @@ fn analyze(ctx: &StageContext) -> Result<()> {
         let (h1, h2) = hidden.split_once('x').expect("hidden is HxW");
         let hidden = [h1.parse::<usize>()?, h2.parse::<usize>()?];
         let curve = Table::read_csv(path)?;
-        let last = |c: &str| -> Result<f64> { Ok(*curve.floats(c)?.last().expect("at least one epoch")) };
         let (train_loss, test_loss, train_acc, test_acc) =
-            (last("train_loss")?, last("test_loss")?, last("train_acc")?, last("test_acc")?);
+            (curve.last("train_loss")?, curve.last("test_loss")?, curve.last("train_acc")?, curve.last("test_acc")?);
         rows.push((
             param_count(&widths(hidden)),
             vec![

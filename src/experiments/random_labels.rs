@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Table;
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::experiments::{Built, MlpTraining, MnistInputs, report_input, train_mnist_mlp, write_history};
+use crate::experiments::{Built, MlpTraining, MnistInputs, report_input, train_and_record_mlp};
 use crate::nn::mlp::param_count;
 
 pub const ID: &str = "random_labels";
@@ -107,9 +107,7 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
 }
 
 fn train(ctx: &StageContext) -> Result<()> {
-    let training: MlpTraining = ctx.params()?;
-    let trained = train_mnist_mlp(ctx, &training)?;
-    write_history(&ctx.output("curve.csv")?, &trained.history)
+    train_and_record_mlp(ctx).map(|_| ())
 }
 
 fn analyze(ctx: &StageContext) -> Result<()> {
@@ -118,17 +116,16 @@ fn analyze(ctx: &StageContext) -> Result<()> {
     for (name, path) in &ctx.inputs {
         let seed: u64 = name.trim_end_matches("/curve.csv").parse()?;
         let curve = Table::read_csv(path)?;
-        let last = |c: &str| -> Result<f64> { Ok(*curve.floats(c)?.last().expect("at least one epoch")) };
         rows.push(vec![
             ID.into(),
             "784-120-120-16-10".into(),
             seed.into(),
             (param_count(&WIDTHS) as u64).into(),
             (curve.height() as u64).into(),
-            last("train_loss")?.into(),
-            last("train_acc")?.into(),
-            last("test_loss")?.into(),
-            last("test_acc")?.into(),
+            curve.last("train_loss")?.into(),
+            curve.last("train_acc")?.into(),
+            curve.last("test_loss")?.into(),
+            curve.last("test_acc")?.into(),
         ]);
         curves.push(curve.with_seed(seed)?);
     }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Table;
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::experiments::{Built, MlpTraining, MnistInputs, report_input, train_mnist_mlp, write_history};
+use crate::experiments::{Built, MlpTraining, MnistInputs, report_input, train_and_record_mlp};
 use crate::nn::classify::{DeviceSplit, cross_entropy};
 use crate::nn::{Mlp, values};
 
@@ -135,9 +135,7 @@ pub fn input_sensitivity(model: &Mlp, images: Tensor<2>, labels: Tensor<1, Int>)
 }
 
 fn train(ctx: &StageContext) -> Result<()> {
-    let training: MlpTraining = ctx.params()?;
-    let trained = train_mnist_mlp(ctx, &training)?;
-    write_history(&ctx.output("curve.csv")?, &trained.history)?;
+    let trained = train_and_record_mlp(ctx)?;
     let device = trained.model.devices()[0].clone();
     let test = DeviceSplit::new(&trained.test, &device);
     let (mut jac, mut grad) = (0.0, 0.0);
@@ -152,7 +150,7 @@ fn train(ctx: &StageContext) -> Result<()> {
     }
     let last = trained.history.last().expect("at least one epoch");
     let result = RunResult {
-        batch_size: training.batch_size,
+        batch_size: ctx.params::<MlpTraining>()?.batch_size,
         epochs: trained.history.len(),
         train_loss: last.train.loss,
         train_acc: last.train.accuracy,
