@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{Cell, Table, write_columns};
 use crate::data::{self, synth};
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::experiments::{Built, report_input};
+use crate::experiments::{Built, FullBatch, report_input};
 use crate::nn::flat::norm;
-use crate::nn::{self, Activation, Compute, Init, Mlp, loss::mse, mlp::param_count};
+use crate::nn::{self, Activation, loss::mse, mlp::param_count};
 
 pub const ID: &str = "grad_norm";
 pub const WIDTHS: [usize; 9] = [1, 5, 10, 10, 10, 10, 10, 5, 1];
@@ -87,11 +87,8 @@ fn generate(ctx: &StageContext) -> Result<()> {
 
 fn train(ctx: &StageContext) -> Result<()> {
     let p: TrainParams = ctx.params()?;
-    let (xs, ys) = data::read_xy(ctx.input("data")?)?;
-    let device = Compute::from_env(ctx.env)?.training_device()?;
-    let mut model = Mlp::new(&WIDTHS, Activation::Relu, &mut Init::new(p.seed), &device);
-    let mut optimizer = nn::optim::adam(0.0);
-    let (x, y) = (nn::column(&xs, &device), nn::column(&ys, &device));
+    let FullBatch { x, y, mut model, mut optimizer, .. } =
+        FullBatch::setup(ctx, &WIDTHS, Activation::Relu, p.seed, 0.0)?;
     let (mut losses, mut norms) = (Vec::with_capacity(p.epochs), Vec::with_capacity(p.epochs));
     ctx.progress.set_total(p.epochs as u64);
     for epoch in 0..p.epochs {

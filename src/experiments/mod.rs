@@ -324,3 +324,29 @@ pub fn read_f32s(path: &std::path::Path) -> Result<Vec<f32>> {
     }
     Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
 }
+
+/// A full-batch regression run on the stage's `data` input (`x,y` CSV): the data as column
+/// tensors on the training device, a seeded PyTorch-initialised MLP and PyTorch's Adam.
+pub struct FullBatch {
+    pub xs: Vec<f32>,
+    pub x: burn::prelude::Tensor<2>,
+    pub y: burn::prelude::Tensor<2>,
+    pub model: Mlp,
+    pub optimizer: burn::optim::ModuleOptimizer,
+}
+
+impl FullBatch {
+    pub fn setup(
+        ctx: &StageContext,
+        widths: &[usize],
+        activation: Activation,
+        seed: u64,
+        weight_decay: f32,
+    ) -> Result<FullBatch> {
+        let (xs, ys) = crate::data::read_xy(ctx.input("data")?)?;
+        let device = Compute::from_env(ctx.env)?.training_device()?;
+        let model = Mlp::new(widths, activation, &mut Init::new(seed), &device);
+        let (x, y) = (crate::nn::column(&xs, &device), crate::nn::column(&ys, &device));
+        Ok(FullBatch { xs, x, y, model, optimizer: crate::nn::optim::adam(weight_decay) })
+    }
+}

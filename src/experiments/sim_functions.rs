@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{self, Table};
 use crate::data::{self, synth::Function};
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::experiments::{Built, report_input};
-use crate::nn::{self, Activation, Compute, Init, Mlp, loss::mse, mlp::param_count};
+use crate::experiments::{Built, FullBatch, report_input};
+use crate::nn::{self, Activation, loss::mse, mlp::param_count};
 
 pub const ID: &str = "sim_functions";
 
@@ -241,12 +241,8 @@ fn should_stop(losses: &[f32], p: &TrainParams) -> bool {
 
 fn train(ctx: &StageContext) -> Result<()> {
     let p: TrainParams = ctx.params()?;
-    let (xs, ys) = data::read_xy(ctx.input("data")?)?;
-    let compute = Compute::from_env(ctx.env)?;
-    let device = compute.training_device()?;
-    let mut model = Mlp::new(p.model.widths(), Activation::LeakyRelu, &mut Init::new(p.seed), &device);
-    let mut optimizer = nn::optim::adam(p.weight_decay);
-    let (x, y) = (nn::column(&xs, &device), nn::column(&ys, &device));
+    let FullBatch { xs, x, y, mut model, mut optimizer } =
+        FullBatch::setup(ctx, p.model.widths(), Activation::LeakyRelu, p.seed, p.weight_decay)?;
     ctx.progress.set_total(p.max_epochs as u64);
 
     let mut losses = Vec::with_capacity(p.max_epochs);

@@ -15,9 +15,9 @@ use crate::analysis::linalg::pca2;
 use crate::analysis::{Cell, Table, write_columns};
 use crate::data::{self, synth};
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::experiments::{Built, report_input};
+use crate::experiments::{Built, FullBatch, report_input};
 use crate::nn::flat::layer_ranges;
-use crate::nn::{self, Activation, Compute, Init, Mlp, loss::mse, mlp::param_count};
+use crate::nn::{self, Activation, loss::mse, mlp::param_count};
 
 pub const ID: &str = "weights_pca";
 pub const WIDTHS: [usize; 4] = [1, 30, 20, 1];
@@ -125,11 +125,8 @@ fn generate(ctx: &StageContext) -> Result<()> {
 /// as they were before that epoch's step, every `snapshot_every` epochs (epochs 3, 6, ... 300).
 fn train(ctx: &StageContext) -> Result<()> {
     let p: TrainParams = ctx.params()?;
-    let (xs, ys) = data::read_xy(ctx.input("data")?)?;
-    let device = Compute::from_env(ctx.env)?.training_device()?;
-    let mut model = Mlp::new(&WIDTHS, Activation::Relu, &mut Init::new(p.seed), &device);
-    let mut optimizer = nn::optim::adam(0.0);
-    let (x, y) = (nn::column(&xs, &device), nn::column(&ys, &device));
+    let FullBatch { x, y, mut model, mut optimizer, .. } =
+        FullBatch::setup(ctx, &WIDTHS, Activation::Relu, p.seed, 0.0)?;
     let mut columns: Vec<Vec<f32>> = vec![Vec::new(); 2 + param_count(&WIDTHS)];
     ctx.progress.set_total(p.epochs as u64);
     for epoch in 1..=p.epochs {
