@@ -10,16 +10,14 @@
 
 use anyhow::{Result, bail};
 use burn::module::Module;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::Table;
 use crate::engine::{Stage, StageContext, StageKind};
 use crate::experiments::{Built, MnistInputs, report_input};
-use crate::nn::classify::{self, DeviceSplit, FitOptions};
+use crate::nn::classify::FitOptions;
 use crate::nn::cnn::{Cnn, CnnShape};
-use crate::nn::{self, Compute, Init};
+use crate::nn::{Compute, Init};
 
 pub const ID: &str = "mnist_cnn";
 
@@ -194,23 +192,11 @@ fn train(ctx: &StageContext) -> Result<()> {
     let train_split = train_split.head(p.train_subset.unwrap_or(usize::MAX));
     let test_split = test_split.head(p.test_subset.unwrap_or(usize::MAX));
     let device = Compute::from_env(ctx.env)?.training_device()?;
-    let mut init = Init::new(p.seed);
-    let model = Cnn::new(&p.model.shape(), &mut init, &device);
-    let mut optimizer = nn::optim::adam(p.weight_decay);
-    let (train_data, test_data) = (DeviceSplit::new(&train_split, &device), DeviceSplit::new(&test_split, &device));
-    // Shuffling and dropout draw from their own stream, so they do not depend on the model's size.
-    let mut rng = StdRng::seed_from_u64(p.seed ^ 0x5eed_da7a);
+    let model = Cnn::new(&p.model.shape(), &mut Init::new(p.seed), &device);
     let opts =
         FitOptions { epochs: p.epochs, batch: p.batch_size, lr: p.lr, eval_batch: 1000, stop_at_train_accuracy: None };
-    let steps = train_data.len.div_ceil(p.batch_size);
-    ctx.progress.set_total((p.epochs * steps) as u64);
     let (model, history) =
-        classify::fit(model, &mut optimizer, &train_data, &test_data, &opts, &mut rng, |epoch, step, _, last| {
-            ctx.progress.update((epoch * steps + step) as u64, || match last {
-                Some(m) => format!("epoch {}/{} test acc {:.2}%", epoch + 1, p.epochs, 100.0 * m.test.accuracy),
-                None => format!("epoch {}/{}", epoch + 1, p.epochs),
-            });
-        });
+        crate::experiments::fit_on_mnist(ctx, model, (&train_split, &test_split), p.seed, p.weight_decay, &opts)?;
     let last = history.last().expect("at least one epoch");
     let report = RunReport {
         model: p.model,

@@ -280,9 +280,6 @@ pub fn train_mnist_mlp(ctx: &StageContext, t: &MlpTraining) -> Result<TrainedMlp
     }
     let device = Compute::from_env(ctx.env)?.training_device()?;
     let model = Mlp::new(&t.widths, Activation::Relu, &mut Init::new(t.seed), &device);
-    let mut optimizer = crate::nn::optim::adam(0.0);
-    let (train_data, test_data) = (DeviceSplit::new(&train, &device), DeviceSplit::new(&test, &device));
-    let mut rng = rand::rngs::StdRng::seed_from_u64(t.seed ^ 0x5eed_da7a);
     let opts = FitOptions {
         epochs: t.epochs,
         batch: t.batch_size,
@@ -290,16 +287,40 @@ pub fn train_mnist_mlp(ctx: &StageContext, t: &MlpTraining) -> Result<TrainedMlp
         eval_batch: 1000,
         stop_at_train_accuracy: t.stop_at_train_accuracy,
     };
-    let steps = train_data.len.div_ceil(t.batch_size);
-    ctx.progress.set_total((t.epochs * steps) as u64);
-    let (model, history) =
-        classify::fit(model, &mut optimizer, &train_data, &test_data, &opts, &mut rng, |epoch, step, _, last| {
-            ctx.progress.update((epoch * steps + step) as u64, || match last {
-                Some(m) => format!("epoch {}/{} train acc {:.1}%", epoch + 1, t.epochs, 100.0 * m.train.accuracy),
-                None => format!("epoch {}/{}", epoch + 1, t.epochs),
-            });
-        });
+    let (model, history) = fit_on_mnist(ctx, model, (&train, &test), t.seed, 0.0, &opts)?;
     Ok(TrainedMlp { model, history, train, test })
+}
+
+/// Trains `model` (built on the training device) with PyTorch's Adam and seeded reshuffles,
+/// evaluating the full `splits` after every epoch, with a progress bar per step.
+pub fn fit_on_mnist<M: classify::Classifier>(
+    ctx: &StageContext,
+    model: M,
+    (train, test): (&Split, &Split),
+    seed: u64,
+    weight_decay: f32,
+    opts: &FitOptions,
+) -> Result<(M, Vec<EpochMetrics>)> {
+    use rand::SeedableRng;
+    let device = Compute::from_env(ctx.env)?.training_device()?;
+    let mut optimizer = crate::nn::optim::adam(weight_decay);
+    let (train_data, test_data) = (DeviceSplit::new(train, &device), DeviceSplit::new(test, &device));
+    // Shuffling and dropout draw from their own stream, so they do not depend on the model's size.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed_da7a);
+    let steps = train_data.len.div_ceil(opts.batch);
+    ctx.progress.set_total((opts.epochs * steps) as u64);
+    Ok(classify::fit(model, &mut optimizer, &train_data, &test_data, opts, &mut rng, |epoch, step, _, last| {
+        ctx.progress.update((epoch * steps + step) as u64, || match last {
+            Some(m) => format!(
+                "epoch {}/{} train acc {:.2}% test acc {:.2}%",
+                epoch + 1,
+                opts.epochs,
+                100.0 * m.train.accuracy,
+                100.0 * m.test.accuracy
+            ),
+            None => format!("epoch {}/{}", epoch + 1, opts.epochs),
+        });
+    }))
 }
 
 /// The train stage of an MNIST-MLP experiment: trains per the stage's [`MlpTraining`] params and

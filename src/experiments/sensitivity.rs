@@ -16,7 +16,7 @@ use crate::analysis::Table;
 use crate::engine::{Stage, StageContext, StageKind};
 use crate::experiments::{Built, MlpTraining, MnistInputs, report_input, train_and_record_mlp};
 use crate::nn::classify::{DeviceSplit, cross_entropy};
-use crate::nn::{Mlp, values};
+use crate::nn::{Mlp, mlp::param_count, values};
 
 pub const ID: &str = "sensitivity";
 pub const WIDTHS: [usize; 4] = [784, 20, 20, 10];
@@ -173,7 +173,7 @@ fn analyze(ctx: &StageContext) -> Result<()> {
             "784-20-20-10".into(),
             format!("batch {}", r.batch_size).into(),
             (r.batch_size as u64).into(),
-            (16_330u64).into(),
+            (param_count(&WIDTHS) as u64).into(),
             (r.epochs as u64).into(),
             r.train_loss.into(),
             r.train_acc.into(),
