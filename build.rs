@@ -18,4 +18,39 @@ fn main() {
     out.push_str("];\n");
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("fingerprints.rs");
     std::fs::write(dest, out).unwrap();
+    bake_git_commit();
+}
+
+/// `REPRO_GIT_COMMIT`: the commit the binary was built from, `-dirty` when the sources that enter
+/// stage keys differ from it, `unknown` outside a git checkout. Reruns when HEAD moves.
+fn bake_git_commit() {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = Path::new(".git/HEAD");
+    if head.is_file() {
+        println!("cargo:rerun-if-changed=.git/HEAD");
+        if let Some(reference) = std::fs::read_to_string(head).ok().and_then(|h| h.strip_prefix("ref: ").map(str::to_string)) {
+            let path = Path::new(".git").join(reference.trim());
+            if path.is_file() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
+        }
+        if Path::new(".git/packed-refs").is_file() {
+            println!("cargo:rerun-if-changed=.git/packed-refs");
+        }
+    }
+    let commit = match git(&["rev-parse", "HEAD"]) {
+        Some(commit) => {
+            let changes = git(&["status", "--porcelain", "--untracked-files=no", "--", "src", "build.rs", "Cargo.toml", "Cargo.lock"]);
+            if changes.is_some_and(|c| !c.is_empty()) { format!("{commit}-dirty") } else { commit }
+        }
+        None => "unknown".to_string(),
+    };
+    println!("cargo:rustc-env=REPRO_GIT_COMMIT={commit}");
 }

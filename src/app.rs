@@ -178,3 +178,33 @@ pub fn clean(ws: &Workspace, all: bool) -> Result<()> {
     }
     Ok(())
 }
+
+/// `repro check-report`: the report in headless Chromium (exit 1 on a broken image or a script
+/// error), plus a screenshot of its top.
+pub fn check_report(ws: &Workspace, html: Option<PathBuf>, screenshot: Option<PathBuf>) -> Result<i32> {
+    use crate::report::browser;
+    let html = html.unwrap_or_else(|| ws.artifacts.join("report.html"));
+    let screenshot = screenshot.unwrap_or_else(|| ws.artifacts.join(SCREENSHOT));
+    let chromium = browser::find_chromium().context(
+        "Chromium not found: install it (Debian: `apt-get install chromium`) or point REPRO_CHROMIUM at the binary",
+    )?;
+    let page = browser::check(&chromium, &html)?;
+    browser::screenshot(&chromium, &html, &screenshot, (1280, 1600))?;
+    println!("screenshot of the top: {}", screenshot.display());
+    if page.ok() {
+        println!("{}: {} images, all decoded; no script errors", html.display(), page.images);
+        return Ok(0);
+    }
+    println!("{}: {} images, {} broken; {} errors", html.display(), page.images, page.broken.len(), page.errors.len());
+    for image in &page.broken {
+        println!("  broken image: {image}");
+    }
+    for error in &page.errors {
+        println!("  {error}");
+    }
+    Ok(1)
+}
+
+/// Where `repro check-report` saves its screenshot, under `artifacts/` (not a stage output, so
+/// not in the manifest).
+pub const SCREENSHOT: &str = "report-top.png";

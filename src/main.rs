@@ -72,6 +72,15 @@ enum Command {
         #[arg(long)]
         prune: bool,
     },
+    /// Open the report in headless Chromium: fail on broken images or script errors, save a screenshot.
+    CheckReport {
+        /// The page to check (default: artifacts/report.html).
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// Where to save the screenshot of the top (default: artifacts/report-top.png).
+        #[arg(long)]
+        screenshot: Option<PathBuf>,
+    },
     /// Remove artifacts/ (restored from the cache by the next run); --all also empties the cache.
     Clean {
         #[arg(long)]
@@ -95,6 +104,7 @@ fn main() -> ExitCode {
         Command::Dag { dot } => app::dag(&ws, dot).map(|_| 0),
         Command::Verify => app::verify(&ws),
         Command::Gc { prune } => app::gc(&ws, prune).map(|_| 0),
+        Command::CheckReport { html, screenshot } => app::check_report(&ws, html, screenshot),
         Command::Clean { all } => app::clean(&ws, all).map(|_| 0),
     };
     match result {

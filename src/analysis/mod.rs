@@ -3,6 +3,7 @@
 //! A thin wrapper so that experiment code reads like the analysis it does, not like polars.
 
 pub mod linalg;
+pub mod stats;
 
 use std::path::Path;
 

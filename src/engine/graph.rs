@@ -72,6 +72,8 @@ pub struct Stage {
     pub after_origin: Option<String>,
     /// When set, every output is materialised as `artifacts/<publish>/<output name>`.
     pub publish: Option<String>,
+    /// When set, the stage also reads [`super::lineage::INPUT`]: what every upstream stage was.
+    pub lineage: bool,
 }
 
 impl Stage {
@@ -92,6 +94,7 @@ impl Stage {
             after: Vec::new(),
             after_origin: None,
             publish: None,
+            lineage: false,
         }
     }
 
@@ -107,6 +110,12 @@ impl Stage {
 
     pub fn publish(mut self, dir: &str) -> Stage {
         self.publish = Some(dir.to_string());
+        self
+    }
+
+    /// Gives the stage its lineage (see [`super::lineage`]) as an input that enters its key.
+    pub fn with_lineage(mut self) -> Stage {
+        self.lineage = true;
         self
     }
 }
@@ -183,6 +192,9 @@ impl Graph {
         let mut deps = Vec::with_capacity(stages.len());
         for s in &stages {
             let mut d = Vec::new();
+            if s.lineage && s.inputs.iter().any(|inp| inp.name == super::lineage::INPUT) {
+                bail!("stage {} has an input named {}, the name of its lineage", s.id, super::lineage::INPUT);
+            }
             for input in &s.inputs {
                 let &j = index.get(&input.stage).ok_or_else(|| {
                     anyhow!("stage {} reads `{}` from unknown stage {}", s.id, input.name, input.stage)

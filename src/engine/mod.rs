@@ -9,6 +9,7 @@ pub mod code_hash;
 pub mod fingerprint;
 pub mod graph;
 pub mod key;
+pub mod lineage;
 pub mod lock;
 pub mod progress;
 pub mod scheduler;

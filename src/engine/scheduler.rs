@@ -11,6 +11,8 @@ use anyhow::{Context, Result, anyhow};
 use super::fingerprint;
 use super::graph::{Graph, Stage, StageContext};
 use super::key::KeyParts;
+use super::lineage;
+use super::hash_bytes;
 use super::progress::Reporter;
 use super::store::{Record, Store, walk_files};
 
@@ -80,6 +82,9 @@ pub fn input_hashes(graph: &Graph, i: usize, records: &BTreeMap<usize, Record>) 
         })?;
         out.insert(input.name.clone(), obj.hash.clone());
     }
+    if stage.lineage {
+        out.insert(lineage::INPUT.to_string(), hash_bytes(&lineage::build(graph, i, records)?));
+    }
     Ok(out)
 }
 
@@ -139,7 +144,17 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                         summary.records.insert(i, record);
                         states[i] = State::Done;
                     }
-                    _ => states[i] = State::Ready(parts),
+                    _ => {
+                        // The lineage file must be in the store before the stage reads it.
+                        let stored = match stage.lineage {
+                            true => lineage::build(graph, i, &summary.records).and_then(|b| store.put_bytes(&b)).map(drop),
+                            false => Ok(()),
+                        };
+                        match stored {
+                            Ok(()) => states[i] = State::Ready(parts),
+                            Err(e) => fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}")),
+                        }
+                    }
                 }
             }
             // Ready stages share the free threads evenly: many narrow runs beat one wide one.
@@ -157,14 +172,9 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                 let threads = stage.kind.max_threads.min(share).clamp(1, free_threads);
                 free_threads -= threads;
                 running += 1;
-                let inputs = stage
-                    .inputs
-                    .iter()
-                    .map(|inp| {
-                        let hash = &parts.inputs[&inp.name];
-                        (inp.name.clone(), store.object_path(hash))
-                    })
-                    .collect();
+                let names = stage.inputs.iter().map(|inp| inp.name.as_str());
+                let names = names.chain(stage.lineage.then_some(lineage::INPUT));
+                let inputs = names.map(|name| (name.to_string(), store.object_path(&parts.inputs[name]))).collect();
                 let tx = tx.clone();
                 let reporter = &reporter;
                 let env = &opts.env;

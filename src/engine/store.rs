@@ -106,6 +106,16 @@ impl Store {
         self.root.join("last").join(format!("{}.json", hash_bytes(stage_id.as_bytes())))
     }
 
+    /// Stores `bytes` as an object (through a temporary file, as any output).
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<ObjectRef> {
+        let tmp = self.root.join("tmp").join(format!("bytes-{}", hash_bytes(bytes)));
+        fs::create_dir_all(self.root.join("tmp"))?;
+        fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let stored = self.put_file(&tmp);
+        let _ = fs::remove_file(&tmp);
+        stored
+    }
+
     /// Moves a finished file into the store; returns its reference. An identical object already
     /// present is kept (objects are immutable), so concurrent writers of the same bytes are safe.
     pub fn put_file(&self, file: &Path) -> Result<ObjectRef> {

@@ -75,7 +75,11 @@ pub fn stages(settings: &Settings) -> Built {
         out.push(run);
     }
     let plot = Stage::new(&PLOT, &[], &()).input("curves.csv", &analyze, "curves.csv").publish(ID);
-    let report = vec![report_input(&analyze, "summary.csv"), report_input(&plot, "grad_norm.png")];
+    let report = vec![
+        report_input(&analyze, "summary.csv"),
+        report_input(&analyze, "curves.csv"),
+        report_input(&plot, "grad_norm.png"),
+    ];
     out.extend([data, analyze, plot]);
     Built { stages: out, report }
 }

@@ -140,7 +140,7 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
         out.push(interp);
     }
     let plot = Stage::new(&PLOT, &[], &()).input("interpolation.csv", &analyze, "interpolation.csv").publish(ID);
-    let mut report = vec![report_input(&analyze, "summary.csv")];
+    let mut report = vec![report_input(&analyze, "summary.csv"), report_input(&analyze, "interpolation.csv")];
     for &lr in &settings.lrs {
         report.push(report_input(&plot, &format!("interpolation_lr{}.png", lr_label(lr))));
     }

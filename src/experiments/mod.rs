@@ -21,7 +21,7 @@ use crate::data::mnist::{FetchOptions, Split};
 use crate::engine::{InputRef, Stage, StageContext, StageKind};
 use crate::nn::classify::{self, DeviceSplit, EpochMetrics, FitOptions};
 use crate::nn::{Activation, Compute, Init, Mlp};
-use crate::report::{self, ReportHeader};
+use crate::report;
 
 /// The stages of one experiment and the outputs its report section reads.
 pub struct Built {
@@ -46,17 +46,6 @@ pub const IDS: &[&str] = &[
     interpolation::ID,
     sensitivity::ID,
 ];
-
-static REPORT: StageKind = StageKind::plain(
-    "report",
-    &["report", "analysis", "experiments", "experiments/sim_functions", "experiments/mnist_cnn"],
-    write_report,
-);
-
-#[derive(Serialize, Deserialize)]
-struct ReportParams {
-    config: crate::config::Config,
-}
 
 /// All stage instances of the configuration, the report last.
 pub fn build(loaded: &Loaded) -> Result<Vec<Stage>> {
@@ -93,7 +82,7 @@ pub fn build(loaded: &Loaded) -> Result<Vec<Stage>> {
     let ids: BTreeMap<&str, Vec<String>> =
         built.iter().map(|(id, (b, _))| (*id, b.stages.iter().map(|s| s.id.clone()).collect())).collect();
     let mut stages = Vec::new();
-    let mut report = Stage::new(&REPORT, &[], &ReportParams { config: config.clone() }).publish("");
+    let mut report = report::stage::stage(config);
     for (id, (b, after)) in built {
         let origin = loaded.origins.get(&format!("experiments.{id}.after")).cloned();
         let mut ordering = Vec::new();
@@ -130,48 +119,6 @@ pub fn build(loaded: &Loaded) -> Result<Vec<Stage>> {
     }
     stages.push(report);
     Ok(stages)
-}
-
-fn write_report(ctx: &StageContext) -> Result<()> {
-    let ReportParams { config } = ctx.params()?;
-    let for_experiment = |id: &str| -> BTreeMap<String, std::path::PathBuf> {
-        let prefix = format!("{id}/");
-        ctx.inputs.iter().filter_map(|(k, v)| k.strip_prefix(&prefix).map(|k| (k.to_string(), v.clone()))).collect()
-    };
-    let mut sections = Vec::new();
-    if let Some(s) = &config.experiments.sim_functions {
-        sections.push(report::sim_functions::section(&for_experiment(sim_functions::ID), s)?);
-    }
-    if let Some(s) = &config.experiments.mnist_cnn {
-        sections.push(report::mnist_cnn::section(&for_experiment(mnist_cnn::ID), s)?);
-    }
-    if let Some(s) = &config.experiments.weights_pca {
-        sections.push(report::weights_pca::section(&for_experiment(weights_pca::ID), s)?);
-    }
-    if let Some(s) = &config.experiments.grad_norm {
-        sections.push(report::grad_norm::section(&for_experiment(grad_norm::ID), s)?);
-    }
-    if let Some(s) = &config.experiments.min_ratio {
-        sections.push(report::min_ratio::section(&for_experiment(min_ratio::ID), s)?);
-    }
-    if let Some(s) = &config.experiments.random_labels {
-        sections.push(report::random_labels::section(&for_experiment(random_labels::ID), s)?);
-    }
-    if let Some(s) = &config.experiments.params_generalization {
-        sections.push(report::params_generalization::section(&for_experiment(params_generalization::ID), s)?);
-    }
-    if let Some(s) = &config.experiments.interpolation {
-        sections.push(report::interpolation::section(&for_experiment(interpolation::ID), s)?);
-    }
-    if let Some(s) = &config.experiments.sensitivity {
-        sections.push(report::sensitivity::section(&for_experiment(sensitivity::ID), s)?);
-    }
-    let header = ReportHeader {
-        backend: format!("{:?}", config.pipeline.backend).to_lowercase(),
-        device: config.pipeline.device.clone(),
-        config_hash: crate::engine::hash_bytes(&serde_json::to_vec(&config)?),
-    };
-    report::write(&header, &sections, &ctx.output("report.md")?, &ctx.output("report.html")?)
 }
 
 static MNIST_FETCH: StageKind = StageKind::plain("mnist.fetch", &["data"], fetch_mnist);

@@ -209,7 +209,11 @@ pub fn stages(settings: &Settings) -> Built {
         analyze = analyze.input(format!("{}/data.csv", function.name()), &data, "data.csv");
         out.push(data);
     }
-    let mut report = vec![report_input(&analyze, "summary.csv"), report_input(&analyze, "loss_checkpoints.csv")];
+    // The loss curves and predictions feed the claims table too.
+    let mut report = ["summary.csv", "loss_checkpoints.csv", "loss_curves.csv", "predictions.csv"]
+        .iter()
+        .map(|name| report_input(&analyze, name))
+        .collect::<Vec<_>>();
     for &function in &settings.functions {
         let plot = Stage::new(&PLOT, &[("function", function.name().into())], &DataParams { function })
             .input("loss_curves.csv", &analyze, "loss_curves.csv")
