@@ -610,3 +610,168 @@ pub fn interpolation_shows(curve: &Table, [b1, b2]: [usize; 2]) -> Result<Findin
     }
     Ok(finding(Verdict::NotTestable, notes.join(". ")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Cell;
+
+    fn table(names: &[&str], rows: Vec<Vec<Cell>>) -> Table {
+        Table::from_rows(names, rows.into_iter()).unwrap()
+    }
+
+    /// f1 loss curves: model -> loss at epoch e.
+    fn curves(models: &[(&str, fn(f64) -> f64)], epochs: usize) -> Table {
+        let mut rows = Vec::new();
+        for (m, loss) in models {
+            for e in 0..epochs {
+                let l = loss(e as f64);
+                rows.push(vec!["f1".into(), (*m).into(), (e as f64).into(), l.into(), l.into(), l.into(), Cell::Int(1)]);
+            }
+        }
+        table(&["function", "model", "epoch", "mean", "min", "max", "n"], rows)
+    }
+
+    #[test]
+    fn c1_compares_epochs_to_the_common_level() {
+        let fast_m1 = curves(&[("m1", |e| 1.0 / (1.0 + e)), ("m3", |e| 2.0 / (1.0 + e))], 100);
+        let f = deep_converges_fastest(&fast_m1).unwrap();
+        // θ = M3's best, 2/100 = 0.02: M1 reaches it at epoch index 49 (1/50), M3 at 99.
+        assert_eq!(f.verdict, Verdict::Confirmed, "{}", f.measurement);
+        assert!(f.measurement.contains("M1 50, M3 100"), "{}", f.measurement);
+        let slow_m1 = curves(&[("m1", |e| 3.0 / (1.0 + e)), ("m3", |e| 1.0 / (1.0 + e))], 100);
+        assert_eq!(deep_converges_fastest(&slow_m1).unwrap().verdict, Verdict::NotConfirmed);
+    }
+
+    #[test]
+    fn c2_needs_epochs_past_the_threshold() {
+        let m3_worst = curves(&[("m1", |_| 0.1), ("m2", |_| 0.2), ("m3", |_| 0.3)], 1200);
+        let f = shallow_highest_after(&m3_worst, 1000.0).unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert!(f.measurement.contains("200 of 200"), "{}", f.measurement);
+        let crossing = curves(&[("m1", |e| if e < 1100.0 { 0.1 } else { 0.5 }), ("m3", |_| 0.3)], 1200);
+        let f = shallow_highest_after(&crossing, 1000.0).unwrap();
+        assert_eq!(f.verdict, Verdict::NotConfirmed);
+        assert!(f.measurement.contains("100 of 200 epochs ≥ 1000 (50.0 %)"), "{}", f.measurement);
+        let short = curves(&[("m1", |_| 0.1), ("m3", |_| 0.3)], 300);
+        assert_eq!(shallow_highest_after(&short, 1000.0).unwrap().verdict, Verdict::NotMeasured);
+    }
+
+    #[test]
+    fn c3_counts_runs_that_stopped() {
+        let summary = |stopped: bool, epochs: i64| {
+            table(
+                &["function", "model", "epochs", "stopped_early"],
+                vec![
+                    vec!["f2".into(), "m1".into(), Cell::Int(500), Cell::Bool(false)],
+                    vec!["f2".into(), "m3".into(), Cell::Int(epochs), Cell::Bool(stopped)],
+                    vec!["f1".into(), "m1".into(), Cell::Int(20), Cell::Bool(true)],
+                ],
+            )
+        };
+        assert_eq!(f2_hits_cap(&summary(false, 500), 500).unwrap().verdict, Verdict::Confirmed);
+        let f = f2_hits_cap(&summary(true, 320), 500).unwrap();
+        assert_eq!(f.verdict, Verdict::NotConfirmed);
+        assert!(f.measurement.contains("1 of 2") && f.measurement.contains("M3 stopped at 320"), "{}", f.measurement);
+    }
+
+    #[test]
+    fn c4_measures_the_outer_tenth_at_each_end() {
+        // x = -1.0, -0.9, ..., 1.0; target 0; each model errs by `err` at the ends only.
+        let mut rows = Vec::new();
+        for (m, err) in [("m1", 0.1), ("m2", 0.2), ("m3", 0.4)] {
+            for k in 0..=20 {
+                let x = -1.0 + 0.1 * k as f64;
+                let edge = x.abs() >= 0.8 - 1e-9;
+                let pred = if edge { err } else { 5.0 };
+                rows.push(vec!["f2".into(), m.into(), x.into(), 0.0.into(), pred.into(), pred.into(), pred.into()]);
+            }
+        }
+        let t = table(&["function", "model", "x", "target", "mean", "min", "max"], rows);
+        let f = deeper_better_at_edges(&t).unwrap();
+        // Outer 10 % of a span of 2 is |x| >= 0.8: 3 points per end, errors squared 0.01, 0.04, 0.16.
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert_eq!(f.measurement, "edge MSE: M1 0.01000, M2 0.04000, M3 0.1600");
+    }
+
+    fn mlp_summary(rows: &[(i64, f64, f64, f64)]) -> Table {
+        table(
+            &["params", "loss_gap", "acc_gap", "test_acc"],
+            rows.iter().map(|&(p, l, a, t)| vec![Cell::Int(p), l.into(), a.into(), t.into()]).collect(),
+        )
+    }
+
+    #[test]
+    fn c8_and_c9_read_the_trend_over_sizes() {
+        let growing = mlp_summary(&[(1000, 0.0, 0.0, 0.60), (4000, 0.1, 0.01, 0.90), (16000, 0.2, 0.02, 0.975), (64000, 0.3, 0.03, 0.98)]);
+        assert_eq!(gap_grows(&growing).unwrap().verdict, Verdict::Confirmed);
+        let f = saturates(&growing).unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert!(f.measurement.contains("+0.50 points") && f.measurement.contains("+30.00"), "{}", f.measurement);
+        let shrinking = mlp_summary(&[(1000, 0.3, 0.03, 0.5), (4000, 0.2, 0.02, 0.6), (16000, 0.1, 0.01, 0.7)]);
+        assert_eq!(gap_grows(&shrinking).unwrap().verdict, Verdict::NotConfirmed);
+        let f = saturates(&shrinking).unwrap();
+        assert_eq!(f.verdict, Verdict::NotConfirmed, "{}", f.measurement);
+        let narrow = mlp_summary(&[(1000, 0.0, 0.0, 0.5), (2000, 0.1, 0.0, 0.6)]);
+        assert_eq!(saturates(&narrow).unwrap().verdict, Verdict::NotMeasured);
+    }
+
+    #[test]
+    fn c10_and_c11_read_the_batch_sweep() {
+        let sweep = |acc: [f64; 3]| {
+            table(
+                &["batch_size", "test_acc", "sensitivity"],
+                [5, 100, 1000].iter().zip(acc).zip([0.9, 0.5, 0.1]).map(|((&b, a), s)| vec![Cell::Int(b), a.into(), s.into()]).collect(),
+            )
+        };
+        assert_eq!(best_batch(&sweep([0.90, 0.95, 0.93])).unwrap().verdict, Verdict::Confirmed);
+        let f = best_batch(&sweep([0.96, 0.95, 0.93])).unwrap();
+        assert_eq!(f.verdict, Verdict::NotConfirmed);
+        assert!(f.measurement.starts_with("best test accuracy at batch 5 (96.00 %)"), "{}", f.measurement);
+        let f = sensitivity_trend(&sweep([0.9, 0.9, 0.9])).unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert!(f.measurement.starts_with("ρ = -1.00: sensitivity falls"), "{}", f.measurement);
+    }
+
+    #[test]
+    fn c6_finds_a_norm_bump_where_the_loss_bends() {
+        let curve = |bump: bool| {
+            let rows = (0..400).map(|e| {
+                let e = e as f64;
+                // Loss falls steeply until 250, then slowly; the norm bumps there if asked.
+                let loss = if e < 250.0 { 1.0 - 0.002 * e } else { 0.5 - 0.0002 * (e - 250.0) };
+                let norm = if bump && (240.0..=260.0).contains(&e) { 0.3 } else { 0.1 };
+                vec![e.into(), loss.into(), norm.into(), Cell::Int(0)]
+            });
+            table(&["epoch", "loss", "grad_norm", "seed"], rows.collect())
+        };
+        let summary = table(&["seed", "dead"], vec![vec![Cell::Int(0), Cell::Bool(false)]]);
+        let f = norm_rises_near_250(&curve(true), &summary).unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed, "{}", f.measurement);
+        // The bump starts at 240, where the loss still falls at -0.002 and then at (0.492 - 0.52) / 50.
+        assert!(f.measurement.contains("norm ×3.00 at epoch 240, loss slope -0.002000 → -0.0005600"), "{}", f.measurement);
+        assert_eq!(norm_rises_near_250(&curve(false), &summary).unwrap().verdict, Verdict::NotConfirmed);
+    }
+
+    #[test]
+    fn c7_wants_low_train_and_much_higher_test_loss() {
+        let run = |train: f64, test: f64| {
+            table(&["train_loss", "test_loss", "train_acc"], vec![vec![train.into(), test.into(), 0.9.into()]])
+        };
+        assert_eq!(memorises(&run(0.3, 5.0)).unwrap().verdict, Verdict::Confirmed);
+        assert_eq!(memorises(&run(0.3, 0.6)).unwrap().verdict, Verdict::NotConfirmed);
+        assert_eq!(memorises(&run(1.5, 9.0)).unwrap().verdict, Verdict::NotConfirmed);
+    }
+
+    #[test]
+    fn c12_reports_a_barrier_and_never_a_verdict() {
+        let rows = [-0.5, 0.0, 0.5, 1.0, 1.5].iter().zip([0.9, 0.1, 2.0, 0.2, 3.0]).map(|(&a, l)| {
+            vec!["0.01".into(), a.into(), l.into(), 0.5.into(), l.into(), 0.5.into()]
+        });
+        let t = table(&["lr", "alpha", "train_loss", "train_acc", "test_loss", "test_acc"], rows.collect());
+        let f = interpolation_shows(&t, [64, 1024]).unwrap();
+        assert_eq!(f.verdict, Verdict::NotTestable);
+        assert!(f.measurement.contains("a barrier: test loss 2.000 at α = 0.5"), "{}", f.measurement);
+        assert!(f.measurement.contains("0.8000 (batch-64 side) and 2.800 (batch-1024 side)"), "{}", f.measurement);
+    }
+}

@@ -52,6 +52,36 @@ impl Workspace {
         files_under(&self.dir.join("artifacts"))
     }
 
+    /// Like [`Workspace::artifacts`], with the report's wall times masked and the report's own
+    /// manifest entries dropped: the one thing that differs between two runs of the same work.
+    pub fn artifacts_modulo_timings(&self) -> BTreeMap<String, Vec<u8>> {
+        let mut files = self.artifacts();
+        for name in ["report.md", "report.html"] {
+            if let Some(bytes) = files.get_mut(name) {
+                *bytes = mask_durations(&String::from_utf8_lossy(bytes)).into_bytes();
+            }
+        }
+        if let Some(bytes) = files.get_mut("manifest.json") {
+            let mut manifest: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+            let entries = manifest["artifacts"].as_object_mut().unwrap();
+            assert!(entries.remove("report.md").is_some() && entries.remove("report.html").is_some());
+            *bytes = serde_json::to_vec(&manifest).unwrap();
+        }
+        files
+    }
+
+    /// (stage, key, outputs) of every record but the report's (whose lineage holds wall times).
+    pub fn records_without_report(&self) -> Vec<(String, String, serde_json::Value)> {
+        let mut out: Vec<_> = files_under(&self.path("cache/records"))
+            .values()
+            .map(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).unwrap())
+            .filter(|r| r["kind"] != "report")
+            .map(|r| (r["stage"].as_str().unwrap().to_string(), r["key"].as_str().unwrap().to_string(), r["outputs"].clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.join(rel)
     }
@@ -117,3 +147,35 @@ pub fn shared_mnist() -> PathBuf {
     );
     dir
 }
+
+/// Replaces every wall time the report prints ("12.3 s", "4.5 min", "1.25 h") by "<time>".
+pub fn mask_durations(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let starts_number = chars[i].is_ascii_digit() && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '.'));
+        if starts_number {
+            let mut j = i;
+            while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
+                j += 1;
+            }
+            let rest: String = chars[j..chars.len().min(j + 5)].iter().collect();
+            if let Some(unit) = [" min", " s", " h"].iter().find(|u| rest.starts_with(*u)) {
+                let end = j + unit.chars().count();
+                if end == chars.len() || !chars[end].is_alphanumeric() {
+                    out.push_str("<time>");
+                    i = end;
+                    continue;
+                }
+            }
+            out.extend(&chars[i..j]);
+            i = j;
+            continue;
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
