@@ -1,0 +1,59 @@
+//! The report in a real browser (headless Chromium): every figure decodes, no script fails, and a
+//! screenshot of the top lands under artifacts/. A page with a broken image and a failing script
+//! must fail the same check, so the check is known to see what it looks for.
+//!
+//! Without Chromium the test says so and passes, unless REPRO_REQUIRE_BROWSER=1 (set by CI, which
+//! installs Chromium first).
+
+mod common;
+
+use common::{Workspace, small_config};
+
+fn chromium_or_skip() -> bool {
+    if repro::report::browser::find_chromium().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("REPRO_REQUIRE_BROWSER").is_err(),
+        "REPRO_REQUIRE_BROWSER is set but no Chromium was found (apt-get install chromium, or set REPRO_CHROMIUM)"
+    );
+    eprintln!("SKIPPED: no Chromium on this machine (apt-get install chromium, or set REPRO_CHROMIUM)");
+    false
+}
+
+#[test]
+fn report_renders_in_chromium_with_every_figure_and_no_errors() {
+    if !chromium_or_skip() {
+        return;
+    }
+    let ws = Workspace::new("browser", &small_config(40));
+    ws.run(&[]);
+    let out = ws.repro(&["check-report"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    // Two functions × (target, loss, predictions) figures.
+    assert!(stdout.contains("6 images, all decoded; no script errors"), "{stdout}");
+
+    let png = std::fs::read(ws.path("artifacts/report-top.png")).expect("screenshot saved under artifacts/");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let (width, height) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    assert_eq!((width, height), (1280, 1600));
+    // The screenshot is not a stage output: the artifacts still match their manifest.
+    assert!(ws.repro(&["verify"]).status.success());
+
+    // The same check on a damaged copy: one image that cannot decode, one script that throws.
+    let html = std::fs::read_to_string(ws.path("artifacts/report.html")).unwrap();
+    let damaged = html.replacen("data:image/png;base64,iVBOR", "data:image/png;base64,AAAA", 1).replacen(
+        "</body>",
+        "<script>thisFunctionDoesNotExist();</script></body>",
+        1,
+    );
+    assert_ne!(damaged, html);
+    std::fs::write(ws.path("damaged.html"), damaged).unwrap();
+    let out = ws.repro(&["check-report", "--html", "damaged.html", "--screenshot", "damaged.png"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("6 images, 1 broken"), "{stdout}");
+    assert!(stdout.contains("broken image: Target f1(x)"), "{stdout}");
+    assert!(stdout.contains("script error: Uncaught ReferenceError: thisFunctionDoesNotExist"), "{stdout}");
+}
