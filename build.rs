@@ -35,7 +35,9 @@ fn bake_git_commit() {
     let head = Path::new(".git/HEAD");
     if head.is_file() {
         println!("cargo:rerun-if-changed=.git/HEAD");
-        if let Some(reference) = std::fs::read_to_string(head).ok().and_then(|h| h.strip_prefix("ref: ").map(str::to_string)) {
+        if let Some(reference) =
+            std::fs::read_to_string(head).ok().and_then(|h| h.strip_prefix("ref: ").map(str::to_string))
+        {
             let path = Path::new(".git").join(reference.trim());
             if path.is_file() {
                 println!("cargo:rerun-if-changed={}", path.display());
@@ -47,7 +49,16 @@ fn bake_git_commit() {
     }
     let commit = match git(&["rev-parse", "HEAD"]) {
         Some(commit) => {
-            let changes = git(&["status", "--porcelain", "--untracked-files=no", "--", "src", "build.rs", "Cargo.toml", "Cargo.lock"]);
+            let changes = git(&[
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                "src",
+                "build.rs",
+                "Cargo.toml",
+                "Cargo.lock",
+            ]);
             if changes.is_some_and(|c| !c.is_empty()) { format!("{commit}-dirty") } else { commit }
         }
         None => "unknown".to_string(),

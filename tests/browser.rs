@@ -36,7 +36,8 @@ fn report_renders_in_chromium_with_every_figure_and_no_errors() {
 
     let png = std::fs::read(ws.path("artifacts/report-top.png")).expect("screenshot saved under artifacts/");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let (width, height) = (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
+    let (width, height) =
+        (u32::from_be_bytes(png[16..20].try_into().unwrap()), u32::from_be_bytes(png[20..24].try_into().unwrap()));
     assert_eq!((width, height), (1280, 1600));
     // The screenshot is not a stage output: the artifacts still match their manifest.
     assert!(ws.repro(&["verify"]).status.success());

@@ -144,7 +144,10 @@ fn damaged_objects_are_reported_and_rebuilt() {
     let out = ws.repro(&["run"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(summary(&String::from_utf8_lossy(&out.stdout)), Some((2, SMALL_STAGES - 2, 0)), "{stderr}");
-    assert!(stderr.contains("s] sim_functions.train[function=f1,model=m1,seed=0]") && stderr.contains("s] report"), "{stderr}");
+    assert!(
+        stderr.contains("s] sim_functions.train[function=f1,model=m1,seed=0]") && stderr.contains("s] report"),
+        "{stderr}"
+    );
     assert!(ws.repro(&["verify"]).status.success());
 }
 

@@ -10,9 +10,9 @@ use anyhow::{Context, Result, anyhow};
 
 use super::fingerprint;
 use super::graph::{Graph, Stage, StageContext};
+use super::hash_bytes;
 use super::key::KeyParts;
 use super::lineage;
-use super::hash_bytes;
 use super::progress::Reporter;
 use super::store::{Record, Store, walk_files};
 
@@ -147,7 +147,9 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                     _ => {
                         // The lineage file must be in the store before the stage reads it.
                         let stored = match stage.lineage {
-                            true => lineage::build(graph, i, &summary.records).and_then(|b| store.put_bytes(&b)).map(drop),
+                            true => {
+                                lineage::build(graph, i, &summary.records).and_then(|b| store.put_bytes(&b)).map(drop)
+                            }
                             false => Ok(()),
                         };
                         match stored {

@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::analysis::Table;
 use crate::engine::StageContext;
 use crate::experiments::interpolation::lr_label;
-use crate::plot::{self, Chart, LegendPosition, Series};
+use crate::plot::{self, Chart, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
     let all = Table::read_csv(ctx.input("interpolation.csv")?)?;
@@ -21,8 +21,7 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
             Chart::new(format!("Interpolation, lr {lr}: cross-entropy"), x_label, "cross-entropy (log scale)").log_y();
         loss.series.push(Series::line("train", 0, alpha.clone(), t.floats("train_loss")?).with_markers());
         loss.series.push(Series::line("test", 0, alpha.clone(), t.floats("test_loss")?).dashed());
-        let mut acc = Chart::new(format!("Interpolation, lr {lr}: accuracy"), x_label, "accuracy (%)")
-            .legend_at(LegendPosition::LowerMiddle);
+        let mut acc = Chart::new(format!("Interpolation, lr {lr}: accuracy"), x_label, "accuracy (%)");
         acc.series.push(Series::line("train", 3, alpha.clone(), pct("train_acc")?).with_markers());
         acc.series.push(Series::line("test", 3, alpha, pct("test_acc")?).dashed());
         plot::render_panels(&[loss, acc], &ctx.output(&format!("interpolation_lr{lr}"))?)?;

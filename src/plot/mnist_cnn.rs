@@ -14,8 +14,11 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
         ("loss", "Cross-entropy on the full sets", "cross-entropy (log scale)"),
         ("acc", "Accuracy on the full sets", "accuracy (%)"),
     ] {
-        let mut chart = Chart::new(format!("MNIST CNNs: {title}"), "epoch", unit);
-        chart = if metric == "loss" { chart.log_y() } else { chart.legend_at(plot::LegendPosition::LowerRight) };
+        let seeds = plot::over_seeds(curves.floats("n")?.into_iter().fold(0.0, f64::max) as usize);
+        let mut chart = Chart::new(format!("MNIST CNNs: {title}{seeds}"), "epoch", unit);
+        if metric == "loss" {
+            chart = chart.log_y();
+        }
         let scale = if metric == "acc" { 100.0 } else { 1.0 };
         for (i, model) in models.iter().enumerate() {
             for split in ["train", "test"] {

@@ -136,7 +136,8 @@ pub struct Chart {
     pub y_label: String,
     pub log_x: bool,
     pub log_y: bool,
-    pub legend: SeriesLabelPosition,
+    /// `None`: the corner where the legend covers the fewest data points.
+    pub legend: Option<SeriesLabelPosition>,
     pub series: Vec<Series>,
 }
 
@@ -148,7 +149,7 @@ impl Chart {
             y_label: y_label.into(),
             log_x: false,
             log_y: false,
-            legend: SeriesLabelPosition::UpperRight,
+            legend: None,
             series: Vec::new(),
         }
     }
@@ -158,9 +159,9 @@ impl Chart {
         self
     }
 
-    /// Where the legend goes (default upper right), for curves that end up there.
+    /// Where the legend goes, overriding the automatic choice.
     pub fn legend_at(mut self, position: SeriesLabelPosition) -> Chart {
-        self.legend = position;
+        self.legend = Some(position);
         self
     }
 
@@ -168,6 +169,11 @@ impl Chart {
         self.log_x = true;
         self
     }
+}
+
+/// A title suffix for curves averaged over seeds: what the line and the band are.
+pub fn over_seeds(n: usize) -> String {
+    if n > 1 { format!(" (mean of {n} seeds; band: min to max)") } else { String::new() }
 }
 
 fn register_font() {
@@ -235,9 +241,97 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-fn tick_label(v: f64, log: bool) -> String {
-    let real = if log { 10f64.powf(v) } else { v };
-    short_number(real)
+/// Tick positions in axis coordinates, and how to label them: on linear axes, multiples of a
+/// 1-2-5 step (labels with as many decimals as the step needs, so neighbours never read alike);
+/// on log axes, decades, or 1-2-5 or 1..9 times a power of ten when the range is short.
+pub struct Ticks {
+    pub at: Vec<f64>,
+    log: bool,
+    decimals: usize,
+}
+
+impl Ticks {
+    pub fn new(lo: f64, hi: f64, log: bool) -> Ticks {
+        if log {
+            for mantissas in [&[1.0][..], &[1.0, 2.0, 5.0], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]] {
+                let mut at = Vec::new();
+                for decade in lo.floor() as i32..=hi.ceil() as i32 {
+                    for m in mantissas {
+                        let t = decade as f64 + f64::log10(*m);
+                        if t >= lo - 1e-9 && t <= hi + 1e-9 {
+                            at.push(t);
+                        }
+                    }
+                }
+                let at = thin_out(at, 10);
+                if at.len() >= 4 {
+                    return Ticks { at, log, decimals: 0 };
+                }
+            }
+            // Less than a few ticks' worth of a decade: linear ticks of the real values.
+            let linear = Ticks::new(10f64.powf(lo), 10f64.powf(hi), false);
+            let at = linear.at.iter().filter(|v| **v > 0.0).map(|v| v.log10()).collect();
+            return Ticks { at, log, decimals: linear.decimals };
+        }
+        let raw = (hi - lo) / 8.0;
+        if raw.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !raw.is_finite() {
+            return Ticks { at: vec![lo], log, decimals: 2 };
+        }
+        let power = 10f64.powf(raw.log10().floor());
+        let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * power).find(|s| *s >= raw).unwrap_or(10.0 * power);
+        let first = (lo / step).ceil() as i64;
+        let last = (hi / step).floor() as i64;
+        let at = (first..=last).map(|k| k as f64 * step).collect();
+        let decimals = (-step.log10().floor()).max(0.0) as usize;
+        Ticks { at, log, decimals }
+    }
+
+    pub fn label(&self, v: f64) -> String {
+        let real = if self.log { 10f64.powf(v) } else { v };
+        if real.abs() < 1e-12 {
+            return "0".into();
+        }
+        if self.log && self.decimals == 0 || !(1e-4..1e6).contains(&real.abs()) {
+            return short_number(real);
+        }
+        format!("{real:.*}", self.decimals)
+    }
+}
+
+/// A linear f64 axis whose labelled grid lines are exactly [`Ticks::at`].
+struct TickedAxis {
+    inner: plotters::coord::types::RangedCoordf64,
+    at: Vec<f64>,
+}
+
+impl TickedAxis {
+    fn new(range: std::ops::Range<f64>, ticks: &Ticks) -> TickedAxis {
+        TickedAxis { inner: range.into(), at: ticks.at.clone() }
+    }
+}
+
+impl Ranged for TickedAxis {
+    type ValueType = f64;
+    type FormatOption = plotters::coord::ranged1d::DefaultFormatting;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: plotters::coord::ranged1d::KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        // Bold grid lines at the ticks; no light ones in between.
+        if hint.weight().allow_light_points() { Vec::new() } else { self.at.clone() }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+/// Every k-th tick, so that at most `max` remain.
+fn thin_out(at: Vec<f64>, max: usize) -> Vec<f64> {
+    let k = at.len().div_ceil(max).max(1);
+    at.into_iter().step_by(k).collect()
 }
 
 /// Three significant digits without trailing zeros: 0.8, 50, 0.316, 2.5e-5; tiny residues are 0.
@@ -267,12 +361,13 @@ where
     });
     let (x0, x1) = range(xs);
     let (y0, y1) = range(ys.collect::<Vec<_>>().into_iter());
+    let (x_ticks, y_ticks) = (Ticks::new(x0, x1, chart.log_x), Ticks::new(y0, y1, chart.log_y));
     let mut ctx = ChartBuilder::on(root)
         .caption(&chart.title, (FONT, 22))
         .margin(14)
         .x_label_area_size(48)
         .y_label_area_size(72)
-        .build_cartesian_2d(x0..x1, y0..y1)
+        .build_cartesian_2d(TickedAxis::new(x0..x1, &x_ticks), TickedAxis::new(y0..y1, &y_ticks))
         .map_err(err)?;
     let (log_x, log_y) = (chart.log_x, chart.log_y);
     ctx.configure_mesh()
@@ -282,10 +377,11 @@ where
         .axis_desc_style((FONT, 16))
         .light_line_style(WHITE)
         .bold_line_style(RGBColor(225, 225, 225))
-        .x_label_formatter(&|v| tick_label(*v, log_x))
-        .y_label_formatter(&|v| tick_label(*v, log_y))
+        .x_label_formatter(&|v| x_ticks.label(*v))
+        .y_label_formatter(&|v| y_ticks.label(*v))
         .draw()
         .map_err(err)?;
+    let mut taken_notes: Vec<(i32, i32, i32, i32)> = Vec::new();
     for s in &chart.series {
         let c = color(s.color);
         let pts: Vec<(f64, f64)> = s.x.iter().zip(&s.y).map(|(&x, &y)| (axis(x, log_x), axis(y, log_y))).collect();
@@ -300,10 +396,18 @@ where
                 s.x.iter().zip(&s.y).map(|(&x, &y)| Circle::new((axis(x, log_x), axis(y, log_y)), 2, c.filled()));
             ctx.draw_series(marks).map_err(err)?;
         }
-        let notes = s.notes.iter().filter(|(i, _)| *i < s.x.len()).map(|(i, text)| {
+        // A note that would overlap one already drawn is left out: crowded paths stay legible.
+        let mut notes = Vec::new();
+        for (i, text) in s.notes.iter().filter(|(i, _)| *i < s.x.len()) {
             let at = (axis(s.x[*i], log_x), axis(s.y[*i], log_y));
-            EmptyElement::at(at) + Text::new(text.clone(), (4, -12), (FONT, 11).into_font().color(&c))
-        });
+            let (px, py) = ctx.backend_coord(&at);
+            let rect = (px + 4, py - 12, px + 4 + 7 * text.chars().count() as i32, py);
+            if taken_notes.iter().any(|r| overlaps(*r, rect)) {
+                continue;
+            }
+            taken_notes.push(rect);
+            notes.push(EmptyElement::at(at) + Text::new(text.clone(), (4, -12), (FONT, 11).into_font().color(&c)));
+        }
         ctx.draw_series(notes).map_err(err)?;
         let drawn = match s.mark {
             Mark::Line => ctx.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(err)?,
@@ -322,14 +426,55 @@ where
                 + PathElement::new(vec![(b0, 0), (b1, 0)], c.stroke_width(3))
         });
     }
+    let legend = chart.legend.clone().unwrap_or_else(|| emptiest_corner(&ctx, chart));
     ctx.configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(200, 200, 200))
         .label_font((FONT, 14))
-        .position(chart.legend.clone())
+        .position(legend)
         .draw()
         .map_err(err)?;
     Ok(())
+}
+
+fn overlaps(a: (i32, i32, i32, i32), b: (i32, i32, i32, i32)) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
+}
+
+/// The corner whose legend-sized box covers the fewest data points (and band edges).
+fn emptiest_corner<DB: DrawingBackend, X, Y>(
+    ctx: &ChartContext<DB, Cartesian2d<X, Y>>,
+    chart: &Chart,
+) -> SeriesLabelPosition
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let (xr, yr) = ctx.plotting_area().get_pixel_range();
+    let longest = chart.series.iter().map(|s| s.label.chars().count()).max().unwrap_or(0) as i32;
+    let (w, h) = (40 + 8 * longest, 12 + 20 * chart.series.len() as i32);
+    let boxes = [
+        (SeriesLabelPosition::UpperRight, (xr.end - w, yr.start, xr.end, yr.start + h)),
+        (SeriesLabelPosition::UpperLeft, (xr.start, yr.start, xr.start + w, yr.start + h)),
+        (SeriesLabelPosition::LowerRight, (xr.end - w, yr.end - h, xr.end, yr.end)),
+        (SeriesLabelPosition::LowerLeft, (xr.start, yr.end - h, xr.start + w, yr.end)),
+    ];
+    let mut points = Vec::new();
+    for s in &chart.series {
+        let (lx, ly) = (chart.log_x, chart.log_y);
+        points.extend(s.x.iter().zip(&s.y).map(|(&x, &y)| ctx.backend_coord(&(axis(x, lx), axis(y, ly)))));
+        if let Some((low, high)) = &s.band {
+            for edge in [low, high] {
+                points.extend(s.x.iter().zip(edge).map(|(&x, &y)| ctx.backend_coord(&(axis(x, lx), axis(y, ly)))));
+            }
+        }
+    }
+    // Lines between sparse points cross boxes too: count midpoints as well.
+    let mids: Vec<(i32, i32)> = points.windows(2).map(|w| ((w[0].0 + w[1].0) / 2, (w[0].1 + w[1].1) / 2)).collect();
+    let inside = |b: &(i32, i32, i32, i32)| {
+        points.iter().chain(&mids).filter(|(x, y)| *x >= b.0 && *x <= b.2 && *y >= b.1 && *y <= b.3).count()
+    };
+    boxes.into_iter().min_by_key(|(_, b)| inside(b)).map(|(p, _)| p).unwrap_or(SeriesLabelPosition::UpperRight)
 }
 
 #[cfg(test)]
@@ -362,6 +507,41 @@ mod tests {
         assert_eq!(short_number(-2.2e-16), "0");
         assert_eq!(short_number(20000.0), "20000");
         assert_eq!(short_number(2.5e-5), "2.5e-5");
+    }
+
+    #[test]
+    fn linear_ticks_step_by_1_2_5_and_label_distinctly() {
+        // The loss panel that once read 1.02, 1.02, 1.01, 1.01: span 0.034, raw step 0.00425 -> 0.005.
+        let t = Ticks::new(0.9905, 1.0245, false);
+        let labels: Vec<String> = t.at.iter().map(|v| t.label(*v)).collect();
+        assert_eq!(labels, ["0.995", "1.000", "1.005", "1.010", "1.015", "1.020"]);
+        let t = Ticks::new(-3.2, 5.1, false);
+        assert_eq!(t.at, [-2.0, 0.0, 2.0, 4.0]);
+        assert_eq!(t.label(-2.0), "-2");
+        let t = Ticks::new(0.0, 14.0, false);
+        assert_eq!(t.at.iter().map(|v| t.label(*v)).collect::<Vec<_>>(), ["0", "2", "4", "6", "8", "10", "12", "14"]);
+    }
+
+    #[test]
+    fn log_ticks_sit_on_round_values() {
+        // Batch sizes 5..1000: 1-2-5 ticks from 5 to 1000.
+        let t = Ticks::new(5f64.log10(), 1000f64.log10(), true);
+        let labels: Vec<String> = t.at.iter().map(|v| t.label(*v)).collect();
+        assert_eq!(labels, ["5", "10", "20", "50", "100", "200", "500", "1000"]);
+        // Seven decades: one tick per decade.
+        let t = Ticks::new(-6.0, 0.5, true);
+        assert_eq!(
+            t.at.iter().map(|v| t.label(*v)).collect::<Vec<_>>(),
+            ["1e-6", "1e-5", "0.0001", "0.001", "0.01", "0.1", "1"]
+        );
+        // A fifth of a decade: linear ticks of the real values.
+        let t = Ticks::new(0.04f64.log10(), 0.06f64.log10(), true);
+        let labels: Vec<String> = t.at.iter().map(|v| t.label(*v)).collect();
+        assert_eq!(labels, ["0.040", "0.045", "0.050", "0.055", "0.060"]);
+        // Two and a half decades of parameter counts: 1-2-5.
+        let t = Ticks::new(1645f64.log10(), 951_910f64.log10(), true);
+        let labels: Vec<String> = t.at.iter().map(|v| t.label(*v)).collect();
+        assert_eq!(labels, ["2000", "5000", "10000", "20000", "50000", "100000", "200000", "500000"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use crate::analysis::Table;
 use crate::engine::StageContext;
-use crate::plot::{self, Chart, LegendPosition, Series};
+use crate::plot::{self, Chart, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
     let summary = Table::read_csv(ctx.input("summary.csv")?)?;
@@ -17,9 +17,8 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
             .log_y();
     loss.series.push(Series::points("train", 0, params.clone(), summary.floats("train_loss")?));
     loss.series.push(Series::points("test", 3, params.clone(), summary.floats("test_loss")?));
-    let mut acc = Chart::new("Final accuracy vs number of parameters", "parameters (log scale)", "accuracy (%)")
-        .log_x()
-        .legend_at(LegendPosition::LowerRight);
+    let mut acc =
+        Chart::new("Final accuracy vs number of parameters", "parameters (log scale)", "accuracy (%)").log_x();
     acc.series.push(Series::points("train", 0, params.clone(), pct("train_acc")?));
     acc.series.push(Series::points("test", 3, params, pct("test_acc")?));
     plot::render(&loss, &ctx.output("loss")?)?;

@@ -5,14 +5,13 @@ use anyhow::Result;
 
 use crate::analysis::Table;
 use crate::engine::StageContext;
-use crate::plot::{self, Chart, LegendPosition, Series};
+use crate::plot::{self, Chart, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
     let curves = Table::read_csv(ctx.input("curves.csv")?)?;
     let seeds: std::collections::BTreeSet<i64> = curves.floats("seed")?.iter().map(|&s| s as i64).collect();
     let mut loss = Chart::new("Random labels: cross-entropy on the full sets", "epoch", "cross-entropy");
-    let mut acc = Chart::new("Random labels: accuracy on the full sets", "epoch", "accuracy (%)")
-        .legend_at(LegendPosition::MiddleRight);
+    let mut acc = Chart::new("Random labels: accuracy on the full sets", "epoch", "accuracy (%)");
     for (i, seed) in seeds.iter().enumerate() {
         let run = curves.filter_in("seed", &[*seed as f64])?;
         let x = run.floats("epoch")?;

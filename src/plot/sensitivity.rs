@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use crate::analysis::Table;
 use crate::engine::StageContext;
-use crate::plot::{self, Chart, LegendPosition, Series};
+use crate::plot::{self, Chart, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
     let t = Table::read_csv(ctx.input("summary.csv")?)?;
@@ -22,9 +22,7 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
     loss.series.push(Series::line("train", 0, bs.clone(), t.floats("train_loss")?).with_markers());
     loss.series.push(Series::line("test", 0, bs.clone(), t.floats("test_loss")?).dashed().with_markers());
     plot::render_panels(&[loss, sensitivity()?], &ctx.output("loss_sensitivity")?)?;
-    let mut acc = Chart::new("Accuracy vs batch size", "batch size (log scale)", "accuracy (%)")
-        .log_x()
-        .legend_at(LegendPosition::LowerLeft);
+    let mut acc = Chart::new("Accuracy vs batch size", "batch size (log scale)", "accuracy (%)").log_x();
     acc.series.push(Series::line("train", 0, bs.clone(), pct("train_acc")?).with_markers());
     acc.series.push(Series::line("test", 0, bs.clone(), pct("test_acc")?).dashed().with_markers());
     plot::render_panels(&[acc, sensitivity()?], &ctx.output("accuracy_sensitivity")?)

@@ -15,9 +15,11 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
     let models: Vec<String> =
         curves.strings("model")?.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
 
+    let seeds = plot::over_seeds(curves.floats("n")?.into_iter().fold(0.0, f64::max) as usize);
     let mut loss =
-        Chart::new(format!("Training loss on {f}(x) = {}", function.formula()), "epoch", "MSE (log scale)").log_y();
-    let mut fit = Chart::new(format!("Predictions vs ground truth, {f}(x) = {}", function.formula()), "x", "y");
+        Chart::new(format!("Training loss on {f}(x) = {}{seeds}", function.formula()), "epoch", "MSE (log scale)")
+            .log_y();
+    let mut fit = Chart::new(format!("Predictions vs ground truth, {f}(x) = {}{seeds}", function.formula()), "x", "y");
     for (i, model) in models.iter().enumerate() {
         let m: Model = serde_json::from_value(serde_json::Value::String(model.clone()))?;
         let c = curves.filter_eq("model", model)?;

@@ -85,7 +85,10 @@ fn file_url(path: &Path) -> Result<String> {
 fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>> {
     let out = cmd.output().with_context(|| format!("cannot start Chromium for the {what}"))?;
     if !out.status.success() {
-        bail!("Chromium failed ({what}): {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("no output"));
+        bail!(
+            "Chromium failed ({what}): {}",
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("no output")
+        );
     }
     Ok(out.stdout)
 }

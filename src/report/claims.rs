@@ -246,8 +246,11 @@ pub fn evaluate(table: &TableOf, config: &Config) -> Result<Vec<Finding>> {
     Ok(out)
 }
 
-/// Per model of function `f`: (epochs, seed-mean losses), models in the table's order.
-fn curves_of(curves: &Table, f: &str) -> Result<Vec<(String, Vec<f64>, Vec<f64>)>> {
+/// One model's curve: (model, epochs, seed-mean losses).
+type Curve = (String, Vec<f64>, Vec<f64>);
+
+/// Per model of function `f`, models in the table's order.
+fn curves_of(curves: &Table, f: &str) -> Result<Vec<Curve>> {
     let f_rows = curves.filter_eq("function", f)?;
     let mut models: Vec<String> = Vec::new();
     for m in f_rows.strings("model")? {
@@ -327,7 +330,9 @@ pub fn shallow_highest_after(curves: &Table, from_epoch: f64) -> Result<Finding>
         let last = models.iter().map(|(_, e, _)| e.last().copied().unwrap_or(0.0)).fold(f64::INFINITY, f64::min);
         return Ok(finding(
             Verdict::NotMeasured,
-            format!("no epoch ≥ {from_epoch} with every model still training (the shortest curve ends at epoch {last})"),
+            format!(
+                "no epoch ≥ {from_epoch} with every model still training (the shortest curve ends at epoch {last})"
+            ),
         ));
     }
     let share = highest as f64 / epochs as f64;
@@ -362,7 +367,10 @@ pub fn f2_hits_cap(summary: &Table, max_epochs: usize) -> Result<Finding> {
 /// C4.
 pub fn deeper_better_at_edges(predictions: &Table) -> Result<Finding> {
     let f2 = predictions.filter_eq("function", "f2")?;
-    let by_depth: Vec<&str> = ["m1", "m2", "m3"].into_iter().filter(|m| f2.strings("model").is_ok_and(|ms| ms.iter().any(|x| x == m))).collect();
+    let by_depth: Vec<&str> = ["m1", "m2", "m3"]
+        .into_iter()
+        .filter(|m| f2.strings("model").is_ok_and(|ms| ms.iter().any(|x| x == m)))
+        .collect();
     if by_depth.len() < 2 {
         return Ok(finding(Verdict::NotMeasured, "needs two models of different depth on f2"));
     }
@@ -390,7 +398,8 @@ pub fn cnn1_beats_cnn2(summary: &Table) -> Result<Finding> {
         let of = |name: &str| m.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
         Ok((of("cnn1"), of("cnn2")))
     };
-    let (loss, acc, train_loss, train_acc) = (get("test_loss")?, get("test_acc")?, get("train_loss")?, get("train_acc")?);
+    let (loss, acc, train_loss, train_acc) =
+        (get("test_loss")?, get("test_acc")?, get("train_loss")?, get("train_acc")?);
     let (Some(l1), Some(l2), Some(a1), Some(a2)) = (loss.0, loss.1, acc.0, acc.1) else {
         return Ok(finding(Verdict::NotMeasured, "needs CNN1 and CNN2"));
     };
@@ -589,15 +598,20 @@ pub fn interpolation_shows(curve: &Table, [b1, b2]: [usize; 2]) -> Result<Findin
     for lr in means_by(curve, "lr", "alpha")?.into_iter().map(|(lr, _)| lr) {
         let t = curve.filter_eq("lr", &lr)?;
         let (alpha, loss) = (t.floats("alpha")?, t.floats("test_loss")?);
-        let near = |a: f64| {
-            (0..alpha.len()).min_by(|&i, &j| (alpha[i] - a).abs().total_cmp(&(alpha[j] - a).abs())).unwrap()
-        };
+        let near =
+            |a: f64| (0..alpha.len()).min_by(|&i, &j| (alpha[i] - a).abs().total_cmp(&(alpha[j] - a).abs())).unwrap();
         let (l0, l1) = (loss[near(0.0)], loss[near(1.0)]);
         let inside = (0..alpha.len()).filter(|&k| alpha[k] > 0.0 && alpha[k] < 1.0);
         let peak = inside.max_by(|&i, &j| loss[i].total_cmp(&loss[j]));
         let barrier = match peak {
             Some(k) if loss[k] > l0.max(l1) => {
-                format!("a barrier: test loss {} at α = {} between {} (α = 0) and {} (α = 1)", num(loss[k]), alpha[k], num(l0), num(l1))
+                format!(
+                    "a barrier: test loss {} at α = {} between {} (α = 0) and {} (α = 1)",
+                    num(loss[k]),
+                    alpha[k],
+                    num(l0),
+                    num(l1)
+                )
             }
             _ => format!("no barrier between {} (α = 0) and {} (α = 1)", num(l0), num(l1)),
         };
@@ -621,12 +635,22 @@ mod tests {
     }
 
     /// f1 loss curves: model -> loss at epoch e.
-    fn curves(models: &[(&str, fn(f64) -> f64)], epochs: usize) -> Table {
+    type LossAt = fn(f64) -> f64;
+
+    fn curves(models: &[(&str, LossAt)], epochs: usize) -> Table {
         let mut rows = Vec::new();
         for (m, loss) in models {
             for e in 0..epochs {
                 let l = loss(e as f64);
-                rows.push(vec!["f1".into(), (*m).into(), (e as f64).into(), l.into(), l.into(), l.into(), Cell::Int(1)]);
+                rows.push(vec![
+                    "f1".into(),
+                    (*m).into(),
+                    (e as f64).into(),
+                    l.into(),
+                    l.into(),
+                    l.into(),
+                    Cell::Int(1),
+                ]);
             }
         }
         table(&["function", "model", "epoch", "mean", "min", "max", "n"], rows)
@@ -703,7 +727,12 @@ mod tests {
 
     #[test]
     fn c8_and_c9_read_the_trend_over_sizes() {
-        let growing = mlp_summary(&[(1000, 0.0, 0.0, 0.60), (4000, 0.1, 0.01, 0.90), (16000, 0.2, 0.02, 0.975), (64000, 0.3, 0.03, 0.98)]);
+        let growing = mlp_summary(&[
+            (1000, 0.0, 0.0, 0.60),
+            (4000, 0.1, 0.01, 0.90),
+            (16000, 0.2, 0.02, 0.975),
+            (64000, 0.3, 0.03, 0.98),
+        ]);
         assert_eq!(gap_grows(&growing).unwrap().verdict, Verdict::Confirmed);
         let f = saturates(&growing).unwrap();
         assert_eq!(f.verdict, Verdict::Confirmed);
@@ -721,7 +750,12 @@ mod tests {
         let sweep = |acc: [f64; 3]| {
             table(
                 &["batch_size", "test_acc", "sensitivity"],
-                [5, 100, 1000].iter().zip(acc).zip([0.9, 0.5, 0.1]).map(|((&b, a), s)| vec![Cell::Int(b), a.into(), s.into()]).collect(),
+                [5, 100, 1000]
+                    .iter()
+                    .zip(acc)
+                    .zip([0.9, 0.5, 0.1])
+                    .map(|((&b, a), s)| vec![Cell::Int(b), a.into(), s.into()])
+                    .collect(),
             )
         };
         assert_eq!(best_batch(&sweep([0.90, 0.95, 0.93])).unwrap().verdict, Verdict::Confirmed);
@@ -749,7 +783,11 @@ mod tests {
         let f = norm_rises_near_250(&curve(true), &summary).unwrap();
         assert_eq!(f.verdict, Verdict::Confirmed, "{}", f.measurement);
         // The bump starts at 240, where the loss still falls at -0.002 and then at (0.492 - 0.52) / 50.
-        assert!(f.measurement.contains("norm ×3.00 at epoch 240, loss slope -0.002000 → -0.0005600"), "{}", f.measurement);
+        assert!(
+            f.measurement.contains("norm ×3.00 at epoch 240, loss slope -0.002000 → -0.0005600"),
+            "{}",
+            f.measurement
+        );
         assert_eq!(norm_rises_near_250(&curve(false), &summary).unwrap().verdict, Verdict::NotConfirmed);
     }
 
@@ -765,9 +803,10 @@ mod tests {
 
     #[test]
     fn c12_reports_a_barrier_and_never_a_verdict() {
-        let rows = [-0.5, 0.0, 0.5, 1.0, 1.5].iter().zip([0.9, 0.1, 2.0, 0.2, 3.0]).map(|(&a, l)| {
-            vec!["0.01".into(), a.into(), l.into(), 0.5.into(), l.into(), 0.5.into()]
-        });
+        let rows = [-0.5, 0.0, 0.5, 1.0, 1.5]
+            .iter()
+            .zip([0.9, 0.1, 2.0, 0.2, 3.0])
+            .map(|(&a, l)| vec!["0.01".into(), a.into(), l.into(), 0.5.into(), l.into(), 0.5.into()]);
         let t = table(&["lr", "alpha", "train_loss", "train_acc", "test_loss", "test_acc"], rows.collect());
         let f = interpolation_shows(&t, [64, 1024]).unwrap();
         assert_eq!(f.verdict, Verdict::NotTestable);

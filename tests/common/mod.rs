@@ -76,7 +76,9 @@ impl Workspace {
             .values()
             .map(|bytes| serde_json::from_slice::<serde_json::Value>(bytes).unwrap())
             .filter(|r| r["kind"] != "report")
-            .map(|r| (r["stage"].as_str().unwrap().to_string(), r["key"].as_str().unwrap().to_string(), r["outputs"].clone()))
+            .map(|r| {
+                (r["stage"].as_str().unwrap().to_string(), r["key"].as_str().unwrap().to_string(), r["outputs"].clone())
+            })
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
@@ -154,7 +156,8 @@ pub fn mask_durations(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
     while i < chars.len() {
-        let starts_number = chars[i].is_ascii_digit() && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '.'));
+        let starts_number =
+            chars[i].is_ascii_digit() && (i == 0 || !(chars[i - 1].is_alphanumeric() || chars[i - 1] == '.'));
         if starts_number {
             let mut j = i;
             while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == '.') {
@@ -178,4 +181,3 @@ pub fn mask_durations(text: &str) -> String {
     }
     out
 }
-
