@@ -279,8 +279,9 @@ impl Ticks {
         }
         let power = 10f64.powf(raw.log10().floor());
         let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * power).find(|s| *s >= raw).unwrap_or(10.0 * power);
-        let first = (lo / step).ceil() as i64;
-        let last = (hi / step).floor() as i64;
+        // A hair of tolerance: a bound that is a multiple of the step up to rounding gets its tick.
+        let first = (lo / step - 1e-9).ceil() as i64;
+        let last = (hi / step + 1e-9).floor() as i64;
         let at = (first..=last).map(|k| k as f64 * step).collect();
         let decimals = (-step.log10().floor()).max(0.0) as usize;
         Ticks { at, log, decimals }
