@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::analysis::Table;
 use crate::experiments::grad_norm::{ID, Settings};
-use crate::report::{Section, input};
+use crate::report::{Section, input, span};
 
 pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Result<Section> {
     let summary = Table::read_csv(input(inputs, "summary.csv")?)?;
@@ -20,6 +20,31 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
     ));
     s.figure("Gradient norm and loss per iteration", format!("{ID}/grad_norm.png"), input(inputs, "grad_norm.png")?);
     s.table("Every run (dead: the gradient is exactly zero from `dead_from_epoch` to the end)", &summary)?;
+    let curves = Table::read_csv(input(inputs, "curves.csv")?)?;
+    let first = curves.filter_in("epoch", &[0.0])?;
+    let dead: Vec<String> = summary
+        .strings("dead")?
+        .iter()
+        .zip(summary.strings("seed")?)
+        .zip(summary.floats("dead_from_epoch")?)
+        .filter(|((d, _), _)| *d == "true")
+        .map(|((_, seed), from)| format!("seed {seed} from iteration {from}"))
+        .collect();
+    let min_at: Vec<f64> = summary.floats("min_grad_norm_epoch")?;
+    s.beside(
+        "Ours (range over seeds) beside the original (one unseeded run, read from its figures)",
+        vec![
+            ["loss at iteration 0".into(), "1.12".into(), span(&first.floats("loss")?)],
+            ["final loss".into(), "≈ 0.75 (iteration 2000)".into(), span(&summary.floats("final_loss")?)],
+            ["smallest gradient norm".into(), "≈ 0.07".into(), span(&summary.floats("min_grad_norm")?)],
+            ["... at iteration".into(), "200-250".into(), span(&min_at)],
+            [
+                "dead runs".into(),
+                "none in the original; a PyTorch re-run died at 1877".into(),
+                if dead.is_empty() { "none".into() } else { dead.join(", ") },
+            ],
+        ],
+    );
     s.text(
         "Original (read from its figures, one unseeded run): loss 1.12 at the start, a plateau near 1.0, about 0.75 at \
          iteration 2000; gradient norm about 1.0 at first, a minimum near 0.07 around iterations 200-250, then noisy \

@@ -80,6 +80,12 @@ impl Section {
         self.blocks.push(Block::Table { caption: caption.into(), header, rows, folded });
     }
 
+    /// "Ours beside the original": (quantity, the original's value, ours), as text.
+    pub fn beside(&mut self, caption: impl Into<String>, rows: Vec<[String; 3]>) {
+        let header = ["quantity", "original", "ours"].map(String::from).to_vec();
+        self.rows(caption, header, rows.into_iter().map(Vec::from).collect(), false);
+    }
+
     /// A preformatted block (a configuration file).
     pub fn code(&mut self, text: impl Into<String>) {
         self.blocks.push(Block::Code(text.into()));
@@ -127,6 +133,15 @@ fn intro(header: &ReportHeader) -> String {
         header.stages,
         duration(header.compute_seconds)
     )
+}
+
+/// "lo to hi" of `values` (4 significant digits), or "lo" when they are all equal.
+pub fn span(values: &[f64]) -> String {
+    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    // Counts (epochs, iterations) print as integers.
+    let show =
+        |v: f64| if v.fract() == 0.0 && v.abs() < 1e12 { format!("{v:.0}") } else { crate::analysis::format_float(v) };
+    if lo == hi { show(lo) } else { format!("{} to {}", show(lo), show(hi)) }
 }
 
 /// A wall time for people: seconds below two minutes, then minutes, then hours.
@@ -299,6 +314,13 @@ pub fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spans_print_counts_as_integers() {
+        assert_eq!(span(&[69.0, 555.0]), "69 to 555");
+        assert_eq!(span(&[0.5, 0.5]), "0.5000");
+        assert_eq!(span(&[0.01037, 0.0164]), "0.01037 to 0.01640");
+    }
 
     #[test]
     fn base64_matches_rfc4648_vectors() {
