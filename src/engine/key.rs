@@ -41,7 +41,7 @@ impl KeyParts {
         });
         diff_maps(&old.inputs, &self.inputs, &mut why, |name, change| match change {
             Change::Changed(..) if name == super::lineage::INPUT => {
-                "an upstream stage ran again (its lineage: keys, wall times) changed".to_string()
+                "its lineage changed: an upstream stage ran again".to_string()
             }
             Change::Added(_) => format!("input `{name}` added"),
             Change::Removed(_) => format!("input `{name}` removed"),

@@ -94,3 +94,51 @@ pub fn build(graph: &Graph, i: usize, records: &BTreeMap<usize, Record>) -> Resu
     }
     Ok(serde_json::to_vec_pretty(&Lineage { stages })?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::KeyParts;
+    use crate::engine::graph::{Stage, StageContext, StageKind};
+    use crate::engine::store::{ObjectRef, Record};
+
+    fn noop(_: &StageContext) -> Result<()> {
+        Ok(())
+    }
+    static KIND: StageKind = StageKind::plain("k", &[], noop);
+
+    fn record(stage: &Stage, seconds: f64) -> Record {
+        Record {
+            key: format!("key-of-{}", stage.id),
+            stage: stage.id.clone(),
+            kind: "k".into(),
+            outputs: BTreeMap::from([("out".to_string(), ObjectRef { hash: "h".into(), size: 1 })]),
+            started: 0.0,
+            seconds,
+            backend: "-".into(),
+            device: "-".into(),
+            parts: KeyParts::default(),
+        }
+    }
+
+    #[test]
+    fn lineage_lists_exactly_the_upstream_stages_in_order() {
+        let a = Stage::new(&KIND, &[("n", "a".into())], &serde_json::json!({"seed": 1}));
+        let b = Stage::new(&KIND, &[("n", "b".into())], &()).input("x", &a, "out");
+        let side = Stage::new(&KIND, &[("n", "side".into())], &());
+        let c = Stage::new(&KIND, &[("n", "c".into())], &()).input("y", &b, "out").with_lineage();
+        let graph = Graph::new(vec![c, side, b, a]).unwrap();
+        let records: BTreeMap<usize, Record> = (0..4).map(|i| (i, record(graph.stage(i), 1.23456))).collect();
+        let c_index = graph.find("k[n=c]").unwrap();
+        let lineage: Lineage = serde_json::from_slice(&build(&graph, c_index, &records).unwrap()).unwrap();
+        let ids: Vec<&str> = lineage.stages.iter().map(|e| e.stage.as_str()).collect();
+        assert_eq!(ids, ["k[n=a]", "k[n=b]"], "dependencies first, nothing off the path");
+        assert_eq!(lineage.stages[0].params["seed"], 1);
+        assert_eq!(lineage.stages[0].seconds, 1.235, "wall times to the millisecond");
+        assert_eq!(lineage.stages[1].deps, ["k[n=a]"]);
+        assert_eq!(lineage.upstream_of("k[n=b]").len(), 2);
+        assert_eq!(lineage.upstream_of("k[n=a]").len(), 1);
+        // Equal records give equal bytes: the lineage hash is a stable part of the key.
+        assert_eq!(build(&graph, c_index, &records).unwrap(), build(&graph, c_index, &records).unwrap());
+    }
+}
