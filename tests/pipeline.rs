@@ -140,14 +140,14 @@ fn damaged_objects_are_reported_and_rebuilt() {
     let status = String::from_utf8_lossy(&ws.repro(&["status"]).stdout).to_string();
     assert!(status.contains("cached output `weights.bpk` is corrupt"), "{status}");
     // Only that run reruns; it reproduces the same bytes, so no analysis or figure reruns. The
-    // report does: its lineage (that run's wall time) changed.
+    // report does too when that run's wall time differs by a millisecond or more (its lineage
+    // changed); a run this short may take the same time to the millisecond, and then it does not.
     let out = ws.repro(&["run"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(summary(&String::from_utf8_lossy(&out.stdout)), Some((2, SMALL_STAGES - 2, 0)), "{stderr}");
-    assert!(
-        stderr.contains("s] sim_functions.train[function=f1,model=m1,seed=0]") && stderr.contains("s] report"),
-        "{stderr}"
-    );
+    let ran: Vec<&str> = stderr.lines().filter_map(|l| l.split_once("s] ").map(|(_, stage)| stage)).collect();
+    let damaged = "sim_functions.train[function=f1,model=m1,seed=0]";
+    assert!(ran.contains(&damaged), "{stderr}");
+    assert!(ran.iter().all(|s| *s == damaged || *s == "report"), "{stderr}");
     assert!(ws.repro(&["verify"]).status.success());
 }
 
