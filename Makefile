@@ -1,20 +1,42 @@
 # The two commands a newcomer needs: `make report` and `make test`.
+#
+# `make report BACKEND=tch [DEVICE=auto|cpu|cuda:N]` trains on libtorch (burn-tch): the build
+# and the run go through scripts/with-libtorch.sh, which finds or makes a PyTorch (a venv with
+# PyPI torch==2.9.0 unless LIBTORCH or a Python with torch is given). Its build lives in
+# target/tch, so switching backends never rebuilds the other.
 CARGO ?= cargo
 PROFILE ?=
 JOBS ?=
-REPRO := target/release/repro
+BACKEND ?= flex
+DEVICE ?= auto
 
-.PHONY: report build test lint fmt bench clean
+TCH_TARGET := target/tch
+WITH_LIBTORCH := bash scripts/with-libtorch.sh
+ifeq ($(BACKEND),tch)
+BUILD := CARGO_TARGET_DIR=$(TCH_TARGET) $(WITH_LIBTORCH) $(CARGO) build --release --features tch
+REPRO := $(WITH_LIBTORCH) $(TCH_TARGET)/release/repro
+SETTINGS := -s pipeline.backend=tch -s pipeline.device=$(DEVICE)
+else
+BUILD := $(CARGO) build --release
+REPRO := target/release/repro
+SETTINGS :=
+endif
+
+.PHONY: report build test test-tch lint fmt bench clean
 
 report: build
-	$(REPRO) run $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),-j $(JOBS))
+	$(REPRO) run $(SETTINGS) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),-j $(JOBS))
 
 build:
-	$(CARGO) build --release
+	$(BUILD)
 
 # Tests run on the release profile so they share its compiled dependencies with `make report`.
 test:
 	$(CARGO) test --release
+
+# The quick profile on tch (CPU) against flex, within stated tolerances (tests/tch_agreement.rs).
+test-tch:
+	CARGO_TARGET_DIR=$(TCH_TARGET) $(WITH_LIBTORCH) $(CARGO) test --release --features tch --test tch_agreement -- --nocapture
 
 lint:
 	$(CARGO) fmt --check
@@ -24,6 +46,7 @@ fmt:
 	$(CARGO) fmt
 
 bench: build
+	bash bench/head_to_head.sh
 	bash bench/run.sh
 
 clean:

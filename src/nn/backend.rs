@@ -14,8 +14,15 @@ pub struct Compute {
 }
 
 impl Compute {
+    /// The settings with `device = "auto"` resolved to the device it means on this machine, so
+    /// that keys and records name the device that really computed.
     pub fn from_settings(settings: &PipelineSettings) -> Result<Compute> {
-        let compute = Compute { backend: settings.backend, device: settings.device.clone() };
+        let device = match (settings.backend, settings.device.as_str()) {
+            (Backend::Tch, "auto") => tch_auto(),
+            (Backend::Flex, "auto") => "cpu".to_string(),
+            (_, other) => other.to_string(),
+        };
+        let compute = Compute { backend: settings.backend, device };
         compute.device()?;
         Ok(compute)
     }
@@ -57,18 +64,30 @@ impl Compute {
 }
 
 #[cfg(feature = "tch")]
+#[allow(deprecated)] // burn-tch is deprecated upstream; it is still the way to libtorch and CUDA here
 fn tch_device(name: &str) -> Result<Device> {
     match name {
         "cpu" => Ok(Device::libtorch()),
-        "auto" => Ok(Device::libtorch_cuda(0usize)),
         other => match other.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
-            Some(n) => Ok(Device::libtorch_cuda(n)),
+            Some(n) if (n as i64) < tch::Cuda::device_count() => Ok(Device::libtorch_cuda(n)),
+            Some(_) => bail!("device `{other}`: libtorch sees {} CUDA device(s)", tch::Cuda::device_count()),
             None => bail!("unknown tch device `{other}` (expected cpu, auto or cuda:N)"),
         },
     }
 }
 
+/// `auto` on tch: the first CUDA device when libtorch has one, else the CPU.
+#[cfg(feature = "tch")]
+fn tch_auto() -> String {
+    if tch::Cuda::is_available() { "cuda:0".to_string() } else { "cpu".to_string() }
+}
+
 #[cfg(not(feature = "tch"))]
 fn tch_device(_: &str) -> Result<Device> {
     bail!("backend `tch` needs a build with `--features tch` (see README: libtorch backend)")
+}
+
+#[cfg(not(feature = "tch"))]
+fn tch_auto() -> String {
+    "auto".to_string()
 }

@@ -96,12 +96,22 @@ fn write_report(ctx: &StageContext) -> Result<()> {
     let header = ReportHeader {
         commit,
         config_hash: config_hash(&config)?,
-        backend: format!("{:?}", config.pipeline.backend).to_lowercase(),
-        device: config.pipeline.device.clone(),
+        compute: compute_used(&lineage),
         stages: lineage.stages.len(),
         compute_seconds: lineage.stages.iter().map(|e| e.seconds).sum(),
     };
     report::write(&header, &sections, &ctx.output("report.md")?, &ctx.output("report.html")?)
+}
+
+/// The backends and devices numeric stages ran on, as `tch` on `cuda:0`, `flex` on `cpu`.
+fn compute_used(lineage: &Lineage) -> String {
+    let used: BTreeSet<String> = lineage
+        .stages
+        .iter()
+        .filter(|e| e.backend != "-")
+        .map(|e| format!("`{}` on `{}`", e.backend, e.device))
+        .collect();
+    if used.is_empty() { "no numeric stage".to_string() } else { used.into_iter().collect::<Vec<_>>().join(", ") }
 }
 
 /// blake3 of the effective configuration (after profiles and `-s` overrides), as canonical JSON.

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make bench` part: the study's training workloads in repro (flex, and tch when built) and in
+# PyTorch, one after the other on this machine, one thread each. Prints a table of seconds per
+# 100 steps and the ratio ours / PyTorch.
+#
+# PyTorch comes from .venv (made by `make tch-env`) or any python3 that imports torch; without
+# one, the PyTorch column says so. MNIST: $MNIST_MIRROR (a directory) or ../shared/mnist.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mnist="${MNIST_MIRROR:-$(cd .. && pwd)/shared/mnist}"
+out="target/bench-head-to-head"
+mkdir -p "$out"
+
+cargo build --release --quiet --example head_to_head
+./target/release/examples/head_to_head flex > "$out/flex.tsv"
+if [ -x target/tch/release/examples/head_to_head ]; then
+  bash scripts/with-libtorch.sh target/tch/release/examples/head_to_head tch cpu > "$out/tch.tsv"
+else
+  : > "$out/tch.tsv"
+fi
+python=""
+for candidate in .venv/bin/python python3; do
+  if command -v "$candidate" >/dev/null && "$candidate" -c "import torch" 2>/dev/null; then python="$candidate"; break; fi
+done
+if [ -n "$python" ]; then
+  "$python" bench/pytorch/workloads.py "$mnist" cpu 2>/dev/null > "$out/pytorch.tsv"
+else
+  : > "$out/pytorch.tsv"
+fi
+
+python3 - "$out" <<'PY'
+import sys
+out = sys.argv[1]
+def load(name):
+    rows = {}
+    for line in open(f"{out}/{name}.tsv"):
+        workload, steps, secs = line.split("\t")
+        rows[workload] = 100 * float(secs) / int(steps)
+    return rows
+flex, tch, torch = load("flex"), load("tch"), load("pytorch")
+print("Seconds per 100 training steps, one thread (ratio = ours / PyTorch):")
+print("| workload | flex | tch | PyTorch | flex / PyTorch | tch / PyTorch |")
+print("|---|---|---|---|---|---|")
+fmt = lambda v: f"{v:.3f}" if v is not None else "-"
+ratio = lambda a, b: f"{a / b:.2f}" if a is not None and b else "-"
+for w, f in flex.items():
+    t, p = tch.get(w), torch.get(w)
+    print(f"| {w} | {fmt(f)} | {fmt(t)} | {fmt(p)} | {ratio(f, p)} | {ratio(t, p)} |")
+PY

@@ -1,0 +1,90 @@
+//! `make bench` part: the study's training workloads, timed per step on one thread, for the
+//! head-to-head with PyTorch (`bench/pytorch/workloads.py` trains exactly the same ones).
+//!
+//! Usage: `head_to_head [flex|tch] [cpu|cuda:N]`. Prints `workload<TAB>steps<TAB>seconds` lines.
+//! Every workload: the study's architecture, PyTorch-default init, Adam (lr 1e-3), a warm-up of a
+//! few steps, then `steps` timed optimiser steps on a fixed slice of the data.
+
+use std::time::Instant;
+
+use burn::optim::GradientsParams;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use repro::config::{Backend, PipelineSettings};
+use repro::data::mnist::{self, FetchOptions};
+use repro::experiments::mnist_cnn::Model;
+use repro::nn::classify::{self, DeviceSplit};
+use repro::nn::cnn::Cnn;
+use repro::nn::{Activation, Compute, Init, Mlp, loss::mse, optim};
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let backend = match args.first().map(String::as_str).unwrap_or("flex") {
+        "tch" => Backend::Tch,
+        _ => Backend::Flex,
+    };
+    let settings = PipelineSettings { backend, device: args.get(1).cloned().unwrap_or_else(|| "cpu".into()) };
+    let device = Compute::from_settings(&settings)?.training_device()?;
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
+    one.install(|| -> anyhow::Result<()> {
+        full_batch("full_batch_mlp_571", &[1, 5, 10, 10, 10, 10, 10, 5, 1], Activation::LeakyRelu, 300, 1e-4, &device);
+        full_batch("full_batch_mlp_109", &[1, 12, 6, 1], Activation::Relu, 1000, 0.0, &device);
+        let dir = std::path::Path::new("target/bench-data/mnist");
+        mnist::ensure_all(dir, &mnist::with_env_mirror(&mnist::default_mirrors()), &FetchOptions::default())?;
+        let train = mnist::load_split(&dir.join(mnist::TRAIN_IMAGES.name), &dir.join(mnist::TRAIN_LABELS.name))?;
+        for (batch, steps) in [(5, 1000), (64, 300), (500, 60), (1024, 40)] {
+            let net = Mlp::new(&[784, 20, 20, 10], Activation::Relu, &mut Init::new(0), &device);
+            classifier(&format!("mnist_mlp_16k_b{batch}"), net, &train, batch, steps, &device);
+        }
+        let net = Mlp::new(&[784, 800, 400, 10], Activation::Relu, &mut Init::new(0), &device);
+        classifier("mnist_mlp_952k_b500", net, &train, 500, 20, &device);
+        for model in [Model::Cnn1, Model::Cnn2, Model::Cnn3] {
+            let net = Cnn::new(&model.shape(), &mut Init::new(0), &device);
+            classifier(&format!("{}_b500", model.name()), net, &train, 500, 10, &device);
+        }
+        Ok(())
+    })
+}
+
+fn full_batch(name: &str, widths: &[usize], act: Activation, n: usize, wd: f32, device: &burn::prelude::Device) {
+    let xs: Vec<f32> = (0..n).map(|i| -1.5 + 3.0 * i as f32 / n as f32).collect();
+    let ys: Vec<f32> = xs.iter().map(|x| (5.0 * std::f32::consts::PI * x).cos()).collect();
+    let (x, y) = (repro::nn::column(&xs, device), repro::nn::column(&ys, device));
+    let mut model = Mlp::new(widths, act, &mut Init::new(0), device);
+    let mut opt = optim::adam(wd);
+    let mut step = |model: Mlp| {
+        let loss = mse(model.forward(x.clone()), y.clone());
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        opt.step(1e-3, model, grads)
+    };
+    for _ in 0..20 {
+        model = step(model);
+    }
+    let steps = 1000;
+    let t = Instant::now();
+    for _ in 0..steps {
+        model = step(model);
+    }
+    // Reading a value waits for queued device work.
+    let _ = repro::nn::values(model.forward(x.clone()));
+    println!("{name}\t{steps}\t{:.6}", t.elapsed().as_secs_f64());
+}
+
+fn classifier<M: classify::Classifier>(
+    name: &str,
+    mut net: M,
+    train: &mnist::Split,
+    batch: usize,
+    steps: usize,
+    device: &burn::prelude::Device,
+) {
+    let mut opt = optim::adam(0.0);
+    let mut rng = StdRng::seed_from_u64(0);
+    let warm = DeviceSplit::new(&train.clone().head(batch * 3), device);
+    net = classify::train_epoch(net, &mut opt, 1e-3, &warm, batch, &mut rng, |_| {}).0;
+    let data = DeviceSplit::new(&train.clone().head(batch * steps), device);
+    let t = Instant::now();
+    let (_, loss) = classify::train_epoch(net, &mut opt, 1e-3, &data, batch, &mut rng, |_| {});
+    assert!(loss.is_finite());
+    println!("{name}\t{steps}\t{:.6}", t.elapsed().as_secs_f64());
+}
