@@ -22,7 +22,7 @@ REPRO := target/release/repro
 SETTINGS :=
 endif
 
-.PHONY: report build test test-tch lint fmt bench clean
+.PHONY: report build test test-tch test-slurm lint fmt bench clean
 
 report: build
 	$(REPRO) run $(SETTINGS) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),-j $(JOBS))
@@ -37,6 +37,13 @@ test:
 # The quick profile on tch (CPU) against flex, within stated tolerances (tests/tch_agreement.rs).
 test-tch:
 	CARGO_TARGET_DIR=$(TCH_TARGET) $(WITH_LIBTORCH) $(CARGO) test --release --features tch --test tch_agreement -- --nocapture
+
+# A one-node Slurm cluster on this machine (installs slurm-wlm and munge when missing), the
+# cluster test against it (tests/slurm.rs), then the daemons are stopped whatever happened.
+test-slurm: build
+	bash scripts/slurm-local.sh start
+	SLURM_CONF=$(CURDIR)/target/slurm-local/slurm.conf REPRO_SLURM_TEST=1 $(CARGO) test --release --test slurm -- --nocapture; \
+	status=$$?; bash scripts/slurm-local.sh stop; exit $$status
 
 lint:
 	$(CARGO) fmt --check

@@ -29,6 +29,20 @@ for stage, secs in rows:
         print(f"  {secs:8.1f}  {stage}")
 PY
 
+# Parallel efficiency on sweeps of small trainings: the same sweep from an empty cache at -j 1
+# and at -j N (each in a cache of its own).
+sweep() {  # pattern, jobs, extra args...
+  local pattern=$1 jobs=$2; shift 2
+  rm -rf cache-sweep
+  local t; t=$(now); "$repro" --cache cache-sweep --artifacts artifacts-sweep run "$pattern" -j "$jobs" "$@" >/dev/null 2>&1
+  elapsed "$t"
+}
+sim_j1=$(sweep sim_functions 1 -s sim_functions.max_epochs=3000)
+sim_jn=$(sweep sim_functions "$(nproc)" -s sim_functions.max_epochs=3000)
+mr_j1=$(sweep min_ratio 1)
+mr_jn=$(sweep min_ratio "$(nproc)")
+rm -rf cache-sweep artifacts-sweep
+
 noop_best=999
 for _ in 1 2 3 4 5; do
   t=$(now); "$repro" run >/dev/null 2>&1; e=$(elapsed "$t")
@@ -46,6 +60,8 @@ echo "| default pipeline, cold, -j $(nproc) | $full |"
 echo "| default pipeline, second run (nothing to do), best of 5 | $(printf '%.3f' "$noop_best") |"
 echo "| default pipeline, artifacts/ deleted, restore | $restore |"
 echo "| repro status (default pipeline) | $status |"
+echo "| sim_functions sweep (18 runs, 3000 epochs), -j 1 / -j $(nproc) | $sim_j1 / $sim_jn ($(echo "$sim_j1 / $sim_jn" | bc -l | xargs printf '%.2f')x) |"
+echo "| min_ratio sweep (100 runs), -j 1 / -j $(nproc) | $mr_j1 / $mr_jn ($(echo "$mr_j1 / $mr_jn" | bc -l | xargs printf '%.2f')x) |"
 echo
 echo "Training cost per epoch (default pipeline, from the stage records):"
 python3 - <<'PY'

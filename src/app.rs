@@ -4,14 +4,15 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::config::{self, Loaded};
-use crate::engine::artifacts;
 use crate::engine::lock::CacheLock;
 use crate::engine::scheduler::{self, Environment, RunOptions};
+use crate::engine::status::JobStatus;
 use crate::engine::status::{StageStatus, status};
 use crate::engine::{Graph, Store};
+use crate::engine::{artifacts, cluster};
 use crate::experiments;
 use crate::nn::Compute;
 
@@ -96,7 +97,8 @@ pub fn status_cmd(ws: &Workspace, patterns: &[String], json: bool) -> Result<Vec
     let plan = ws.plan()?;
     let selected = plan.graph.select(patterns)?;
     let store = Store::open_existing(&ws.cache);
-    let statuses = status(&plan.graph, store.as_ref(), &plan.env, &selected);
+    let mut statuses = status(&plan.graph, store.as_ref(), &plan.env, &selected);
+    follow_jobs(ws, &plan, &mut statuses);
     if json {
         println!("{}", serde_json::to_string_pretty(&statuses)?);
     } else {
@@ -107,9 +109,158 @@ pub fn status_cmd(ws: &Workspace, patterns: &[String], json: bool) -> Result<Vec
                 println!("    {reason}");
             }
         }
-        println!("{} stale, {} up to date", stale.len(), statuses.len() - stale.len());
+        let jobs: Vec<&str> = stale.iter().filter_map(|s| s.job.as_ref().map(|j| j.state.as_str())).collect();
+        let on_cluster = if jobs.is_empty() {
+            String::new()
+        } else {
+            let count = |state: &str| jobs.iter().filter(|s| **s == state).count();
+            format!(
+                " ({} on the cluster: {} running, {} pending, {} ended without a result)",
+                jobs.len(),
+                count("RUNNING"),
+                count("PENDING"),
+                count("ENDED")
+            )
+        };
+        println!("{} stale{on_cluster}, {} up to date", stale.len(), statuses.len() - stale.len());
     }
     Ok(statuses)
+}
+
+/// For stale stages with a submitted cluster job: the job, its queue state, and its log.
+fn follow_jobs(ws: &Workspace, plan: &Plan, statuses: &mut [StageStatus]) {
+    let jobs_dir = ws.cache.join("jobs");
+    if !jobs_dir.is_dir() {
+        return;
+    }
+    let mut queue = None;
+    for s in statuses.iter_mut().filter(|s| s.stale) {
+        let Some(job) = cluster::job_of(&jobs_dir, &s.stage) else { continue };
+        let queue = queue.get_or_insert_with(|| cluster::queue_states(&plan.loaded.config.cluster.squeue));
+        let state = match queue {
+            Some(q) => q.get(&job.job).cloned().unwrap_or_else(|| "ENDED".to_string()),
+            None => "UNKNOWN (squeue unavailable)".to_string(),
+        };
+        let reason = if state == "ENDED" {
+            format!("cluster job {} ended without a result: see {}", job.job, job.log.display())
+        } else {
+            format!("cluster job {}: {state} (log: {})", job.job, job.log.display())
+        };
+        s.reasons.insert(0, reason);
+        s.job = Some(JobStatus { job: job.job, state, log: job.log });
+    }
+}
+
+/// `repro submit`: the stale stages as Slurm jobs against this cache (see `engine::cluster`).
+pub fn submit(ws: &Workspace, patterns: &[String]) -> Result<i32> {
+    let plan = ws.plan()?;
+    let selected = plan.graph.select(patterns)?;
+    let store = Store::open(&ws.cache)?;
+    let mut statuses = status(&plan.graph, Some(&store), &plan.env, &selected);
+    follow_jobs(ws, &plan, &mut statuses);
+    if let Some(busy) = statuses.iter().find(|s| s.job.as_ref().is_some_and(|j| j.state != "ENDED")) {
+        let job = busy.job.as_ref().unwrap();
+        bail!(
+            "{} is already submitted (cluster job {}: {}); wait for it or cancel it (scancel) before submitting again",
+            busy.stage,
+            job.job,
+            job.state
+        );
+    }
+    let mut stale = vec![false; plan.graph.stages().len()];
+    for s in statuses.iter().filter(|s| s.stale) {
+        stale[plan.graph.find(&s.stage).expect("status names graph stages")] = true;
+    }
+    let groups = cluster::plan(&plan.graph, &stale);
+    if groups.is_empty() {
+        println!("nothing to submit: every selected stage is up to date");
+        return Ok(0);
+    }
+    let cwd = std::env::current_dir()?;
+    let absolute = |p: &std::path::Path| if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+    let mut command = vec![std::env::current_exe()?.display().to_string()];
+    for (flag, path) in
+        [("--config", &ws.config), ("--cache", &ws.cache), ("--artifacts", &ws.artifacts), ("--data", &ws.data)]
+    {
+        command.extend([flag.to_string(), absolute(path).display().to_string()]);
+    }
+    if let Some(p) = &ws.profile {
+        command.extend(["--profile".to_string(), p.clone()]);
+    }
+    for o in &ws.overrides {
+        command.extend(["-s".to_string(), o.clone()]);
+    }
+    let settings = &plan.loaded.config.cluster;
+    let mut extra: Vec<String> = Vec::new();
+    extra.extend(settings.partition.iter().map(|p| format!("--partition={p}")));
+    extra.extend(settings.account.iter().map(|a| format!("--account={a}")));
+    extra.extend(settings.sbatch_args.iter().cloned());
+    let resources = |kind: &str| settings.resources_for(kind);
+    let opts = cluster::SubmitOptions {
+        sbatch: settings.sbatch.clone(),
+        extra,
+        logs: absolute(std::path::Path::new(&settings.logs)),
+        resources: &resources,
+        command,
+    };
+    let records = cluster::submit(&plan.graph, &groups, &ws.cache.join("jobs"), &opts)?;
+    let mut at = 0;
+    for g in &groups {
+        let first = &records[at];
+        let job = first.job.split('_').next().unwrap_or(&first.job);
+        let shape = if g.stages.len() > 1 { format!("array of {}", g.stages.len()) } else { first.stage.clone() };
+        println!("job {job}: {} ({shape})", g.kind);
+        at += g.stages.len();
+    }
+    println!(
+        "submitted {} stage(s) as {} job(s); logs in {}. `repro status` follows them; once they are done, \
+         `repro run` (all cached) materialises artifacts/.",
+        records.len(),
+        groups.len(),
+        opts.logs.display()
+    );
+    Ok(0)
+}
+
+/// `repro run-stage`: one stage instance, as a cluster job runs it. Exits at once when its key is
+/// already complete; fails when an upstream stage has no result yet.
+pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) -> Result<i32> {
+    let target = match (target, list) {
+        (Some(t), None) => t,
+        (None, Some(list)) => cluster::stage_from_list(&list)?,
+        _ => bail!("give one stage (its name or key) or --list FILE"),
+    };
+    let plan = ws.plan()?;
+    let _shared = CacheLock::shared(&ws.cache)?;
+    let store = Store::open(&ws.cache)?;
+    let everything = vec![true; plan.graph.stages().len()];
+    let index = match plan.graph.find(&target) {
+        Some(i) => i,
+        None => status(&plan.graph, Some(&store), &plan.env, &everything)
+            .iter()
+            .find(|s| s.key.as_deref() == Some(target.as_str()))
+            .and_then(|s| plan.graph.find(&s.stage))
+            .with_context(|| format!("no stage is named `{target}` or has that key now (see `repro status --json`)"))?,
+    };
+    let stage = plan.graph.stage(index).id.clone();
+    let selected = plan.graph.with_upstream(index);
+    let statuses = status(&plan.graph, Some(&store), &plan.env, &selected);
+    if let Some(up) = statuses.iter().find(|s| s.stale && s.stage != stage) {
+        bail!("{stage} cannot run yet: upstream {} has no result ({})", up.stage, up.reasons.join("; "));
+    }
+    if statuses.iter().any(|s| s.stage == stage && !s.stale) {
+        println!("{stage}: already complete");
+        return Ok(0);
+    }
+    let cores = std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.parse().ok()).unwrap_or_else(cores);
+    let opts =
+        RunOptions { jobs: 1, cores, env: plan.env.clone(), selected, verbose: false, data_dir: ws.data.clone() };
+    let summary = scheduler::run(&plan.graph, &store, &opts)?;
+    for (stage, error) in &summary.failed {
+        eprintln!("error: {stage} failed: {error}");
+    }
+    println!("{}", summary.line());
+    Ok(if summary.failed.is_empty() { 0 } else { 1 })
 }
 
 pub fn dag(ws: &Workspace, dot: bool) -> Result<()> {

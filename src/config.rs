@@ -25,6 +25,90 @@ pub struct Config {
     pub data: DataSettings,
     #[serde(default)]
     pub experiments: Experiments,
+    /// How `repro submit` asks a cluster scheduler for jobs (never part of a key).
+    #[serde(default)]
+    pub cluster: ClusterSettings,
+}
+
+/// `[cluster]`: Slurm programs, where job logs go, and resources per stage kind.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    #[serde(default = "default_sbatch")]
+    pub sbatch: String,
+    #[serde(default = "default_squeue")]
+    pub squeue: String,
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    /// Any other `sbatch` arguments, as written.
+    #[serde(default)]
+    pub sbatch_args: Vec<String>,
+    /// Job logs, relative to the workspace (on the shared filesystem).
+    #[serde(default = "default_logs")]
+    pub logs: String,
+    /// What every job asks for ...
+    #[serde(default)]
+    pub default: ResourceSettings,
+    /// ... and per stage kind: a pattern (`mnist_cnn.train`, `*.train`) -> what those jobs ask for
+    /// instead. The longest matching pattern wins.
+    #[serde(default)]
+    pub resources: std::collections::BTreeMap<String, ResourceSettings>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSettings {
+    pub cpus: Option<u32>,
+    /// Slurm syntax: `2G`, `500M`.
+    pub mem: Option<String>,
+    /// Slurm syntax: `01:00:00`.
+    pub time: Option<String>,
+    pub gpus: Option<u32>,
+}
+
+fn default_sbatch() -> String {
+    "sbatch".into()
+}
+fn default_squeue() -> String {
+    "squeue".into()
+}
+fn default_logs() -> String {
+    "cluster-logs".into()
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            sbatch: default_sbatch(),
+            squeue: default_squeue(),
+            partition: None,
+            account: None,
+            sbatch_args: Vec::new(),
+            logs: default_logs(),
+            default: ResourceSettings::default(),
+            resources: Default::default(),
+        }
+    }
+}
+
+impl ClusterSettings {
+    /// What a job of stage kind `kind` asks for: 1 CPU, 2G, one hour, no GPU, then `default`, then
+    /// the longest pattern in `resources` that matches the kind.
+    pub fn resources_for(&self, kind: &str) -> crate::engine::cluster::Resources {
+        let mut r = crate::engine::cluster::Resources { cpus: 1, mem: "2G".into(), time: "01:00:00".into(), gpus: 0 };
+        let best = self
+            .resources
+            .iter()
+            .filter(|(pattern, _)| crate::engine::graph::matches(pattern, kind))
+            .max_by_key(|(pattern, _)| pattern.len());
+        for s in std::iter::once(&self.default).chain(best.map(|(_, s)| s)) {
+            r.cpus = s.cpus.unwrap_or(r.cpus);
+            r.mem = s.mem.clone().unwrap_or(r.mem);
+            r.time = s.time.clone().unwrap_or(r.time);
+            r.gpus = s.gpus.unwrap_or(r.gpus);
+        }
+        r
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -314,6 +398,22 @@ fn parse_value(raw: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn cluster_resources_take_the_longest_matching_pattern() {
+        let mut c = ClusterSettings::default();
+        c.default.mem = Some("4G".into());
+        c.resources.insert("*.train".into(), ResourceSettings { cpus: Some(2), ..Default::default() });
+        c.resources.insert(
+            "mnist_cnn.train".into(),
+            ResourceSettings { gpus: Some(1), time: Some("00:30:00".into()), ..Default::default() },
+        );
+        let r = c.resources_for("mnist_cnn.train");
+        assert_eq!((r.cpus, r.mem.as_str(), r.time.as_str(), r.gpus), (1, "4G", "00:30:00", 1));
+        let r = c.resources_for("sim_functions.train");
+        assert_eq!((r.cpus, r.mem.as_str(), r.time.as_str(), r.gpus), (2, "4G", "01:00:00", 0));
+        assert_eq!(c.resources_for("report").cpus, 1);
+    }
     use super::*;
 
     fn parse_str(text: &str, profile: Option<&str>, overrides: &[&str]) -> Result<Loaded> {

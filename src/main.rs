@@ -72,6 +72,16 @@ enum Command {
         #[arg(long)]
         prune: bool,
     },
+    /// Submit the stale stages (all, or those matching the patterns and what they need) as Slurm jobs.
+    Submit { patterns: Vec<String> },
+    /// Run one stage instance (by name or key), as a cluster job does; exit at once if complete.
+    RunStage {
+        /// The stage's name (`sim_functions.train[function=f1,model=m1,seed=0]`) or key.
+        stage: Option<String>,
+        /// A file of stage names; runs line $SLURM_ARRAY_TASK_ID (0 outside an array).
+        #[arg(long, conflicts_with = "stage")]
+        list: Option<PathBuf>,
+    },
     /// Open the report in headless Chromium: fail on broken images or script errors, save a screenshot.
     CheckReport {
         /// The page to check (default: artifacts/report.html).
@@ -104,6 +114,8 @@ fn main() -> ExitCode {
         Command::Dag { dot } => app::dag(&ws, dot).map(|_| 0),
         Command::Verify => app::verify(&ws),
         Command::Gc { prune } => app::gc(&ws, prune).map(|_| 0),
+        Command::Submit { patterns } => app::submit(&ws, &patterns),
+        Command::RunStage { stage, list } => app::run_stage(&ws, stage, list),
         Command::CheckReport { html, screenshot } => app::check_report(&ws, html, screenshot),
         Command::Clean { all } => app::clean(&ws, all).map(|_| 0),
     };

@@ -7,11 +7,29 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A temporary name beside `path`, unique within this machine's processes and threads.
+/// A temporary name beside `path`, unique across the hosts, processes and threads that share the
+/// directory (a cache on a cluster filesystem has writers on many nodes).
 pub fn temp_sibling(path: &Path) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let name = path.file_name().map(|s| s.to_string_lossy()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp.{}.{n}", std::process::id()))
+    path.with_file_name(format!(".{name}{}{}.{n}", temp_marker(), std::process::id()))
+}
+
+/// What every temporary name written from this host contains: `.tmp.<host>.`.
+pub fn temp_marker() -> String {
+    format!(".tmp.{}.", host())
+}
+
+/// This machine's host name (file-name safe), read once.
+pub fn host() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let raw = fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "host".to_string());
+        raw.trim().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
+    })
 }
 
 /// Writes `bytes` to `path` through a temporary sibling: write, fsync, rename, fsync the directory.

@@ -236,6 +236,19 @@ impl Graph {
         &self.order
     }
 
+    /// Stage `i` and everything it depends on.
+    pub fn with_upstream(&self, i: usize) -> Vec<bool> {
+        let mut chosen = vec![false; self.stages.len()];
+        let mut stack = vec![i];
+        while let Some(j) = stack.pop() {
+            if !chosen[j] {
+                chosen[j] = true;
+                stack.extend(&self.deps[j]);
+            }
+        }
+        chosen
+    }
+
     /// The stages matching any of `patterns` (all when empty) plus everything they depend on.
     pub fn select(&self, patterns: &[String]) -> Result<Vec<bool>> {
         let mut chosen = vec![patterns.is_empty(); self.stages.len()];

@@ -49,6 +49,28 @@ impl CacheLock {
     }
 }
 
+impl CacheLock {
+    /// A shared hold for cluster jobs: any number of jobs at once, but never beside a `repro run`
+    /// of this host (which cleans scratch space and needs the cache to itself). Waits while one
+    /// holds the cache.
+    pub fn shared(cache_dir: &Path) -> Result<SharedCacheLock> {
+        fs::create_dir_all(cache_dir).with_context(|| format!("cannot create {}", cache_dir.display()))?;
+        let path = cache_dir.join("lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        file.lock_shared().context("cannot take a shared lock on the cache")?;
+        Ok(SharedCacheLock { _file: file })
+    }
+}
+
+pub struct SharedCacheLock {
+    _file: File,
+}
+
 impl Drop for CacheLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.info);

@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 pub mod atomic;
+pub mod cluster;
 pub mod code_hash;
 pub mod fingerprint;
 pub mod graph;

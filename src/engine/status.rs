@@ -16,6 +16,17 @@ pub struct StageStatus {
     pub reasons: Vec<String>,
     /// Known when every input is known (upstream up to date).
     pub key: Option<String>,
+    /// The cluster job last submitted for a stale stage, and what the queue says of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JobStatus {
+    pub job: String,
+    /// `PENDING`, `RUNNING`, ... while queued; `ENDED` once it left the queue without a result.
+    pub state: String,
+    pub log: std::path::PathBuf,
 }
 
 /// The status of every selected stage, in execution order.
@@ -43,7 +54,7 @@ pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected:
             for up in stale_upstream {
                 reasons.push(format!("upstream {up} will rerun"));
             }
-            out.push(StageStatus { stage: stage.id.clone(), stale: true, reasons, key: None });
+            out.push(StageStatus { stage: stage.id.clone(), stale: true, reasons, key: None, job: None });
             continue;
         }
         let parts = match input_hashes(graph, i, &records).and_then(|h| key_parts(stage, h, env)) {
@@ -54,6 +65,7 @@ pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected:
                     stale: true,
                     reasons: vec![format!("{e:#}")],
                     key: None,
+                    job: None,
                 });
                 continue;
             }
@@ -77,7 +89,13 @@ pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected:
         if reasons.is_empty() {
             records.insert(i, record.expect("up to date means recorded"));
         }
-        out.push(StageStatus { stage: stage.id.clone(), stale: !reasons.is_empty(), reasons, key: Some(key) });
+        out.push(StageStatus {
+            stage: stage.id.clone(),
+            stale: !reasons.is_empty(),
+            reasons,
+            key: Some(key),
+            job: None,
+        });
     }
     out
 }

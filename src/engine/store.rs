@@ -5,7 +5,8 @@
 //! - `records/<key>.json`: one record per completed stage key (its outputs -> object hashes);
 //! - `last/<blake3 of stage id>.json`: the key parts a stage instance last ran with, kept only to
 //!   explain *why* it is stale now (never consulted to decide whether it is);
-//! - `tmp/`: scratch directories of running stages, emptied at the start of every run.
+//! - `tmp/`: scratch directories of running stages; a run first removes what this host left there;
+//! - `jobs/`: what `repro submit` handed to a cluster scheduler (job ids, logs), per stage.
 //!
 //! Commit order is objects first, record last, each through write-fsync-rename, so a kill at any
 //! instant leaves either a complete record whose objects all exist, or no record.
@@ -108,8 +109,8 @@ impl Store {
 
     /// Stores `bytes` as an object (through a temporary file, as any output).
     pub fn put_bytes(&self, bytes: &[u8]) -> Result<ObjectRef> {
-        let tmp = self.root.join("tmp").join(format!("bytes-{}", hash_bytes(bytes)));
         fs::create_dir_all(self.root.join("tmp"))?;
+        let tmp = atomic::temp_sibling(&self.root.join("tmp").join("bytes"));
         fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
         let stored = self.put_file(&tmp);
         let _ = fs::remove_file(&tmp);
@@ -188,10 +189,16 @@ impl Store {
     /// Removes what killed runs left in `tmp/` and half-written temporaries. Call under the lock.
     pub fn clean_tmp(&self) -> Result<()> {
         let tmp = self.root.join("tmp");
-        if tmp.exists() {
-            fs::remove_dir_all(&tmp).with_context(|| format!("cannot clean {}", tmp.display()))?;
-        }
         fs::create_dir_all(&tmp)?;
+        // Only what this host left: on a shared cache, other nodes' jobs may be writing here.
+        let marker = atomic::temp_marker();
+        for entry in fs::read_dir(&tmp)?.flatten() {
+            if entry.file_name().to_string_lossy().contains(&marker) {
+                let path = entry.path();
+                let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+                removed.with_context(|| format!("cannot clean {}", path.display()))?;
+            }
+        }
         for sub in ["objects", "records", "last"] {
             remove_temporaries(&self.root.join(sub))?;
         }
@@ -280,9 +287,11 @@ impl Store {
     }
 }
 
+/// Removes the temporaries this host left; another host's may be in flight (a cluster job).
 fn remove_temporaries(dir: &Path) -> Result<()> {
+    let marker = atomic::temp_marker();
     for path in walk_files(dir)? {
-        if path.file_name().is_some_and(|n| n.to_string_lossy().contains(".tmp.")) {
+        if path.file_name().is_some_and(|n| n.to_string_lossy().contains(&marker)) {
             let _ = fs::remove_file(&path);
         }
     }

@@ -1,0 +1,64 @@
+//! `make test-slurm`: the quick sim_functions sweep with 4 seeds, submitted to a real one-node Slurm
+//! cluster (scripts/slurm-local.sh), gives the artifacts of a local `repro run`.
+//!
+//! Runs when REPRO_SLURM_TEST=1 (set by `make test-slurm`, which starts and stops the cluster);
+//! otherwise it says so and passes.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Workspace;
+use serde_json::Value;
+
+const CONFIG: &str = "[experiments.sim_functions]\nseeds = [0, 1, 2, 3]\nfunctions = [\"f1\", \"f2\"]\n\
+models = [\"m1\", \"m3\"]\nmax_epochs = 200\n\n[cluster.default]\nmem = \"500M\"\ntime = \"00:10:00\"\n";
+
+/// data 2 + train 16 + analyze 1 + plot 2 + report 1.
+const STAGES: usize = 22;
+
+#[test]
+fn a_sweep_on_slurm_gives_the_artifacts_of_a_local_run() {
+    if std::env::var("REPRO_SLURM_TEST").is_err() {
+        eprintln!("SKIPPED: needs a Slurm cluster (make test-slurm starts one on this machine)");
+        return;
+    }
+    let local = Workspace::new("slurm-local", CONFIG);
+    local.run(&[]);
+
+    let ws = Workspace::new("slurm-jobs", CONFIG);
+    let out = ws.repro(&["submit"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    // The 16 training runs wait on the same data jobs: one array.
+    assert!(stdout.contains("sim_functions.train (array of 16)"), "{stdout}");
+    assert!(stdout.contains("submitted 22 stage(s) as 5 job(s)"), "{stdout}");
+    // Submitting again while they are queued would run them twice: refused.
+    let again = ws.repro(&["submit"]);
+    assert_eq!(again.status.code(), Some(2), "{}", String::from_utf8_lossy(&again.stdout));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is already submitted"));
+
+    let started = Instant::now();
+    loop {
+        let out = ws.repro(&["status", "--json"]);
+        let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let stale: Vec<&Value> = statuses.iter().filter(|s| s["stale"] == true).collect();
+        if stale.is_empty() {
+            break;
+        }
+        if let Some(ended) = stale.iter().find(|s| s["job"]["state"] == "ENDED") {
+            let log = std::fs::read_to_string(ended["job"]["log"].as_str().unwrap()).unwrap_or_default();
+            panic!("{} ended without a result; its log:\n{log}", ended["stage"]);
+        }
+        assert!(stale.iter().all(|s| s["job"].is_object()), "every stale stage is followed: {stale:?}");
+        assert!(started.elapsed() < Duration::from_secs(300), "jobs still not done: {stale:?}");
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    // Every stage ran as a job: the local run only materialises.
+    assert_eq!(ws.run(&[]), (0, STAGES));
+    assert_eq!(ws.artifacts_modulo_timings(), local.artifacts_modulo_timings());
+    let nothing = ws.repro(&["submit"]);
+    assert!(String::from_utf8_lossy(&nothing.stdout).contains("nothing to submit"));
+    let done = ws.repro(&["run-stage", "sim_functions.analyze"]);
+    assert!(String::from_utf8_lossy(&done.stdout).contains("already complete"));
+}
