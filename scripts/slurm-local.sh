@@ -54,6 +54,7 @@ CONF
 
 start() {
   install
+  stop >/dev/null  # daemons a killed test left behind
   write_conf
   if [ ! -s "$dir/munge/munge.key" ]; then
     dd if=/dev/urandom bs=1 count=1024 of="$dir/munge/munge.key" 2>/dev/null
