@@ -3,7 +3,7 @@
 # PyTorch, one after the other on this machine, one thread each. Prints a table of seconds per
 # 100 steps and the ratio ours / PyTorch.
 #
-# PyTorch comes from .venv (made by `make tch-env`) or any python3 that imports torch; without
+# PyTorch comes from .venv (made by scripts/with-libtorch.sh) or any python3 that imports torch; without
 # one, the PyTorch column says so. MNIST: $MNIST_MIRROR (a directory) or ../shared/mnist.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,9 @@ mkdir -p "$out"
 
 cargo build --release --quiet --example head_to_head
 ./target/release/examples/head_to_head flex > "$out/flex.tsv"
-if [ -x target/tch/release/examples/head_to_head ]; then
+# The tch side when the tch build exists (make build BACKEND=tch).
+if [ -x target/tch/release/repro ]; then
+  CARGO_TARGET_DIR=target/tch bash scripts/with-libtorch.sh cargo build --release --quiet --features tch --example head_to_head
   bash scripts/with-libtorch.sh target/tch/release/examples/head_to_head tch cpu > "$out/tch.tsv"
 else
   : > "$out/tch.tsv"

@@ -10,17 +10,39 @@ use std::collections::BTreeMap;
 
 use common::Workspace;
 
-/// (summary table, relative tolerance, absolute tolerance) per experiment.
-const TOLERANCES: &[(&str, f64, f64)] = &[
-    ("sim_functions/summary.csv", 1e-2, 1e-4),
-    ("mnist_cnn/summary.csv", 1e-3, 1e-3),
-    ("weights_pca/summary.csv", 1e-3, 1e-5),
-    ("grad_norm/summary.csv", 1e-2, 1e-4),
-    ("min_ratio/results.csv", 5e-2, 1e-3),
-    ("random_labels/summary.csv", 1e-3, 1e-3),
-    ("params_generalization/summary.csv", 1e-3, 1e-3),
-    ("interpolation/summary.csv", 1e-3, 1e-3),
-    ("sensitivity/summary.csv", 1e-3, 1e-3),
+/// Per experiment: the summary table, its (relative, absolute) tolerance, and columns held to
+/// another one (`None`: not compared).
+type Tolerance = (&'static str, (f64, f64), &'static [(&'static str, Option<(f64, f64)>)]);
+
+const TOLERANCES: &[Tolerance] = &[
+    ("sim_functions/summary.csv", (1e-3, 1e-5), &[]),
+    ("mnist_cnn/summary.csv", (1e-4, 1e-5), &[]),
+    ("weights_pca/summary.csv", (1e-4, 1e-6), &[]),
+    ("grad_norm/summary.csv", (1e-3, 1e-5), &[]),
+    // The 100 training epochs agree to the 6th digit. The ‖∇L‖² minimisation that follows steers
+    // by finite-difference Hessians, which amplify last-bit differences: it may stop at another
+    // nearby critical point. Its loss and minimal ratio stay close; the gradient norm reached, the
+    // eigenvalue counts and extremes are not comparable.
+    (
+        "min_ratio/results.csv",
+        (1e-4, 1e-6),
+        &[
+            ("loss", Some((5e-2, 0.0))),
+            ("ratio", Some((0.0, 0.05))),
+            ("grad_norm", None),
+            ("reached", None),
+            ("norm_steps", None),
+            ("positive", None),
+            ("near_zero", None),
+            ("negative", None),
+            ("eig_min", None),
+            ("eig_max", None),
+        ],
+    ),
+    ("random_labels/summary.csv", (1e-4, 1e-5), &[]),
+    ("params_generalization/summary.csv", (1e-4, 1e-5), &[]),
+    ("interpolation/summary.csv", (1e-4, 1e-5), &[]),
+    ("sensitivity/summary.csv", (1e-4, 1e-5), &[]),
 ];
 
 fn run(name: &str, backend: &[&str]) -> Workspace {
@@ -54,17 +76,25 @@ fn quick_profile_on_tch_cpu_agrees_with_flex() {
     let report = String::from_utf8_lossy(&b["report.md"]).to_string();
     assert!(report.contains("`tch` on `cpu`"), "the report names the backend that ran");
     let mut failures = Vec::new();
-    for (table, rtol, atol) in TOLERANCES {
+    for (table, default, columns) in TOLERANCES {
         let (x, y) = (cells(&a[*table]), cells(&b[*table]));
         assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{table}: same rows and columns");
         let mut worst = (0.0f64, String::new());
         for (cell, u) in &x {
             let v = &y[cell];
+            let (rtol, atol) = match columns.iter().find(|(c, _)| *c == cell.1) {
+                Some((_, Some(t))) => *t,
+                Some((_, None)) => continue,
+                None => *default,
+            };
             match (u.parse::<f64>(), v.parse::<f64>()) {
                 (Ok(p), Ok(q)) => {
                     let excess = (p - q).abs() / (atol + rtol * p.abs());
                     if excess > worst.0 {
-                        worst = (excess, format!("row {} `{}`: flex {p}, tch {q}", cell.0, cell.1));
+                        worst = (
+                            excess,
+                            format!("row {} `{}`: flex {p}, tch {q} (rtol {rtol}, atol {atol})", cell.0, cell.1),
+                        );
                     }
                 }
                 _ => assert_eq!(u, v, "{table} row {} `{}`", cell.0, cell.1),
@@ -72,7 +102,7 @@ fn quick_profile_on_tch_cpu_agrees_with_flex() {
         }
         eprintln!("{table}: worst difference {:.3} of the tolerance ({})", worst.0, worst.1);
         if worst.0 > 1.0 {
-            failures.push(format!("{table}: {} (rtol {rtol}, atol {atol})", worst.1));
+            failures.push(format!("{table}: {}", worst.1));
         }
     }
     assert!(failures.is_empty(), "outside tolerance:\n{}", failures.join("\n"));
