@@ -260,11 +260,9 @@ impl Graph {
             if hits.is_empty() {
                 bail!("no stage matches `{pattern}` (see `repro dag` for the stage names)");
             }
-            let mut stack = hits;
-            while let Some(i) = stack.pop() {
-                if !chosen[i] {
-                    chosen[i] = true;
-                    stack.extend(&self.deps[i]);
+            for hit in hits {
+                for (c, up) in chosen.iter_mut().zip(self.with_upstream(hit)) {
+                    *c |= up;
                 }
             }
         }

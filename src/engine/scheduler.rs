@@ -72,6 +72,15 @@ pub fn key_parts(stage: &Stage, inputs: BTreeMap<String, String>, env: &Environm
 
 /// The blake3 of each input of stage `i`, from the records of its upstream stages.
 pub fn input_hashes(graph: &Graph, i: usize, records: &BTreeMap<usize, Record>) -> Result<BTreeMap<String, String>> {
+    Ok(inputs(graph, i, records)?.0)
+}
+
+/// [`input_hashes`], plus the bytes of the stage's lineage file when it reads one.
+fn inputs(
+    graph: &Graph,
+    i: usize,
+    records: &BTreeMap<usize, Record>,
+) -> Result<(BTreeMap<String, String>, Option<Vec<u8>>)> {
     let stage = graph.stage(i);
     let mut out = BTreeMap::new();
     for input in &stage.inputs {
@@ -82,10 +91,11 @@ pub fn input_hashes(graph: &Graph, i: usize, records: &BTreeMap<usize, Record>) 
         })?;
         out.insert(input.name.clone(), obj.hash.clone());
     }
-    if stage.lineage {
-        out.insert(lineage::INPUT.to_string(), hash_bytes(&lineage::build(graph, i, records)?));
+    let lineage = if stage.lineage { Some(lineage::build(graph, i, records)?) } else { None };
+    if let Some(bytes) = &lineage {
+        out.insert(lineage::INPUT.to_string(), hash_bytes(bytes));
     }
-    Ok(out)
+    Ok((out, lineage))
 }
 
 enum State {
@@ -127,8 +137,9 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                 if !graph.deps(i).iter().all(|&j| matches!(states[j], State::Done)) {
                     continue;
                 }
-                let parts = match input_hashes(graph, i, &summary.records).and_then(|h| key_parts(stage, h, &opts.env))
-                {
+                let computed = inputs(graph, i, &summary.records)
+                    .and_then(|(hashes, lineage)| Ok((key_parts(stage, hashes, &opts.env)?, lineage)));
+                let (parts, lineage) = match computed {
                     Ok(p) => p,
                     Err(e) => {
                         fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}"));
@@ -146,12 +157,7 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                     }
                     _ => {
                         // The lineage file must be in the store before the stage reads it.
-                        let stored = match stage.lineage {
-                            true => {
-                                lineage::build(graph, i, &summary.records).and_then(|b| store.put_bytes(&b)).map(drop)
-                            }
-                            false => Ok(()),
-                        };
+                        let stored = lineage.map_or(Ok(()), |bytes| store.put_bytes(&bytes).map(drop));
                         match stored {
                             Ok(()) => states[i] = State::Ready(parts),
                             Err(e) => fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}")),
