@@ -75,12 +75,11 @@ pub fn input_hashes(graph: &Graph, i: usize, records: &BTreeMap<usize, Record>) 
     Ok(inputs(graph, i, records)?.0)
 }
 
-/// [`input_hashes`], plus the bytes of the stage's lineage file when it reads one.
-fn inputs(
-    graph: &Graph,
-    i: usize,
-    records: &BTreeMap<usize, Record>,
-) -> Result<(BTreeMap<String, String>, Option<Vec<u8>>)> {
+/// Input name -> blake3, and the bytes of the stage's lineage file when it reads one.
+type Inputs = (BTreeMap<String, String>, Option<Vec<u8>>);
+
+/// [`input_hashes`], plus the lineage bytes, built once.
+fn inputs(graph: &Graph, i: usize, records: &BTreeMap<usize, Record>) -> Result<Inputs> {
     let stage = graph.stage(i);
     let mut out = BTreeMap::new();
     for input in &stage.inputs {
