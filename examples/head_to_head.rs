@@ -23,7 +23,11 @@ fn main() -> anyhow::Result<()> {
         "tch" => Backend::Tch,
         _ => Backend::Flex,
     };
-    let settings = PipelineSettings { backend, device: args.get(1).cloned().unwrap_or_else(|| "cpu".into()) };
+    let settings = PipelineSettings {
+        backend,
+        device: args.get(1).cloned().unwrap_or_else(|| "cpu".into()),
+        ..Default::default()
+    };
     let device = Compute::from_settings(&settings)?.training_device()?;
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     one.install(|| -> anyhow::Result<()> {

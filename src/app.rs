@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::config::{self, Loaded};
 use crate::engine::lock::CacheLock;
-use crate::engine::scheduler::{self, Environment, RunOptions};
+use crate::engine::scheduler::{self, Environment, RunOptions, Split};
 use crate::engine::status::JobStatus;
 use crate::engine::status::{StageStatus, status};
 use crate::engine::{Graph, Store};
@@ -42,7 +42,11 @@ impl Workspace {
             .with_context(|| format!("{}: [pipeline]", self.config.display()))?;
         let (backend, device) = compute.class();
         let graph = Graph::new(experiments::build(&loaded)?)?;
-        Ok(Plan { loaded, graph, env: Environment { backend, device } })
+        // `auto` with a GPU: each stage goes where its work per step pays (pipeline.gpu_min_work).
+        let pipeline = &loaded.config.pipeline;
+        let split = (pipeline.device == "auto" && device.starts_with("cuda"))
+            .then(|| Split { min_work: pipeline.gpu_min_work, small: "cpu".to_string() });
+        Ok(Plan { loaded, graph, env: Environment { backend, device, split } })
     }
 }
 

@@ -74,6 +74,9 @@ pub struct Stage {
     pub publish: Option<String>,
     /// When set, the stage also reads [`super::lineage::INPUT`]: what every upstream stage was.
     pub lineage: bool,
+    /// Multiply-accumulates per step of the stage's main loop: how much one launch does, which
+    /// decides where an accelerator pays (see [`super::scheduler::Environment::for_stage`]).
+    pub work: Option<u64>,
 }
 
 impl Stage {
@@ -95,6 +98,7 @@ impl Stage {
             after_origin: None,
             publish: None,
             lineage: false,
+            work: None,
         }
     }
 
@@ -110,6 +114,12 @@ impl Stage {
 
     pub fn publish(mut self, dir: &str) -> Stage {
         self.publish = Some(dir.to_string());
+        self
+    }
+
+    /// Declares the work per step (multiply-accumulates) of this instance.
+    pub fn with_work(mut self, macs_per_step: u64) -> Stage {
+        self.work = Some(macs_per_step);
         self
     }
 

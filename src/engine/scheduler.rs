@@ -21,6 +21,26 @@ use super::store::{Record, Store, walk_files};
 pub struct Environment {
     pub backend: String,
     pub device: String,
+    /// Per-stage placement: stages that declare less work per step than this run on `small`
+    /// instead of `device` (tiny networks lose on a GPU: each step is a few kernel launches).
+    pub split: Option<Split>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Split {
+    pub min_work: u64,
+    pub small: String,
+}
+
+impl Environment {
+    /// The environment `stage` computes in: its device after placement, no further split.
+    pub fn for_stage(&self, stage: &Stage) -> Environment {
+        let device = match (&self.split, stage.work) {
+            (Some(split), Some(work)) if work < split.min_work => split.small.clone(),
+            _ => self.device.clone(),
+        };
+        Environment { backend: self.backend.clone(), device, split: None }
+    }
 }
 
 pub struct RunOptions {
@@ -62,6 +82,7 @@ pub fn key_parts(stage: &Stage, inputs: BTreeMap<String, String>, env: &Environm
             .ok_or_else(|| anyhow!("stage kind {} names unknown code module `{module}`", stage.kind.name))?;
         code.insert(module.to_string(), fp);
     }
+    let env = &env.for_stage(stage);
     let mut env_map = BTreeMap::new();
     if stage.kind.numeric {
         env_map.insert("backend".to_string(), env.backend.clone());
@@ -229,6 +250,7 @@ fn execute(
     reporter: &Reporter,
     env: &Environment,
 ) -> Result<Record> {
+    let env = &env.for_stage(stage);
     let scratch = store.scratch_dir()?;
     let started_unix =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
@@ -320,6 +342,27 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("repro-sched-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         Store::open(&dir).unwrap()
+    }
+
+    #[test]
+    fn placement_keeps_small_work_on_the_cpu() {
+        let env = Environment {
+            backend: "tch".into(),
+            device: "cuda:0".into(),
+            split: Some(Split { min_work: 1000, small: "cpu".into() }),
+        };
+        let stage = |work: Option<u64>| {
+            let s = Stage::new(&WIDE, &[("w", format!("{work:?}"))], &());
+            match work {
+                Some(w) => s.with_work(w),
+                None => s,
+            }
+        };
+        assert_eq!(env.for_stage(&stage(Some(999))).device, "cpu");
+        assert_eq!(env.for_stage(&stage(Some(1000))).device, "cuda:0");
+        assert_eq!(env.for_stage(&stage(None)).device, "cuda:0", "no declared work: the configured device");
+        let plain = Environment { split: None, ..env.clone() };
+        assert_eq!(plain.for_stage(&stage(Some(1))).device, "cuda:0", "no split: every stage on the device");
     }
 
     #[test]

@@ -70,7 +70,9 @@ pub fn stages(settings: &Settings) -> Built {
     let mut out = Vec::new();
     for &seed in &settings.seeds {
         let params = TrainParams { seed, epochs: settings.epochs, lr: settings.lr };
-        let run = Stage::new(&TRAIN, &[("seed", seed.to_string())], &params).input("data", &data, "data.csv");
+        let work = (crate::nn::mlp::param_count(&WIDTHS) * synth::grad_norm_data().0.len()) as u64;
+        let run =
+            Stage::new(&TRAIN, &[("seed", seed.to_string())], &params).input("data", &data, "data.csv").with_work(work);
         analyze = analyze.input(format!("{seed}/curve.csv"), &run, "curve.csv");
         out.push(run);
     }

@@ -118,7 +118,10 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
                     random_labels: None,
                     stop_at_train_accuracy: None,
                 };
-                mnist.feed(Stage::new(&TRAIN, &[("lr", lr_label(lr)), ("batch", batch.to_string())], &training))
+                mnist.feed(
+                    Stage::new(&TRAIN, &[("lr", lr_label(lr)), ("batch", batch.to_string())], &training)
+                        .with_work(training.work()),
+                )
             })
             .collect();
         let params = InterpolateParams {

@@ -168,7 +168,9 @@ pub fn stages(settings: &Settings) -> Built {
             fd_step: settings.fd_step,
             eigen_tolerance: settings.eigen_tolerance,
         };
-        let run = Stage::new(&RUN, &[("seed", seed.to_string())], &params).input("data", &data, "data.csv");
+        let work = (crate::nn::mlp::param_count(&WIDTHS) * settings.samples) as u64;
+        let run =
+            Stage::new(&RUN, &[("seed", seed.to_string())], &params).input("data", &data, "data.csv").with_work(work);
         analyze = analyze.input(format!("{seed}/run.json"), &run, "run.json");
         out.push(run);
     }

@@ -164,8 +164,10 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
                 train_subset: settings.train_subset,
                 test_subset: settings.test_subset,
             };
-            let run =
-                mnist.feed(Stage::new(&TRAIN, &[("model", model.name().into()), ("seed", seed.to_string())], &params));
+            let run = mnist.feed(
+                Stage::new(&TRAIN, &[("model", model.name().into()), ("seed", seed.to_string())], &params)
+                    .with_work(model.shape().macs_per_image() * settings.batch_size as u64),
+            );
             let tag = format!("{}.{seed}", model.name());
             analyze = analyze.input(format!("{tag}/run.json"), &run, "run.json").input(
                 format!("{tag}/curve.csv"),

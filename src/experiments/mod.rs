@@ -208,6 +208,13 @@ pub struct MlpTraining {
     pub stop_at_train_accuracy: Option<f64>,
 }
 
+impl MlpTraining {
+    /// Multiply-accumulates per optimiser step (forward), for device placement.
+    pub fn work(&self) -> u64 {
+        (crate::nn::mlp::param_count(&self.widths) * self.batch_size) as u64
+    }
+}
+
 /// The trained model, its history, and the (sliced) splits it saw.
 pub struct TrainedMlp {
     pub model: Mlp,

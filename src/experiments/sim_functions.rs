@@ -197,7 +197,8 @@ pub fn stages(settings: &Settings) -> Built {
                 };
                 let labels =
                     [("function", function.name().into()), ("model", model.name().into()), ("seed", seed.to_string())];
-                let run = Stage::new(&TRAIN, &labels, &params).input("data", &data, "data.csv");
+                let work = (crate::nn::mlp::param_count(model.widths()) * crate::data::synth::grid().len()) as u64;
+                let run = Stage::new(&TRAIN, &labels, &params).input("data", &data, "data.csv").with_work(work);
                 let tag = format!("{}.{}.{seed}", function.name(), model.name());
                 analyze = analyze
                     .input(format!("{tag}/run.json"), &run, "run.json")

@@ -40,6 +40,19 @@ impl CnnShape {
         }
         total + super::mlp::param_count(&self.head)
     }
+
+    /// Forward multiply-accumulates for one 28x28 image: each conv over its valid output, then
+    /// the 2x2 pool halves the side; then the head's matrix products.
+    pub fn macs_per_image(&self) -> u64 {
+        let (mut side, mut channels, mut total) = (28usize, 1usize, 0usize);
+        for &(out, k) in &self.convs {
+            let valid = side + 1 - k;
+            total += valid * valid * out * channels * k * k;
+            side = valid / 2;
+            channels = out;
+        }
+        (total + self.head.windows(2).map(|w| w[0] * w[1]).sum::<usize>()) as u64
+    }
 }
 
 impl Cnn {
@@ -102,6 +115,17 @@ impl super::classify::Classifier for Cnn {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn macs_per_image_match_the_spec_compute_budget() {
+        // Spec section 12: 381k-405k MACs per sample for the three CNNs. CNN1 by hand: conv 1->10
+        // k4 on 28x28: 25*25*10*16 = 100,000; pool to 12; conv 10->20 k4: 9*9*20*10*16 = 259,200;
+        // pool to 4; head 320*50 + 50*100 + 100*10 = 22,000.
+        let cnn1 = CnnShape { convs: vec![(10, 4), (20, 4)], head: vec![320, 50, 100, 10], dropout: None };
+        assert_eq!(cnn1.macs_per_image(), 381_200);
+        let cnn3 = CnnShape { convs: vec![(10, 5), (15, 5)], head: vec![240, 84, 10], dropout: None };
+        assert_eq!(cnn3.macs_per_image(), 144_000 + 240_000 + 21_000);
+    }
     use super::*;
 
     #[test]
