@@ -312,7 +312,11 @@ pub fn gc(ws: &Workspace, prune: bool) -> Result<()> {
         .filter_map(|s| s.key)
         .collect();
     let (records, objects, bytes) = store.gc(&keep, prune)?;
-    println!("removed {records} record(s) and {objects} object(s), {:.1} MB freed", bytes as f64 / 1e6);
+    let scratch = store.clean_stale_tmp(std::time::Duration::from_secs(86_400))?;
+    println!(
+        "removed {records} record(s), {objects} object(s) and {scratch} day-old scratch dir(s), {:.1} MB freed",
+        bytes as f64 / 1e6
+    );
     Ok(())
 }
 

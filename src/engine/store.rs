@@ -258,6 +258,26 @@ impl Store {
         Ok((checked, problems))
     }
 
+    /// Removes scratch space in `tmp/` untouched for `max_age`, whatever host left it: a cluster
+    /// job killed on another node leaves its scratch behind, and no run there may come to clean it.
+    /// Returns how many entries went.
+    pub fn clean_stale_tmp(&self, max_age: std::time::Duration) -> Result<usize> {
+        let mut removed = 0;
+        let Ok(entries) = fs::read_dir(self.root.join("tmp")) else {
+            return Ok(0);
+        };
+        for entry in entries.flatten() {
+            let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            if age.is_some_and(|a| a > max_age) {
+                let path = entry.path();
+                let gone = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+                gone.with_context(|| format!("cannot remove stale scratch {}", path.display()))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Deletes records not in `keep` when `drop_records`, then every object no kept record uses.
     /// Returns (records removed, objects removed, bytes freed).
     pub fn gc(&self, keep: &std::collections::HashSet<String>, drop_records: bool) -> Result<(usize, usize, u64)> {
@@ -317,4 +337,25 @@ pub fn walk_files(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+#[cfg(test)]
+mod stale_tmp_tests {
+    use super::*;
+
+    #[test]
+    fn only_scratch_older_than_the_limit_goes() {
+        let root = std::env::temp_dir().join(format!("repro-stale-tmp-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let store = Store::open(&root).unwrap();
+        let old = root.join("tmp").join(".stage.tmp.othernode.12.0");
+        let fresh = root.join("tmp").join(".stage.tmp.othernode.13.0");
+        fs::create_dir_all(&old).unwrap();
+        fs::create_dir_all(&fresh).unwrap();
+        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+        fs::File::open(&old).unwrap().set_modified(two_days_ago).unwrap();
+        assert_eq!(store.clean_stale_tmp(std::time::Duration::from_secs(86_400)).unwrap(), 1);
+        assert!(!old.exists() && fresh.exists());
+        fs::remove_dir_all(&root).unwrap();
+    }
 }
