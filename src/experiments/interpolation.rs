@@ -118,10 +118,7 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
                     random_labels: None,
                     stop_at_train_accuracy: None,
                 };
-                mnist.feed(
-                    Stage::new(&TRAIN, &[("lr", lr_label(lr)), ("batch", batch.to_string())], &training)
-                        .with_work(training.work()),
-                )
+                training.stage(&TRAIN, &[("lr", lr_label(lr)), ("batch", batch.to_string())], mnist)
             })
             .collect();
         let params = InterpolateParams {

@@ -209,9 +209,11 @@ pub struct MlpTraining {
 }
 
 impl MlpTraining {
-    /// Multiply-accumulates per optimiser step (forward), for device placement.
-    pub fn work(&self) -> u64 {
-        (crate::nn::mlp::param_count(&self.widths) * self.batch_size) as u64
+    /// The train stage of `kind` with these params, fed MNIST, declaring its work per step
+    /// (forward multiply-accumulates) for device placement.
+    pub fn stage(&self, kind: &'static StageKind, labels: &[(&str, String)], mnist: &MnistInputs) -> Stage {
+        let work = (crate::nn::mlp::param_count(&self.widths) * self.batch_size) as u64;
+        mnist.feed(Stage::new(kind, labels, self).with_work(work))
     }
 }
 

@@ -108,10 +108,7 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
                 stop_at_train_accuracy: None,
             };
             let name = format!("{}x{}", hidden[0], hidden[1]);
-            let run = mnist.feed(
-                Stage::new(&TRAIN, &[("hidden", name.clone()), ("seed", seed.to_string())], &training)
-                    .with_work(training.work()),
-            );
+            let run = training.stage(&TRAIN, &[("hidden", name.clone()), ("seed", seed.to_string())], mnist);
             analyze = analyze.input(format!("{name}.{seed}/curve.csv"), &run, "curve.csv");
             out.push(run);
         }

@@ -96,7 +96,7 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
             random_labels: Some(seed.wrapping_add(1_000_003)),
             stop_at_train_accuracy: Some(settings.stop_at_train_accuracy),
         };
-        let run = mnist.feed(Stage::new(&TRAIN, &[("seed", seed.to_string())], &training).with_work(training.work()));
+        let run = training.stage(&TRAIN, &[("seed", seed.to_string())], mnist);
         analyze = analyze.input(format!("{seed}/curve.csv"), &run, "curve.csv");
         out.push(run);
     }

@@ -95,7 +95,7 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
             random_labels: None,
             stop_at_train_accuracy: None,
         };
-        let run = mnist.feed(Stage::new(&TRAIN, &[("batch", batch.to_string())], &training).with_work(training.work()));
+        let run = training.stage(&TRAIN, &[("batch", batch.to_string())], mnist);
         analyze = analyze.input(format!("{batch}/run.json"), &run, "run.json");
         out.push(run);
     }
