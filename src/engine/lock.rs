@@ -15,15 +15,8 @@ impl CacheLock {
     /// Takes the lock on `cache_dir`; when another process holds it, waits if `wait`, else fails
     /// with a message that says who holds it and what to do.
     pub fn acquire(cache_dir: &Path, wait: bool) -> Result<CacheLock> {
-        fs::create_dir_all(cache_dir).with_context(|| format!("cannot create {}", cache_dir.display()))?;
-        let path = cache_dir.join("lock");
+        let mut file = open_lock_file(cache_dir)?;
         let info = cache_dir.join("lock.owner");
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
@@ -54,14 +47,7 @@ impl CacheLock {
     /// of this host (which cleans scratch space and needs the cache to itself). Waits while one
     /// holds the cache.
     pub fn shared(cache_dir: &Path) -> Result<SharedCacheLock> {
-        fs::create_dir_all(cache_dir).with_context(|| format!("cannot create {}", cache_dir.display()))?;
-        let path = cache_dir.join("lock");
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        let file = open_lock_file(cache_dir)?;
         file.lock_shared().context("cannot take a shared lock on the cache")?;
         Ok(SharedCacheLock { _file: file })
     }
@@ -69,6 +55,18 @@ impl CacheLock {
 
 pub struct SharedCacheLock {
     _file: File,
+}
+
+/// `<cache>/lock`, created with the cache directory when missing; the lock is on this file.
+fn open_lock_file(cache_dir: &Path) -> Result<File> {
+    fs::create_dir_all(cache_dir).with_context(|| format!("cannot create {}", cache_dir.display()))?;
+    let path = cache_dir.join("lock");
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))
 }
 
 impl Drop for CacheLock {

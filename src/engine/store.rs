@@ -195,8 +195,7 @@ impl Store {
         for entry in fs::read_dir(&tmp)?.flatten() {
             if entry.file_name().to_string_lossy().contains(&marker) {
                 let path = entry.path();
-                let removed = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
-                removed.with_context(|| format!("cannot clean {}", path.display()))?;
+                remove_entry(&path).with_context(|| format!("cannot clean {}", path.display()))?;
             }
         }
         for sub in ["objects", "records", "last"] {
@@ -270,8 +269,7 @@ impl Store {
             let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
             if age.is_some_and(|a| a > max_age) {
                 let path = entry.path();
-                let gone = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
-                gone.with_context(|| format!("cannot remove stale scratch {}", path.display()))?;
+                remove_entry(&path).with_context(|| format!("cannot remove stale scratch {}", path.display()))?;
                 removed += 1;
             }
         }
@@ -305,6 +303,11 @@ impl Store {
         }
         Ok((records_removed, objects_removed, bytes))
     }
+}
+
+/// Removes a scratch entry: a stage's directory, or a single temporary file.
+fn remove_entry(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() { fs::remove_dir_all(path) } else { fs::remove_file(path) }
 }
 
 /// Removes the temporaries this host left; another host's may be in flight (a cluster job).
