@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::analysis::{Table, format_float};
+use crate::analysis::Table;
 use crate::experiments::min_ratio::{ID, Settings};
-use crate::report::{Section, input};
+use crate::report::{Section, input, span};
 
 pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Result<Section> {
     let results = Table::read_csv(input(inputs, "results.csv")?)?;
@@ -15,10 +15,6 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
     let reached = results.filter_eq("reached", "true")?.height();
     let ratios = results.floats("ratio")?;
     let losses = results.floats("loss")?;
-    let range = |v: &[f64]| {
-        let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
-        format!("{} to {}", format_float(lo), format_float(hi))
-    };
     s.text(format!(
         "{} runs of a 1-12-6-1 ReLU network (109 parameters) on y = cos(x), x = 20·U[0,1) − 10 ({} points, drawn once). \
          Each: {} epochs of full-batch Adam (lr {}) on the MSE, then the squared gradient norm ‖∇L‖² is minimised: up to {} \
@@ -41,8 +37,8 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
         "{reached} of {} runs reached the gradient-norm target; the others are kept (their best point is used) and drawn \
          in their own colour. Minimal ratio {}, loss {}.",
         results.height(),
-        range(&ratios),
-        range(&losses)
+        span(&ratios),
+        span(&losses)
     ));
     s.figure("Minimal ratio vs loss", format!("{ID}/min_ratio.png"), input(inputs, "min_ratio.png")?);
     s.table("Every run", &results)?;
@@ -50,17 +46,17 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
         "Ours beside the original (read from its figure, 100 points)",
         vec![
             ["runs".into(), "100".into(), results.height().to_string()],
-            ["minimal ratio".into(), "0.17 to 0.58 (λ > 0, wrong Hessian)".into(), range(&ratios)],
+            ["minimal ratio".into(), "0.17 to 0.58 (λ > 0, wrong Hessian)".into(), span(&ratios)],
             [
                 "0.1 × mean training loss (its y axis)".into(),
                 "0.046 to 0.116".into(),
-                range(&results.floats("original_metric")?),
+                span(&results.floats("original_metric")?),
             ],
-            ["loss at the critical point".into(), "not measured".into(), range(&losses)],
+            ["loss at the critical point".into(), "not measured".into(), span(&losses)],
             [
                 "‖∇L‖ at that point".into(),
                 "not measured (no gradient-norm phase)".into(),
-                range(&results.floats("grad_norm")?),
+                span(&results.floats("grad_norm")?),
             ],
         ],
     );
