@@ -8,6 +8,7 @@
 use std::time::Instant;
 
 use burn::optim::GradientsParams;
+use burn::prelude::{Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use repro::config::{Backend, PipelineSettings};
@@ -15,6 +16,7 @@ use repro::data::mnist::{self, FetchOptions};
 use repro::experiments::mnist_cnn::Model;
 use repro::nn::classify::{self, DeviceSplit};
 use repro::nn::cnn::Cnn;
+use repro::nn::stacked::{StackedAdam, StackedMlp};
 use repro::nn::{Activation, Compute, Init, Mlp, loss::mse, optim};
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +35,20 @@ fn main() -> anyhow::Result<()> {
     one.install(|| -> anyhow::Result<()> {
         full_batch("full_batch_mlp_571", &[1, 5, 10, 10, 10, 10, 10, 5, 1], Activation::LeakyRelu, 300, 1e-4, &device);
         full_batch("full_batch_mlp_109", &[1, 12, 6, 1], Activation::Relu, 1000, 0.0, &device);
+        // Batched sweeps: R runs as one stacked model; `steps` counts run-steps (R per launch).
+        for members in [8, 64] {
+            let sim_m1 = [1, 5, 10, 10, 10, 10, 10, 5, 1];
+            stacked(&format!("full_batch_mlp_571_x{members}"), &sim_m1, Activation::LeakyRelu, 300, members, &device);
+            stacked(&format!("sim_m3_191_x{members}"), &[1, 190, 1], Activation::LeakyRelu, 300, members, &device);
+            stacked(
+                &format!("full_batch_mlp_109_x{members}"),
+                &[1, 12, 6, 1],
+                Activation::Relu,
+                1000,
+                members,
+                &device,
+            );
+        }
         let dir = std::path::Path::new("target/bench-data/mnist");
         mnist::ensure_all(dir, &mnist::with_env_mirror(&mnist::default_mirrors()), &FetchOptions::default())?;
         let train = mnist::load_split(&dir.join(mnist::TRAIN_IMAGES.name), &dir.join(mnist::TRAIN_LABELS.name))?;
@@ -72,6 +88,32 @@ fn full_batch(name: &str, widths: &[usize], act: Activation, n: usize, wd: f32, 
     // Reading a value waits for queued device work.
     let _ = repro::nn::values(model.forward(x.clone()));
     println!("{name}\t{steps}\t{:.6}", t.elapsed().as_secs_f64());
+}
+
+/// `members` copies of a full-batch MLP (seeds 0..members) trained as one stack.
+fn stacked(name: &str, widths: &[usize], act: Activation, n: usize, members: usize, device: &burn::prelude::Device) {
+    let xs: Vec<f32> = (0..n * members).map(|i| -1.5 + 3.0 * (i % n) as f32 / n as f32).collect();
+    let ys: Vec<f32> = xs.iter().map(|x| (5.0 * std::f32::consts::PI * x).cos()).collect();
+    let plain = device.clone().inner();
+    let tensor = |v: Vec<f32>| Tensor::<3>::from_data(TensorData::new(v, [members, n, 1]), &plain);
+    let (x, y) = (tensor(xs), tensor(ys));
+    let seeds: Vec<u64> = (0..members as u64).collect();
+    let mut model = StackedMlp::new(widths, act, &seeds, device);
+    let mut opt = StackedAdam::new(1e-3, 1e-4, model.params_mut());
+    let mut step = || {
+        let s = model.mse_and_grads(&x, &y);
+        opt.step(model.params_mut(), s.grads);
+    };
+    for _ in 0..20 {
+        step();
+    }
+    let launches = (8000 / members).max(20);
+    let t = Instant::now();
+    for _ in 0..launches {
+        step();
+    }
+    let _ = repro::nn::values(model.forward(x.clone()));
+    println!("{name}\t{}\t{:.6}", launches * members, t.elapsed().as_secs_f64());
 }
 
 fn classifier<M: classify::Classifier>(

@@ -43,9 +43,11 @@ impl Workspace {
         let (backend, device) = compute.class();
         let graph = Graph::new(experiments::build(&loaded)?)?;
         // `auto` with a GPU: each stage goes where its work per step pays (pipeline.gpu_min_work).
+        // Small stages run on flex, not on libtorch's CPU side: on tiny networks flex's steps are
+        // 3-5x cheaper (bench/RESULTS.md, head-to-head), and it is always built in.
         let pipeline = &loaded.config.pipeline;
         let split = (pipeline.device == "auto" && device.starts_with("cuda"))
-            .then(|| Split { min_work: pipeline.gpu_min_work, small: "cpu".to_string() });
+            .then(|| Split { min_work: pipeline.gpu_min_work, small: ("flex".to_string(), "cpu".to_string()) });
         Ok(Plan { loaded, graph, env: Environment { backend, device, split } })
     }
 }
@@ -77,6 +79,7 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
         selected: selected.clone(),
         verbose: args.verbose,
         data_dir: ws.data.clone(),
+        max_batch: plan.loaded.config.pipeline.max_batch,
     };
     let summary = scheduler::run(&plan.graph, &store, &opts)?;
     let manifest = artifacts::materialise(&ws.artifacts, &store, &plan.graph, &selected, &summary.records)?;
@@ -257,8 +260,15 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
         return Ok(0);
     }
     let cores = std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.parse().ok()).unwrap_or_else(cores);
-    let opts =
-        RunOptions { jobs: 1, cores, env: plan.env.clone(), selected, verbose: false, data_dir: ws.data.clone() };
+    let opts = RunOptions {
+        jobs: 1,
+        cores,
+        env: plan.env.clone(),
+        selected,
+        verbose: false,
+        data_dir: ws.data.clone(),
+        max_batch: plan.loaded.config.pipeline.max_batch,
+    };
     let summary = scheduler::run(&plan.graph, &store, &opts)?;
     for (stage, error) in &summary.failed {
         eprintln!("error: {stage} failed: {error}");
@@ -269,8 +279,32 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
 
 pub fn dag(ws: &Workspace, dot: bool) -> Result<()> {
     let plan = ws.plan()?;
-    print!("{}", if dot { plan.graph.to_dot() } else { plan.graph.to_text() });
+    if dot {
+        print!("{}", plan.graph.to_dot());
+        return Ok(());
+    }
+    // Numeric stages say where they would compute, and the work per step that decided it.
+    print!(
+        "{}",
+        plan.graph.to_text_annotated(|stage| {
+            stage.kind.numeric.then(|| {
+                let env = plan.env.for_stage(stage);
+                let work = stage.work.map(|w| format!(", {} MACs/step", human_count(w))).unwrap_or_default();
+                format!("{} on {}{work}", env.backend, env.device)
+            })
+        })
+    );
     Ok(())
+}
+
+/// 1234 -> "1.2 k", 5_000_000 -> "5.0 M".
+fn human_count(n: u64) -> String {
+    match n {
+        0..1_000 => n.to_string(),
+        1_000..1_000_000 => format!("{:.1} k", n as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} M", n as f64 / 1e6),
+        _ => format!("{:.1} G", n as f64 / 1e9),
+    }
 }
 
 /// `repro verify`: re-hashes the store; exit code 1 when something is damaged.

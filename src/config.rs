@@ -159,15 +159,26 @@ pub struct PipelineSettings {
     #[serde(default = "default_device")]
     pub device: String,
     /// With `device = "auto"` and a GPU: stages doing fewer multiply-accumulates per step than
-    /// this stay on the CPU. Measured on an H200 against this 2-core CPU (issue #7): a 571-param
-    /// full-batch MLP step (~0.2 M MACs) 5.2 ms on the GPU vs 0.42 ms here; a 784-256-256-10
-    /// step at batch 1024 (~275 M) 2.2 vs 6.3 ms; a small CNN at batch 64 (~25 M) 3.6 vs 23 ms.
+    /// this run on flex on the CPU. A burn-tch step on a GPU costs a few ms whatever its size
+    /// (measured on an H200, issue #7: a 571-param full-batch MLP step 5.2 ms, against 0.42 ms
+    /// on flex on a 2-core CPU), while flex does MLP steps at about 9 G MACs/s per thread
+    /// (bench/RESULTS.md): the two meet near 20 M MACs (an MNIST MLP of 16 k params at batch
+    /// 1024 is 16 M). CNN steps cost flex more per MAC, but the study's CNNs do ~190 M a step.
     #[serde(default = "default_gpu_min_work")]
     pub gpu_min_work: u64,
+    /// The most instances of a batching stage kind (seed sweeps) fused into one batched
+    /// execution when more stages are ready than can run at once; 1 turns fusion off. Results do
+    /// not depend on it (each instance computes as it would alone), so it is not in any key.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+}
+
+fn default_max_batch() -> usize {
+    256
 }
 
 fn default_gpu_min_work() -> u64 {
-    5_000_000
+    20_000_000
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -186,7 +197,12 @@ fn default_device() -> String {
 
 impl Default for PipelineSettings {
     fn default() -> Self {
-        PipelineSettings { backend: default_backend(), device: default_device(), gpu_min_work: default_gpu_min_work() }
+        PipelineSettings {
+            backend: default_backend(),
+            device: default_device(),
+            gpu_min_work: default_gpu_min_work(),
+            max_batch: default_max_batch(),
+        }
     }
 }
 

@@ -20,7 +20,19 @@ pub struct StageKind {
     pub numeric: bool,
     /// Threads this kind can use well; the scheduler never gives more.
     pub max_threads: usize,
-    pub run: fn(&StageContext) -> Result<()>,
+    pub run: Runner,
+}
+
+/// How a kind's instances execute.
+#[derive(Clone, Copy)]
+pub enum Runner {
+    /// One instance at a time.
+    One(fn(&StageContext) -> Result<()>),
+    /// Any number of instances of one batch group at once (a batched sweep: many independent
+    /// trainings of one shape as one stacked model). The function must give every instance the
+    /// outputs it would get alone, whatever else shares the batch; each keeps its own key and
+    /// record. A single instance runs as a batch of one, so there is one code path.
+    Batch(fn(&[StageContext]) -> Result<()>),
 }
 
 impl StageKind {
@@ -30,7 +42,7 @@ impl StageKind {
         code: &'static [&'static str],
         run: fn(&StageContext) -> Result<()>,
     ) -> StageKind {
-        StageKind { name, code, numeric: false, max_threads: 1, run }
+        StageKind { name, code, numeric: false, max_threads: 1, run: Runner::One(run) }
     }
 
     /// A kind whose numbers also depend on the backend, the device and the dependency lock file.
@@ -39,7 +51,32 @@ impl StageKind {
         code: &'static [&'static str],
         run: fn(&StageContext) -> Result<()>,
     ) -> StageKind {
-        StageKind { name, code, numeric: true, max_threads: 1, run }
+        StageKind { name, code, numeric: true, max_threads: 1, run: Runner::One(run) }
+    }
+
+    /// A numeric kind whose ready instances the scheduler may fuse into one batched execution
+    /// (those with equal [`Stage::batch_group`] and placement).
+    pub const fn numeric_batched(
+        name: &'static str,
+        code: &'static [&'static str],
+        run: fn(&[StageContext]) -> Result<()>,
+    ) -> StageKind {
+        StageKind { name, code, numeric: true, max_threads: 1, run: Runner::Batch(run) }
+    }
+
+    pub fn batches(&self) -> bool {
+        matches!(self.run, Runner::Batch(_))
+    }
+
+    /// Runs `ctxs` (one context, unless the kind batches).
+    pub fn execute(&self, ctxs: &[StageContext]) -> Result<()> {
+        match self.run {
+            Runner::One(run) => {
+                assert_eq!(ctxs.len(), 1, "{} runs one instance at a time", self.name);
+                run(&ctxs[0])
+            }
+            Runner::Batch(run) => run(ctxs),
+        }
     }
 }
 
@@ -77,6 +114,9 @@ pub struct Stage {
     /// Multiply-accumulates per step of the stage's main loop: how much one launch does, which
     /// decides where an accelerator pays (see [`super::scheduler::Environment::for_stage`]).
     pub work: Option<u64>,
+    /// For kinds that batch: instances with equal groups may run as one batch (the group names
+    /// what they must share: a shape, hyper-parameters).
+    pub batch_group: String,
 }
 
 impl Stage {
@@ -99,6 +139,7 @@ impl Stage {
             publish: None,
             lineage: false,
             work: None,
+            batch_group: String::new(),
         }
     }
 
@@ -120,6 +161,12 @@ impl Stage {
     /// Declares the work per step (multiply-accumulates) of this instance.
     pub fn with_work(mut self, macs_per_step: u64) -> Stage {
         self.work = Some(macs_per_step);
+        self
+    }
+
+    /// Puts the instance in batch group `group` (see [`Runner::Batch`]).
+    pub fn batch_group(mut self, group: impl Into<String>) -> Stage {
+        self.batch_group = group.into();
         self
     }
 
@@ -281,10 +328,18 @@ impl Graph {
 
     /// One line per stage in execution order, with what it reads from.
     pub fn to_text(&self) -> String {
+        self.to_text_annotated(|_| None)
+    }
+
+    /// [`Graph::to_text`] with a note after each stage's name where `note` gives one.
+    pub fn to_text_annotated(&self, note: impl Fn(&Stage) -> Option<String>) -> String {
         let mut out = String::new();
         for &i in &self.order {
             let s = &self.stages[i];
             out.push_str(&s.id);
+            if let Some(note) = note(s) {
+                out.push_str(&format!("  [{note}]"));
+            }
             out.push('\n');
             for input in &s.inputs {
                 out.push_str(&format!("    <- {} ({})\n", input.stage, input.output));
@@ -395,7 +450,7 @@ mod tests {
     fn noop(_: &StageContext) -> Result<()> {
         Ok(())
     }
-    static KIND: StageKind = StageKind { name: "k", code: &[], numeric: false, max_threads: 1, run: noop };
+    static KIND: StageKind = StageKind::plain("k", &[], noop);
 
     fn stage(name: &str) -> Stage {
         Stage::new(&KIND, &[("n", name.to_string())], &())

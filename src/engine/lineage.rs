@@ -118,6 +118,7 @@ mod tests {
             backend: "-".into(),
             device: "-".into(),
             parts: KeyParts::default(),
+            batch: None,
         }
     }
 

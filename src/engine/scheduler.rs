@@ -14,32 +14,39 @@ use super::hash_bytes;
 use super::key::KeyParts;
 use super::lineage;
 use super::progress::Reporter;
-use super::store::{Record, Store, walk_files};
+use super::store::{BatchRun, Record, Store, walk_files};
 
 /// What numeric stages are keyed on besides their code, params and inputs.
 #[derive(Clone, Debug, Default)]
 pub struct Environment {
     pub backend: String,
     pub device: String,
-    /// Per-stage placement: stages that declare less work per step than this run on `small`
-    /// instead of `device` (tiny networks lose on a GPU: each step is a few kernel launches).
+    /// Per-stage placement: stages that declare less work per step than `min_work` run on the
+    /// `small` backend and device instead (tiny networks lose on a GPU: each step is a few kernel
+    /// launches).
     pub split: Option<Split>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Split {
     pub min_work: u64,
-    pub small: String,
+    /// (backend, device) of the stages below `min_work`.
+    pub small: (String, String),
 }
 
 impl Environment {
-    /// The environment `stage` computes in: its device after placement, no further split.
+    /// The environment `stage` computes in after placement, no further split.
     pub fn for_stage(&self, stage: &Stage) -> Environment {
-        let device = match (&self.split, stage.work) {
+        let (backend, device) = match (&self.split, stage.work) {
             (Some(split), Some(work)) if work < split.min_work => split.small.clone(),
-            _ => self.device.clone(),
+            _ => (self.backend.clone(), self.device.clone()),
         };
-        Environment { backend: self.backend.clone(), device, split: None }
+        Environment { backend, device, split: None }
+    }
+
+    /// Same backend and device (instances placed apart never share a batch).
+    pub fn same_place(&self, other: &Environment) -> bool {
+        self.backend == other.backend && self.device == other.device
     }
 }
 
@@ -53,6 +60,8 @@ pub struct RunOptions {
     pub selected: Vec<bool>,
     /// Also print a line for every cached stage.
     pub verbose: bool,
+    /// The most instances fused into one batched execution (1: never fuse).
+    pub max_batch: usize,
     /// Handed to stages as [`StageContext::data_dir`].
     pub data_dir: std::path::PathBuf,
 }
@@ -138,7 +147,7 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
     let jobs = opts.jobs.max(1);
     let mut free_threads = opts.cores.max(1);
     let mut running = 0usize;
-    let (tx, rx) = mpsc::channel::<(usize, usize, Result<Record>)>();
+    let (tx, rx) = mpsc::channel::<(Vec<usize>, usize, Vec<Result<Record>>)>();
 
     std::thread::scope(|scope| -> Result<()> {
         loop {
@@ -185,9 +194,14 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                     }
                 }
             }
-            // Ready stages share the free threads evenly: many narrow runs beat one wide one.
+            // Ready stages share the free threads evenly: many narrow runs beat one wide one. When
+            // more are ready than `jobs` can run at once, instances of a batching kind are fused so
+            // that the queue drains in about `jobs` batches (sized by all slots, not the free ones:
+            // a group that becomes ready last still spreads over the slots that free up).
             let ready = states.iter().filter(|s| matches!(s, State::Ready(_))).count();
-            let share = free_threads / ready.min(jobs.saturating_sub(running)).max(1);
+            let slots = jobs.saturating_sub(running).max(1);
+            let share = free_threads / ready.min(slots).max(1);
+            let batch_size = ready.div_ceil(jobs).clamp(1, opts.max_batch.max(1));
             for &i in graph.order() {
                 if running >= jobs || free_threads == 0 {
                     break;
@@ -195,43 +209,78 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                 if !matches!(states[i], State::Ready(_)) {
                     continue;
                 }
-                let State::Ready(parts) = std::mem::replace(&mut states[i], State::Running) else { unreachable!() };
                 let stage = graph.stage(i);
+                let mut members = vec![i];
+                if stage.kind.batches() {
+                    let placement = opts.env.for_stage(stage);
+                    let fits = |j: usize| {
+                        let other = graph.stage(j);
+                        matches!(states[j], State::Ready(_))
+                            && std::ptr::eq(other.kind, stage.kind)
+                            && other.batch_group == stage.batch_group
+                            && opts.env.for_stage(other).same_place(&placement)
+                    };
+                    let more = graph.order().iter().copied().filter(|&j| j != i && fits(j));
+                    members.extend(more.take(batch_size - 1));
+                }
                 let threads = stage.kind.max_threads.min(share).clamp(1, free_threads);
                 free_threads -= threads;
                 running += 1;
-                let names = stage.inputs.iter().map(|inp| inp.name.as_str());
-                let names = names.chain(stage.lineage.then_some(lineage::INPUT));
-                let inputs = names.map(|name| (name.to_string(), store.object_path(&parts.inputs[name]))).collect();
+                let jobs_inputs: Vec<Job> = members
+                    .iter()
+                    .map(|&j| {
+                        let State::Ready(parts) = std::mem::replace(&mut states[j], State::Running) else {
+                            unreachable!("members are ready")
+                        };
+                        let member = graph.stage(j);
+                        let names = member.inputs.iter().map(|inp| inp.name.as_str());
+                        let names = names.chain(member.lineage.then_some(lineage::INPUT));
+                        let inputs =
+                            names.map(|name| (name.to_string(), store.object_path(&parts.inputs[name]))).collect();
+                        Job { stage: member, parts, inputs }
+                    })
+                    .collect();
                 let tx = tx.clone();
                 let reporter = &reporter;
                 let env = &opts.env;
                 let data_dir = opts.data_dir.as_path();
                 scope.spawn(move || {
-                    let result = execute(stage, parts, inputs, (threads, data_dir), store, reporter, env);
-                    let _ = tx.send((i, threads, result));
+                    let results = execute(jobs_inputs, (threads, data_dir), store, reporter, env);
+                    let _ = tx.send((members, threads, results));
                 });
             }
             if running == 0 {
                 break;
             }
-            let (i, threads, result) = rx.recv().expect("a worker always reports");
+            let (members, threads, results) = rx.recv().expect("a worker always reports");
             running -= 1;
             free_threads += threads;
-            let stage = graph.stage(i);
-            match result {
-                Ok(record) => {
-                    reporter.line(&format!("[ran {:>7.1}s] {}", record.seconds, stage.id));
-                    summary.ran += 1;
-                    summary.records.insert(i, record);
-                    states[i] = State::Done;
+            for (i, result) in members.into_iter().zip(results) {
+                let stage = graph.stage(i);
+                match result {
+                    Ok(record) => {
+                        let batch = record.batch.as_ref().map_or(String::new(), |b| {
+                            format!(" (one of a batch of {} that took {:.1}s)", b.size, b.seconds)
+                        });
+                        reporter.line(&format!("[ran {:>7.1}s] {}{batch}", record.seconds, stage.id));
+                        summary.ran += 1;
+                        summary.records.insert(i, record);
+                        states[i] = State::Done;
+                    }
+                    Err(e) => fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}")),
                 }
-                Err(e) => fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}")),
             }
         }
         Ok(())
     })?;
     Ok(summary)
+}
+
+/// A stage instance about to run: its key parts and where its inputs are.
+struct Job<'g> {
+    stage: &'g Stage,
+    parts: KeyParts,
+    inputs: BTreeMap<String, std::path::PathBuf>,
 }
 
 fn fail(states: &mut [State], summary: &mut RunSummary, reporter: &Reporter, i: usize, stage: &Stage, error: String) {
@@ -240,45 +289,79 @@ fn fail(states: &mut [State], summary: &mut RunSummary, reporter: &Reporter, i: 
     states[i] = State::Failed;
 }
 
-/// Runs one stage in a scratch directory, then commits its outputs and record.
+/// Runs stage instances (one, or a batch of one batching kind) in scratch directories, then
+/// commits each one's outputs and record.
 fn execute(
-    stage: &Stage,
-    parts: KeyParts,
-    inputs: BTreeMap<String, std::path::PathBuf>,
+    jobs: Vec<Job>,
     (threads, data_dir): (usize, &Path),
     store: &Store,
     reporter: &Reporter,
     env: &Environment,
-) -> Result<Record> {
-    let env = &env.for_stage(stage);
-    let scratch = store.scratch_dir()?;
+) -> Vec<Result<Record>> {
+    let first = jobs[0].stage;
+    let env = &env.for_stage(first);
+    let scratches: Vec<_> = match jobs.iter().map(|_| store.scratch_dir()).collect::<Result<Vec<_>>>() {
+        Ok(dirs) => dirs,
+        Err(e) => return jobs.iter().map(|_| Err(anyhow!("{e:#}"))).collect(),
+    };
     let started_unix =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
     let started = Instant::now();
-    let progress = reporter.start(&stage.id);
-    let ctx = StageContext { stage, inputs, out_dir: scratch.clone(), threads, progress: &progress, env, data_dir };
+    let label = match jobs.len() {
+        1 => first.id.clone(),
+        n => format!("{} and {} more", first.id, n - 1),
+    };
+    let progress = reporter.start(&label);
+    let (jobs, commits): (Vec<_>, Vec<_>) =
+        jobs.into_iter().map(|job| ((job.stage, job.inputs), (job.stage, job.parts))).unzip();
+    let ctxs: Vec<StageContext> = jobs
+        .into_iter()
+        .zip(&scratches)
+        .map(|((stage, inputs), scratch)| StageContext {
+            stage,
+            inputs,
+            out_dir: scratch.clone(),
+            threads,
+            progress: &progress,
+            env,
+            data_dir,
+        })
+        .collect();
     // The budget is enforced, not advised: the stage's parallel work runs on a pool of that size.
-    let pool = rayon::ThreadPoolBuilder::new()
+    let outcome = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("stage-worker-{i}"))
         .build()
-        .context("cannot start the stage's thread pool")?;
-    let outcome = pool.install(|| catch_unwind(AssertUnwindSafe(|| (stage.kind.run)(&ctx))));
+        .context("cannot start the stage's thread pool")
+        .and_then(|pool| match pool.install(|| catch_unwind(AssertUnwindSafe(|| first.kind.execute(&ctxs)))) {
+            Ok(result) => result,
+            Err(panic) => Err(anyhow!("panicked: {}", panic_message(&panic))),
+        });
+    drop(ctxs);
     drop(progress);
-    let result = match outcome {
-        Ok(Ok(())) => commit(stage, parts, &scratch, (started_unix, started.elapsed().as_secs_f64()), store, env),
-        Ok(Err(e)) => Err(e),
-        Err(panic) => Err(anyhow!("panicked: {}", panic_message(&panic))),
-    };
-    let _ = std::fs::remove_dir_all(&scratch);
-    result
+    let seconds = started.elapsed().as_secs_f64();
+    let n = commits.len();
+    // A batch's wall time is shared evenly: summed over records it stays the compute spent.
+    let batch = (n > 1).then_some(BatchRun { size: n, seconds });
+    let results = commits
+        .into_iter()
+        .zip(&scratches)
+        .map(|((stage, parts), scratch)| match &outcome {
+            Ok(()) => commit(stage, parts, scratch, (started_unix, seconds / n as f64, batch.clone()), store, env),
+            Err(e) => Err(anyhow!("{e:#}")),
+        })
+        .collect();
+    for scratch in &scratches {
+        let _ = std::fs::remove_dir_all(scratch);
+    }
+    results
 }
 
 fn commit(
     stage: &Stage,
     parts: KeyParts,
     scratch: &Path,
-    (started, seconds): (f64, f64),
+    (started, seconds, batch): (f64, f64, Option<BatchRun>),
     store: &Store,
     env: &Environment,
 ) -> Result<Record> {
@@ -300,6 +383,7 @@ fn commit(
         backend,
         device,
         parts,
+        batch,
     };
     store.commit(&record)?;
     Ok(record)
@@ -316,7 +400,7 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::graph::{Stage, StageKind};
+    use crate::engine::graph::{Runner, Stage, StageKind};
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     static BUSY: AtomicUsize = AtomicUsize::new(0);
@@ -335,8 +419,9 @@ mod tests {
         anyhow::bail!("deliberate failure")
     }
 
-    static WIDE: StageKind = StageKind { name: "wide", code: &[], numeric: false, max_threads: 2, run: work };
-    static BROKEN: StageKind = StageKind { name: "broken", code: &[], numeric: false, max_threads: 1, run: broken };
+    static WIDE: StageKind =
+        StageKind { name: "wide", code: &[], numeric: false, max_threads: 2, run: Runner::One(work) };
+    static BROKEN: StageKind = StageKind::plain("broken", &[], broken);
 
     fn temp_store(name: &str) -> Store {
         let dir = std::env::temp_dir().join(format!("repro-sched-{name}-{}", std::process::id()));
@@ -349,7 +434,7 @@ mod tests {
         let env = Environment {
             backend: "tch".into(),
             device: "cuda:0".into(),
-            split: Some(Split { min_work: 1000, small: "cpu".into() }),
+            split: Some(Split { min_work: 1000, small: ("flex".into(), "cpu".into()) }),
         };
         let stage = |work: Option<u64>| {
             let s = Stage::new(&WIDE, &[("w", format!("{work:?}"))], &());
@@ -358,8 +443,10 @@ mod tests {
                 None => s,
             }
         };
-        assert_eq!(env.for_stage(&stage(Some(999))).device, "cpu");
-        assert_eq!(env.for_stage(&stage(Some(1000))).device, "cuda:0");
+        let small = env.for_stage(&stage(Some(999)));
+        assert_eq!((small.backend.as_str(), small.device.as_str()), ("flex", "cpu"));
+        let large = env.for_stage(&stage(Some(1000)));
+        assert_eq!((large.backend.as_str(), large.device.as_str()), ("tch", "cuda:0"));
         assert_eq!(env.for_stage(&stage(None)).device, "cuda:0", "no declared work: the configured device");
         let plain = Environment { split: None, ..env.clone() };
         assert_eq!(plain.for_stage(&stage(Some(1))).device, "cuda:0", "no split: every stage on the device");
@@ -381,6 +468,7 @@ mod tests {
             selected: vec![true; 8],
             verbose: false,
             data_dir: store.root().join("data"),
+            max_batch: 1,
         };
         let summary = run(&graph, &store, &opts).unwrap();
         assert!(PEAK.load(Ordering::SeqCst) <= 3, "peak {}", PEAK.load(Ordering::SeqCst));
@@ -390,6 +478,60 @@ mod tests {
         // The independent stages are cached now; the broken one is retried.
         let again = run(&graph, &store, &opts).unwrap();
         assert_eq!((again.ran, again.cached, again.failed.len()), (0, 6, 1));
+        let _ = std::fs::remove_dir_all(store.root());
+    }
+
+    static BATCH_SIZES: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
+
+    /// Each instance writes its own label; the batch notes its group and size.
+    fn batched(ctxs: &[StageContext]) -> Result<()> {
+        let group = ctxs[0].stage.batch_group.clone();
+        assert!(ctxs.iter().all(|c| c.stage.batch_group == group), "one group per batch");
+        BATCH_SIZES.lock().unwrap().push((group, ctxs.len()));
+        for ctx in ctxs {
+            std::fs::write(ctx.output("out.txt")?, ctx.stage.id.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    static SWEEP: StageKind = StageKind::numeric_batched("sweep", &[], batched);
+
+    #[test]
+    fn ready_instances_of_a_group_are_fused_into_as_many_batches_as_slots() {
+        let store = temp_store("batch");
+        let stages: Vec<Stage> = (0..10)
+            .map(|i| Stage::new(&SWEEP, &[("i", i.to_string())], &()).batch_group(if i < 6 { "a" } else { "b" }))
+            .collect();
+        let graph = Graph::new(stages).unwrap();
+        let opts = |max_batch| RunOptions {
+            jobs: 2,
+            cores: 2,
+            env: Environment::default(),
+            selected: vec![true; 10],
+            verbose: false,
+            data_dir: store.root().join("data"),
+            max_batch,
+        };
+        let summary = run(&graph, &store, &opts(4)).unwrap();
+        assert_eq!(summary.ran, 10);
+        let sizes = std::mem::take(&mut *BATCH_SIZES.lock().unwrap());
+        // 10 ready for 2 slots: the first batch takes ceil(10 / 2) = 5, capped at 4; later ones are
+        // sized by what is still ready; groups never mix (asserted in `batched`).
+        assert_eq!(sizes.iter().map(|(_, n)| *n).max(), Some(4), "{sizes:?}");
+        let total = |g: &str| sizes.iter().filter(|(group, _)| group == g).map(|(_, n)| n).sum::<usize>();
+        assert_eq!((total("a"), total("b")), (6, 4), "{sizes:?}");
+        assert!(sizes.len() <= 5, "fused: {sizes:?}");
+        assert!(summary.records.values().filter(|r| r.batch.as_ref().is_some_and(|b| b.size == 4)).count() >= 4);
+        for (i, record) in &summary.records {
+            if let Some(batch) = &record.batch {
+                assert!((record.seconds * batch.size as f64 - batch.seconds).abs() < 1e-9, "seconds is the share");
+            }
+            let out = std::fs::read_to_string(store.object_path(&record.outputs["out.txt"].hash)).unwrap();
+            assert_eq!(out, graph.stage(*i).id, "each instance keeps its own outputs");
+        }
+        // Fusion is not in the key: unfused, everything is cached.
+        let again = run(&graph, &store, &opts(1)).unwrap();
+        assert_eq!((again.ran, again.cached), (0, 10));
         let _ = std::fs::remove_dir_all(store.root());
     }
 }

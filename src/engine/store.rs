@@ -42,6 +42,18 @@ pub struct Record {
     pub backend: String,
     pub device: String,
     pub parts: KeyParts,
+    /// Set when the stage ran fused with others of its kind: `seconds` is then its share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchRun>,
+}
+
+/// A batched execution that produced several records.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct BatchRun {
+    /// Instances in the batch.
+    pub size: usize,
+    /// Wall time of the whole batch.
+    pub seconds: f64,
 }
 
 /// Why a record cannot be used as it is.

@@ -10,14 +10,15 @@ use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 use burn::module::Module;
-use burn::optim::GradientsParams;
+use burn::prelude::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Table};
 use crate::data::{self, synth::Function};
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::experiments::{Built, FullBatch, report_input};
-use crate::nn::{self, Activation, loss::mse, mlp::param_count};
+use crate::experiments::{Built, report_input};
+use crate::nn::stacked::{StackedAdam, StackedMlp, select_rows};
+use crate::nn::{self, Activation, Compute, mlp::param_count};
 
 pub const ID: &str = "sim_functions";
 
@@ -135,7 +136,8 @@ impl Model {
 const CODE_TRAIN: &[&str] = &["data", "nn", "experiments/sim_functions"];
 
 static DATA: StageKind = StageKind::plain("sim_functions.data", &["data", "experiments/sim_functions"], generate);
-static TRAIN: StageKind = StageKind::numeric("sim_functions.train", CODE_TRAIN, train);
+// Seeds and functions of one model train as one stacked model (a batched sweep).
+static TRAIN: StageKind = StageKind::numeric_batched("sim_functions.train", CODE_TRAIN, train);
 static ANALYZE: StageKind =
     StageKind::plain("sim_functions.analyze", &["analysis", "experiments/sim_functions"], analyze);
 // The figures also use the model labels defined here.
@@ -198,7 +200,12 @@ pub fn stages(settings: &Settings) -> Built {
                 let labels =
                     [("function", function.name().into()), ("model", model.name().into()), ("seed", seed.to_string())];
                 let work = (crate::nn::mlp::param_count(model.widths()) * crate::data::synth::grid().len()) as u64;
-                let run = Stage::new(&TRAIN, &labels, &params).input("data", &data, "data.csv").with_work(work);
+                // Everything but the function and the seed must agree within a batch.
+                let group = format!("{}:{}", model.name(), serde_json::json!([params.lr, params.weight_decay]));
+                let run = Stage::new(&TRAIN, &labels, &params)
+                    .input("data", &data, "data.csv")
+                    .with_work(work)
+                    .batch_group(group);
                 let tag = format!("{}.{}.{seed}", function.name(), model.name());
                 analyze = analyze
                     .input(format!("{tag}/run.json"), &run, "run.json")
@@ -244,29 +251,80 @@ fn should_stop(losses: &[f32], p: &TrainParams) -> bool {
         && (losses[t - 1] - losses[t]).abs() < p.stop_delta
 }
 
-fn train(ctx: &StageContext) -> Result<()> {
-    let p: TrainParams = ctx.params()?;
-    let FullBatch { xs, x, y, mut model, mut optimizer } =
-        FullBatch::setup(ctx, p.model.widths(), Activation::LeakyRelu, p.seed, p.weight_decay)?;
-    ctx.progress.set_total(p.max_epochs as u64);
+/// Trains every run of `ctxs` (one model, their own functions and seeds) as one stacked model;
+/// a run that meets the stopping rule leaves the stack and writes its outputs then.
+fn train(ctxs: &[StageContext]) -> Result<()> {
+    let runs: Vec<TrainParams> = ctxs.iter().map(|ctx| ctx.params()).collect::<Result<_>>()?;
+    let first = &runs[0];
+    if runs.iter().any(|p| p.model != first.model || p.lr != first.lr || p.weight_decay != first.weight_decay) {
+        bail!("a sim_functions batch mixes models or optimiser settings");
+    }
+    let data: Vec<(Vec<f32>, Vec<f32>)> =
+        ctxs.iter().map(|ctx| data::read_xy(ctx.input("data")?)).collect::<Result<_>>()?;
+    let n = data[0].0.len();
+    if data.iter().any(|(xs, _)| xs.len() != n) {
+        bail!("a sim_functions batch mixes data sizes");
+    }
+    let device = Compute::from_env(ctxs[0].env)?.training_device()?;
+    let plain = device.clone().inner();
+    let stacked = |values: Vec<f32>| Tensor::<3>::from_data(TensorData::new(values, [runs.len(), n, 1]), &plain);
+    let mut x = stacked(data.iter().flat_map(|(xs, _)| xs.iter().copied()).collect());
+    let mut y = stacked(data.iter().flat_map(|(_, ys)| ys.iter().copied()).collect());
+    let seeds: Vec<u64> = runs.iter().map(|p| p.seed).collect();
+    let mut model = StackedMlp::new(first.model.widths(), Activation::LeakyRelu, &seeds, &device);
+    let mut optimizer = StackedAdam::new(first.lr, first.weight_decay, model.params_mut());
+    let max_epochs = runs.iter().map(|p| p.max_epochs).max().unwrap_or(0);
+    ctxs[0].progress.set_total(max_epochs as u64);
 
-    let mut losses = Vec::with_capacity(p.max_epochs);
-    let mut prediction = Vec::new();
-    for epoch in 0..p.max_epochs {
-        let output = model.forward(x.clone());
-        let loss = mse(output.clone(), y.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(p.lr, model, grads);
-        losses.push(nn::scalar(loss));
-        ctx.progress.update(epoch as u64 + 1, || format!("loss {:.5}", losses[epoch]));
-        // The original returns the last forward pass, which precedes the last step.
-        let stop = should_stop(&losses, &p);
-        if stop || epoch + 1 == p.max_epochs {
-            prediction = nn::values(output);
+    // Row i of the stack is run active[i].
+    let mut active: Vec<usize> = (0..runs.len()).collect();
+    let mut losses: Vec<Vec<f32>> = vec![Vec::with_capacity(max_epochs); runs.len()];
+    for epoch in 0..max_epochs {
+        let step = model.mse_and_grads(&x, &y);
+        optimizer.step(model.params_mut(), step.grads);
+        let epoch_losses = nn::values(step.losses);
+        let mut finished = Vec::new();
+        for (row, &run) in active.iter().enumerate() {
+            losses[run].push(epoch_losses[row]);
+            // The original returns the last forward pass, which precedes the last step.
+            if should_stop(&losses[run], &runs[run]) || epoch + 1 == runs[run].max_epochs {
+                finished.push(row);
+            }
+        }
+        ctxs[0].progress.update(epoch as u64 + 1, || format!("{} runs, loss {:.5}", active.len(), epoch_losses[0]));
+        if finished.is_empty() {
+            continue;
+        }
+        let outputs = nn::values(step.output);
+        let flats = model.flats();
+        for &row in &finished {
+            let run = active[row];
+            let prediction = outputs[row * n..(row + 1) * n].to_vec();
+            let member = model.member(&flats[row], &device);
+            write_run(&ctxs[run], &runs[run], &data[run].0, &losses[run], &prediction, member)?;
+        }
+        let rows: Vec<usize> = (0..active.len()).filter(|r| !finished.contains(r)).collect();
+        if rows.is_empty() {
             break;
         }
+        model.keep(&rows);
+        optimizer.keep(&rows);
+        x = select_rows(x, &rows);
+        y = select_rows(y, &rows);
+        active = rows.iter().map(|&r| active[r]).collect();
     }
+    Ok(())
+}
 
+/// One run's outputs: `run.json`, `loss.csv`, `prediction.csv`, `weights.bpk`.
+fn write_run(
+    ctx: &StageContext,
+    p: &TrainParams,
+    xs: &[f32],
+    losses: &[f32],
+    prediction: &[f32],
+    model: crate::nn::Mlp,
+) -> Result<()> {
     let report = RunReport {
         function: p.function,
         model: p.model,
@@ -279,8 +337,8 @@ fn train(ctx: &StageContext) -> Result<()> {
     };
     std::fs::write(ctx.output("run.json")?, serde_json::to_vec_pretty(&report)?)?;
     let epochs: Vec<f32> = (0..losses.len()).map(|e| e as f32).collect();
-    analysis::write_columns(&ctx.output("loss.csv")?, &[("epoch", &epochs), ("loss", &losses)])?;
-    analysis::write_columns(&ctx.output("prediction.csv")?, &[("x", &xs), ("prediction", &prediction)])?;
+    analysis::write_columns(&ctx.output("loss.csv")?, &[("epoch", &epochs), ("loss", losses)])?;
+    analysis::write_columns(&ctx.output("prediction.csv")?, &[("x", xs), ("prediction", prediction)])?;
     let weights = model.into_record().into_bytes().map_err(|e| anyhow::anyhow!("{e}"))?;
     std::fs::write(ctx.output("weights.bpk")?, &*weights)?;
     Ok(())

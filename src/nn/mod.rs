@@ -8,6 +8,7 @@ pub mod init;
 pub mod loss;
 pub mod mlp;
 pub mod optim;
+pub mod stacked;
 
 pub use backend::Compute;
 pub use init::Init;

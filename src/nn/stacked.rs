@@ -1,0 +1,281 @@
+//! A batched sweep's model: R independent MLPs of one shape trained as one.
+//!
+//! Member r's layer l is W[r] (`[in, out]`, as burn's `Linear` stores it) and b[r] (`[1, out]`),
+//! stacked into `[R, in, out]` and `[R, 1, out]`; the forward pass is one batched matrix product
+//! per layer, so one launch serves every member. Members never interact: the loss is the sum of
+//! the members' own losses, so each member's gradient is the one it would have alone, and Adam is
+//! elementwise. A member computes the same numbers whatever else shares its batch (the batched
+//! product runs the same kernel on every slice; see the tests), which is what lets the scheduler
+//! fuse stage instances without touching their keys.
+
+use burn::prelude::*;
+
+use super::{Activation, Init, Mlp, mlp::param_count};
+
+pub struct StackedMlp {
+    widths: Vec<usize>,
+    activation: Activation,
+    /// Per layer, on the plain (non-autodiff) device: W `[R, in, out]`, then b `[R, 1, out]`.
+    params: Vec<Tensor<3>>,
+    members: usize,
+}
+
+impl StackedMlp {
+    /// One member per seed, each initialised exactly as `Mlp::new(widths, activation,
+    /// &mut Init::new(seed), ..)` would be.
+    pub fn new(widths: &[usize], activation: Activation, seeds: &[u64], device: &Device) -> StackedMlp {
+        let flats: Vec<Vec<f32>> =
+            seeds.iter().map(|&seed| Mlp::new(widths, activation, &mut Init::new(seed), device).flat()).collect();
+        StackedMlp::from_flats(widths, activation, &flats, device)
+    }
+
+    /// Members with these parameters (each in the order of [`Mlp::flat`]).
+    pub fn from_flats(widths: &[usize], activation: Activation, flats: &[Vec<f32>], device: &Device) -> StackedMlp {
+        let device = device.clone().inner();
+        let r = flats.len();
+        assert!(r > 0, "a stack needs a member");
+        assert!(flats.iter().all(|f| f.len() == param_count(widths)), "flat vector length");
+        let mut params = Vec::new();
+        let mut at = 0;
+        for w in widths.windows(2) {
+            let (n_w, n_b) = (w[0] * w[1], w[1]);
+            let gather =
+                |from: usize, len: usize| flats.iter().flat_map(|f| f[from..from + len].iter().copied()).collect();
+            params.push(Tensor::from_data(TensorData::new(gather(at, n_w), [r, w[0], w[1]]), &device));
+            params.push(Tensor::from_data(TensorData::new(gather(at + n_w, n_b), [r, 1, w[1]]), &device));
+            at += n_w + n_b;
+        }
+        StackedMlp { widths: widths.to_vec(), activation, params, members: r }
+    }
+
+    pub fn members(&self) -> usize {
+        self.members
+    }
+
+    /// `x` `[R, N, in]` -> `[R, N, out]` with the given parameters (these, or autodiff copies).
+    fn forward_with(&self, params: &[Tensor<3>], x: Tensor<3>) -> Tensor<3> {
+        let last = params.len() / 2 - 1;
+        params.chunks(2).enumerate().fold(x, |x, (l, wb)| {
+            let y = x.matmul(wb[0].clone()) + wb[1].clone();
+            if l < last { self.activation.apply(y) } else { y }
+        })
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forward_with(&self.params, x)
+    }
+
+    /// Every member's MSE against `y` (`[R]`), the outputs it came from, and the gradient of each
+    /// member's MSE for its own parameters (in the order of the stacked tensors). `x` and `y` are
+    /// plain tensors `[R, N, ·]`.
+    pub fn mse_and_grads(&self, x: &Tensor<3>, y: &Tensor<3>) -> Step {
+        let tracked: Vec<Tensor<3>> =
+            self.params.iter().map(|p| Tensor::from_inner(p.clone()).require_grad()).collect();
+        let output = self.forward_with(&tracked, Tensor::from_inner(x.clone()));
+        let losses = member_mse(output.clone(), Tensor::from_inner(y.clone()));
+        let grads = losses.clone().sum().backward();
+        let grads = tracked.iter().map(|p| p.grad(&grads).unwrap_or_else(|| p.clone().inner().zeros_like())).collect();
+        Step { losses: losses.inner(), output: output.inner(), grads }
+    }
+
+    /// Member r's parameters in the order of [`Mlp::flat`], for every member (one read per tensor).
+    pub fn flats(&self) -> Vec<Vec<f32>> {
+        let tensors: Vec<Vec<f32>> = self.params.iter().map(|p| super::values(p.clone())).collect();
+        (0..self.members)
+            .map(|r| {
+                tensors
+                    .iter()
+                    .flat_map(|t| {
+                        let per = t.len() / self.members;
+                        t[r * per..(r + 1) * per].iter().copied()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Member r as a plain network (for snapshots in the format a single run writes).
+    pub fn member(&self, flat: &[f32], device: &Device) -> Mlp {
+        Mlp::from_flat(&self.widths, self.activation, flat, device)
+    }
+
+    /// Keeps only the members at `rows` (in that order): finished members stop costing work.
+    pub fn keep(&mut self, rows: &[usize]) {
+        for p in &mut self.params {
+            *p = select_rows(p.clone(), rows);
+        }
+        self.members = rows.len();
+    }
+
+    pub fn params_mut(&mut self) -> &mut [Tensor<3>] {
+        &mut self.params
+    }
+}
+
+/// What one forward and backward pass of a stack gives.
+pub struct Step {
+    /// Each member's MSE, `[R]`.
+    pub losses: Tensor<1>,
+    /// `[R, N, out]`.
+    pub output: Tensor<3>,
+    pub grads: Vec<Tensor<3>>,
+}
+
+/// Mean of the squared error over each member's elements (`nn.MSELoss()` per member): `[R]`.
+pub fn member_mse(prediction: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
+    let [r, n, k] = prediction.dims();
+    (prediction - target).square().reshape([r, n * k]).mean_dim(1).reshape([r])
+}
+
+/// Rows `rows` of dimension 0.
+pub fn select_rows(t: Tensor<3>, rows: &[usize]) -> Tensor<3> {
+    let device = t.device();
+    let indices: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
+    t.select(0, Tensor::<1, Int>::from_data(TensorData::new(indices, [rows.len()]), &device))
+}
+
+/// Adam on stacked tensors, exactly as `torch.optim.Adam` (coupled L2, bias correction).
+pub struct StackedAdam {
+    lr: f64,
+    weight_decay: f32,
+    m: Vec<Tensor<3>>,
+    v: Vec<Tensor<3>>,
+    t: i32,
+}
+
+impl StackedAdam {
+    const BETAS: (f64, f64) = (0.9, 0.999);
+    const EPS: f64 = 1e-8;
+
+    pub fn new(lr: f64, weight_decay: f32, params: &[Tensor<3>]) -> StackedAdam {
+        let zeros: Vec<Tensor<3>> = params.iter().map(|p| p.zeros_like()).collect();
+        StackedAdam { lr, weight_decay, m: zeros.clone(), v: zeros, t: 0 }
+    }
+
+    pub fn step(&mut self, params: &mut [Tensor<3>], grads: Vec<Tensor<3>>) {
+        self.t += 1;
+        let (b1, b2) = Self::BETAS;
+        let bias1 = 1.0 - b1.powi(self.t);
+        let bias2_sqrt = (1.0 - b2.powi(self.t)).sqrt();
+        let step_size = self.lr / bias1;
+        for (i, g) in grads.into_iter().enumerate() {
+            let g = if self.weight_decay > 0.0 { g + params[i].clone() * self.weight_decay } else { g };
+            self.m[i] = self.m[i].clone() * b1 + g.clone() * (1.0 - b1);
+            self.v[i] = self.v[i].clone() * b2 + g.square() * (1.0 - b2);
+            let denom = self.v[i].clone().sqrt() / bias2_sqrt + Self::EPS;
+            params[i] = params[i].clone() - (self.m[i].clone() / denom) * step_size;
+        }
+    }
+
+    /// Keeps the moments of the members at `rows` (see [`StackedMlp::keep`]).
+    pub fn keep(&mut self, rows: &[usize]) {
+        for t in self.m.iter_mut().chain(self.v.iter_mut()) {
+            *t = select_rows(t.clone(), rows);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::flat::{FlatAdam, MseObjective};
+
+    fn data(r: usize, n: usize, shift: f32) -> (Vec<f32>, Vec<f32>) {
+        let xs: Vec<f32> = (0..r * n).map(|i| -1.0 + 2.0 * (i % n) as f32 / n as f32).collect();
+        let ys = xs.iter().enumerate().map(|(i, x)| (3.0 * x + shift * (i / n) as f32).sin()).collect();
+        (xs, ys)
+    }
+
+    fn tensor3(values: &[f32], shape: [usize; 3], device: &Device) -> Tensor<3> {
+        Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
+    }
+
+    #[test]
+    fn each_member_gets_its_own_loss_and_gradient() {
+        let device = Device::flex().autodiff();
+        let widths = [1, 6, 4, 1];
+        let (n, seeds) = (25, [3u64, 8, 21]);
+        let (xs, ys) = data(seeds.len(), n, 0.7);
+        let stack = StackedMlp::new(&widths, Activation::LeakyRelu, &seeds, &device);
+        let plain = device.clone().inner();
+        let step = stack.mse_and_grads(&tensor3(&xs, [3, n, 1], &plain), &tensor3(&ys, [3, n, 1], &plain));
+        let losses = crate::nn::values(step.losses);
+        // Independent reference: each member alone, its flat gradient from the single-network code.
+        let grads: Vec<Vec<f32>> = step.grads.into_iter().map(crate::nn::values).collect();
+        for (r, &seed) in seeds.iter().enumerate() {
+            let alone = Mlp::new(&widths, Activation::LeakyRelu, &mut Init::new(seed), &device);
+            let objective = MseObjective::new(
+                &widths,
+                Activation::LeakyRelu,
+                &xs[r * n..(r + 1) * n],
+                &ys[r * n..(r + 1) * n],
+                &device,
+            );
+            let (loss, grad) = objective.loss_and_grad(&alone.flat());
+            assert!((losses[r] - loss).abs() < 1e-6, "member {r}: {} vs {loss}", losses[r]);
+            let ours: Vec<f32> = grads
+                .iter()
+                .flat_map(|t| {
+                    let per = t.len() / seeds.len();
+                    t[r * per..(r + 1) * per].to_vec()
+                })
+                .collect();
+            for (i, (a, b)) in ours.iter().zip(&grad).enumerate() {
+                assert!((a - b).abs() < 1e-5, "member {r} param {i}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn stacked_adam_is_flat_adam_per_element() {
+        let device = Device::flex();
+        let theta = [0.5f32, -1.0, 2.0, 0.25];
+        let grads = [[0.1f32, -0.3, 0.0, 2.0], [-0.2, 0.4, 0.05, -1.0]];
+        let mut params = vec![tensor3(&theta, [2, 1, 2], &device)];
+        let mut stacked = StackedAdam::new(1e-2, 1e-3, &params);
+        let mut flat = FlatAdam::new(1e-2, 1e-3, 4);
+        let mut reference = theta;
+        for g in grads {
+            stacked.step(&mut params, vec![tensor3(&g, [2, 1, 2], &device)]);
+            flat.step(&mut reference, &g);
+        }
+        let ours = crate::nn::values(params[0].clone());
+        for (a, b) in ours.iter().zip(&reference) {
+            assert!((a - b).abs() < 1e-7, "{ours:?} vs {reference:?}");
+        }
+    }
+
+    /// The contract that lets the scheduler fuse: a member computes bit-for-bit the same numbers
+    /// in a batch of three as alone, and after its neighbours are dropped.
+    #[test]
+    fn a_member_computes_the_same_bits_whatever_shares_its_batch() {
+        let device = Device::flex().autodiff();
+        let plain = device.clone().inner();
+        let widths = [1, 5, 5, 1];
+        let n = 40;
+        let train = |seeds: &[u64], drop_after: Option<usize>| -> Vec<Vec<f32>> {
+            let r = seeds.len();
+            let (xs, ys) = data(r, n, 0.0);
+            let (mut x, mut y) = (tensor3(&xs, [r, n, 1], &plain), tensor3(&ys, [r, n, 1], &plain));
+            let mut stack = StackedMlp::new(&widths, Activation::Relu, seeds, &device);
+            let mut adam = StackedAdam::new(1e-2, 1e-4, &stack.params);
+            for step in 0..30 {
+                if drop_after == Some(step) {
+                    // Keep only the last member, as when the others have finished.
+                    let rows = [stack.members() - 1];
+                    stack.keep(&rows);
+                    adam.keep(&rows);
+                    (x, y) = (select_rows(x, &rows), select_rows(y, &rows));
+                }
+                let s = stack.mse_and_grads(&x, &y);
+                adam.step(stack.params_mut(), s.grads);
+            }
+            stack.flats()
+        };
+        let alone = train(&[7], None);
+        let batched = train(&[1, 2, 7], None);
+        let after_drop = train(&[1, 2, 7], Some(10));
+        assert_eq!(batched[2], alone[0]);
+        assert_eq!(after_drop[0], alone[0]);
+    }
+}
