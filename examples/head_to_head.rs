@@ -20,6 +20,7 @@ use repro::nn::stacked::{StackedAdam, StackedMlp};
 use repro::nn::{Activation, Compute, Init, Mlp, loss::mse, optim};
 
 fn main() -> anyhow::Result<()> {
+    repro::tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let backend = match args.first().map(String::as_str).unwrap_or("flex") {
         "tch" => Backend::Tch,

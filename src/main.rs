@@ -99,6 +99,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    repro::tune_allocator();
     let cli = Cli::parse();
     let ws = Workspace {
         config: cli.common.config,

@@ -61,34 +61,50 @@ pub fn symmetric_eigenvalues(matrix: &[Vec<f64>]) -> Vec<f64> {
 }
 
 /// The Hessian of a function from its gradient, by central differences column by column,
-/// symmetrised: H[:, j] = (g(θ + h e_j) - g(θ - h e_j)) / 2h, then (H + Hᵀ) / 2.
-pub fn hessian_fd(grad: impl Fn(&[f32]) -> Vec<f32>, theta: &[f32], h: f32) -> Vec<Vec<f64>> {
+/// symmetrised: H[:, j] = (g(θ + h e_j) - g(θ - h e_j)) / 2h, then (H + Hᵀ) / 2. `grads` maps
+/// parameter vectors to their gradients; all 2n probes go to it in one call (one batched pass).
+pub fn hessian_fd(grads: impl Fn(&[Vec<f32>]) -> Vec<Vec<f32>>, theta: &[f32], h: f32) -> Vec<Vec<f64>> {
     let n = theta.len();
-    let mut columns = Vec::with_capacity(n);
-    let mut probe = theta.to_vec();
-    for j in 0..n {
-        probe[j] = theta[j] + h;
-        let plus = grad(&probe);
-        probe[j] = theta[j] - h;
-        let minus = grad(&probe);
-        probe[j] = theta[j];
-        // The step actually taken, in f32, not the nominal h.
-        let step = ((theta[j] + h) - (theta[j] - h)) as f64;
-        columns.push(plus.iter().zip(&minus).map(|(p, m)| (*p as f64 - *m as f64) / step).collect::<Vec<f64>>());
-    }
+    let probes: Vec<Vec<f32>> = (0..n)
+        .flat_map(|j| {
+            [h, -h].map(|shift| {
+                let mut probe = theta.to_vec();
+                probe[j] = theta[j] + shift;
+                probe
+            })
+        })
+        .collect();
+    let g = grads(&probes);
+    let columns: Vec<Vec<f64>> = (0..n)
+        .map(|j| {
+            let (plus, minus) = (&g[2 * j], &g[2 * j + 1]);
+            // The step actually taken, in f32, not the nominal h.
+            let step = ((theta[j] + h) - (theta[j] - h)) as f64;
+            plus.iter().zip(minus).map(|(p, m)| (*p as f64 - *m as f64) / step).collect()
+        })
+        .collect();
     (0..n).map(|i| (0..n).map(|j| 0.5 * (columns[j][i] + columns[i][j])).collect()).collect()
 }
 
-/// Hessian-vector product by a central difference of gradients along `v` (scaled to length `h`).
-pub fn hvp_fd(grad: impl Fn(&[f32]) -> Vec<f32>, theta: &[f32], v: &[f32], h: f32) -> Vec<f32> {
+/// The probes of [`hvp_from`]: θ ± h·v/|v| (none when v = 0).
+pub fn hvp_probes(theta: &[f32], v: &[f32], h: f32) -> Vec<Vec<f32>> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     if norm == 0.0 {
-        return vec![0.0; theta.len()];
+        return Vec::new();
     }
     let scale = h / norm;
-    let shifted = |sign: f32| -> Vec<f32> { theta.iter().zip(v).map(|(t, d)| t + sign * scale * d).collect() };
-    let (plus, minus) = (grad(&shifted(1.0)), grad(&shifted(-1.0)));
-    plus.iter().zip(&minus).map(|(p, m)| (p - m) / (2.0 * scale)).collect()
+    [1.0f32, -1.0].iter().map(|sign| theta.iter().zip(v).map(|(t, d)| t + sign * scale * d).collect()).collect()
+}
+
+/// Hessian-vector product by a central difference of gradients along `v` (scaled to length `h`),
+/// from the gradients at [`hvp_probes`] (so that many products can share one batched pass).
+pub fn hvp_from(probe_grads: &[Vec<f32>], v: &[f32], h: f32) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if probe_grads.is_empty() || norm == 0.0 {
+        return vec![0.0; v.len()];
+    }
+    let scale = h / norm;
+    probe_grads[0].iter().zip(&probe_grads[1]).map(|(p, m)| (p - m) / (2.0 * scale)).collect()
 }
 
 /// Solves (A + λI) x = b for a symmetric positive (semi)definite A (Cholesky; None if it fails).
@@ -180,13 +196,15 @@ mod tests {
         let a = [[4.0f32, 1.0, 0.0], [1.0, 3.0, -2.0], [0.0, -2.0, 5.0]];
         let grad =
             |t: &[f32]| -> Vec<f32> { (0..3).map(|i| (0..3).map(|j| a[i][j] * t[j]).sum::<f32>() + 1.0).collect() };
-        let h = hessian_fd(grad, &[0.3, -0.2, 1.1], 1e-2);
+        let grads = |ts: &[Vec<f32>]| -> Vec<Vec<f32>> { ts.iter().map(|t| grad(t)).collect() };
+        let h = hessian_fd(grads, &[0.3, -0.2, 1.1], 1e-2);
         for i in 0..3 {
             for j in 0..3 {
                 assert!((h[i][j] - a[i][j] as f64).abs() < 1e-4, "H[{i}][{j}] = {}", h[i][j]);
             }
         }
-        let hv = hvp_fd(grad, &[0.3, -0.2, 1.1], &[1.0, 0.0, 2.0], 1e-2);
+        let v = [1.0, 0.0, 2.0];
+        let hv = hvp_from(&grads(&hvp_probes(&[0.3, -0.2, 1.1], &v, 1e-2)), &v, 1e-2);
         assert!((hv[0] - 4.0).abs() < 1e-3 && (hv[1] + 3.0).abs() < 1e-3 && (hv[2] - 10.0).abs() < 1e-3, "{hv:?}");
     }
 }

@@ -16,7 +16,9 @@ use anyhow::{Result, bail};
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::analysis::linalg::{hessian_fd, hvp_fd, matmul, minimal_ratio, solve_damped, symmetric_eigenvalues};
+use crate::analysis::linalg::{
+    hessian_fd, hvp_from, hvp_probes, matmul, minimal_ratio, solve_damped, symmetric_eigenvalues,
+};
 use crate::analysis::{Table, write_columns};
 use crate::data::{self, synth};
 use crate::engine::{Stage, StageContext, StageKind};
@@ -106,8 +108,9 @@ impl Settings {
 }
 
 static DATA: StageKind = StageKind::plain("min_ratio.data", &["data", "experiments/min_ratio"], generate);
+// The seeds train as batched sweeps (see `run`).
 static RUN: StageKind =
-    StageKind::numeric("min_ratio.run", &["data", "nn", "analysis", "experiments/min_ratio"], run_one);
+    StageKind::numeric_batched("min_ratio.run", &["data", "nn", "analysis", "experiments/min_ratio"], run);
 static ANALYZE: StageKind = StageKind::plain("min_ratio.analyze", &["analysis", "experiments/min_ratio"], analyze);
 static PLOT: StageKind = StageKind::plain("min_ratio.plot", &["plot", "analysis"], crate::plot::min_ratio::figures);
 
@@ -117,7 +120,7 @@ struct DataParams {
     samples: usize,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct RunParams {
     seed: u64,
     epochs: usize,
@@ -128,6 +131,13 @@ struct RunParams {
     grad_norm_target: f64,
     fd_step: f32,
     eigen_tolerance: f64,
+}
+
+impl RunParams {
+    /// Everything but the seed: the runs of one batch must agree on it.
+    fn group(&self) -> String {
+        serde_json::to_string(&RunParams { seed: 0, ..self.clone() }).expect("params serialise")
+    }
 }
 
 /// One run's result (`run.json`).
@@ -169,8 +179,10 @@ pub fn stages(settings: &Settings) -> Built {
             eigen_tolerance: settings.eigen_tolerance,
         };
         let work = (crate::nn::mlp::param_count(&WIDTHS) * settings.samples) as u64;
-        let run =
-            Stage::new(&RUN, &[("seed", seed.to_string())], &params).input("data", &data, "data.csv").with_work(work);
+        let run = Stage::new(&RUN, &[("seed", seed.to_string())], &params)
+            .input("data", &data, "data.csv")
+            .with_work(work)
+            .batch_group(params.group());
         analyze = analyze.input(format!("{seed}/run.json"), &run, "run.json");
         out.push(run);
     }
@@ -190,44 +202,66 @@ fn generate(ctx: &StageContext) -> Result<()> {
     data::write_xy(&ctx.output("data.csv")?, &xs, &ys)
 }
 
-/// Minimises ‖∇L‖² from `theta` by Adam on 2·H·∇L (finite-difference HVP). Returns the point with
-/// the smallest gradient norm seen, that norm, and the steps taken.
+/// Where one run's minimisation of ‖∇L‖² ended: the point with the smallest gradient norm seen,
+/// that norm, and the steps taken.
+pub struct Minimised {
+    pub theta: Vec<f32>,
+    pub grad_norm: f64,
+    pub steps: usize,
+}
+
+/// Minimises ‖∇L‖² from each of `starts` by Adam on 2·H·∇L (finite-difference HVP), all runs in
+/// lockstep so that each step is two batched passes (the gradients, then the HVP probes) however
+/// many runs there are; a run leaves when it reaches `target` or `max_steps`. Each run's numbers
+/// are those it would get alone.
 pub fn minimise_grad_norm(
     objective: &MseObjective,
-    theta: &[f32],
+    starts: &[Vec<f32>],
     lr: f32,
     max_steps: usize,
     target: f64,
     fd_step: f32,
     mut progress: impl FnMut(usize, f64),
-) -> (Vec<f32>, f64, usize) {
-    let mut theta = theta.to_vec();
-    let mut adam = FlatAdam::new(lr, 0.0, theta.len());
-    let (mut best, mut best_norm) = (theta.clone(), f64::INFINITY);
+) -> Vec<Minimised> {
+    let mut thetas = starts.to_vec();
+    let mut adams: Vec<FlatAdam> = starts.iter().map(|t| FlatAdam::new(lr, 0.0, t.len())).collect();
+    let mut best: Vec<Minimised> =
+        starts.iter().map(|t| Minimised { theta: t.clone(), grad_norm: f64::INFINITY, steps: 0 }).collect();
+    let mut active: Vec<usize> = (0..starts.len()).collect();
     let mut steps = 0;
-    while steps <= max_steps {
-        let g = objective.grad(&theta);
-        let g_norm = norm(&g);
-        if g_norm < best_norm {
-            best_norm = g_norm;
-            best.clone_from(&theta);
+    while !active.is_empty() {
+        let current: Vec<Vec<f32>> = active.iter().map(|&r| thetas[r].clone()).collect();
+        let grads = objective.grads(&current);
+        let mut going = Vec::new();
+        for (&r, g) in active.iter().zip(grads) {
+            let g_norm = norm(&g);
+            if g_norm < best[r].grad_norm {
+                best[r].grad_norm = g_norm;
+                best[r].theta.clone_from(&thetas[r]);
+            }
+            best[r].steps = steps;
+            if !(g_norm < target || steps == max_steps) {
+                going.push((r, g));
+            }
         }
-        progress(steps, g_norm);
-        if g_norm < target || steps == max_steps {
-            break;
+        progress(steps, best[active[0]].grad_norm);
+        let probes: Vec<Vec<f32>> = going.iter().flat_map(|(r, g)| hvp_probes(&thetas[*r], g, fd_step)).collect();
+        let mut probe_grads = objective.grads(&probes).into_iter();
+        for (r, g) in &going {
+            let mine: Vec<Vec<f32>> = probe_grads.by_ref().take(if norm(g) == 0.0 { 0 } else { 2 }).collect();
+            let direction: Vec<f32> = hvp_from(&mine, g, fd_step).iter().map(|v| 2.0 * v).collect();
+            adams[*r].step(&mut thetas[*r], &direction);
         }
-        let hg = hvp_fd(|t| objective.grad(t), &theta, &g, fd_step);
-        let direction: Vec<f32> = hg.iter().map(|v| 2.0 * v).collect();
-        adam.step(&mut theta, &direction);
+        active = going.into_iter().map(|(r, _)| r).collect();
         steps += 1;
     }
-    (best, best_norm, steps)
+    best
 }
 
 /// Minimises ½‖∇L‖² by Levenberg–Marquardt: the Jacobian of ∇L is the Hessian H (central
-/// differences), so each step solves (H² + λI) δ = H ∇L and takes θ − δ if it lowers ‖∇L‖
-/// (then λ shrinks), else λ grows. Near a critical point of any index this converges fast, where
-/// first-order descent on ‖∇L‖² crawls. Returns the best point, its gradient norm, the steps.
+/// differences, one batched pass), so each step solves (H² + λI) δ = H ∇L and takes θ − δ if it
+/// lowers ‖∇L‖ (then λ shrinks), else λ grows. Near a critical point of any index this converges
+/// fast, where first-order descent on ‖∇L‖² crawls.
 pub fn minimise_grad_norm_lm(
     objective: &MseObjective,
     theta: &[f32],
@@ -235,7 +269,7 @@ pub fn minimise_grad_norm_lm(
     target: f64,
     fd_step: f32,
     mut progress: impl FnMut(usize, f64),
-) -> (Vec<f32>, f64, usize) {
+) -> Minimised {
     let mut theta = theta.to_vec();
     let mut g = objective.grad(&theta);
     let mut g_norm = norm(&g);
@@ -243,7 +277,7 @@ pub fn minimise_grad_norm_lm(
     let mut steps = 0;
     while steps < max_steps && g_norm >= target {
         progress(steps, g_norm);
-        let h = hessian_fd(|t| objective.grad(t), &theta, fd_step);
+        let h = hessian_fd(|t| objective.grads(t), &theta, fd_step);
         let h2 = matmul(&h, &h);
         let hg: Vec<f64> = h.iter().map(|row| row.iter().zip(&g).map(|(a, b)| a * *b as f64).sum()).collect();
         steps += 1;
@@ -269,45 +303,75 @@ pub fn minimise_grad_norm_lm(
         }
     }
     progress(steps, g_norm);
-    (theta, g_norm, steps)
+    Minimised { theta, grad_norm: g_norm, steps }
 }
 
-fn run_one(ctx: &StageContext) -> Result<()> {
-    let p: RunParams = ctx.params()?;
-    let (xs, ys) = data::read_xy(ctx.input("data")?)?;
-    let device: Device = Compute::from_env(ctx.env)?.training_device()?;
-    let objective = MseObjective::new(&WIDTHS, Activation::Relu, &xs, &ys, &device);
-    let mut theta = Mlp::new(&WIDTHS, Activation::Relu, &mut Init::new(p.seed), &device).flat();
-    ctx.progress.set_total((p.epochs + p.norm_adam_steps + p.norm_lm_steps) as u64);
-
-    let mut adam = FlatAdam::new(p.lr, 0.0, theta.len());
-    let mut loss_sum = 0.0f64;
-    for epoch in 0..p.epochs {
-        let (loss, grad) = objective.loss_and_grad(&theta);
-        loss_sum += loss as f64;
-        adam.step(&mut theta, &grad);
-        ctx.progress.update(epoch as u64 + 1, || format!("training, loss {loss:.4}"));
+/// Every run of the batch (same data and settings, their own seeds): training and the Adam phase
+/// of ‖∇L‖² in lockstep (batched passes), then per run Levenberg–Marquardt and the Hessian (each a
+/// batched pass of its 2n probes).
+fn run(ctxs: &[StageContext]) -> Result<()> {
+    let runs: Vec<RunParams> = ctxs.iter().map(|ctx| ctx.params()).collect::<Result<_>>()?;
+    let p = &runs[0];
+    let data = ctxs[0].input("data")?;
+    if ctxs.iter().any(|ctx| ctx.input("data").ok() != Some(data)) || runs.iter().any(|r| r.group() != p.group()) {
+        bail!("a min_ratio batch mixes data or settings");
     }
-    let (train_loss, g) = objective.loss_and_grad(&theta);
-    let grad_norm_after_training = norm(&g);
+    let (xs, ys) = data::read_xy(data)?;
+    let device: Device = Compute::from_env(ctxs[0].env)?.training_device()?;
+    let objective = MseObjective::new(&WIDTHS, Activation::Relu, &xs, &ys, &device);
+    let mut thetas: Vec<Vec<f32>> =
+        runs.iter().map(|r| Mlp::new(&WIDTHS, Activation::Relu, &mut Init::new(r.seed), &device).flat()).collect();
+    let progress = ctxs[0].progress;
+    progress.set_total((p.epochs + p.norm_adam_steps + p.norm_lm_steps * runs.len()) as u64);
 
-    let report = |offset: usize| {
-        move |step: usize, n: f64| ctx.progress.update((p.epochs + offset + step) as u64, || format!("|g| {n:.2e}"))
-    };
-    let (theta, _, adam_steps) =
-        minimise_grad_norm(&objective, &theta, p.norm_lr, p.norm_adam_steps, p.grad_norm_target, p.fd_step, report(0));
-    let (theta, grad_norm, lm_steps) = minimise_grad_norm_lm(
+    let mut adams: Vec<FlatAdam> = thetas.iter().map(|t| FlatAdam::new(p.lr, 0.0, t.len())).collect();
+    let mut loss_sums = vec![0.0f64; runs.len()];
+    for epoch in 0..p.epochs {
+        let steps = objective.losses_and_grads(&thetas);
+        for (r, (loss, grad)) in steps.into_iter().enumerate() {
+            loss_sums[r] += loss as f64;
+            adams[r].step(&mut thetas[r], &grad);
+        }
+        progress.update(epoch as u64 + 1, || format!("training {} runs", runs.len()));
+    }
+    let trained = objective.losses_and_grads(&thetas);
+
+    let adam_phase = minimise_grad_norm(
         &objective,
-        &theta,
-        p.norm_lm_steps,
+        &thetas,
+        p.norm_lr,
+        p.norm_adam_steps,
         p.grad_norm_target,
         p.fd_step,
-        report(p.norm_adam_steps),
+        |step, n| progress.update((p.epochs + step) as u64, || format!("|g| {n:.2e}")),
     );
-    let norm_steps = adam_steps + lm_steps;
-    let loss = objective.loss_and_grad(&theta).0 as f64;
+    for (r, ((ctx, run), after_adam)) in ctxs.iter().zip(&runs).zip(adam_phase).enumerate() {
+        let at = (p.epochs + p.norm_adam_steps + r * p.norm_lm_steps) as u64;
+        let lm = minimise_grad_norm_lm(
+            &objective,
+            &after_adam.theta,
+            p.norm_lm_steps,
+            p.grad_norm_target,
+            p.fd_step,
+            |step, n| progress.update(at + step as u64, || format!("run {}: |g| {n:.2e}", run.seed)),
+        );
+        let (train_loss, g) = &trained[r];
+        finish(ctx, run, &objective, (*train_loss, norm(g), loss_sums[r]), after_adam.steps + lm.steps, lm)?;
+    }
+    Ok(())
+}
 
-    let hessian = hessian_fd(|t| objective.grad(t), &theta, p.fd_step);
+/// The Hessian at the point reached and the run's outputs (`run.json`, `eigenvalues.csv`).
+fn finish(
+    ctx: &StageContext,
+    p: &RunParams,
+    objective: &MseObjective,
+    (train_loss, grad_norm_after_training, loss_sum): (f32, f64, f64),
+    norm_steps: usize,
+    reached: Minimised,
+) -> Result<()> {
+    let loss = objective.loss_and_grad(&reached.theta).0 as f64;
+    let hessian = hessian_fd(|t| objective.grads(t), &reached.theta, p.fd_step);
     let eigs = symmetric_eigenvalues(&hessian);
     if eigs.iter().any(|v| !v.is_finite()) {
         bail!("the Hessian's eigen-decomposition failed (non-finite eigenvalues)");
@@ -319,8 +383,8 @@ fn run_one(ctx: &StageContext) -> Result<()> {
         original_metric: loss_sum / 1000.0,
         grad_norm_after_training,
         loss,
-        grad_norm,
-        reached: grad_norm < p.grad_norm_target,
+        grad_norm: reached.grad_norm,
+        reached: reached.grad_norm < p.grad_norm_target,
         norm_steps,
         ratio: minimal_ratio(&eigs, tol),
         positive: eigs.iter().filter(|&&l| l > tol).count(),
@@ -397,13 +461,23 @@ mod tests {
         let objective = MseObjective::new(&WIDTHS, Activation::Relu, &xs, &ys, &device);
         let theta = Mlp::new(&WIDTHS, Activation::Relu, &mut Init::new(4), &device).flat();
         let start = norm(&objective.grad(&theta));
-        let (end_theta, end, steps) = minimise_grad_norm(&objective, &theta, 1e-3, 300, 1e-12, 1e-3, |_, _| {});
-        assert_eq!(steps, 300);
-        assert!(end < 0.5 * start, "gradient norm {start} -> {end}");
-        assert!((norm(&objective.grad(&end_theta)) - end).abs() < 1e-9, "the best point is returned");
+        let other = Mlp::new(&WIDTHS, Activation::Relu, &mut Init::new(5), &device).flat();
+        let both = minimise_grad_norm(&objective, &[theta.clone(), other], 1e-3, 300, 1e-12, 1e-3, |_, _| {});
+        let Minimised { theta: end_theta, grad_norm: end, steps } = &both[0];
+        assert_eq!(*steps, 300);
+        assert!(*end < 0.5 * start, "gradient norm {start} -> {end}");
+        assert!((norm(&objective.grad(end_theta)) - end).abs() < 1e-9, "the best point is returned");
+        // In lockstep with another run, a run ends exactly where it ends alone.
+        let alone = minimise_grad_norm(&objective, std::slice::from_ref(&theta), 1e-3, 300, 1e-12, 1e-3, |_, _| {});
+        assert_eq!(alone[0].theta, *end_theta);
 
-        let (lm_theta, lm_end, lm_steps) = minimise_grad_norm_lm(&objective, &theta, 30, 1e-4, 1e-3, |_, _| {});
-        assert!(lm_end < 1e-2 * start, "Levenberg–Marquardt: gradient norm {start} -> {lm_end} in {lm_steps} steps");
-        assert!((norm(&objective.grad(&lm_theta)) - lm_end).abs() < 1e-9);
+        let lm = minimise_grad_norm_lm(&objective, &theta, 30, 1e-4, 1e-3, |_, _| {});
+        assert!(
+            lm.grad_norm < 1e-2 * start,
+            "Levenberg–Marquardt: gradient norm {start} -> {} in {} steps",
+            lm.grad_norm,
+            lm.steps
+        );
+        assert!((norm(&objective.grad(&lm.theta)) - lm.grad_norm).abs() < 1e-9);
     }
 }

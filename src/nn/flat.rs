@@ -4,7 +4,8 @@
 use burn::prelude::*;
 use burn::tensor::Gradients;
 
-use super::{Activation, Init, Mlp, loss::mse};
+use super::stacked::{StackedMlp, member_flats};
+use super::{Activation, Init, Mlp};
 
 impl Mlp {
     /// Every parameter: per layer, W row-major as burn stores it (`[in, out]`), then b.
@@ -60,33 +61,44 @@ pub fn layer_ranges(widths: &[usize]) -> Vec<std::ops::Range<usize>> {
         .collect()
 }
 
-/// MSE of an MLP on fixed data, as a function of the flat parameter vector.
+/// MSE of an MLP on fixed data, as a function of the flat parameter vector; many vectors are
+/// evaluated in one batched pass (a [`StackedMlp`] of them), and one vector is a batch of one, so
+/// a vector's numbers never depend on what else is evaluated with it.
 pub struct MseObjective {
     pub widths: Vec<usize>,
     pub activation: Activation,
-    x: Tensor<2>,
-    y: Tensor<2>,
+    /// `[1, N, 1]` on the plain device, repeated per member.
+    x: Tensor<3>,
+    y: Tensor<3>,
     device: Device,
 }
 
 impl MseObjective {
     /// `device` must be an autodiff device.
     pub fn new(widths: &[usize], activation: Activation, xs: &[f32], ys: &[f32], device: &Device) -> MseObjective {
-        MseObjective {
-            widths: widths.to_vec(),
-            activation,
-            x: super::column(xs, device),
-            y: super::column(ys, device),
-            device: device.clone(),
+        let plain = device.clone().inner();
+        let tensor = |v: &[f32]| Tensor::<3>::from_data(TensorData::new(v.to_vec(), [1, v.len(), 1]), &plain);
+        MseObjective { widths: widths.to_vec(), activation, x: tensor(xs), y: tensor(ys), device: device.clone() }
+    }
+
+    /// The loss and gradient at each of `thetas`, in one batched pass.
+    pub fn losses_and_grads(&self, thetas: &[Vec<f32>]) -> Vec<(f32, Vec<f32>)> {
+        if thetas.is_empty() {
+            return Vec::new();
         }
+        let r = thetas.len();
+        let stack = StackedMlp::from_flats(&self.widths, self.activation, thetas, &self.device);
+        let step = stack.mse_and_grads(&self.x.clone().repeat_dim(0, r), &self.y.clone().repeat_dim(0, r));
+        super::values(step.losses).into_iter().zip(member_flats(step.grads, r)).collect()
+    }
+
+    pub fn grads(&self, thetas: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        self.losses_and_grads(thetas).into_iter().map(|(_, g)| g).collect()
     }
 
     /// The loss and its gradient at `theta`.
     pub fn loss_and_grad(&self, theta: &[f32]) -> (f32, Vec<f32>) {
-        let model = Mlp::from_flat(&self.widths, self.activation, theta, &self.device);
-        let loss = mse(model.forward(self.x.clone()), self.y.clone());
-        let grads = loss.backward();
-        (super::scalar(loss), model.flat_grad(&grads))
+        self.losses_and_grads(&[theta.to_vec()]).pop().expect("one result per vector")
     }
 
     pub fn grad(&self, theta: &[f32]) -> Vec<f32> {

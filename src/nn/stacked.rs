@@ -80,18 +80,7 @@ impl StackedMlp {
 
     /// Member r's parameters in the order of [`Mlp::flat`], for every member (one read per tensor).
     pub fn flats(&self) -> Vec<Vec<f32>> {
-        let tensors: Vec<Vec<f32>> = self.params.iter().map(|p| super::values(p.clone())).collect();
-        (0..self.members)
-            .map(|r| {
-                tensors
-                    .iter()
-                    .flat_map(|t| {
-                        let per = t.len() / self.members;
-                        t[r * per..(r + 1) * per].iter().copied()
-                    })
-                    .collect()
-            })
-            .collect()
+        member_flats(self.params.clone(), self.members)
     }
 
     /// Member r as a plain network (for snapshots in the format a single run writes).
@@ -110,6 +99,23 @@ impl StackedMlp {
     pub fn params_mut(&mut self) -> &mut [Tensor<3>] {
         &mut self.params
     }
+}
+
+/// Per member, the values of stacked tensors (parameters or their gradients) in the order of
+/// [`Mlp::flat`]: member r's slice of each tensor in turn.
+pub fn member_flats(tensors: Vec<Tensor<3>>, members: usize) -> Vec<Vec<f32>> {
+    let values: Vec<Vec<f32>> = tensors.into_iter().map(super::values).collect();
+    (0..members)
+        .map(|r| {
+            values
+                .iter()
+                .flat_map(|t| {
+                    let per = t.len() / members;
+                    t[r * per..(r + 1) * per].iter().copied()
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// What one forward and backward pass of a stack gives.
@@ -178,7 +184,8 @@ impl StackedAdam {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::flat::{FlatAdam, MseObjective};
+    use crate::nn::flat::FlatAdam;
+    use crate::nn::loss::mse;
 
     fn data(r: usize, n: usize, shift: f32) -> (Vec<f32>, Vec<f32>) {
         let xs: Vec<f32> = (0..r * n).map(|i| -1.0 + 2.0 * (i % n) as f32 / n as f32).collect();
@@ -204,14 +211,13 @@ mod tests {
         let grads: Vec<Vec<f32>> = step.grads.into_iter().map(crate::nn::values).collect();
         for (r, &seed) in seeds.iter().enumerate() {
             let alone = Mlp::new(&widths, Activation::LeakyRelu, &mut Init::new(seed), &device);
-            let objective = MseObjective::new(
-                &widths,
-                Activation::LeakyRelu,
-                &xs[r * n..(r + 1) * n],
-                &ys[r * n..(r + 1) * n],
-                &device,
+            let (x, y) = (
+                crate::nn::column(&xs[r * n..(r + 1) * n], &device),
+                crate::nn::column(&ys[r * n..(r + 1) * n], &device),
             );
-            let (loss, grad) = objective.loss_and_grad(&alone.flat());
+            let loss = mse(alone.forward(x), y);
+            let grad = alone.flat_grad(&loss.backward());
+            let loss = crate::nn::scalar(loss);
             assert!((losses[r] - loss).abs() < 1e-6, "member {r}: {} vs {loss}", losses[r]);
             let ours: Vec<f32> = grads
                 .iter()
