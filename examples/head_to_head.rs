@@ -108,7 +108,7 @@ fn stacked(name: &str, widths: &[usize], act: Activation, n: usize, members: usi
     for _ in 0..20 {
         step();
     }
-    let launches = (8000 / members).max(20);
+    let launches = (2000 / members).max(20);
     let t = Instant::now();
     for _ in 0..launches {
         step();

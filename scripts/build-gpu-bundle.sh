@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds repro with burn-tch against a given PyPI torch (default 2.11.0, CUDA 13.0: what a GPU
 # machine without internet has installed) and packs what a run there needs into one folder:
-#   target/gpu-bundle/{repro, head_to_head, pipeline.toml, mnist/, run-gpu.sh}
+#   target/gpu-bundle/{repro.xz, head_to_head.xz, pipeline.toml, mnist/}
+# (about 30 MB; the stripped repro alone is about 70 MB, polars included). Run it there with
+# bench/gpu/run-gpu.sh.
 # Only torch's headers and libraries are taken from the wheel (no CUDA wheels: about 0.5 GB instead
 # of 4); the libraries torch's CUDA part needs are resolved on the GPU machine, at run time, from its
 # own torch install, so the link allows undefined symbols in shared libraries.
@@ -27,9 +29,11 @@ cargo build --release --features tch --bin repro --example head_to_head
 
 bundle=target/gpu-bundle
 rm -rf "$bundle" && mkdir -p "$bundle/mnist"
-strip -o "$bundle/repro" target/gpu/release/repro
-strip -o "$bundle/head_to_head" target/gpu/release/examples/head_to_head
+for binary in target/gpu/release/repro target/gpu/release/examples/head_to_head; do
+  name="$(basename "$binary")"
+  strip -o "$bundle/$name" "$binary"
+  xz -6 -T0 "$bundle/$name"
+done
 cp pipeline.toml "$bundle/"
 cp "$MNIST_DIR"/*.gz "$bundle/mnist/"
-cp bench/gpu/run-gpu.sh "$bundle/"
 du -sh "$bundle" >&2

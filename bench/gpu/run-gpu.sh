@@ -16,6 +16,13 @@ python="${REPRO_PYTHON:-python3}"
 torch_lib="$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export MNIST_MIRROR="$bundle/mnist"
+# The binaries travel xz-compressed; Python's lzma unpacks them wherever xz is missing.
+bin="$(mktemp -d)"
+for name in repro head_to_head; do
+  "$python" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
+    "$bundle/$name.xz" "$bin/$name"
+  chmod +x "$bin/$name"
+done
 settings=(-s pipeline.backend=tch -s pipeline.device=auto ${REPRO_ARGS:-})
 
 ws="$(mktemp -d)"
@@ -26,16 +33,16 @@ cd "$ws"
   "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
   echo "cpus: $(nproc)"
   echo "== placement (repro dag)"
-  "$bundle/repro" dag "${settings[@]}" | grep '  \['
+  "$bin/repro" dag "${settings[@]}" | grep '  \['
 } > "$out/setup.txt" 2>&1
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
 start=$(ms)
-timeout "${PIPELINE_TIMEOUT:-400}" "$bundle/repro" run "${settings[@]}" > "$out/run.log" 2>&1
+timeout "${PIPELINE_TIMEOUT:-400}" "$bin/repro" run "${settings[@]}" > "$out/run.log" 2>&1
 status=$?
 echo "== first run: exit $status, wall $(($(ms) - start)) ms" >> "$out/run.log"
 start=$(ms)
-"$bundle/repro" run "${settings[@]}" >> "$out/run.log" 2>&1
+"$bin/repro" run "${settings[@]}" >> "$out/run.log" 2>&1
 echo "== second run: exit $?, wall $(($(ms) - start)) ms" >> "$out/run.log"
 
 # Per stage: name, kind, backend, device, start (s after the first), seconds.
@@ -52,7 +59,7 @@ tar czf "$out/artifacts.tar.gz" artifacts
 cd "$repo"
 {
   echo "# seconds for the timed steps: workload, steps, seconds (see examples/head_to_head.rs)"
-  echo "== repro tch cuda:0"; "$bundle/head_to_head" tch cuda:0
-  echo "== repro flex cpu"; "$bundle/head_to_head" flex cpu
+  echo "== repro tch cuda:0"; "$bin/head_to_head" tch cuda:0
+  echo "== repro flex cpu"; "$bin/head_to_head" flex cpu
   echo "== pytorch cuda"; "$python" bench/pytorch/workloads.py "$bundle/mnist" cuda
 } > "$out/head_to_head.tsv" 2>&1
