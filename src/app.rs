@@ -80,6 +80,7 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
         verbose: args.verbose,
         data_dir: ws.data.clone(),
         max_batch: plan.loaded.config.pipeline.max_batch,
+        accelerator_slots: plan.loaded.config.pipeline.gpu_slots,
     };
     let summary = scheduler::run(&plan.graph, &store, &opts)?;
     let manifest = artifacts::materialise(&ws.artifacts, &store, &plan.graph, &selected, &summary.records)?;
@@ -268,6 +269,7 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
         verbose: false,
         data_dir: ws.data.clone(),
         max_batch: plan.loaded.config.pipeline.max_batch,
+        accelerator_slots: plan.loaded.config.pipeline.gpu_slots,
     };
     let summary = scheduler::run(&plan.graph, &store, &opts)?;
     for (stage, error) in &summary.failed {

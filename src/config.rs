@@ -171,6 +171,14 @@ pub struct PipelineSettings {
     /// not depend on it (each instance computes as it would alone), so it is not in any key.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// With `device = "auto"` and a GPU: slots of `-j` that CPU stages leave free while GPU stages
+    /// wait for their inputs, so the GPU starts as soon as MNIST is there.
+    #[serde(default = "default_gpu_slots")]
+    pub gpu_slots: usize,
+}
+
+fn default_gpu_slots() -> usize {
+    4
 }
 
 fn default_max_batch() -> usize {
@@ -202,6 +210,7 @@ impl Default for PipelineSettings {
             device: default_device(),
             gpu_min_work: default_gpu_min_work(),
             max_batch: default_max_batch(),
+            gpu_slots: default_gpu_slots(),
         }
     }
 }

@@ -210,6 +210,8 @@ impl Split {
 }
 
 pub const PIXELS: usize = 28 * 28;
+/// Images in the canonical training split.
+pub const TRAIN_IMAGES_COUNT: usize = 60_000;
 
 /// Reads one split from its two IDX files and checks that they agree.
 pub fn load_split(images: &Path, labels: &Path) -> Result<Split> {

@@ -114,6 +114,9 @@ pub struct Stage {
     /// Multiply-accumulates per step of the stage's main loop: how much one launch does, which
     /// decides where an accelerator pays (see [`super::scheduler::Environment::for_stage`]).
     pub work: Option<u64>,
+    /// Steps of that loop (epochs x batches), when known: with `work`, the stage's expected cost,
+    /// which orders ready stages (long ones first, so they do not end up on the critical path).
+    pub steps: Option<u64>,
     /// For kinds that batch: instances with equal groups may run as one batch (the group names
     /// what they must share: a shape, hyper-parameters).
     pub batch_group: String,
@@ -139,6 +142,7 @@ impl Stage {
             publish: None,
             lineage: false,
             work: None,
+            steps: None,
             batch_group: String::new(),
         }
     }
@@ -162,6 +166,17 @@ impl Stage {
     pub fn with_work(mut self, macs_per_step: u64) -> Stage {
         self.work = Some(macs_per_step);
         self
+    }
+
+    /// Declares how many steps the stage's main loop runs (see [`Stage::steps`]).
+    pub fn with_steps(mut self, steps: u64) -> Stage {
+        self.steps = Some(steps);
+        self
+    }
+
+    /// Expected multiply-accumulates of the whole stage (0 when it declares no work).
+    pub fn expected_cost(&self) -> u64 {
+        self.work.unwrap_or(0).saturating_mul(self.steps.unwrap_or(1))
     }
 
     /// Puts the instance in batch group `group` (see [`Runner::Batch`]).

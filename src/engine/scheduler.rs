@@ -44,6 +44,11 @@ impl Environment {
         Environment { backend, device, split: None }
     }
 
+    /// Whether `stage` goes to the accelerator of a split placement.
+    pub fn on_accelerator(&self, stage: &Stage) -> bool {
+        self.split.as_ref().is_some_and(|split| stage.work.is_none_or(|w| w >= split.min_work))
+    }
+
     /// Same backend and device (instances placed apart never share a batch).
     pub fn same_place(&self, other: &Environment) -> bool {
         self.backend == other.backend && self.device == other.device
@@ -62,6 +67,9 @@ pub struct RunOptions {
     pub verbose: bool,
     /// The most instances fused into one batched execution (1: never fuse).
     pub max_batch: usize,
+    /// With a split placement: slots that CPU-placed stages leave free while accelerator stages
+    /// wait, so the accelerator starts as soon as its inputs exist.
+    pub accelerator_slots: usize,
     /// Handed to stages as [`StageContext::data_dir`].
     pub data_dir: std::path::PathBuf,
 }
@@ -202,14 +210,30 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
             let slots = jobs.saturating_sub(running).max(1);
             let share = free_threads / ready.min(slots).max(1);
             let batch_size = ready.div_ceil(jobs).clamp(1, opts.max_batch.max(1));
-            for &i in graph.order() {
+            // Accelerator stages first, then the most expensive: long stages start early.
+            let mut candidates: Vec<usize> =
+                graph.order().iter().copied().filter(|&i| matches!(states[i], State::Ready(_))).collect();
+            candidates.sort_by_key(|&i| {
+                let stage = graph.stage(i);
+                (!opts.env.on_accelerator(stage), std::cmp::Reverse(stage.expected_cost()))
+            });
+            let accelerator_waiting = (0..n).any(|i| {
+                opts.selected[i]
+                    && matches!(states[i], State::Waiting | State::Ready(_))
+                    && opts.env.on_accelerator(graph.stage(i))
+            });
+            let cpu_jobs = if accelerator_waiting { jobs.saturating_sub(opts.accelerator_slots).max(1) } else { jobs };
+            for i in candidates {
                 if running >= jobs || free_threads == 0 {
                     break;
                 }
                 if !matches!(states[i], State::Ready(_)) {
-                    continue;
+                    continue; // fused into an earlier batch
                 }
                 let stage = graph.stage(i);
+                if running >= cpu_jobs && !opts.env.on_accelerator(stage) {
+                    continue;
+                }
                 let mut members = vec![i];
                 if stage.kind.batches() {
                     let placement = opts.env.for_stage(stage);
@@ -469,6 +493,7 @@ mod tests {
             verbose: false,
             data_dir: store.root().join("data"),
             max_batch: 1,
+            accelerator_slots: 0,
         };
         let summary = run(&graph, &store, &opts).unwrap();
         assert!(PEAK.load(Ordering::SeqCst) <= 3, "peak {}", PEAK.load(Ordering::SeqCst));
@@ -511,6 +536,7 @@ mod tests {
             verbose: false,
             data_dir: store.root().join("data"),
             max_batch,
+            accelerator_slots: 0,
         };
         let summary = run(&graph, &store, &opts(4)).unwrap();
         assert_eq!(summary.ran, 10);
@@ -532,6 +558,40 @@ mod tests {
         // Fusion is not in the key: unfused, everything is cached.
         let again = run(&graph, &store, &opts(1)).unwrap();
         assert_eq!((again.ran, again.cached), (0, 10));
+        let _ = std::fs::remove_dir_all(store.root());
+    }
+
+    static STARTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+    fn note_start(ctx: &StageContext) -> Result<()> {
+        STARTED.lock().unwrap().push(ctx.stage.id.clone());
+        std::fs::write(ctx.output("out.txt")?, ctx.stage.id.as_bytes())?;
+        Ok(())
+    }
+
+    static NOTED: StageKind = StageKind::plain("noted", &[], note_start);
+
+    #[test]
+    fn the_most_expensive_ready_stage_starts_first() {
+        let store = temp_store("order");
+        let stage = |name: &str, work: u64, steps: u64| {
+            Stage::new(&NOTED, &[("s", name.to_string())], &()).with_work(work).with_steps(steps)
+        };
+        // Graph order cheap, dear, middle; declared cost 10, 300, 40.
+        let graph = Graph::new(vec![stage("cheap", 10, 1), stage("dear", 100, 3), stage("middle", 20, 2)]).unwrap();
+        let opts = RunOptions {
+            jobs: 1,
+            cores: 1,
+            env: Environment::default(),
+            selected: vec![true; 3],
+            verbose: false,
+            data_dir: store.root().join("data"),
+            max_batch: 1,
+            accelerator_slots: 0,
+        };
+        run(&graph, &store, &opts).unwrap();
+        let started = std::mem::take(&mut *STARTED.lock().unwrap());
+        assert_eq!(started, ["noted[s=dear]", "noted[s=middle]", "noted[s=cheap]"]);
         let _ = std::fs::remove_dir_all(store.root());
     }
 }

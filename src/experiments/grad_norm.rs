@@ -71,8 +71,10 @@ pub fn stages(settings: &Settings) -> Built {
     for &seed in &settings.seeds {
         let params = TrainParams { seed, epochs: settings.epochs, lr: settings.lr };
         let work = (crate::nn::mlp::param_count(&WIDTHS) * synth::grad_norm_data().0.len()) as u64;
-        let run =
-            Stage::new(&TRAIN, &[("seed", seed.to_string())], &params).input("data", &data, "data.csv").with_work(work);
+        let run = Stage::new(&TRAIN, &[("seed", seed.to_string())], &params)
+            .input("data", &data, "data.csv")
+            .with_work(work)
+            .with_steps(settings.epochs as u64);
         analyze = analyze.input(format!("{seed}/curve.csv"), &run, "curve.csv");
         out.push(run);
     }

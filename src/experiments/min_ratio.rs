@@ -134,6 +134,13 @@ struct RunParams {
 }
 
 impl RunParams {
+    /// Gradient evaluations at most: training, three per Adam step on ‖∇L‖² (one plus two HVP
+    /// probes), a Hessian of 2n probes per Levenberg–Marquardt step, and the final Hessian.
+    fn gradient_evaluations(&self) -> u64 {
+        let probes = 2 * param_count(&WIDTHS) as u64;
+        self.epochs as u64 + 3 * self.norm_adam_steps as u64 + (self.norm_lm_steps as u64 + 1) * probes
+    }
+
     /// Everything but the seed: the runs of one batch must agree on it.
     fn group(&self) -> String {
         serde_json::to_string(&RunParams { seed: 0, ..self.clone() }).expect("params serialise")
@@ -182,6 +189,7 @@ pub fn stages(settings: &Settings) -> Built {
         let run = Stage::new(&RUN, &[("seed", seed.to_string())], &params)
             .input("data", &data, "data.csv")
             .with_work(work)
+            .with_steps(params.gradient_evaluations())
             .batch_group(params.group());
         analyze = analyze.input(format!("{seed}/run.json"), &run, "run.json");
         out.push(run);

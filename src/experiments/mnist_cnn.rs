@@ -166,7 +166,14 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
             };
             let run = mnist.feed(
                 Stage::new(&TRAIN, &[("model", model.name().into()), ("seed", seed.to_string())], &params)
-                    .with_work(model.shape().macs_per_image() * settings.batch_size as u64),
+                    .with_work(model.shape().macs_per_image() * settings.batch_size as u64)
+                    .with_steps(
+                        (settings.epochs
+                            * settings
+                                .train_subset
+                                .unwrap_or(crate::data::mnist::TRAIN_IMAGES_COUNT)
+                                .div_ceil(settings.batch_size)) as u64,
+                    ),
             );
             let tag = format!("{}.{seed}", model.name());
             analyze = analyze.input(format!("{tag}/run.json"), &run, "run.json").input(

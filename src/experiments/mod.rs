@@ -213,7 +213,9 @@ impl MlpTraining {
     /// (forward multiply-accumulates) for device placement.
     pub fn stage(&self, kind: &'static StageKind, labels: &[(&str, String)], mnist: &MnistInputs) -> Stage {
         let work = (crate::nn::mlp::param_count(&self.widths) * self.batch_size) as u64;
-        mnist.feed(Stage::new(kind, labels, self).with_work(work))
+        let images = self.train_subset.unwrap_or(crate::data::mnist::TRAIN_IMAGES_COUNT);
+        let steps = (self.epochs * images.div_ceil(self.batch_size)) as u64;
+        mnist.feed(Stage::new(kind, labels, self).with_work(work).with_steps(steps))
     }
 }
 

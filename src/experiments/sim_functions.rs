@@ -205,6 +205,7 @@ pub fn stages(settings: &Settings) -> Built {
                 let run = Stage::new(&TRAIN, &labels, &params)
                     .input("data", &data, "data.csv")
                     .with_work(work)
+                    .with_steps(settings.max_epochs as u64)
                     .batch_group(group);
                 let tag = format!("{}.{}.{seed}", function.name(), model.name());
                 analyze = analyze

@@ -100,7 +100,8 @@ pub fn stages(settings: &Settings) -> Built {
             TrainParams { seed, epochs: settings.epochs, lr: settings.lr, snapshot_every: settings.snapshot_every };
         let run = Stage::new(&TRAIN, &[("seed", seed.to_string())], &params)
             .input("data", &data, "data.csv")
-            .with_work((param_count(&WIDTHS) * synth::grid().len()) as u64);
+            .with_work((param_count(&WIDTHS) * synth::grid().len()) as u64)
+            .with_steps(settings.epochs as u64);
         analyze = analyze.input(format!("{seed}/path.csv"), &run, "path.csv");
         out.push(run);
     }

@@ -35,11 +35,20 @@ impl DeviceSplit {
     }
 
     pub fn batch(&self, indices: &[usize]) -> (Tensor<2>, Tensor<1, Int>) {
+        self.gather(self.indices(indices))
+    }
+
+    /// Row indices as a tensor on this split's device (one upload serves a whole epoch).
+    pub fn indices(&self, indices: &[usize]) -> Tensor<1, Int> {
         let device = self.images.device();
-        let idx = Tensor::<1, Int>::from_data(
+        Tensor::<1, Int>::from_data(
             TensorData::new(indices.iter().map(|&i| i as i64).collect::<Vec<_>>(), [indices.len()]),
             &device,
-        );
+        )
+    }
+
+    /// The rows at `idx` (a tensor from [`DeviceSplit::indices`], or a slice of one).
+    pub fn gather(&self, idx: Tensor<1, Int>) -> (Tensor<2>, Tensor<1, Int>) {
         (self.images.clone().select(0, idx.clone()), self.labels.clone().select(0, idx))
     }
 
@@ -68,19 +77,27 @@ pub struct Metrics {
 }
 
 /// Pass the model in evaluation mode (`model.valid()`), so no autodiff graph is built.
+///
+/// Nothing is read back until the end: on a GPU, reading a value waits for every queued launch,
+/// so a read per batch would stall the queue (and every other stage sharing the device).
 pub fn evaluate(model: &impl Classifier, data: &DeviceSplit, batch: usize) -> Metrics {
-    let (mut loss_sum, mut correct) = (0.0f64, 0i64);
+    let (mut losses, mut hits, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
     let mut start = 0;
     while start < data.len {
         let end = (start + batch).min(data.len);
         let (x, y) = data.range(start, end);
         let logits = model.logits(x, None);
-        let loss = super::scalar(cross_entropy(logits.clone(), y.clone())) as f64;
-        loss_sum += loss * (end - start) as f64;
-        let hits = logits.argmax(1).reshape([end - start]).equal(y).int().sum();
-        correct += hits.into_scalar::<i64>();
+        losses.push(cross_entropy(logits.clone(), y.clone()));
+        hits.push(logits.argmax(1).reshape([end - start]).equal(y).int().sum());
+        sizes.push(end - start);
         start = end;
     }
+    if losses.is_empty() {
+        return Metrics { loss: f64::NAN, accuracy: f64::NAN };
+    }
+    let losses = super::values(Tensor::cat(losses, 0));
+    let correct: i64 = Tensor::cat(hits, 0).into_data().convert::<i64>().iter::<i64>().sum();
+    let loss_sum: f64 = losses.iter().zip(&sizes).map(|(&l, &n)| l as f64 * n as f64).sum();
     Metrics { loss: loss_sum / data.len as f64, accuracy: correct as f64 / data.len as f64 }
 }
 
@@ -97,18 +114,21 @@ pub fn train_epoch<M: Classifier>(
 ) -> (M, f64) {
     let mut order: Vec<usize> = (0..data.len).collect();
     order.shuffle(rng);
-    let mut losses = 0.0f64;
+    // One upload of the epoch's order and one read of its losses: no step waits for the device.
+    let order = data.indices(&order);
     let steps = data.len.div_ceil(batch);
-    for (step, chunk) in order.chunks(batch).enumerate() {
-        let (x, y) = data.batch(chunk);
+    let mut losses = Vec::with_capacity(steps);
+    for step in 0..steps {
+        let (x, y) = data.gather(order.clone().slice(step * batch..((step + 1) * batch).min(data.len)));
         let logits = model.logits(x, Some(rng));
         let loss = cross_entropy(logits, y);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optimizer.step(lr, model, grads);
-        losses += super::scalar(loss) as f64;
+        losses.push(loss.inner());
         on_step(step);
     }
-    (model, losses / steps as f64)
+    let sum: f64 = super::values(Tensor::cat(losses, 0)).iter().map(|&l| l as f64).sum();
+    (model, sum / steps as f64)
 }
 
 /// One epoch's record: the mean mini-batch loss during the epoch, then full-set metrics after it.
