@@ -8,6 +8,7 @@
 #   BUNDLE: made here by scripts/build-gpu-bundle.sh (repro and head_to_head built against the
 #           machine's torch version, pipeline.toml, MNIST);
 #   OUT:    receives setup.txt, run.log, stages.tsv, head_to_head.tsv, artifacts.tar.gz.
+# SKIP_HEAD_TO_HEAD=1 stops after the pipeline.
 set -uo pipefail
 repo="$(pwd)"
 bundle="$(cd "${1:?bundle}" && pwd)"
@@ -57,6 +58,7 @@ PY
 tar czf "$out/artifacts.tar.gz" artifacts
 
 cd "$repo"
+[ -n "${SKIP_HEAD_TO_HEAD:-}" ] && exit 0
 {
   echo "# seconds for the timed steps: workload, steps, seconds (see examples/head_to_head.rs)"
   echo "== repro tch cuda:0"; "$bin/head_to_head" tch cuda:0
