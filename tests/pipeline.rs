@@ -200,9 +200,10 @@ fn malformed_configuration_is_named_by_file_and_line_and_writes_nothing() {
 fn dag_prints_text_and_dot() {
     let ws = Workspace::new("dag", &small_config(10));
     let text = String::from_utf8(ws.repro(&["dag"]).stdout).unwrap();
+    // Numeric stages say where they would compute and the work per step that decided it.
     assert!(text.contains(
-        "sim_functions.train[function=f2,model=m3,seed=1]\n    <- sim_functions.data[function=f2] (data.csv)"
-    ));
+        "sim_functions.train[function=f2,model=m3,seed=1]  [flex on cpu, 171.3 k MACs/step]\n    <- sim_functions.data[function=f2] (data.csv)"
+    ), "{text}");
     let dot = String::from_utf8(ws.repro(&["dag", "--dot"]).stdout).unwrap();
     assert!(dot.starts_with("digraph pipeline {"));
     assert_eq!(dot.matches("[label=").count(), SMALL_STAGES);
