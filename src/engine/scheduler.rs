@@ -435,8 +435,13 @@ mod tests {
         PEAK.fetch_max(now, Ordering::SeqCst);
         std::thread::sleep(std::time::Duration::from_millis(30));
         BUSY.fetch_sub(ctx.threads, Ordering::SeqCst);
-        std::fs::write(ctx.output("out.txt")?, ctx.stage.id.as_bytes())?;
+        write_own_id(ctx)?;
         Ok(())
+    }
+
+    /// Every test stage's one output: its own id, so outputs can be traced to instances.
+    fn write_own_id(ctx: &StageContext) -> Result<()> {
+        Ok(std::fs::write(ctx.output("out.txt")?, ctx.stage.id.as_bytes())?)
     }
 
     fn broken(_: &StageContext) -> Result<()> {
@@ -446,6 +451,20 @@ mod tests {
     static WIDE: StageKind =
         StageKind { name: "wide", code: &[], numeric: false, max_threads: 2, run: Runner::One(work) };
     static BROKEN: StageKind = StageKind::plain("broken", &[], broken);
+
+    /// Options for `stages` stages on `jobs` slots and as many threads, CPU only.
+    fn options(store: &Store, jobs: usize, stages: usize, max_batch: usize) -> RunOptions {
+        RunOptions {
+            jobs,
+            cores: jobs,
+            env: Environment::default(),
+            selected: vec![true; stages],
+            verbose: false,
+            data_dir: store.root().join("data"),
+            max_batch,
+            accelerator_slots: 0,
+        }
+    }
 
     fn temp_store(name: &str) -> Store {
         let dir = std::env::temp_dir().join(format!("repro-sched-{name}-{}", std::process::id()));
@@ -485,16 +504,7 @@ mod tests {
         stages.push(bad);
         stages.push(after_bad);
         let graph = Graph::new(stages).unwrap();
-        let opts = RunOptions {
-            jobs: 4,
-            cores: 3,
-            env: Environment::default(),
-            selected: vec![true; 8],
-            verbose: false,
-            data_dir: store.root().join("data"),
-            max_batch: 1,
-            accelerator_slots: 0,
-        };
+        let opts = RunOptions { cores: 3, ..options(&store, 4, 8, 1) };
         let summary = run(&graph, &store, &opts).unwrap();
         assert!(PEAK.load(Ordering::SeqCst) <= 3, "peak {}", PEAK.load(Ordering::SeqCst));
         assert!(PEAK.load(Ordering::SeqCst) >= 2, "stages did run concurrently");
@@ -514,7 +524,7 @@ mod tests {
         assert!(ctxs.iter().all(|c| c.stage.batch_group == group), "one group per batch");
         BATCH_SIZES.lock().unwrap().push((group, ctxs.len()));
         for ctx in ctxs {
-            std::fs::write(ctx.output("out.txt")?, ctx.stage.id.as_bytes())?;
+            write_own_id(ctx)?;
         }
         Ok(())
     }
@@ -528,17 +538,7 @@ mod tests {
             .map(|i| Stage::new(&SWEEP, &[("i", i.to_string())], &()).batch_group(if i < 6 { "a" } else { "b" }))
             .collect();
         let graph = Graph::new(stages).unwrap();
-        let opts = |max_batch| RunOptions {
-            jobs: 2,
-            cores: 2,
-            env: Environment::default(),
-            selected: vec![true; 10],
-            verbose: false,
-            data_dir: store.root().join("data"),
-            max_batch,
-            accelerator_slots: 0,
-        };
-        let summary = run(&graph, &store, &opts(4)).unwrap();
+        let summary = run(&graph, &store, &options(&store, 2, 10, 4)).unwrap();
         assert_eq!(summary.ran, 10);
         let sizes = std::mem::take(&mut *BATCH_SIZES.lock().unwrap());
         // 10 ready for 2 slots: the first batch takes ceil(10 / 2) = 5, capped at 4; later ones are
@@ -556,7 +556,7 @@ mod tests {
             assert_eq!(out, graph.stage(*i).id, "each instance keeps its own outputs");
         }
         // Fusion is not in the key: unfused, everything is cached.
-        let again = run(&graph, &store, &opts(1)).unwrap();
+        let again = run(&graph, &store, &options(&store, 2, 10, 1)).unwrap();
         assert_eq!((again.ran, again.cached), (0, 10));
         let _ = std::fs::remove_dir_all(store.root());
     }
@@ -565,7 +565,7 @@ mod tests {
 
     fn note_start(ctx: &StageContext) -> Result<()> {
         STARTED.lock().unwrap().push(ctx.stage.id.clone());
-        std::fs::write(ctx.output("out.txt")?, ctx.stage.id.as_bytes())?;
+        write_own_id(ctx)?;
         Ok(())
     }
 
@@ -579,17 +579,7 @@ mod tests {
         };
         // Graph order cheap, dear, middle; declared cost 10, 300, 40.
         let graph = Graph::new(vec![stage("cheap", 10, 1), stage("dear", 100, 3), stage("middle", 20, 2)]).unwrap();
-        let opts = RunOptions {
-            jobs: 1,
-            cores: 1,
-            env: Environment::default(),
-            selected: vec![true; 3],
-            verbose: false,
-            data_dir: store.root().join("data"),
-            max_batch: 1,
-            accelerator_slots: 0,
-        };
-        run(&graph, &store, &opts).unwrap();
+        run(&graph, &store, &options(&store, 1, 3, 1)).unwrap();
         let started = std::mem::take(&mut *STARTED.lock().unwrap());
         assert_eq!(started, ["noted[s=dear]", "noted[s=middle]", "noted[s=cheap]"]);
         let _ = std::fs::remove_dir_all(store.root());
