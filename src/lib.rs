@@ -19,7 +19,11 @@ pub mod report;
 /// every step; by default glibc serves those with fresh mmaps and hands them back on free, so each
 /// step paid page faults and zeroing for every tensor (a quarter of a batched pass's time in a
 /// profile). A fixed mmap threshold of 1 GiB and no trimming keep those pages in the heap for reuse.
+/// `REPRO_DEFAULT_MALLOC=1` keeps glibc's defaults (for comparisons).
 pub fn tune_allocator() {
+    if std::env::var_os("REPRO_DEFAULT_MALLOC").is_some() {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         unsafe extern "C" {
