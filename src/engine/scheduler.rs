@@ -44,9 +44,10 @@ impl Environment {
         Environment { backend, device, split: None }
     }
 
-    /// Whether `stage` goes to the accelerator of a split placement.
+    /// Whether `stage` computes on the accelerator of a split placement (numeric stages only: a
+    /// plain stage's environment does not matter).
     pub fn on_accelerator(&self, stage: &Stage) -> bool {
-        self.split.as_ref().is_some_and(|split| stage.work.is_none_or(|w| w >= split.min_work))
+        stage.kind.numeric && self.split.as_ref().is_some_and(|split| stage.work.is_none_or(|w| w >= split.min_work))
     }
 
     /// Same backend and device (instances placed apart never share a batch).
@@ -231,7 +232,9 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                     continue; // fused into an earlier batch
                 }
                 let stage = graph.stage(i);
-                if running >= cpu_jobs && !opts.env.on_accelerator(stage) {
+                // Glue that declares no work (fetches, analyses) is never held back: GPU stages
+                // may be waiting for it.
+                if running >= cpu_jobs && !opts.env.on_accelerator(stage) && stage.work.is_some() {
                     continue;
                 }
                 let mut members = vec![i];
@@ -582,6 +585,47 @@ mod tests {
         run(&graph, &store, &options(&store, 1, 3, 1)).unwrap();
         let started = std::mem::take(&mut *STARTED.lock().unwrap());
         assert_eq!(started, ["noted[s=dear]", "noted[s=middle]", "noted[s=cheap]"]);
+        let _ = std::fs::remove_dir_all(store.root());
+    }
+
+    static STARTED_WITH_GPU: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+    /// CPU stages note their start 20 ms late, so that a stage the scheduler started before them
+    /// is noted first whatever the threads do.
+    fn note_start_with_gpu(ctx: &StageContext) -> Result<()> {
+        if ctx.stage.id.contains("cpu") {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        STARTED_WITH_GPU.lock().unwrap().push(ctx.stage.id.clone());
+        write_own_id(ctx)
+    }
+
+    static TRAINING: StageKind = StageKind::numeric("training", &[], note_start_with_gpu);
+    static FETCH: StageKind = StageKind::plain("fetch", &[], note_start_with_gpu);
+
+    #[test]
+    fn a_gpu_stage_starts_as_soon_as_its_input_exists() {
+        let store = temp_store("gpu-first");
+        let fetch = Stage::new(&FETCH, &[], &());
+        let gpu = Stage::new(&TRAINING, &[("on", "gpu".into())], &()).with_work(1000).input("x", &fetch, "out.txt");
+        let cpu = |i: usize| Stage::new(&TRAINING, &[("on", format!("cpu{i}"))], &()).with_work(1).with_steps(10);
+        let graph = Graph::new(vec![cpu(0), cpu(1), cpu(2), fetch, gpu]).unwrap();
+        let env = Environment {
+            backend: "tch".into(),
+            device: "cuda:0".into(),
+            split: Some(Split { min_work: 100, small: ("flex".into(), "cpu".into()) }),
+        };
+        // Two slots, one kept for the GPU stage while it waits: the CPU sweep takes one, the fetch
+        // the other, and the GPU stage goes next, before the rest of the sweep (without the kept
+        // slot, two CPU stages would take both and the fetch would wait).
+        let opts = RunOptions { env, accelerator_slots: 1, ..options(&store, 2, 5, 1) };
+        let summary = run(&graph, &store, &opts).unwrap();
+        assert_eq!(summary.ran, 5);
+        let started = std::mem::take(&mut *STARTED_WITH_GPU.lock().unwrap());
+        let at = |id: &str| started.iter().position(|s| s == id).unwrap();
+        assert!(at("training[on=gpu]") < at("training[on=cpu1]").min(at("training[on=cpu2]")), "{started:?}");
+        let device = |id: &str| summary.records.values().find(|r| r.stage == id).unwrap().device.clone();
+        assert_eq!((device("training[on=gpu]"), device("training[on=cpu0]")), ("cuda:0".into(), "cpu".into()));
         let _ = std::fs::remove_dir_all(store.root());
     }
 }
