@@ -8,16 +8,17 @@
 //! never moved and its plots show 8 static points labelled 0.0.
 
 use anyhow::{Result, bail};
-use burn::optim::GradientsParams;
+use burn::prelude::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::linalg::pca2;
 use crate::analysis::{Cell, Table, write_columns};
 use crate::data::{self, synth};
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::experiments::{Built, FullBatch, report_input};
+use crate::experiments::{Built, report_input};
 use crate::nn::flat::layer_ranges;
-use crate::nn::{self, Activation, loss::mse, mlp::param_count};
+use crate::nn::stacked::{StackedAdam, StackedMlp};
+use crate::nn::{self, Activation, Compute, mlp::param_count};
 
 pub const ID: &str = "weights_pca";
 pub const WIDTHS: [usize; 4] = [1, 30, 20, 1];
@@ -73,7 +74,9 @@ impl Settings {
 }
 
 static DATA: StageKind = StageKind::plain("weights_pca.data", &["data", "experiments/weights_pca"], generate);
-static TRAIN: StageKind = StageKind::numeric("weights_pca.train", &["data", "nn", "experiments/weights_pca"], train);
+// The seeds train as one stacked model (a batched sweep).
+static TRAIN: StageKind =
+    StageKind::numeric_batched("weights_pca.train", &["data", "nn", "experiments/weights_pca"], train);
 static ANALYZE: StageKind =
     StageKind::numeric("weights_pca.analyze", &["analysis", "nn", "experiments/weights_pca"], analyze);
 static PLOT: StageKind = StageKind::plain("weights_pca.plot", &["plot", "analysis"], crate::plot::weights_pca::figures);
@@ -101,7 +104,8 @@ pub fn stages(settings: &Settings) -> Built {
         let run = Stage::new(&TRAIN, &[("seed", seed.to_string())], &params)
             .input("data", &data, "data.csv")
             .with_work((param_count(&WIDTHS) * synth::grid().len()) as u64)
-            .with_steps(settings.epochs as u64);
+            .with_steps(settings.epochs as u64)
+            .batch_group(format!("{}:{}:{}", settings.epochs, settings.lr, settings.snapshot_every));
         analyze = analyze.input(format!("{seed}/path.csv"), &run, "path.csv");
         out.push(run);
     }
@@ -124,35 +128,54 @@ fn generate(ctx: &StageContext) -> Result<()> {
     data::write_xy(&ctx.output("data.csv")?, &xs, &ys)
 }
 
-/// Trains one run; writes `path.csv`: epoch, pre-step loss, then every parameter (p0, p1, ...)
-/// as they were before that epoch's step, every `snapshot_every` epochs (epochs 3, 6, ... 300).
-fn train(ctx: &StageContext) -> Result<()> {
-    let p: TrainParams = ctx.params()?;
-    let FullBatch { x, y, mut model, mut optimizer, .. } =
-        FullBatch::setup(ctx, &WIDTHS, Activation::Relu, p.seed, 0.0)?;
-    let mut columns: Vec<Vec<f32>> = vec![Vec::new(); 2 + param_count(&WIDTHS)];
-    ctx.progress.set_total(p.epochs as u64);
+/// Trains the runs of `ctxs` (their own seeds, one data set) as one stacked model; writes each
+/// run's `path.csv`: epoch, pre-step loss, then every parameter (p0, p1, ...) as they were before
+/// that epoch's step, every `snapshot_every` epochs (epochs 3, 6, ... 300).
+fn train(ctxs: &[StageContext]) -> Result<()> {
+    let runs: Vec<TrainParams> = ctxs.iter().map(|ctx| ctx.params()).collect::<Result<_>>()?;
+    let p = &runs[0];
+    let data = ctxs[0].input("data")?;
+    let same = |r: &TrainParams| (r.epochs, r.lr, r.snapshot_every) == (p.epochs, p.lr, p.snapshot_every);
+    if ctxs.iter().any(|ctx| ctx.input("data").ok() != Some(data)) || !runs.iter().all(same) {
+        bail!("a weights_pca batch mixes data or settings");
+    }
+    let (xs, ys) = data::read_xy(data)?;
+    let device = Compute::from_env(ctxs[0].env)?.training_device()?;
+    let plain = device.clone().inner();
+    let (r, n) = (runs.len(), xs.len());
+    let stacked = |v: &[f32]| Tensor::<3>::from_data(TensorData::new(v.repeat(r), [r, n, 1]), &plain);
+    let (x, y) = (stacked(&xs), stacked(&ys));
+    let seeds: Vec<u64> = runs.iter().map(|run| run.seed).collect();
+    let mut model = StackedMlp::new(&WIDTHS, Activation::Relu, &seeds, &device);
+    let mut optimizer = StackedAdam::new(p.lr, 0.0, model.params_mut());
+    let mut columns: Vec<Vec<Vec<f32>>> = vec![vec![Vec::new(); 2 + param_count(&WIDTHS)]; r];
+    ctxs[0].progress.set_total(p.epochs as u64);
     for epoch in 1..=p.epochs {
-        let snapshot = (epoch % p.snapshot_every == 0).then(|| model.flat());
-        let loss = mse(model.forward(x.clone()), y.clone());
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(p.lr, model, grads);
-        let loss = nn::scalar(loss);
-        if let Some(params) = snapshot {
-            columns[0].push(epoch as f32);
-            columns[1].push(loss);
-            for (k, v) in params.into_iter().enumerate() {
-                columns[2 + k].push(v);
+        let snapshot = (epoch % p.snapshot_every == 0).then(|| model.flats());
+        let step = model.mse_and_grads(&x, &y);
+        optimizer.step(model.params_mut(), step.grads);
+        // Losses are read only where they are recorded: a read waits for the device.
+        if let Some(flats) = snapshot {
+            let losses = nn::values(step.losses);
+            for ((run, flat), loss) in columns.iter_mut().zip(flats).zip(losses) {
+                run[0].push(epoch as f32);
+                run[1].push(loss);
+                for (k, v) in flat.into_iter().enumerate() {
+                    run[2 + k].push(v);
+                }
             }
         }
-        ctx.progress.update(epoch as u64, || format!("loss {loss:.5}"));
+        ctxs[0].progress.update(epoch as u64, || format!("{r} runs"));
     }
     let names: Vec<String> = ["epoch".to_string(), "loss".to_string()]
         .into_iter()
         .chain((0..param_count(&WIDTHS)).map(|k| format!("p{k}")))
         .collect();
-    let named: Vec<(&str, &[f32])> = names.iter().map(String::as_str).zip(columns.iter().map(Vec::as_slice)).collect();
-    write_columns(&ctx.output("path.csv")?, &named)
+    for (ctx, run) in ctxs.iter().zip(&columns) {
+        let named: Vec<(&str, &[f32])> = names.iter().map(String::as_str).zip(run.iter().map(Vec::as_slice)).collect();
+        write_columns(&ctx.output("path.csv")?, &named)?;
+    }
+    Ok(())
 }
 
 /// Joint PCA over every snapshot of every run, for the whole model and for one layer.
