@@ -22,7 +22,7 @@ REPRO := target/release/repro
 SETTINGS :=
 endif
 
-.PHONY: report build test test-tch test-slurm lint fmt bench clean
+.PHONY: report build test test-tch test-slurm lint fmt bench gpu-bundle clean
 
 report: build
 	$(REPRO) run $(SETTINGS) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),-j $(JOBS))
@@ -55,6 +55,11 @@ fmt:
 bench: build
 	bash bench/head_to_head.sh
 	bash bench/run.sh
+
+# A tch build for a GPU machine without internet, with MNIST and the config (README: "The libtorch
+# backend"); TORCH_VERSION is the machine's PyTorch (default 2.11.0).
+gpu-bundle:
+	bash scripts/build-gpu-bundle.sh
 
 clean:
 	rm -rf artifacts cache
