@@ -8,7 +8,8 @@ echo "| measurement | result |"
 echo "|---|---|"
 cargo run --release --quiet --example bench_mnist
 echo
-repro="$PWD/target/release/repro"
+root="$PWD"
+repro="$root/target/release/repro"
 ws="$PWD/target/bench-workspace"
 rm -rf "$ws" && mkdir -p "$ws" && cp pipeline.toml "$ws/"
 cd "$ws"
@@ -20,6 +21,25 @@ t=$(now); "$repro" run -j 1 --profile quick >/dev/null 2>&1; quick_j1=$(elapsed 
 rm -rf cache artifacts
 t=$(now); "$repro" run --profile quick >/dev/null 2>&1; quick_jn=$(elapsed "$t")
 t=$(now); "$repro" run >/dev/null 2>&1; full=$(elapsed "$t")
+# BENCH_FULL=1: the whole default pipeline per backend (flex, and tch when target/tch has a build)
+# at -j 1 and -j N, each from an empty cache of its own (about an hour on 2 cores).
+full_rows=""
+if [ -n "${BENCH_FULL:-}" ]; then
+  for backend in flex tch; do
+    bin="$repro"; run=()
+    if [ "$backend" = tch ]; then
+      [ -x "$root/target/tch/release/repro" ] || continue
+      bin="$root/target/tch/release/repro"; run=(bash "$root/scripts/with-libtorch.sh")
+    fi
+    for jobs in 1 "$(nproc)"; do
+      rm -rf cache-full artifacts-full
+      t=$(now)
+      "${run[@]}" "$bin" --cache cache-full --artifacts artifacts-full run -j "$jobs" -s pipeline.backend="$backend" >/dev/null 2>&1
+      full_rows+="| default pipeline, $backend, cold, -j $jobs | $(elapsed "$t") |"$'\n'
+    done
+  done
+  rm -rf cache-full artifacts-full
+fi
 python3 - <<'PY'
 import json, glob
 rows = sorted((r["stage"], r["seconds"]) for r in map(lambda p: json.load(open(p)), glob.glob("cache/records/*.json")))
@@ -57,6 +77,7 @@ echo "|---|---|"
 echo "| quick profile, cold, -j 1 | $quick_j1 |"
 echo "| quick profile, cold, -j $(nproc) | $quick_jn |"
 echo "| default pipeline, cold, -j $(nproc) | $full |"
+printf '%s' "$full_rows"
 echo "| default pipeline, second run (nothing to do), best of 5 | $(printf '%.3f' "$noop_best") |"
 echo "| default pipeline, artifacts/ deleted, restore | $restore |"
 echo "| repro status (default pipeline) | $status |"
