@@ -30,8 +30,9 @@ pub enum Runner {
     One(fn(&StageContext) -> Result<()>),
     /// Any number of instances of one batch group at once (a batched sweep: many independent
     /// trainings of one shape as one stacked model). The function must give every instance the
-    /// outputs it would get alone, whatever else shares the batch; each keeps its own key and
-    /// record. A single instance runs as a batch of one, so there is one code path.
+    /// outputs it would get alone, whatever else shares the batch (up to the backend's rounding);
+    /// each keeps its own key and record. A single instance runs as a batch of one, so there is
+    /// one code path.
     Batch(fn(&[StageContext]) -> Result<()>),
 }
 

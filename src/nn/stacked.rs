@@ -4,9 +4,11 @@
 //! stacked into `[R, in, out]` and `[R, 1, out]`; the forward pass is one batched matrix product
 //! per layer, so one launch serves every member. Members never interact: the loss is the sum of
 //! the members' own losses, so each member's gradient is the one it would have alone, and Adam is
-//! elementwise. A member computes the same numbers whatever else shares its batch (the batched
-//! product runs the same kernel on every slice; see the tests), which is what lets the scheduler
-//! fuse stage instances without touching their keys.
+//! elementwise. On flex a member computes bit for bit the same numbers whatever else shares its
+//! batch (the batched product runs the same kernel on every slice; see the tests), which is what
+//! lets the scheduler fuse stage instances without touching their keys; on libtorch it agrees to
+//! rounding (its batched kernels may sum in another order for another batch size, as it may for
+//! another thread count).
 
 use burn::prelude::*;
 
@@ -251,11 +253,10 @@ mod tests {
         }
     }
 
-    /// The contract that lets the scheduler fuse: a member computes bit-for-bit the same numbers
-    /// in a batch of three as alone, and after its neighbours are dropped.
-    #[test]
-    fn a_member_computes_the_same_bits_whatever_shares_its_batch() {
-        let device = Device::flex().autodiff();
+    /// The contract that lets the scheduler fuse: a member computes the same numbers in a batch of
+    /// three as alone, and after its neighbours are dropped: bit for bit when `exact`, else to
+    /// within `1e-5` relative (libtorch's batched kernels may round differently by batch size).
+    fn same_numbers_whatever_shares_the_batch(device: Device, exact: bool) {
         let plain = device.clone().inner();
         let widths = [1, 5, 5, 1];
         let n = 40;
@@ -279,9 +280,26 @@ mod tests {
             stack.flats()
         };
         let alone = train(&[7], None);
-        let batched = train(&[1, 2, 7], None);
-        let after_drop = train(&[1, 2, 7], Some(10));
-        assert_eq!(batched[2], alone[0]);
-        assert_eq!(after_drop[0], alone[0]);
+        for other in [&train(&[1, 2, 7], None)[2], &train(&[1, 2, 7], Some(10))[0]] {
+            if exact {
+                assert_eq!(other, &alone[0]);
+            } else {
+                for (a, b) in other.iter().zip(&alone[0]) {
+                    assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_member_computes_the_same_bits_whatever_shares_its_batch() {
+        same_numbers_whatever_shares_the_batch(Device::flex().autodiff(), true);
+    }
+
+    #[cfg(feature = "tch")]
+    #[test]
+    #[allow(deprecated)]
+    fn on_libtorch_a_member_agrees_to_rounding() {
+        same_numbers_whatever_shares_the_batch(Device::libtorch().autodiff(), false);
     }
 }
