@@ -34,9 +34,10 @@ build:
 test:
 	$(CARGO) test --release
 
-# The quick profile on tch (CPU) against flex, within stated tolerances (tests/tch_agreement.rs).
+# The unit tests in the tch build (batched sweeps on libtorch included), then the quick profile on
+# tch (CPU) against flex, within stated tolerances (tests/tch_agreement.rs).
 test-tch:
-	CARGO_TARGET_DIR=$(TCH_TARGET) $(WITH_LIBTORCH) $(CARGO) test --release --features tch --test tch_agreement -- --nocapture
+	CARGO_TARGET_DIR=$(TCH_TARGET) $(WITH_LIBTORCH) $(CARGO) test --release --features tch --lib --test tch_agreement -- --nocapture
 
 # A one-node Slurm cluster on this machine (installs slurm-wlm and munge when missing), the
 # cluster test against it (tests/slurm.rs), then the daemons are stopped whatever happened.
