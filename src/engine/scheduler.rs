@@ -17,7 +17,7 @@ use super::progress::Reporter;
 use super::store::{BatchRun, Record, Store, walk_files};
 
 /// What numeric stages are keyed on besides their code, params and inputs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Environment {
     pub backend: String,
     pub device: String,
@@ -27,7 +27,7 @@ pub struct Environment {
     pub split: Option<Split>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Split {
     pub min_work: u64,
     /// (backend, device) of the stages below `min_work`.
@@ -35,11 +35,16 @@ pub struct Split {
 }
 
 impl Environment {
+    /// The split that sends `stage` to its small backend and device, if one does.
+    fn small_for(&self, stage: &Stage) -> Option<&Split> {
+        self.split.as_ref().filter(|split| stage.work.is_some_and(|work| work < split.min_work))
+    }
+
     /// The environment `stage` computes in after placement, no further split.
     pub fn for_stage(&self, stage: &Stage) -> Environment {
-        let (backend, device) = match (&self.split, stage.work) {
-            (Some(split), Some(work)) if work < split.min_work => split.small.clone(),
-            _ => (self.backend.clone(), self.device.clone()),
+        let (backend, device) = match self.small_for(stage) {
+            Some(split) => split.small.clone(),
+            None => (self.backend.clone(), self.device.clone()),
         };
         Environment { backend, device, split: None }
     }
@@ -47,12 +52,7 @@ impl Environment {
     /// Whether `stage` computes on the accelerator of a split placement (numeric stages only: a
     /// plain stage's environment does not matter).
     pub fn on_accelerator(&self, stage: &Stage) -> bool {
-        stage.kind.numeric && self.split.as_ref().is_some_and(|split| stage.work.is_none_or(|w| w >= split.min_work))
-    }
-
-    /// Same backend and device (instances placed apart never share a batch).
-    pub fn same_place(&self, other: &Environment) -> bool {
-        self.backend == other.backend && self.device == other.device
+        stage.kind.numeric && self.split.is_some() && self.small_for(stage).is_none()
     }
 }
 
@@ -245,7 +245,7 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                         matches!(states[j], State::Ready(_))
                             && std::ptr::eq(other.kind, stage.kind)
                             && other.batch_group == stage.batch_group
-                            && opts.env.for_stage(other).same_place(&placement)
+                            && opts.env.for_stage(other) == placement
                     };
                     let more = graph.order().iter().copied().filter(|&j| j != i && fits(j));
                     members.extend(more.take(batch_size - 1));
