@@ -95,8 +95,7 @@ fn generate(ctx: &StageContext) -> Result<()> {
 
 fn train(ctx: &StageContext) -> Result<()> {
     let p: TrainParams = ctx.params()?;
-    let FullBatch { x, y, mut model, mut optimizer, .. } =
-        FullBatch::setup(ctx, &WIDTHS, Activation::Relu, p.seed, 0.0)?;
+    let FullBatch { x, y, mut model, mut optimizer } = FullBatch::setup(ctx, &WIDTHS, Activation::Relu, p.seed, 0.0)?;
     let (mut losses, mut norms) = (Vec::with_capacity(p.epochs), Vec::with_capacity(p.epochs));
     ctx.progress.set_total(p.epochs as u64);
     for epoch in 0..p.epochs {

@@ -307,7 +307,6 @@ pub fn read_f32s(path: &std::path::Path) -> Result<Vec<f32>> {
 /// A full-batch regression run on the stage's `data` input (`x,y` CSV): the data as column
 /// tensors on the training device, a seeded PyTorch-initialised MLP and PyTorch's Adam.
 pub struct FullBatch {
-    pub xs: Vec<f32>,
     pub x: burn::prelude::Tensor<2>,
     pub y: burn::prelude::Tensor<2>,
     pub model: Mlp,
@@ -326,6 +325,6 @@ impl FullBatch {
         let device = Compute::from_env(ctx.env)?.training_device()?;
         let model = Mlp::new(widths, activation, &mut Init::new(seed), &device);
         let (x, y) = (crate::nn::column(&xs, &device), crate::nn::column(&ys, &device));
-        Ok(FullBatch { xs, x, y, model, optimizer: crate::nn::optim::adam(weight_decay) })
+        Ok(FullBatch { x, y, model, optimizer: crate::nn::optim::adam(weight_decay) })
     }
 }

@@ -34,10 +34,6 @@ impl DeviceSplit {
         DeviceSplit { images, labels, len }
     }
 
-    pub fn batch(&self, indices: &[usize]) -> (Tensor<2>, Tensor<1, Int>) {
-        self.gather(self.indices(indices))
-    }
-
     /// Row indices as a tensor on this split's device (one upload serves a whole epoch).
     pub fn indices(&self, indices: &[usize]) -> Tensor<1, Int> {
         let device = self.images.device();
