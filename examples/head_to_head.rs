@@ -8,7 +8,6 @@
 use std::time::Instant;
 
 use burn::optim::GradientsParams;
-use burn::prelude::{Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use repro::config::{Backend, PipelineSettings};
@@ -16,7 +15,7 @@ use repro::data::mnist::{self, FetchOptions};
 use repro::experiments::mnist_cnn::Model;
 use repro::nn::classify::{self, DeviceSplit};
 use repro::nn::cnn::Cnn;
-use repro::nn::stacked::{StackedAdam, StackedMlp};
+use repro::nn::stacked::{StackedAdam, StackedMlp, member_columns};
 use repro::nn::{Activation, Compute, Init, Mlp, loss::mse, optim};
 
 fn main() -> anyhow::Result<()> {
@@ -93,11 +92,10 @@ fn full_batch(name: &str, widths: &[usize], act: Activation, n: usize, wd: f32, 
 
 /// `members` copies of a full-batch MLP (seeds 0..members) trained as one stack.
 fn stacked(name: &str, widths: &[usize], act: Activation, n: usize, members: usize, device: &burn::prelude::Device) {
-    let xs: Vec<f32> = (0..n * members).map(|i| -1.5 + 3.0 * (i % n) as f32 / n as f32).collect();
+    let xs: Vec<f32> = (0..n).map(|i| -1.5 + 3.0 * i as f32 / n as f32).collect();
     let ys: Vec<f32> = xs.iter().map(|x| (5.0 * std::f32::consts::PI * x).cos()).collect();
-    let plain = device.clone().inner();
-    let tensor = |v: Vec<f32>| Tensor::<3>::from_data(TensorData::new(v, [members, n, 1]), &plain);
-    let (x, y) = (tensor(xs), tensor(ys));
+    let x = member_columns(&vec![xs.as_slice(); members], device).expect("one size");
+    let y = member_columns(&vec![ys.as_slice(); members], device).expect("one size");
     let seeds: Vec<u64> = (0..members as u64).collect();
     let mut model = StackedMlp::new(widths, act, &seeds, device);
     let mut opt = StackedAdam::new(1e-3, 1e-4, model.params_mut());

@@ -10,14 +10,13 @@ use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 use burn::module::Module;
-use burn::prelude::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{self, Table};
 use crate::data::{self, synth::Function};
 use crate::engine::{Stage, StageContext, StageKind};
 use crate::experiments::{Built, report_input};
-use crate::nn::stacked::{StackedAdam, StackedMlp, select_rows};
+use crate::nn::stacked::{StackedAdam, StackedMlp, member_columns, select_rows};
 use crate::nn::{self, Activation, Compute, mlp::param_count};
 
 pub const ID: &str = "sim_functions";
@@ -262,15 +261,10 @@ fn train(ctxs: &[StageContext]) -> Result<()> {
     }
     let data: Vec<(Vec<f32>, Vec<f32>)> =
         ctxs.iter().map(|ctx| data::read_xy(ctx.input("data")?)).collect::<Result<_>>()?;
-    let n = data[0].0.len();
-    if data.iter().any(|(xs, _)| xs.len() != n) {
-        bail!("a sim_functions batch mixes data sizes");
-    }
     let device = Compute::from_env(ctxs[0].env)?.training_device()?;
-    let plain = device.clone().inner();
-    let stacked = |values: Vec<f32>| Tensor::<3>::from_data(TensorData::new(values, [runs.len(), n, 1]), &plain);
-    let mut x = stacked(data.iter().flat_map(|(xs, _)| xs.iter().copied()).collect());
-    let mut y = stacked(data.iter().flat_map(|(_, ys)| ys.iter().copied()).collect());
+    let mut x = member_columns(&data.iter().map(|(xs, _)| xs.as_slice()).collect::<Vec<_>>(), &device)?;
+    let mut y = member_columns(&data.iter().map(|(_, ys)| ys.as_slice()).collect::<Vec<_>>(), &device)?;
+    let n = data[0].0.len();
     let seeds: Vec<u64> = runs.iter().map(|p| p.seed).collect();
     let mut model = StackedMlp::new(first.model.widths(), Activation::LeakyRelu, &seeds, &device);
     let mut optimizer = StackedAdam::new(first.lr, first.weight_decay, model.params_mut());

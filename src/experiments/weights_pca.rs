@@ -8,7 +8,6 @@
 //! never moved and its plots show 8 static points labelled 0.0.
 
 use anyhow::{Result, bail};
-use burn::prelude::{Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::linalg::pca2;
@@ -17,7 +16,7 @@ use crate::data::{self, synth};
 use crate::engine::{Stage, StageContext, StageKind};
 use crate::experiments::{Built, report_input};
 use crate::nn::flat::layer_ranges;
-use crate::nn::stacked::{StackedAdam, StackedMlp};
+use crate::nn::stacked::{StackedAdam, StackedMlp, member_columns};
 use crate::nn::{self, Activation, Compute, mlp::param_count};
 
 pub const ID: &str = "weights_pca";
@@ -141,10 +140,8 @@ fn train(ctxs: &[StageContext]) -> Result<()> {
     }
     let (xs, ys) = data::read_xy(data)?;
     let device = Compute::from_env(ctxs[0].env)?.training_device()?;
-    let plain = device.clone().inner();
-    let (r, n) = (runs.len(), xs.len());
-    let stacked = |v: &[f32]| Tensor::<3>::from_data(TensorData::new(v.repeat(r), [r, n, 1]), &plain);
-    let (x, y) = (stacked(&xs), stacked(&ys));
+    let r = runs.len();
+    let (x, y) = (member_columns(&vec![xs.as_slice(); r], &device)?, member_columns(&vec![ys.as_slice(); r], &device)?);
     let seeds: Vec<u64> = runs.iter().map(|run| run.seed).collect();
     let mut model = StackedMlp::new(&WIDTHS, Activation::Relu, &seeds, &device);
     let mut optimizer = StackedAdam::new(p.lr, 0.0, model.params_mut());

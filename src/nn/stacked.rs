@@ -135,6 +135,17 @@ pub fn member_mse(prediction: Tensor<3>, target: Tensor<3>) -> Tensor<1> {
     (prediction - target).square().reshape([r, n * k]).mean_dim(1).reshape([r])
 }
 
+/// Per-member data as `[R, N, 1]` on the plain device of `device`: member r's N values are
+/// `columns[r]`. Every member must have as many values.
+pub fn member_columns(columns: &[&[f32]], device: &Device) -> anyhow::Result<Tensor<3>> {
+    let n = columns.first().map_or(0, |c| c.len());
+    if columns.iter().any(|c| c.len() != n) {
+        anyhow::bail!("members of a stack need data of one size");
+    }
+    let values = columns.iter().flat_map(|c| c.iter().copied()).collect();
+    Ok(Tensor::from_data(TensorData::new(values, [columns.len(), n, 1]), &device.clone().inner()))
+}
+
 /// Rows `rows` of dimension 0.
 pub fn select_rows(t: Tensor<3>, rows: &[usize]) -> Tensor<3> {
     let device = t.device();
