@@ -22,7 +22,7 @@ use crate::analysis::linalg::{
 use crate::analysis::{Table, write_columns};
 use crate::data::{self, synth};
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::experiments::{Built, report_input};
+use crate::experiments::{Built, batch_params, report_input, shared_input};
 use crate::nn::flat::{FlatAdam, MseObjective, norm};
 use crate::nn::{Activation, Compute, Init, Mlp, mlp::param_count};
 
@@ -318,13 +318,9 @@ pub fn minimise_grad_norm_lm(
 /// of ‖∇L‖² in lockstep (batched passes), then per run Levenberg–Marquardt and the Hessian (each a
 /// batched pass of its 2n probes).
 fn run(ctxs: &[StageContext]) -> Result<()> {
-    let runs: Vec<RunParams> = ctxs.iter().map(|ctx| ctx.params()).collect::<Result<_>>()?;
+    let runs: Vec<RunParams> = batch_params(ctxs, RunParams::group)?;
     let p = &runs[0];
-    let data = ctxs[0].input("data")?;
-    if ctxs.iter().any(|ctx| ctx.input("data").ok() != Some(data)) || runs.iter().any(|r| r.group() != p.group()) {
-        bail!("a min_ratio batch mixes data or settings");
-    }
-    let (xs, ys) = data::read_xy(data)?;
+    let (xs, ys) = data::read_xy(shared_input(ctxs, "data")?)?;
     let device: Device = Compute::from_env(ctxs[0].env)?.training_device()?;
     let objective = MseObjective::new(&WIDTHS, Activation::Relu, &xs, &ys, &device);
     let mut thetas: Vec<Vec<f32>> =

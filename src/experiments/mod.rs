@@ -304,6 +304,28 @@ pub fn read_f32s(path: &std::path::Path) -> Result<Vec<f32>> {
     Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect())
 }
 
+/// The params of every instance of a batch (see `Runner::Batch`), checked to agree on `group`:
+/// what their stages were grouped by, which the batched code relies on being equal.
+pub fn batch_params<P: serde::de::DeserializeOwned>(
+    ctxs: &[StageContext],
+    group: impl Fn(&P) -> String,
+) -> Result<Vec<P>> {
+    let runs: Vec<P> = ctxs.iter().map(|ctx| ctx.params()).collect::<Result<_>>()?;
+    if runs.iter().any(|run| group(run) != group(&runs[0])) {
+        bail!("{}: a batch mixes settings its runs must share", ctxs[0].stage.kind.name);
+    }
+    Ok(runs)
+}
+
+/// The one file every instance of a batch reads as `name` (data the runs share).
+pub fn shared_input<'a>(ctxs: &'a [StageContext], name: &str) -> Result<&'a std::path::Path> {
+    let path = ctxs[0].input(name)?;
+    if ctxs.iter().any(|ctx| ctx.input(name).ok() != Some(path)) {
+        bail!("{}: a batch mixes `{name}` inputs its runs must share", ctxs[0].stage.kind.name);
+    }
+    Ok(path)
+}
+
 /// A full-batch regression run on the stage's `data` input (`x,y` CSV): the data as column
 /// tensors on the training device, a seeded PyTorch-initialised MLP and PyTorch's Adam.
 pub struct FullBatch {

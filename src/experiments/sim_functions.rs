@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::analysis::{self, Table};
 use crate::data::{self, synth::Function};
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::experiments::{Built, report_input};
+use crate::experiments::{Built, batch_params, report_input};
 use crate::nn::stacked::{StackedAdam, StackedMlp, member_columns, select_rows};
 use crate::nn::{self, Activation, Compute, mlp::param_count};
 
@@ -164,6 +164,14 @@ struct TrainParams {
     stop_after_epoch: usize,
 }
 
+impl TrainParams {
+    /// What the runs of one batch must agree on: the model and the optimiser (each run has its
+    /// own function, seed and stopping rule).
+    fn group(&self) -> String {
+        format!("{}:{}", self.model.name(), serde_json::json!([self.lr, self.weight_decay]))
+    }
+}
+
 /// What one training run reports (written as `run.json`).
 #[derive(Serialize, Deserialize)]
 struct RunReport {
@@ -199,8 +207,7 @@ pub fn stages(settings: &Settings) -> Built {
                 let labels =
                     [("function", function.name().into()), ("model", model.name().into()), ("seed", seed.to_string())];
                 let work = (crate::nn::mlp::param_count(model.widths()) * crate::data::synth::grid().len()) as u64;
-                // Everything but the function and the seed must agree within a batch.
-                let group = format!("{}:{}", model.name(), serde_json::json!([params.lr, params.weight_decay]));
+                let group = params.group();
                 let run = Stage::new(&TRAIN, &labels, &params)
                     .input("data", &data, "data.csv")
                     .with_work(work)
@@ -254,11 +261,8 @@ fn should_stop(losses: &[f32], p: &TrainParams) -> bool {
 /// Trains every run of `ctxs` (one model, their own functions and seeds) as one stacked model;
 /// a run that meets the stopping rule leaves the stack and writes its outputs then.
 fn train(ctxs: &[StageContext]) -> Result<()> {
-    let runs: Vec<TrainParams> = ctxs.iter().map(|ctx| ctx.params()).collect::<Result<_>>()?;
+    let runs: Vec<TrainParams> = batch_params(ctxs, TrainParams::group)?;
     let first = &runs[0];
-    if runs.iter().any(|p| p.model != first.model || p.lr != first.lr || p.weight_decay != first.weight_decay) {
-        bail!("a sim_functions batch mixes models or optimiser settings");
-    }
     let data: Vec<(Vec<f32>, Vec<f32>)> =
         ctxs.iter().map(|ctx| data::read_xy(ctx.input("data")?)).collect::<Result<_>>()?;
     let device = Compute::from_env(ctxs[0].env)?.training_device()?;

@@ -14,7 +14,7 @@ use crate::analysis::linalg::pca2;
 use crate::analysis::{Cell, Table, write_columns};
 use crate::data::{self, synth};
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::experiments::{Built, report_input};
+use crate::experiments::{Built, batch_params, report_input, shared_input};
 use crate::nn::flat::layer_ranges;
 use crate::nn::stacked::{StackedAdam, StackedMlp, member_columns};
 use crate::nn::{self, Activation, Compute, mlp::param_count};
@@ -88,6 +88,13 @@ struct TrainParams {
     snapshot_every: usize,
 }
 
+impl TrainParams {
+    /// Everything but the seed: the runs of one batch must agree on it.
+    fn group(&self) -> String {
+        format!("{}:{}:{}", self.epochs, self.lr, self.snapshot_every)
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 pub struct AnalyzeParams {
     pub layer: usize,
@@ -104,7 +111,7 @@ pub fn stages(settings: &Settings) -> Built {
             .input("data", &data, "data.csv")
             .with_work((param_count(&WIDTHS) * synth::grid().len()) as u64)
             .with_steps(settings.epochs as u64)
-            .batch_group(format!("{}:{}:{}", settings.epochs, settings.lr, settings.snapshot_every));
+            .batch_group(params.group());
         analyze = analyze.input(format!("{seed}/path.csv"), &run, "path.csv");
         out.push(run);
     }
@@ -131,14 +138,9 @@ fn generate(ctx: &StageContext) -> Result<()> {
 /// run's `path.csv`: epoch, pre-step loss, then every parameter (p0, p1, ...) as they were before
 /// that epoch's step, every `snapshot_every` epochs (epochs 3, 6, ... 300).
 fn train(ctxs: &[StageContext]) -> Result<()> {
-    let runs: Vec<TrainParams> = ctxs.iter().map(|ctx| ctx.params()).collect::<Result<_>>()?;
+    let runs: Vec<TrainParams> = batch_params(ctxs, TrainParams::group)?;
     let p = &runs[0];
-    let data = ctxs[0].input("data")?;
-    let same = |r: &TrainParams| (r.epochs, r.lr, r.snapshot_every) == (p.epochs, p.lr, p.snapshot_every);
-    if ctxs.iter().any(|ctx| ctx.input("data").ok() != Some(data)) || !runs.iter().all(same) {
-        bail!("a weights_pca batch mixes data or settings");
-    }
-    let (xs, ys) = data::read_xy(data)?;
+    let (xs, ys) = data::read_xy(shared_input(ctxs, "data")?)?;
     let device = Compute::from_env(ctxs[0].env)?.training_device()?;
     let r = runs.len();
     let (x, y) = (member_columns(&vec![xs.as_slice(); r], &device)?, member_columns(&vec![ys.as_slice(); r], &device)?);
