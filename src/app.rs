@@ -52,6 +52,29 @@ impl Workspace {
     }
 }
 
+impl Plan {
+    /// How the scheduler runs this plan's `selected` stages: `jobs` at once on `cores` threads.
+    fn run_options(
+        &self,
+        ws: &Workspace,
+        (jobs, cores): (usize, usize),
+        selected: Vec<bool>,
+        verbose: bool,
+    ) -> RunOptions {
+        let pipeline = &self.loaded.config.pipeline;
+        RunOptions {
+            jobs,
+            cores,
+            env: self.env.clone(),
+            selected,
+            verbose,
+            data_dir: ws.data.clone(),
+            max_batch: pipeline.max_batch,
+            accelerator_slots: pipeline.gpu_slots,
+        }
+    }
+}
+
 pub struct RunArgs {
     pub patterns: Vec<String>,
     pub jobs: Option<usize>,
@@ -72,16 +95,8 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
     let store = Store::open(&ws.cache)?;
     store.clean_tmp()?;
     let cores = cores();
-    let opts = RunOptions {
-        jobs: args.jobs.unwrap_or(cores),
-        cores: args.jobs.unwrap_or(cores).max(cores),
-        env: plan.env.clone(),
-        selected: selected.clone(),
-        verbose: args.verbose,
-        data_dir: ws.data.clone(),
-        max_batch: plan.loaded.config.pipeline.max_batch,
-        accelerator_slots: plan.loaded.config.pipeline.gpu_slots,
-    };
+    let jobs = args.jobs.unwrap_or(cores);
+    let opts = plan.run_options(ws, (jobs, jobs.max(cores)), selected.clone(), args.verbose);
     let summary = scheduler::run(&plan.graph, &store, &opts)?;
     let manifest = artifacts::materialise(&ws.artifacts, &store, &plan.graph, &selected, &summary.records)?;
     for (stage, error) in &summary.failed {
@@ -261,16 +276,7 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
         return Ok(0);
     }
     let cores = std::env::var("SLURM_CPUS_PER_TASK").ok().and_then(|v| v.parse().ok()).unwrap_or_else(cores);
-    let opts = RunOptions {
-        jobs: 1,
-        cores,
-        env: plan.env.clone(),
-        selected,
-        verbose: false,
-        data_dir: ws.data.clone(),
-        max_batch: plan.loaded.config.pipeline.max_batch,
-        accelerator_slots: plan.loaded.config.pipeline.gpu_slots,
-    };
+    let opts = plan.run_options(ws, (1, cores), selected, false);
     let summary = scheduler::run(&plan.graph, &store, &opts)?;
     for (stage, error) in &summary.failed {
         eprintln!("error: {stage} failed: {error}");
