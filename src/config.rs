@@ -159,11 +159,11 @@ pub struct PipelineSettings {
     #[serde(default = "default_device")]
     pub device: String,
     /// With `device = "auto"` and a GPU: stages doing fewer multiply-accumulates per step than
-    /// this run on flex on the CPU. A burn-tch step on a GPU costs a few ms whatever its size
-    /// (measured on an H200, issue #7: a 571-param full-batch MLP step 5.2 ms, against 0.42 ms
-    /// on flex on a 2-core CPU), while flex does MLP steps at about 9 G MACs/s per thread
-    /// (bench/RESULTS.md): the two meet near 20 M MACs (an MNIST MLP of 16 k params at batch
-    /// 1024 is 16 M). CNN steps cost flex more per MAC, but the study's CNNs do ~190 M a step.
+    /// this run on flex on the CPU. On an H200 a burn-tch MLP step costs 1.3-1.6 ms whatever its
+    /// size up to 952 k params at batch 500, while flex on that machine's CPU takes 1.36 ms at
+    /// 8 M MACs and 2.57 ms at 16 M (bench/RESULTS.md, GPU head-to-head): they meet between 10 and
+    /// 20 M, and CPU slots are plentiful there. CNN steps cost flex more per MAC, but the study's
+    /// CNNs do ~190 M a step.
     #[serde(default = "default_gpu_min_work")]
     pub gpu_min_work: u64,
     /// The most instances of a batching stage kind (seed sweeps) fused into one batched

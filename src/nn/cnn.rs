@@ -115,6 +115,7 @@ impl super::classify::Classifier for Cnn {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn macs_per_image_match_the_spec_compute_budget() {
@@ -126,7 +127,6 @@ mod tests {
         let cnn3 = CnnShape { convs: vec![(10, 5), (15, 5)], head: vec![240, 84, 10], dropout: None };
         assert_eq!(cnn3.macs_per_image(), 144_000 + 240_000 + 21_000);
     }
-    use super::*;
 
     #[test]
     fn shapes_and_counts() {
