@@ -3,17 +3,17 @@
 
 use burn::nn::Linear;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use rand::rngs::StdRng;
 
+use super::conv_block::conv_relu_pool;
 use super::{Init, dropout};
 
 #[derive(Module, Debug)]
 pub struct Cnn {
+    /// Each followed by ReLU and a 2x2 max-pool ([`conv_relu_pool`]).
     convs: Vec<Conv2d>,
-    pool: MaxPool2d,
     fcs: Vec<Linear>,
     /// Dropout probability after hidden layer `dropout_after` of the head (CNN1's 0.25).
     #[module(skip)]
@@ -64,7 +64,7 @@ impl Cnn {
             channels = out;
         }
         let fcs = shape.head.windows(2).map(|w| init.linear(w[0], w[1], device)).collect();
-        Cnn { convs, pool: MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init(), fcs, dropout: shape.dropout }
+        Cnn { convs, fcs, dropout: shape.dropout }
     }
 
     /// Logits for images `[n, 784]`. Dropout is applied only when `rng` is given (training).
@@ -72,7 +72,7 @@ impl Cnn {
         let [n, _] = images.dims();
         let mut x: Tensor<4> = images.reshape([n, 1, 28, 28]);
         for conv in &self.convs {
-            x = self.pool.forward(relu(conv.forward(x)));
+            x = conv_relu_pool(x, conv);
         }
         let [n, c, h, w] = x.dims();
         let mut y: Tensor<2> = x.reshape([n, c * h * w]);

@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod classify;
 pub mod cnn;
+pub mod conv_block;
 pub mod flat;
 pub mod init;
 pub mod loss;

@@ -1,0 +1,671 @@
+//! The CNNs' conv block as one backend operation: a 2-D convolution (stride 1, no padding, with
+//! bias), ReLU, then a 2x2 max-pool of stride 2 (floor mode), exactly PyTorch's
+//! `F.max_pool2d(F.relu(conv(x)), 2)`.
+//!
+//! Why its own operation: on flex, burn's generic convolution (and the convolutions its backward
+//! pass is built from) and its max-pool cost about twice PyTorch's time per CNN step
+//! (bench/RESULTS.md). Here the block is one unfold-then-multiply per layer: the images of a batch
+//! are unfolded into one `[C*k*k, N*Ho*Wo]` matrix, so the forward pass and both weight and input
+//! gradients are three large matrix products (the gemm kernels burn-flex itself uses), and ReLU and
+//! pooling are fused into one pass that remembers each window's winner for the backward pass.
+//! On libtorch the block is burn's `conv2d`, `relu` and `max_pool2d` (oneDNN / cuDNN underneath).
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::ops::ConvOptions;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, Shape, backend_extension};
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+use burn::tensor::Bytes;
+use rayon::prelude::*;
+
+#[backend_extension(Flex, LibTorch: cfg(feature = "tch"), Autodiff)]
+pub trait ConvBlockBackend: Backend {
+    /// `max_pool2d(relu(conv2d(x, weight, bias)), 2)`: x `[N, C, H, W]`, weight `[Co, C, k, k]`,
+    /// bias `[Co]`; the result is `[N, Co, (H-k+1)/2, (W-k+1)/2]`. This default body composes
+    /// burn's operations (libtorch, and autodiff over it).
+    fn conv_relu_pool(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+        let y = Self::relu(Self::conv2d(x, weight, Some(bias), options));
+        Self::max_pool2d(y, [2, 2], [2, 2], [0, 0], [1, 1], false)
+    }
+}
+
+/// The conv block of `conv` (which must have a bias) on `x` `[N, C, H, W]`.
+pub fn conv_relu_pool(x: Tensor<4>, conv: &Conv2d) -> Tensor<4> {
+    let bias = conv.bias.as_ref().expect("the study's convolutions have a bias").val();
+    let out = <Dispatch as ConvBlockBackend>::conv_relu_pool(
+        x.into_dispatch(),
+        conv.weight.val().into_dispatch(),
+        bias.into_dispatch(),
+    );
+    Tensor::from_dispatch(out)
+}
+
+impl ConvBlockBackend for Flex {
+    fn conv_relu_pool(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        kernel::forward(&x, &weight, &bias).0
+    }
+}
+
+#[cfg(feature = "tch")]
+impl ConvBlockBackend for burn::backend::LibTorch {}
+
+#[cfg(feature = "tch")]
+impl<C: CheckpointStrategy> ConvBlockBackend for Autodiff<burn::backend::LibTorch, C> {}
+
+impl<C: CheckpointStrategy> ConvBlockBackend for Autodiff<Flex, C> {
+    fn conv_relu_pool(x: FloatTensor<Self>, weight: FloatTensor<Self>, bias: FloatTensor<Self>) -> FloatTensor<Self> {
+        match ConvReluPoolBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let (out, saved) = kernel::forward(x.primitive(), weight.primitive(), bias.primitive());
+                prep.finish(Arc::new(saved), out)
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(kernel::forward(x.primitive(), weight.primitive(), bias.primitive()).0)
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ConvReluPoolBackward;
+
+impl Backward<Flex, 3> for ConvReluPoolBackward {
+    type State = Arc<kernel::Saved>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let g = kernel::backward(&ops.state, &grad, node_x.is_some());
+        if let (Some(node), Some(dx)) = (node_x, g.x) {
+            grads.register::<Flex>(node.id, dx);
+        }
+        if let Some(node) = node_weight {
+            grads.register::<Flex>(node.id, g.weight);
+        }
+        if let Some(node) = node_bias {
+            grads.register::<Flex>(node.id, g.bias);
+        }
+    }
+}
+
+/// The block on raw f32 buffers, a few images at a time so that the unfolded images stay in the
+/// cache (the whole batch unfolded is tens of MB, written once and read once per step).
+///
+/// Layouts: `x` `[N, C, H, W]`; weight `[Co, K]` with `K = C*k*k` ordered (c, kh, kw), as
+/// PyTorch's; the result `[N, Co, Hp, Wp]`. For a chunk of `B` images, the unfolded input `cols`
+/// is `[K, B*P]` and the convolution `y` `[Co, B*P]`, where an image's `P = 4*Hp*Wp` columns are
+/// the convolution outputs that fall in a pooling window, ordered by their place in the window
+/// first: (di, dj, pi, pj) for output (2*pi + di, 2*pj + dj). A window's four candidates then sit
+/// at the same offset of four contiguous blocks, so pooling is element-wise over the blocks (and
+/// vectorises), and the row and column that floor-mode pooling drops are never computed.
+mod kernel {
+    use super::*;
+
+    /// A window whose maximum is not positive: ReLU zeroes it, so no gradient flows back.
+    const NO_WINNER: u8 = u8::MAX;
+    /// Unfolded floats per chunk: 256 KB, so that the chunk's unfolded images, its convolution
+    /// and the matrix kernels' packed blocks share a core's L2 cache (the fastest of 128 KB to
+    /// 1 MB on a CNN step here, bench/RESULTS.md).
+    const CHUNK_FLOATS: usize = 1 << 16;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Dims {
+        pub n: usize,
+        pub c: usize,
+        pub h: usize,
+        pub w: usize,
+        pub co: usize,
+        pub k: usize,
+    }
+
+    impl Dims {
+        fn ho(&self) -> usize {
+            self.h + 1 - self.k
+        }
+        fn wo(&self) -> usize {
+            self.w + 1 - self.k
+        }
+        /// Convolution outputs per image that fall in a pooling window.
+        fn p(&self) -> usize {
+            4 * self.q()
+        }
+        /// Pooling windows per image and channel.
+        fn q(&self) -> usize {
+            self.hp() * self.wp()
+        }
+        /// Rows of the unfolded input: one per weight of an output channel.
+        fn kk(&self) -> usize {
+            self.c * self.k * self.k
+        }
+        fn hp(&self) -> usize {
+            self.ho() / 2
+        }
+        fn wp(&self) -> usize {
+            self.wo() / 2
+        }
+        /// Pooled outputs per image.
+        fn pooled(&self) -> usize {
+            self.co * self.hp() * self.wp()
+        }
+        fn image(&self) -> usize {
+            self.c * self.h * self.w
+        }
+        /// Images per chunk.
+        fn chunk(&self) -> usize {
+            (CHUNK_FLOATS / (self.kk() * self.p()).max(1)).clamp(1, self.n.max(1))
+        }
+    }
+
+    /// Images per chunk for these shapes of x and weight.
+    #[cfg(test)]
+    pub fn chunk_for(x_shape: &[usize; 4], w_shape: &[usize; 4]) -> usize {
+        let [n, c, h, w] = *x_shape;
+        let [co, _, k, _] = *w_shape;
+        Dims { n, c, h, w, co, k }.chunk()
+    }
+
+    /// What the backward pass needs: the input (shared, not copied), the weight, and each pooling
+    /// window's winner (0-3 within the window, row-major, or [`NO_WINNER`]).
+    pub struct Saved {
+        dims: Dims,
+        x: FlexTensor,
+        weight: Vec<f32>,
+        winners: Vec<u8>,
+    }
+
+    impl std::fmt::Debug for Saved {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("Saved").field("dims", &self.dims).finish_non_exhaustive()
+        }
+    }
+
+    pub struct Grads {
+        pub x: Option<FlexTensor>,
+        pub weight: FlexTensor,
+        pub bias: FlexTensor,
+    }
+
+    pub fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> (FlexTensor, Saved) {
+        let x = contiguous(x);
+        let (weight, bias) = (contiguous(weight), contiguous(bias));
+        let (x_shape, w_shape) = (x.layout().shape().to_vec(), weight.layout().shape().to_vec());
+        let [n, c, h, w] = x_shape[..] else { panic!("conv block: x must be [N, C, H, W], got {x_shape:?}") };
+        let [co, wc, k, k2] = w_shape[..] else { panic!("conv block: weight must be [Co, C, k, k], got {w_shape:?}") };
+        let (ws, bs) = (f32s(&weight), f32s(&bias));
+        assert!(
+            wc == c && k == k2 && k <= h && k <= w && bs.len() == co,
+            "conv block: shapes {x_shape:?}, {w_shape:?}"
+        );
+        let d = Dims { n, c, h, w, co, k };
+
+        let xs = f32s(&x);
+        let mut out = vec![0.0; n * d.pooled()];
+        let mut winners = vec![NO_WINNER; out.len()];
+        let chunk = d.chunk();
+        out.par_chunks_mut(chunk * d.pooled())
+            .zip(winners.par_chunks_mut(chunk * d.pooled()))
+            .zip(xs.par_chunks(chunk * d.image()))
+            .for_each_init(
+                || (Vec::new(), Vec::new()),
+                |(cols, y), ((out, winners), xs)| {
+                    let b = xs.len() / d.image();
+                    im2col(xs, &d, cols);
+                    // y [Co, B*P] = weight [Co, K] . cols [K, B*P]
+                    matmul(y, d.co, b * d.p(), d.kk(), Mat::rows(ws, d.kk()), Mat::rows(cols, b * d.p()), false);
+                    bias_relu_pool(y, bs, &d, out, winners);
+                },
+            );
+        let out = tensor(out, [n, co, d.hp(), d.wp()]);
+        let saved = Saved { dims: d, weight: ws.to_vec(), winners, x };
+        (out, saved)
+    }
+
+    pub fn backward(saved: &Saved, grad: &FlexTensor, wants_x: bool) -> Grads {
+        let d = saved.dims;
+        let grad = contiguous(grad);
+        let (g, xs, ws) = (f32s(&grad), f32s(&saved.x), &saved.weight[..]);
+        let mut dx = vec![0.0; if wants_x { d.n * d.image() } else { 0 }];
+        let chunk = d.chunk();
+        // Each chunk's slice of dx, or an empty one where x needs no gradient (the images).
+        let dx_parts: Vec<&mut [f32]> = match wants_x {
+            true => dx.chunks_mut(chunk * d.image()).collect(),
+            false => (0..d.n.div_ceil(chunk)).map(|_| Default::default()).collect(),
+        };
+        let zero = || (vec![0.0f32; d.co * d.kk()], vec![0.0f64; d.co]);
+        let (dw, db) = g
+            .par_chunks(chunk * d.pooled())
+            .zip(saved.winners.par_chunks(chunk * d.pooled()))
+            .zip(xs.par_chunks(chunk * d.image()))
+            .zip(dx_parts)
+            .fold(
+                || (zero(), Vec::new(), Vec::new(), Vec::new()),
+                |((mut dw, mut db), mut dy, mut cols, mut dcols), (((g, winners), xs), dx)| {
+                    let b = xs.len() / d.image();
+                    unpool(g, winners, &d, b, &mut dy);
+                    for (sum, row) in db.iter_mut().zip(dy.chunks(b * d.p())) {
+                        *sum += row.iter().map(|&v| v as f64).sum::<f64>();
+                    }
+                    im2col(xs, &d, &mut cols);
+                    // dW [Co, K] += dy [Co, B*P] . cols^T [B*P, K]
+                    let (dy_m, cols_t) = (Mat::rows(&dy, b * d.p()), Mat::columns(&cols, b * d.p()));
+                    matmul(&mut dw, d.co, d.kk(), b * d.p(), dy_m, cols_t, true);
+                    if !dx.is_empty() {
+                        // dcols [K, B*P] = weight^T [K, Co] . dy [Co, B*P], folded back onto the images.
+                        let (w_t, dy_m) = (Mat::columns(ws, d.kk()), Mat::rows(&dy, b * d.p()));
+                        matmul(&mut dcols, d.kk(), b * d.p(), d.co, w_t, dy_m, false);
+                        col2im(&dcols, &d, dx);
+                    }
+                    ((dw, db), dy, cols, dcols)
+                },
+            )
+            .map(|(sums, ..)| sums)
+            .reduce(zero, |(mut dw, mut db), (dw2, db2)| {
+                dw.iter_mut().zip(dw2).for_each(|(a, b)| *a += b);
+                db.iter_mut().zip(db2).for_each(|(a, b)| *a += b);
+                (dw, db)
+            });
+        Grads {
+            x: wants_x.then(|| tensor(dx, [d.n, d.c, d.h, d.w])),
+            weight: tensor(dw, [d.co, d.c, d.k, d.k]),
+            bias: tensor(db.into_iter().map(|v| v as f32).collect(), [d.co]),
+        }
+    }
+
+    /// The place of a window's candidates: slot `s` (row-major in the 2x2 window) is the output
+    /// (2*pi + s/2, 2*pj + s%2), stored at `s*Q + pi*Wp + pj` of the image's columns.
+    fn slot(s: usize) -> (usize, usize) {
+        (s / 2, s % 2)
+    }
+
+    /// cols[(c, kh, kw), b*P + (s, pi, pj)] = x[b, c, 2*pi + di + kh, 2*pj + dj + kw] for the
+    /// chunk's images `xs`, (di, dj) = slot(s).
+    fn im2col(xs: &[f32], d: &Dims, cols: &mut Vec<f32>) {
+        let (k, p, q, wp, plane) = (d.k, d.p(), d.q(), d.wp(), d.h * d.w);
+        let b = xs.len() / d.image();
+        // Every entry is written below; resizing only zero-fills when the buffer grows.
+        cols.resize(d.kk() * b * p, 0.0);
+        for (r, row) in cols.chunks_exact_mut(b * p).enumerate() {
+            let (c, kh, kw) = (r / (k * k), (r / k) % k, r % k);
+            for (image, dst) in xs.chunks_exact(d.image()).zip(row.chunks_exact_mut(p)) {
+                // To the image's end, not the plane's: the vector path may read one value past a run.
+                let plane = &image[c * plane..];
+                for (s, dst) in dst.chunks_exact_mut(q).enumerate() {
+                    let (di, dj) = slot(s);
+                    for (pi, dst) in dst.chunks_exact_mut(wp).enumerate() {
+                        every_other(dst, &plane[(2 * pi + di + kh) * d.w + dj + kw..]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The adjoint of [`im2col`]: every unfolded entry added onto the pixel it came from.
+    fn col2im(dcols: &[f32], d: &Dims, dx: &mut [f32]) {
+        let (k, p, q, wp, plane) = (d.k, d.p(), d.q(), d.wp(), d.h * d.w);
+        let b = dx.len() / d.image();
+        for (bi, image) in dx.chunks_exact_mut(d.image()).enumerate() {
+            for (c, plane) in image.chunks_exact_mut(plane).enumerate() {
+                for kh in 0..k {
+                    for kw in 0..k {
+                        let cols = &dcols[((c * k + kh) * k + kw) * b * p + bi * p..][..p];
+                        for (s, cols) in cols.chunks_exact(q).enumerate() {
+                            let (di, dj) = slot(s);
+                            for (pi, cols) in cols.chunks_exact(wp).enumerate() {
+                                add_to_every_other(&mut plane[(2 * pi + di + kh) * d.w + dj + kw..], cols);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `dst[j] = src[2 * j]`. The unfolding's runs are short (4 or 12 values here) and strided,
+    /// which the compiler leaves scalar (a quarter of a CNN step); on x86-64 four values at a time
+    /// come from two loads and a shuffle (SSE, always there). `src` may be longer than needed.
+    #[inline]
+    fn every_other(dst: &mut [f32], src: &[f32]) {
+        assert!(src.len() + 1 >= 2 * dst.len(), "conv block: run out of its plane");
+        #[allow(unused_mut)]
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        while done + 4 <= dst.len() && 2 * done + 8 <= src.len() {
+            use std::arch::x86_64::{_mm_loadu_ps, _mm_shuffle_ps, _mm_storeu_ps};
+            // SAFETY: reads src[2*done .. 2*done + 8] and writes dst[done .. done + 4], both in
+            // bounds by the loop condition.
+            unsafe {
+                let a = _mm_loadu_ps(src.as_ptr().add(2 * done));
+                let b = _mm_loadu_ps(src.as_ptr().add(2 * done + 4));
+                _mm_storeu_ps(dst.as_mut_ptr().add(done), _mm_shuffle_ps::<0b10_00_10_00>(a, b));
+            }
+            done += 4;
+        }
+        for (j, v) in dst.iter_mut().enumerate().skip(done) {
+            *v = src[2 * j];
+        }
+    }
+
+    /// `dst[2 * j] += src[j]`, the adjoint of [`every_other`]. On x86-64 the odd entries in
+    /// between get `+ 0.0`: the same values, so `dst` must not extend into another thread's
+    /// data (callers pass one image's plane).
+    #[inline]
+    fn add_to_every_other(dst: &mut [f32], src: &[f32]) {
+        assert!(dst.len() + 1 >= 2 * src.len(), "conv block: run out of its plane");
+        #[allow(unused_mut)]
+        let mut done = 0;
+        #[cfg(target_arch = "x86_64")]
+        while done + 4 <= src.len() && 2 * done + 8 <= dst.len() {
+            use std::arch::x86_64::{_mm_add_ps, _mm_loadu_ps, _mm_setzero_ps, _mm_storeu_ps};
+            use std::arch::x86_64::{_mm_unpackhi_ps, _mm_unpacklo_ps};
+            // SAFETY: reads src[done .. done + 4], reads and writes dst[2*done .. 2*done + 8],
+            // in bounds by the loop condition.
+            unsafe {
+                let v = _mm_loadu_ps(src.as_ptr().add(done));
+                let zero = _mm_setzero_ps();
+                let at = dst.as_mut_ptr().add(2 * done);
+                _mm_storeu_ps(at, _mm_add_ps(_mm_loadu_ps(at), _mm_unpacklo_ps(v, zero)));
+                _mm_storeu_ps(at.add(4), _mm_add_ps(_mm_loadu_ps(at.add(4)), _mm_unpackhi_ps(v, zero)));
+            }
+            done += 4;
+        }
+        for (j, v) in src.iter().enumerate().skip(done) {
+            dst[2 * j] += v;
+        }
+    }
+
+    /// Adds the bias, takes each 2x2 window's maximum (the first one on ties, NaN winning, as
+    /// PyTorch does), and applies ReLU to it (ReLU and max commute), for the chunk's `y`.
+    /// Branch-free over the four candidate blocks, so that it vectorises: on real data each
+    /// comparison is a coin flip a branch would mispredict.
+    fn bias_relu_pool(y: &[f32], bias: &[f32], d: &Dims, out: &mut [f32], winners: &mut [u8]) {
+        let (p, q) = (d.p(), d.q());
+        let bp = y.len() / d.co;
+        for (i, (out, winners)) in out.chunks_exact_mut(q).zip(winners.chunks_exact_mut(q)).enumerate() {
+            let (b, co) = (i / d.co, i % d.co);
+            let plane = &y[co * bp + b * p..][..p];
+            let [b0, b1, b2, b3] = [0, 1, 2, 3].map(|s| &plane[s * q..][..q]);
+            let bias = bias[co];
+            let candidates = b0.iter().zip(b1).zip(b2).zip(b3);
+            for ((out, winner), (((&v0, &v1), &v2), &v3)) in out.iter_mut().zip(winners.iter_mut()).zip(candidates) {
+                let (mut best, mut slot) = (v0 + bias, 0u8);
+                for (s, v) in [(1u8, v1), (2, v2), (3, v3)] {
+                    let v = v + bias;
+                    let take = (v > best) | v.is_nan();
+                    best = if take { v } else { best };
+                    slot = if take { s } else { slot };
+                }
+                let alive = (best > 0.0) | best.is_nan();
+                *out = if alive { best } else { 0.0 };
+                *winner = if alive { slot } else { NO_WINNER };
+            }
+        }
+    }
+
+    /// The pooled gradient `g` (the chunk's `[B, Co, Hp, Wp]`) routed to each window's winner:
+    /// `dy` `[Co, B*P]`. Windows do not overlap (stride = window), so winners are assigned.
+    fn unpool(g: &[f32], winners: &[u8], d: &Dims, b: usize, dy: &mut Vec<f32>) {
+        let (p, q) = (d.p(), d.q());
+        dy.clear();
+        dy.resize(d.co * b * p, 0.0);
+        for (i, (g, winners)) in g.chunks_exact(q).zip(winners.chunks_exact(q)).enumerate() {
+            let (bi, co) = (i / d.co, i % d.co);
+            let plane = &mut dy[co * b * p + bi * p..][..p];
+            for (o, (&gv, &winner)) in g.iter().zip(winners).enumerate() {
+                if winner != NO_WINNER {
+                    plane[winner as usize * q + o] = gv;
+                }
+            }
+        }
+    }
+
+    /// A read-only matrix in a buffer: element (i, j) at `i * row_stride + j * col_stride`.
+    struct Mat<'a> {
+        data: &'a [f32],
+        row_stride: usize,
+        col_stride: usize,
+    }
+
+    impl<'a> Mat<'a> {
+        /// Row-major with `width` columns.
+        fn rows(data: &'a [f32], width: usize) -> Self {
+            Mat { data, row_stride: width, col_stride: 1 }
+        }
+        /// The transpose of a row-major matrix with `width` columns.
+        fn columns(data: &'a [f32], width: usize) -> Self {
+            Mat { data, row_stride: 1, col_stride: width }
+        }
+        fn check(&self, rows: usize, cols: usize) {
+            let last = (rows - 1) * self.row_stride + (cols - 1) * self.col_stride;
+            assert!(last < self.data.len(), "conv block: matrix out of its buffer");
+        }
+    }
+
+    /// dst `[m, n]` (row-major) = lhs `[m, k]` . rhs `[k, n]`, or `+=` with `accumulate`
+    /// (then `dst` must hold m * n values already; otherwise it is resized).
+    fn matmul(dst: &mut Vec<f32>, m: usize, n: usize, k: usize, lhs: Mat, rhs: Mat, accumulate: bool) {
+        if accumulate {
+            assert_eq!(dst.len(), m * n, "conv block: accumulating into a matrix of another size");
+        } else {
+            dst.clear();
+            dst.resize(m * n, 0.0);
+        }
+        if m == 0 || n == 0 || k == 0 {
+            return;
+        }
+        lhs.check(m, k);
+        rhs.check(k, n);
+        // SAFETY: the three buffers hold every element the strides address (checked above), and
+        // `dst` is exclusively borrowed and disjoint from the inputs. Parallelism is across chunks
+        // of images, so each product runs on the calling thread.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                accumulate,
+                lhs.data.as_ptr(),
+                lhs.col_stride as isize,
+                lhs.row_stride as isize,
+                rhs.data.as_ptr(),
+                rhs.col_stride as isize,
+                rhs.row_stride as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
+    }
+
+    fn contiguous(t: &FlexTensor) -> FlexTensor {
+        assert_eq!(t.dtype(), DType::F32, "conv block: f32 tensors only");
+        t.to_contiguous()
+    }
+
+    /// A contiguous f32 tensor's values in row-major order.
+    fn f32s(t: &FlexTensor) -> &[f32] {
+        let (start, end) = t.layout().contiguous_offsets().expect("contiguous");
+        &t.storage::<f32>()[start..end]
+    }
+
+    fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+        FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::from(shape.to_vec())), DType::F32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::values;
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::pool::MaxPool2dConfig;
+    use burn::tensor::TensorData;
+    use burn::tensor::activation::relu;
+
+    /// The reference: burn's own Conv2d, relu and MaxPool2d modules, composed (as CNNs here were
+    /// built before this operation).
+    fn composed(x: Tensor<4>, conv: &Conv2d) -> Tensor<4> {
+        MaxPool2dConfig::new([2, 2]).with_strides([2, 2]).init().forward(relu(conv.forward(x)))
+    }
+
+    fn flat(t: Tensor<4>) -> Vec<f32> {
+        values(t)
+    }
+
+    fn assert_close(ours: &[f32], reference: &[f32], tol: f32, what: &str) {
+        assert_eq!(ours.len(), reference.len(), "{what}: lengths");
+        for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
+            assert!((a - b).abs() <= tol * (1.0 + b.abs()), "{what}[{i}]: {a} vs {b}");
+        }
+    }
+
+    /// x `[N, C, H, W]`, weight `[Co, C, k, k]`, bias, and a weighting `r` of the outputs (so
+    /// the loss's gradient differs per output).
+    struct Case {
+        x_shape: [usize; 4],
+        w_shape: [usize; 4],
+        x: Vec<f32>,
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        r: Vec<f32>,
+    }
+
+    impl Case {
+        /// Uniform values, seeded: the same case on every run.
+        fn new(x_shape: [usize; 4], w_shape: [usize; 4]) -> Case {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+            let mut uniform = |n: usize, bound: f32, shift: f32| -> Vec<f32> {
+                (0..n).map(|_| rng.random_range(-bound..bound) + shift).collect()
+            };
+            let out =
+                x_shape[0] * w_shape[0] * ((x_shape[2] + 1 - w_shape[2]) / 2) * ((x_shape[3] + 1 - w_shape[3]) / 2);
+            let fan_in = w_shape[1] * w_shape[2] * w_shape[3];
+            Case {
+                x_shape,
+                w_shape,
+                x: uniform(x_shape.iter().product(), 1.0, 0.0),
+                weight: uniform(w_shape.iter().product(), 1.0 / (fan_in as f32).sqrt(), 0.0),
+                // A negative bias, so that some windows are wholly negative (ReLU cuts their gradient).
+                bias: uniform(w_shape[0], 0.3, -0.6),
+                r: uniform(out, 1.0, 0.0),
+            }
+        }
+
+        fn out_shape(&self) -> [usize; 4] {
+            let [n, _, h, w] = self.x_shape;
+            let [co, _, k, _] = self.w_shape;
+            [n, co, (h + 1 - k) / 2, (w + 1 - k) / 2]
+        }
+
+        /// A conv layer (tracked parameters on an autodiff device) with the case's weight and bias.
+        fn conv(&self, device: &Device) -> Conv2d {
+            let [co, c, k, _] = self.w_shape;
+            let mut conv = Conv2dConfig::new([c, co], [k, k]).init(device);
+            conv.weight = burn::module::Param::from_tensor(tensor(&self.weight, self.w_shape, device));
+            conv.bias = Some(burn::module::Param::from_tensor(tensor(&self.bias, [co], device)));
+            conv
+        }
+
+        /// Output, and gradients for x, weight and bias of sum(block(x) * r), with `block` this
+        /// operation or the reference, each on fresh leaves.
+        fn run(&self, block: fn(Tensor<4>, &Conv2d) -> Tensor<4>, device: &Device) -> [Vec<f32>; 4] {
+            let conv = self.conv(device);
+            let x = tensor(&self.x, self.x_shape, device).require_grad();
+            let out = block(x.clone(), &conv);
+            assert_eq!(out.dims(), self.out_shape());
+            let grads = (out.clone() * tensor(&self.r, self.out_shape(), device)).sum().backward();
+            let bias = conv.bias.as_ref().unwrap().val();
+            [
+                values(out),
+                values(x.grad(&grads).unwrap()),
+                values(conv.weight.val().grad(&grads).unwrap()),
+                values(bias.grad(&grads).unwrap()),
+            ]
+        }
+    }
+
+    fn tensor<const D: usize>(values: &[f32], shape: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
+    }
+
+    fn assert_same_as_composed(case: &Case, device: &Device) {
+        let [out, dx, dw, db] = case.run(conv_relu_pool, device);
+        let [ref_out, ref_dx, ref_dw, ref_db] = case.run(composed, device);
+        // Sums of up to 200 products in another order: f32 rounding, a few 1e-6 relative.
+        assert_close(&out, &ref_out, 1e-5, "forward");
+        let positive = out.iter().filter(|&&v| v > 0.0).count();
+        assert!(positive > out.len() / 10 && positive < out.len() * 9 / 10, "active and dead windows: {positive}");
+        assert_close(&dx, &ref_dx, 5e-5, "d/dx");
+        assert_close(&dw, &ref_dw, 5e-5, "d/dweight");
+        assert_close(&db, &ref_db, 5e-5, "d/dbias");
+        assert!(dx.iter().any(|&v| v != 0.0) && dw.iter().any(|&v| v != 0.0));
+    }
+
+    /// Odd convolution outputs (9 - 3 + 1 = 7 rows, 8 - 3 + 1 = 6 columns) exercise floor-mode
+    /// pooling; two input channels and a batch of three the unfolding's index arithmetic.
+    #[test]
+    fn forward_and_gradients_equal_burns_composed_operations() {
+        let device = Device::flex().autodiff();
+        assert_same_as_composed(&Case::new([3, 2, 9, 8], [4, 2, 3, 3]), &device);
+    }
+
+    /// 100 unfolded rows x 144 pooled positions per image: four images per chunk, so seven
+    /// images make a full chunk and a partial one, and the weight gradient sums over chunks.
+    #[test]
+    fn a_batch_of_several_chunks_gives_the_same() {
+        let device = Device::flex().autodiff();
+        let case = Case::new([7, 4, 16, 16], [6, 4, 5, 5]);
+        assert_eq!(kernel::chunk_for(&case.x_shape, &case.w_shape), 4);
+        assert_same_as_composed(&case, &device);
+    }
+
+    #[test]
+    fn without_autodiff_the_forward_is_the_same() {
+        let device = Device::flex();
+        let case = Case::new([3, 2, 9, 8], [4, 2, 3, 3]);
+        let conv = case.conv(&device);
+        let x = tensor(&case.x, case.x_shape, &device);
+        assert_close(&flat(conv_relu_pool(x.clone(), &conv)), &flat(composed(x, &conv)), 1e-6, "forward");
+    }
+
+    /// By hand: x = 1..9 on a 3x3 grid, weight [[1, 0], [0, 1]], so y(i, j) = x(i, j) +
+    /// x(i+1, j+1) + b. With b = -10 the conv is (-4, -2; 2, 4): the pool's winner is (1, 1) = 4,
+    /// so dL/db = 1, dL/dW = the winner's patch [[5, 6], [8, 9]], and dL/dx is the weight placed
+    /// at (1, 1). With b = -20 every window is negative: output 0, no gradient anywhere.
+    #[test]
+    fn a_hand_computed_block() {
+        let device = Device::flex().autodiff();
+        for (b, out, dw, db, dx) in [
+            (-10.0, 4.0, [5.0, 6.0, 8.0, 9.0], 1.0, [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]),
+            (-20.0, 0.0, [0.0; 4], 0.0, [0.0; 9]),
+        ] {
+            let mut conv = Conv2dConfig::new([1, 1], [2, 2]).init(&device);
+            let w = Tensor::<4>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [1, 1, 2, 2]), &device);
+            conv.weight = burn::module::Param::from_tensor(w);
+            let bias = Tensor::<1>::from_data(TensorData::new(vec![b as f32], [1]), &device);
+            conv.bias = Some(burn::module::Param::from_tensor(bias));
+            let x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+            let x = Tensor::<4>::from_data(TensorData::new(x, [1, 1, 3, 3]), &device).require_grad();
+            let y = conv_relu_pool(x.clone(), &conv);
+            assert_eq!(flat(y.clone()), vec![out]);
+            let grads = y.sum().backward();
+            assert_eq!(flat(conv.weight.val().grad(&grads).unwrap()), dw.to_vec());
+            let bias_grad = conv.bias.as_ref().unwrap().val().grad(&grads).unwrap();
+            assert_eq!(values(bias_grad), vec![db]);
+            assert_eq!(flat(x.grad(&grads).unwrap()), dx.to_vec());
+        }
+    }
+}
