@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
         full_batch("full_batch_mlp_571", &[1, 5, 10, 10, 10, 10, 10, 5, 1], Activation::LeakyRelu, 300, 1e-4, &device);
         full_batch("full_batch_mlp_109", &[1, 12, 6, 1], Activation::Relu, 1000, 0.0, &device);
         // Batched sweeps: R runs as one stacked model; `steps` counts run-steps (R per launch).
-        for members in [8, 64] {
+        for members in [1, 8, 64] {
             let sim_m1 = [1, 5, 10, 10, 10, 10, 10, 5, 1];
             stacked(&format!("full_batch_mlp_571_x{members}"), &sim_m1, Activation::LeakyRelu, 300, members, &device);
             stacked(&format!("sim_m3_191_x{members}"), &[1, 190, 1], Activation::LeakyRelu, 300, members, &device);
