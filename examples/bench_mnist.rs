@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
         for model in [Model::Cnn1, Model::Cnn2, Model::Cnn3] {
             pool.install(|| {
                 let mut net = Cnn::new(&model.shape(), &mut Init::new(0), &device);
-                let mut opt = optim::adam(1e-4);
+                let mut opt = optim::Adam::new(1e-4);
                 let mut rng = StdRng::seed_from_u64(0);
                 // Fresh tensors, not slices of the full set: a gather from a slice copies the slice.
                 let sub = DeviceSplit::new(&train.clone().head(batch * steps), &device);
@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
 fn mlp_steps(train: &mnist::Split, device: &burn::prelude::Device) {
     for batch in [5, 64, 1024] {
         let mut net = Mlp::new(&[784, 20, 20, 10], Activation::Relu, &mut Init::new(0), device);
-        let mut opt = optim::adam(0.0);
+        let mut opt = optim::Adam::new(0.0);
         let mut rng = StdRng::seed_from_u64(0);
         let steps = if batch == 5 { 2000 } else { 200 };
         let n = (batch * steps).min(train.len());

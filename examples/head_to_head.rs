@@ -81,7 +81,7 @@ fn full_batch(name: &str, widths: &[usize], act: Activation, n: usize, wd: f32, 
     let ys: Vec<f32> = xs.iter().map(|x| (5.0 * std::f32::consts::PI * x).cos()).collect();
     let (x, y) = (repro::nn::column(&xs, device), repro::nn::column(&ys, device));
     let mut model = Mlp::new(widths, act, &mut Init::new(0), device);
-    let mut opt = optim::adam(wd);
+    let mut opt = optim::Adam::new(wd);
     let mut step = |model: Mlp| {
         let loss = mse(model.forward(x.clone()), y.clone());
         let grads = GradientsParams::from_grads(loss.backward(), &model);
@@ -150,7 +150,7 @@ fn classifier<M: classify::Classifier>(
     if !wanted(name) {
         return;
     }
-    let mut opt = optim::adam(0.0);
+    let mut opt = optim::Adam::new(0.0);
     let mut rng = StdRng::seed_from_u64(0);
     let warm = DeviceSplit::new(&train.clone().head(batch * 3), device);
     net = classify::train_epoch(net, &mut opt, 1e-3, &warm, batch, &mut rng, |_| {}).0;

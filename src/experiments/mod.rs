@@ -261,7 +261,7 @@ pub fn fit_on_mnist<M: classify::Classifier>(
 ) -> Result<(M, Vec<EpochMetrics>)> {
     use rand::SeedableRng;
     let device = Compute::from_env(ctx.env)?.training_device()?;
-    let mut optimizer = crate::nn::optim::adam(weight_decay);
+    let mut optimizer = crate::nn::optim::Adam::new(weight_decay);
     let (train_data, test_data) = (DeviceSplit::new(train, &device), DeviceSplit::new(test, &device));
     // Shuffling and dropout draw from their own stream, so they do not depend on the model's size.
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed_da7a);
@@ -332,7 +332,7 @@ pub struct FullBatch {
     pub x: burn::prelude::Tensor<2>,
     pub y: burn::prelude::Tensor<2>,
     pub model: Mlp,
-    pub optimizer: burn::optim::ModuleOptimizer,
+    pub optimizer: crate::nn::optim::Adam,
 }
 
 impl FullBatch {
@@ -347,6 +347,6 @@ impl FullBatch {
         let device = Compute::from_env(ctx.env)?.training_device()?;
         let model = Mlp::new(widths, activation, &mut Init::new(seed), &device);
         let (x, y) = (crate::nn::column(&xs, &device), crate::nn::column(&ys, &device));
-        Ok(FullBatch { x, y, model, optimizer: crate::nn::optim::adam(weight_decay) })
+        Ok(FullBatch { x, y, model, optimizer: crate::nn::optim::Adam::new(weight_decay) })
     }
 }

@@ -1,12 +1,13 @@
 //! Classification on MNIST-like data: batches, cross-entropy, accuracy, full-set evaluation, and
 //! the epoch loop shared by every MNIST experiment.
 
-use burn::optim::{GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use super::optim::Adam;
 use crate::data::mnist::{PIXELS, Split};
 
 /// `nn.CrossEntropyLoss()` with class targets: mean over the batch of -log_softmax(z)[y].
@@ -101,7 +102,7 @@ pub fn evaluate(model: &impl Classifier, data: &DeviceSplit, batch: usize) -> Me
 /// the mean of the mini-batch losses.
 pub fn train_epoch<M: Classifier>(
     mut model: M,
-    optimizer: &mut ModuleOptimizer,
+    optimizer: &mut Adam,
     lr: f64,
     data: &DeviceSplit,
     batch: usize,
@@ -151,7 +152,7 @@ pub struct FitOptions {
 /// epoch. `progress(epoch, step, steps_per_epoch, last)` is called after each step.
 pub fn fit<M: Classifier>(
     mut model: M,
-    optimizer: &mut ModuleOptimizer,
+    optimizer: &mut Adam,
     train: &DeviceSplit,
     test: &DeviceSplit,
     opts: &FitOptions,
