@@ -147,18 +147,20 @@ pub fn member_columns(columns: &[&[f32]], device: &Device) -> anyhow::Result<Ten
 }
 
 /// Rows `rows` of dimension 0.
-pub fn select_rows(t: Tensor<3>, rows: &[usize]) -> Tensor<3> {
+pub fn select_rows<const D: usize>(t: Tensor<D>, rows: &[usize]) -> Tensor<D> {
     let device = t.device();
     let indices: Vec<i64> = rows.iter().map(|&r| r as i64).collect();
     t.select(0, Tensor::<1, Int>::from_data(TensorData::new(indices, [rows.len()]), &device))
 }
 
-/// Adam on stacked tensors, exactly as `torch.optim.Adam` (coupled L2, bias correction).
+/// Adam on stacked tensors, exactly as `torch.optim.Adam` (coupled L2, bias correction). As
+/// [`crate::nn::optim::Adam`], every parameter in one pass: the moments are `[R, N]` (a row per
+/// member, N parameters each), so a member's arithmetic is the same whatever shares its batch.
 pub struct StackedAdam {
     lr: f64,
     weight_decay: f32,
-    m: Vec<Tensor<3>>,
-    v: Vec<Tensor<3>>,
+    m: Tensor<2>,
+    v: Tensor<2>,
     t: i32,
 }
 
@@ -167,7 +169,7 @@ impl StackedAdam {
     const EPS: f64 = 1e-8;
 
     pub fn new(lr: f64, weight_decay: f32, params: &[Tensor<3>]) -> StackedAdam {
-        let zeros: Vec<Tensor<3>> = params.iter().map(|p| p.zeros_like()).collect();
+        let zeros = flat_rows(params.to_vec()).zeros_like();
         StackedAdam { lr, weight_decay, m: zeros.clone(), v: zeros, t: 0 }
     }
 
@@ -177,21 +179,41 @@ impl StackedAdam {
         let bias1 = 1.0 - b1.powi(self.t);
         let bias2_sqrt = (1.0 - b2.powi(self.t)).sqrt();
         let step_size = self.lr / bias1;
-        for (i, g) in grads.into_iter().enumerate() {
-            let g = if self.weight_decay > 0.0 { g + params[i].clone() * self.weight_decay } else { g };
-            self.m[i] = self.m[i].clone() * b1 + g.clone() * (1.0 - b1);
-            self.v[i] = self.v[i].clone() * b2 + g.square() * (1.0 - b2);
-            let denom = self.v[i].clone().sqrt() / bias2_sqrt + Self::EPS;
-            params[i] = params[i].clone() - (self.m[i].clone() / denom) * step_size;
+        let mut g = flat_rows(grads);
+        if self.weight_decay > 0.0 {
+            g = g + flat_rows(params.to_vec()) * self.weight_decay;
+        }
+        self.m = self.m.clone() * b1 + g.clone() * (1.0 - b1);
+        self.v = self.v.clone() * b2 + g.square() * (1.0 - b2);
+        let update = (self.m.clone() / (self.v.clone().sqrt() / bias2_sqrt + Self::EPS)) * step_size;
+        let mut offset = 0;
+        for p in params.iter_mut() {
+            let [r, a, b] = p.dims();
+            let slice = update.clone().slice([0..r, offset..offset + a * b]).reshape([r, a, b]);
+            *p = p.clone() - slice;
+            offset += a * b;
         }
     }
 
     /// Keeps the moments of the members at `rows` (see [`StackedMlp::keep`]).
     pub fn keep(&mut self, rows: &[usize]) {
-        for t in self.m.iter_mut().chain(self.v.iter_mut()) {
-            *t = select_rows(t.clone(), rows);
-        }
+        self.m = select_rows(self.m.clone(), rows);
+        self.v = select_rows(self.v.clone(), rows);
     }
+}
+
+/// Stacked `[R, a, b]` tensors side by side as `[R, sum of a*b]`: one row per member.
+fn flat_rows(tensors: Vec<Tensor<3>>) -> Tensor<2> {
+    Tensor::cat(
+        tensors
+            .into_iter()
+            .map(|t| {
+                let [r, a, b] = t.dims();
+                t.reshape([r, a * b])
+            })
+            .collect(),
+        1,
+    )
 }
 
 #[cfg(test)]
