@@ -4,10 +4,11 @@
 //!
 //! Why its own operation: on flex, burn's generic convolution (and the convolutions its backward
 //! pass is built from) and its max-pool cost about twice PyTorch's time per CNN step
-//! (bench/RESULTS.md). Here the block is one unfold-then-multiply per layer: the images of a batch
-//! are unfolded into one `[C*k*k, N*Ho*Wo]` matrix, so the forward pass and both weight and input
-//! gradients are three large matrix products (the gemm kernels burn-flex itself uses), and ReLU and
-//! pooling are fused into one pass that remembers each window's winner for the backward pass.
+//! (bench/RESULTS.md). Here the block is unfold-then-multiply: cache-sized chunks of images are
+//! unfolded into `[C*k*k, images*positions]` matrices, so the forward pass and both weight and
+//! input gradients are three matrix products per chunk (the gemm kernels burn-flex itself uses),
+//! and ReLU and pooling are fused into one pass that remembers each window's winner for the
+//! backward pass.
 //! On libtorch the block is burn's `conv2d`, `relu` and `max_pool2d` (oneDNN / cuDNN underneath).
 
 // burn-tch is deprecated upstream; it is still the way to libtorch and CUDA here (and the
