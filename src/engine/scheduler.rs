@@ -224,7 +224,12 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                     && opts.env.on_accelerator(graph.stage(i))
             });
             let cpu_jobs = if accelerator_waiting { jobs.saturating_sub(opts.accelerator_slots).max(1) } else { jobs };
-            let imminent = imminent_costs(graph, &states, opts);
+            // A CPU training leaves slots to dearer ones about to be ready, at most half of them
+            // (a slow download then idles half the slots at most), and only where there are four
+            // or more: on two (this development machine) the whole study took 418 s with a slot
+            // kept against 394 s without.
+            let most_kept = if cpu_jobs >= 4 { cpu_jobs / 2 } else { 0 };
+            let imminent = if most_kept > 0 { imminent_costs(graph, &states, opts) } else { Vec::new() };
             for i in candidates {
                 if running >= jobs || free_threads == 0 {
                     break;
@@ -234,13 +239,9 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                 }
                 let stage = graph.stage(i);
                 // Glue that declares no work (fetches, analyses) is never held back: GPU stages
-                // may be waiting for it. A CPU training leaves slots to dearer ones about to be
-                // ready, at most half of them (a slow download then idles half the slots at most),
-                // and only where there are four or more: on two (this development machine) the
-                // whole study took 418 s with a slot kept against 394 s without.
+                // may be waiting for it.
                 if !opts.env.on_accelerator(stage) && stage.work.is_some() {
                     let dearer = imminent.iter().filter(|&&cost| cost > stage.expected_cost()).count();
-                    let most_kept = if cpu_jobs >= 4 { cpu_jobs / 2 } else { 0 };
                     if running + dearer.min(most_kept) >= cpu_jobs {
                         continue;
                     }

@@ -19,22 +19,19 @@ pub struct Adam {
     weight_decay: f32,
     /// Each parameter's range in the flat vectors, fixed at the first step.
     layout: HashMap<ParamId, Range<usize>>,
-    m: Option<Tensor<1>>,
-    v: Option<Tensor<1>>,
-    t: i32,
+    /// Created at the first step, when the flat size is known.
+    moments: Option<AdamMoments<1>>,
 }
 
 impl Adam {
-    const BETAS: (f64, f64) = (0.9, 0.999);
-    const EPS: f64 = 1e-8;
-
     pub fn new(weight_decay: f32) -> Adam {
-        Adam { weight_decay, layout: HashMap::new(), m: None, v: None, t: 0 }
+        Adam { weight_decay, layout: HashMap::new(), moments: None }
     }
 
     /// One update of every parameter of `module` that has a gradient in `grads`.
     pub fn step<M: Module>(&mut self, lr: f64, module: M, mut grads: GradientsParams) -> M {
-        let mut flat = Flatten { grads: &mut grads, ids: Vec::new(), grad: Vec::new(), value: Vec::new() };
+        let with_values = self.weight_decay > 0.0;
+        let mut flat = Flatten { grads: &mut grads, with_values, ids: Vec::new(), grad: Vec::new(), value: Vec::new() };
         module.visit(&mut flat);
         let Flatten { ids, grad, value, .. } = flat;
         if grad.is_empty() {
@@ -54,31 +51,56 @@ impl Adam {
         );
 
         let mut g = Tensor::cat(grad, 0);
-        if self.weight_decay > 0.0 {
+        if with_values {
             g = g + Tensor::cat(value, 0) * self.weight_decay;
         }
-        self.t += 1;
-        let (b1, b2) = Self::BETAS;
-        let step_size = lr / (1.0 - b1.powi(self.t));
-        let bias2_sqrt = (1.0 - b2.powi(self.t)).sqrt();
-        let m = match self.m.take() {
-            Some(m) => m * b1 + g.clone() * (1.0 - b1),
-            None => g.clone() * (1.0 - b1),
-        };
-        let v = match self.v.take() {
-            Some(v) => v * b2 + g.square() * (1.0 - b2),
-            None => g.square() * (1.0 - b2),
-        };
-        let update = (m.clone() / (v.clone().sqrt() / bias2_sqrt + Self::EPS)) * step_size;
-        (self.m, self.v) = (Some(m), Some(v));
+        let update = self.moments.get_or_insert_with(|| AdamMoments::zeros_like(&g)).update(lr, g);
         module.map(&mut Apply { layout: &self.layout, update })
     }
 }
 
-/// Collects, in the module's order, each parameter with a gradient: its id, its gradient and
-/// its value (both flattened, on the inner backend).
+/// torch.optim.Adam's state for parameters laid out in one tensor (the update is element-wise,
+/// so any layout serves): both moments and the step count. [`Adam`] keeps a flat vector of them,
+/// [`super::stacked::StackedAdam`] a row per member of a stack.
+pub struct AdamMoments<const D: usize> {
+    m: Tensor<D>,
+    v: Tensor<D>,
+    t: i32,
+}
+
+impl<const D: usize> AdamMoments<D> {
+    const BETAS: (f64, f64) = (0.9, 0.999);
+    const EPS: f64 = 1e-8;
+
+    /// Zero moments for parameters shaped like `params`.
+    pub fn zeros_like(params: &Tensor<D>) -> Self {
+        AdamMoments { m: params.zeros_like(), v: params.zeros_like(), t: 0 }
+    }
+
+    /// What to subtract from the parameters for gradient `g` (coupled weight decay already in it)
+    /// at learning rate `lr`: bias-corrected, eps added to the corrected root of v, as PyTorch.
+    pub fn update(&mut self, lr: f64, g: Tensor<D>) -> Tensor<D> {
+        self.t += 1;
+        let (b1, b2) = Self::BETAS;
+        let step_size = lr / (1.0 - b1.powi(self.t));
+        let bias2_sqrt = (1.0 - b2.powi(self.t)).sqrt();
+        self.m = self.m.clone() * b1 + g.clone() * (1.0 - b1);
+        self.v = self.v.clone() * b2 + g.square() * (1.0 - b2);
+        (self.m.clone() / (self.v.clone().sqrt() / bias2_sqrt + Self::EPS)) * step_size
+    }
+
+    /// Applies `f` to both moments (e.g. to keep some members' rows).
+    pub fn map(&mut self, f: impl Fn(Tensor<D>) -> Tensor<D>) {
+        self.m = f(self.m.clone());
+        self.v = f(self.v.clone());
+    }
+}
+
+/// Collects, in the module's order, each parameter with a gradient: its id, its gradient and,
+/// `with_values` (for weight decay), its value (both flattened, on the inner backend).
 struct Flatten<'a> {
     grads: &'a mut GradientsParams,
+    with_values: bool,
     ids: Vec<ParamId>,
     grad: Vec<Tensor<1>>,
     value: Vec<Tensor<1>>,
@@ -90,7 +112,9 @@ impl ModuleVisitor for Flatten<'_> {
             let n = grad.shape().num_elements();
             self.ids.push(param.id);
             self.grad.push(grad.reshape([n]));
-            self.value.push(param.val().inner().reshape([n]));
+            if self.with_values {
+                self.value.push(param.val().inner().reshape([n]));
+            }
         }
     }
 }

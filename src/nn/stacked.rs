@@ -12,6 +12,8 @@
 
 use burn::prelude::*;
 
+use super::optim::AdamMoments;
+
 use super::{Activation, Init, Mlp, mlp::param_count};
 
 pub struct StackedMlp {
@@ -159,33 +161,20 @@ pub fn select_rows<const D: usize>(t: Tensor<D>, rows: &[usize]) -> Tensor<D> {
 pub struct StackedAdam {
     lr: f64,
     weight_decay: f32,
-    m: Tensor<2>,
-    v: Tensor<2>,
-    t: i32,
+    moments: AdamMoments<2>,
 }
 
 impl StackedAdam {
-    const BETAS: (f64, f64) = (0.9, 0.999);
-    const EPS: f64 = 1e-8;
-
     pub fn new(lr: f64, weight_decay: f32, params: &[Tensor<3>]) -> StackedAdam {
-        let zeros = flat_rows(params.to_vec()).zeros_like();
-        StackedAdam { lr, weight_decay, m: zeros.clone(), v: zeros, t: 0 }
+        StackedAdam { lr, weight_decay, moments: AdamMoments::zeros_like(&flat_rows(params.to_vec())) }
     }
 
     pub fn step(&mut self, params: &mut [Tensor<3>], grads: Vec<Tensor<3>>) {
-        self.t += 1;
-        let (b1, b2) = Self::BETAS;
-        let bias1 = 1.0 - b1.powi(self.t);
-        let bias2_sqrt = (1.0 - b2.powi(self.t)).sqrt();
-        let step_size = self.lr / bias1;
         let mut g = flat_rows(grads);
         if self.weight_decay > 0.0 {
             g = g + flat_rows(params.to_vec()) * self.weight_decay;
         }
-        self.m = self.m.clone() * b1 + g.clone() * (1.0 - b1);
-        self.v = self.v.clone() * b2 + g.square() * (1.0 - b2);
-        let update = (self.m.clone() / (self.v.clone().sqrt() / bias2_sqrt + Self::EPS)) * step_size;
+        let update = self.moments.update(self.lr, g);
         let mut offset = 0;
         for p in params.iter_mut() {
             let [r, a, b] = p.dims();
@@ -197,8 +186,7 @@ impl StackedAdam {
 
     /// Keeps the moments of the members at `rows` (see [`StackedMlp::keep`]).
     pub fn keep(&mut self, rows: &[usize]) {
-        self.m = select_rows(self.m.clone(), rows);
-        self.v = select_rows(self.v.clone(), rows);
+        self.moments.map(|t| select_rows(t, rows));
     }
 }
 
