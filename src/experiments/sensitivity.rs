@@ -116,10 +116,10 @@ pub fn input_sensitivity(model: &Mlp, images: Tensor<2>, labels: Tensor<1, Int>)
     let frozen = model.clone().no_grad();
     let [n, d] = images.dims();
     let mut squares = vec![0.0f64; n];
-    let classes = frozen.forward(images.clone().detach()).dims()[1];
+    let classes = frozen.forward_images(images.clone().detach()).dims()[1];
     for k in 0..classes {
         let x = images.clone().detach().require_grad();
-        let p = softmax(frozen.forward(x.clone()), 1);
+        let p = softmax(frozen.forward_images(x.clone()), 1);
         let grads = p.slice([0..n, k..k + 1]).sum().backward();
         let gx = values(x.grad(&grads).expect("the input requires grad"));
         for (i, row) in gx.chunks(d).enumerate() {
@@ -128,7 +128,7 @@ pub fn input_sensitivity(model: &Mlp, images: Tensor<2>, labels: Tensor<1, Int>)
     }
     let jacobian = squares.iter().map(|s| s.sqrt()).collect();
     let x = images.detach().require_grad();
-    let loss_sum = cross_entropy(frozen.forward(x.clone()), labels) * (n as f32);
+    let loss_sum = cross_entropy(frozen.forward_images(x.clone()), labels) * (n as f32);
     let gx = values(x.grad(&loss_sum.backward()).expect("the input requires grad"));
     let loss_grad = gx.chunks(d).map(|row| row.iter().map(|v| (*v as f64).powi(2)).sum::<f64>().sqrt()).collect();
     (jacobian, loss_grad)

@@ -20,13 +20,12 @@ use std::sync::Arc;
 use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
-use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ConvOptions;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, DType, Dispatch, Flex, Shape, backend_extension};
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::Bytes;
 use rayon::prelude::*;
 
 #[backend_extension(Flex, LibTorch: cfg(feature = "tch"), Autodiff)]
@@ -112,6 +111,7 @@ impl Backward<Flex, 3> for ConvReluPoolBackward {
 /// vectorises), and the row and column that floor-mode pooling drops are never computed.
 mod kernel {
     use super::*;
+    use crate::nn::flex_buffers::{contiguous, f32s, tensor};
 
     /// A window whose maximum is not positive: ReLU zeroes it, so no gradient flows back.
     const NO_WINNER: u8 = u8::MAX;
@@ -492,21 +492,6 @@ mod kernel {
                 gemm::Parallelism::None,
             )
         }
-    }
-
-    fn contiguous(t: &FlexTensor) -> FlexTensor {
-        assert_eq!(t.dtype(), DType::F32, "conv block: f32 tensors only");
-        t.to_contiguous()
-    }
-
-    /// A contiguous f32 tensor's values in row-major order.
-    fn f32s(t: &FlexTensor) -> &[f32] {
-        let (start, end) = t.layout().contiguous_offsets().expect("contiguous");
-        &t.storage::<f32>()[start..end]
-    }
-
-    fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
-        FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::from(shape.to_vec())), DType::F32)
     }
 }
 

@@ -39,17 +39,25 @@ impl Mlp {
     }
 
     pub fn forward(&self, input: Tensor<2>) -> Tensor<2> {
-        let last = self.layers.len() - 1;
-        self.layers.iter().enumerate().fold(input, |x, (i, layer)| {
-            let y = layer.forward(x);
-            if i < last { self.activation.apply(y) } else { y }
-        })
+        self.after_first_layer(self.layers[0].forward(input))
+    }
+
+    /// [`Mlp::forward`] on a batch of images: mostly zero pixels, which the first layer skips
+    /// (see `nn::sparse_input`).
+    pub fn forward_images(&self, images: Tensor<2>) -> Tensor<2> {
+        self.after_first_layer(super::sparse_input::sparse_input_linear(images, &self.layers[0]))
+    }
+
+    /// The rest of the network from the first layer's output: an activation before every
+    /// further layer.
+    fn after_first_layer(&self, first: Tensor<2>) -> Tensor<2> {
+        self.layers[1..].iter().fold(first, |y, layer| layer.forward(self.activation.apply(y)))
     }
 }
 
 impl super::classify::Classifier for Mlp {
     fn logits(&self, images: Tensor<2>, _rng: Option<&mut rand::rngs::StdRng>) -> Tensor<2> {
-        self.forward(images)
+        self.forward_images(images)
     }
 }
 

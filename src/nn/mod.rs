@@ -5,10 +5,12 @@ pub mod classify;
 pub mod cnn;
 pub mod conv_block;
 pub mod flat;
+pub mod flex_buffers;
 pub mod init;
 pub mod loss;
 pub mod mlp;
 pub mod optim;
+pub mod sparse_input;
 pub mod stacked;
 
 pub use backend::Compute;

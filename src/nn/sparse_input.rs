@@ -1,0 +1,541 @@
+//! The first layer of the MNIST MLPs as its own operation: `x . W + b` where `x` is a batch of
+//! images, about four fifths of whose pixels are exactly zero (`ToTensor()`, no normalisation).
+//!
+//! Why: in the study's largest MLPs the first layer holds two thirds of the weights, and its
+//! forward pass and weight gradient are most of a training step's multiply-adds; a dense matrix
+//! product spends four fifths of those on zero pixels. On flex this operation skips them: the
+//! batch's non-zero pixels are listed once per call (compressed sparse rows), the forward pass is
+//! `y[i] = b + Σ_k x[i,k] W[k]` over each image's listed pixels, and the weight gradient
+//! `dW[k] = Σ_i x[i,k] dy[i]` is the same kernel over the listing transposed. The input gradient
+//! (only where asked: the sensitivity experiment) and the bias gradient are burn's own. Skipping
+//! a product with an exact zero changes no sum, only the order of its additions (rounding).
+//!
+//! Where a batch is not sparse enough to pay (see `kernel::MOST_NONZERO`), and on libtorch, the
+//! operation is burn's `linear`, exactly as `nn::Linear` computes it.
+
+// burn-tch is deprecated upstream; see conv_block.rs.
+#![cfg_attr(feature = "tch", allow(deprecated))]
+
+use std::sync::Arc;
+
+use burn::backend::autodiff::checkpoint::{base::Checkpointer, strategy::CheckpointStrategy};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::ops::ModuleOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::nn::Linear;
+use burn::prelude::*;
+
+#[backend_extension(Flex, LibTorch: cfg(feature = "tch"), Autodiff)]
+pub trait SparseInputBackend: Backend {
+    /// `x . weight + bias`: x `[N, K]`, weight `[K, M]`, bias `[M]`. This default body is burn's
+    /// `linear` (libtorch, and autodiff over it).
+    fn sparse_input_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::linear(x, weight, Some(bias))
+    }
+}
+
+/// `layer` applied to `x` `[N, K]`, a batch of mostly zero inputs.
+pub fn sparse_input_linear(x: Tensor<2>, layer: &Linear) -> Tensor<2> {
+    let Some(bias) = layer.bias.as_ref() else {
+        return layer.forward(x);
+    };
+    let out = <Dispatch as SparseInputBackend>::sparse_input_linear(
+        x.into_dispatch(),
+        layer.weight.val().into_dispatch(),
+        bias.val().into_dispatch(),
+    );
+    Tensor::from_dispatch(out)
+}
+
+impl SparseInputBackend for Flex {
+    fn sparse_input_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
+        match kernel::SparseRows::worth_listing(&x, &weight) {
+            Some(rows) => kernel::forward(&rows, &weight, &bias),
+            None => Flex::linear(x, weight, Some(bias)),
+        }
+    }
+}
+
+#[cfg(feature = "tch")]
+impl SparseInputBackend for burn::backend::LibTorch {}
+
+#[cfg(feature = "tch")]
+impl<C: CheckpointStrategy> SparseInputBackend for Autodiff<burn::backend::LibTorch, C> {}
+
+impl<C: CheckpointStrategy> SparseInputBackend for Autodiff<Flex, C> {
+    fn sparse_input_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let Some(rows) = kernel::SparseRows::worth_listing(x.primitive(), weight.primitive()) else {
+            return Self::linear(x, weight, Some(bias));
+        };
+        let out = kernel::forward(&rows, weight.primitive(), bias.primitive());
+        match SparseInputBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(Arc::new(Saved { rows, weight: weight.primitive().clone() }), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+}
+
+/// What the backward pass needs: the listing (for the weight gradient) and the weight (for the
+/// input gradient; shared, not copied).
+struct Saved {
+    rows: kernel::SparseRows,
+    weight: FlexTensor,
+}
+
+impl std::fmt::Debug for Saved {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Saved").field("rows", &self.rows).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug)]
+struct SparseInputBackward;
+
+impl Backward<Flex, 3> for SparseInputBackward {
+    type State = Arc<Saved>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
+        let [node_x, node_weight, node_bias] = ops.parents;
+        let grad = grads.consume::<Flex>(&ops.node);
+        let saved = ops.state;
+        if let Some(node) = node_x {
+            grads.register::<Flex>(node.id, Flex::linear_x_backward(saved.weight.clone(), grad.clone()));
+        }
+        if let Some(node) = node_weight {
+            grads.register::<Flex>(node.id, kernel::weight_grad(&saved.rows, &grad));
+        }
+        if let Some(node) = node_bias {
+            grads.register::<Flex>(node.id, Flex::linear_bias_backward(grad));
+        }
+    }
+}
+
+mod kernel {
+    use super::*;
+    use crate::nn::flex_buffers::{contiguous, f32s, tensor};
+    use rayon::prelude::*;
+
+    /// The listing is used only where at most this share of the entries is non-zero: a listed
+    /// multiply-add costs about three times a dense one (a load from L2 each, against the dense
+    /// kernels' register blocking). MNIST batches are 19 % non-zero.
+    const MOST_NONZERO: f64 = 0.4;
+    /// ... and only for layers at least this wide: listing a batch costs a pass over it whatever
+    /// the layer (about 0.35 ms for 500 images), which narrower layers do not win back
+    /// (bench/RESULTS.md, "The sparse first layer").
+    const LEAST_WIDTH: usize = 128;
+    /// Output rows per task. A task sweeps the dense operand one tile of columns at a time, so a
+    /// tile of it (at most 784 rows of 256 bytes here) stays in the core's L2 cache across the
+    /// task's rows.
+    const CHUNK_ROWS: usize = 64;
+
+    /// A `[rows, cols]` matrix by its non-zero entries, row by row: row `r`'s columns and values
+    /// are `index[starts[r]..starts[r + 1]]` and `value[..]` alike, columns ascending.
+    pub struct SparseRows {
+        rows: usize,
+        cols: usize,
+        starts: Vec<usize>,
+        index: Vec<u32>,
+        value: Vec<f32>,
+    }
+
+    impl std::fmt::Debug for SparseRows {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SparseRows {}x{}, {} non-zero", self.rows, self.cols, self.value.len())
+        }
+    }
+
+    impl SparseRows {
+        /// `x`'s listing if the product with `weight` `[K, M]` is one where listing pays: `M` at
+        /// least [`LEAST_WIDTH`] and `x` a 2-D f32 tensor at most [`MOST_NONZERO`] non-zero.
+        pub fn worth_listing(x: &FlexTensor, weight: &FlexTensor) -> Option<SparseRows> {
+            match weight.layout().shape()[..] {
+                [_, width] if width >= LEAST_WIDTH => Self::of(x),
+                _ => None,
+            }
+        }
+
+        /// `x`'s listing if it is a 2-D f32 tensor sparse enough for listing to pay.
+        fn of(x: &FlexTensor) -> Option<SparseRows> {
+            let [rows, cols] = x.layout().shape()[..] else { return None };
+            let fits = |n: usize| n > 0 && u32::try_from(n).is_ok();
+            if x.dtype() != burn::backend::DType::F32 || !fits(rows) || !fits(cols) {
+                return None;
+            }
+            let x = contiguous(x);
+            let xs = f32s(&x);
+            // NaN counts as non-zero and is listed, so it spreads as it would through the product.
+            let nonzero = xs.iter().filter(|&&v| v != 0.0).count();
+            if nonzero as f64 > MOST_NONZERO * xs.len() as f64 {
+                return None;
+            }
+            Some(Self::from_dense(xs, rows, cols, nonzero))
+        }
+
+        fn from_dense(xs: &[f32], rows: usize, cols: usize, nonzero: usize) -> SparseRows {
+            let mut listing = SparseRows {
+                rows,
+                cols,
+                starts: Vec::with_capacity(rows + 1),
+                index: Vec::with_capacity(nonzero),
+                value: Vec::with_capacity(nonzero),
+            };
+            listing.starts.push(0);
+            // Branch-free: every entry is written at the end of the listing, which grows only
+            // past the non-zero ones (a branch per pixel would mispredict about a fifth of them).
+            listing.index.resize(nonzero + 1, 0);
+            listing.value.resize(nonzero + 1, 0.0);
+            let (index, value) = (&mut listing.index[..], &mut listing.value[..]);
+            let mut len = 0;
+            for row in xs.chunks_exact(cols) {
+                for (c, &v) in row.iter().enumerate() {
+                    index[len] = c as u32;
+                    value[len] = v;
+                    len += (v != 0.0) as usize;
+                }
+                listing.starts.push(len);
+            }
+            listing.index.truncate(nonzero);
+            listing.value.truncate(nonzero);
+            listing
+        }
+
+        /// The transpose's listing (a counting sort by column; rows stay ascending in each).
+        fn transpose(&self) -> SparseRows {
+            let mut starts = vec![0; self.cols + 1];
+            for &c in &self.index {
+                starts[c as usize + 1] += 1;
+            }
+            for c in 0..self.cols {
+                starts[c + 1] += starts[c];
+            }
+            let mut next = starts.clone();
+            let (mut index, mut value) = (vec![0u32; self.index.len()], vec![0.0f32; self.value.len()]);
+            for r in 0..self.rows {
+                for e in self.row(r) {
+                    let at = &mut next[self.index[e] as usize];
+                    (index[*at], value[*at]) = (r as u32, self.value[e]);
+                    *at += 1;
+                }
+            }
+            SparseRows { rows: self.cols, cols: self.rows, starts, index, value }
+        }
+
+        fn row(&self, r: usize) -> std::ops::Range<usize> {
+            self.starts[r]..self.starts[r + 1]
+        }
+    }
+
+    /// `x . weight + bias` for `x` listed in `rows`.
+    pub fn forward(rows: &SparseRows, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
+        let (weight, bias) = (contiguous(weight), contiguous(bias));
+        let shape = weight.layout().shape().to_vec();
+        let [k, m] = shape[..] else { panic!("sparse input layer: weight must be [K, M], got {shape:?}") };
+        assert!(k == rows.cols && f32s(&bias).len() == m, "sparse input layer: x {rows:?}, weight {shape:?}");
+        let mut out: Vec<f32> = f32s(&bias).repeat(rows.rows);
+        accumulate(rows, f32s(&weight), m, &mut out);
+        tensor(out, [rows.rows, m])
+    }
+
+    /// `x^T . grad` for `x` listed in `rows`.
+    pub fn weight_grad(rows: &SparseRows, grad: &FlexTensor) -> FlexTensor {
+        let grad = contiguous(grad);
+        let shape = grad.layout().shape().to_vec();
+        let [n, m] = shape[..] else { panic!("sparse input layer: gradient must be [N, M], got {shape:?}") };
+        assert_eq!(n, rows.rows, "sparse input layer: gradient of {n} rows for x {rows:?}");
+        let mut out = vec![0.0; rows.cols * m];
+        accumulate(&rows.transpose(), f32s(&grad), m, &mut out);
+        tensor(out, [rows.cols, m])
+    }
+
+    /// `out[r] += Σ value * dense[column]` over row `r`'s listed entries, for every row:
+    /// `dense` `[list.cols, width]`, `out` `[list.rows, width]`, both row-major.
+    fn accumulate(list: &SparseRows, dense: &[f32], width: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        let vector = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let vector = false;
+        accumulate_on(list, dense, width, out, vector);
+    }
+
+    /// [`accumulate`] with the AVX2 kernel or the portable loop (`vector` only where the CPU has
+    /// AVX2 and FMA).
+    fn accumulate_on(list: &SparseRows, dense: &[f32], width: usize, out: &mut [f32], vector: bool) {
+        assert_eq!(dense.len(), list.cols * width, "sparse input layer: dense operand of another size");
+        assert_eq!(out.len(), list.rows * width, "sparse input layer: output of another size");
+        if width == 0 {
+            return;
+        }
+        out.par_chunks_mut(CHUNK_ROWS * width).enumerate().for_each(|(chunk, out)| {
+            let first = chunk * CHUNK_ROWS;
+            #[cfg(target_arch = "x86_64")]
+            if vector {
+                // SAFETY: the CPU has AVX2 and FMA (the caller checked); the sizes are checked
+                // above, and every listed column is below `list.cols` by construction.
+                return unsafe { avx2::accumulate_rows(list, first, dense, width, out) };
+            }
+            assert!(!vector, "no vector kernel on this architecture");
+            for (r, out) in out.chunks_exact_mut(width).enumerate() {
+                for e in list.row(first + r) {
+                    let (column, v) = (list.index[e] as usize, list.value[e]);
+                    for (o, &w) in out.iter_mut().zip(&dense[column * width..][..width]) {
+                        *o += v * w;
+                    }
+                }
+            }
+        });
+    }
+
+    /// The portable loop and the AVX2 kernel (where there is one) on the same product; x has
+    /// 70 rows (two tasks), 20 % of them non-zero.
+    #[cfg(test)]
+    pub fn both_paths(width: usize) -> (Vec<f32>, Vec<f32>) {
+        let (n, k) = (70, 30);
+        let x: Vec<f32> = (0..n * k).map(|e| if e % 5 == 2 { (e % 7) as f32 - 2.5 } else { 0.0 }).collect();
+        let dense: Vec<f32> = (0..k * width).map(|e| ((e * 37) % 101) as f32 / 50.0 - 1.0).collect();
+        let list = SparseRows::of(&tensor(x, [n, k])).expect("20 % non-zero");
+        let run = |vector| {
+            let mut out = vec![0.5; n * width];
+            accumulate_on(&list, &dense, width, &mut out, vector);
+            out
+        };
+        #[cfg(target_arch = "x86_64")]
+        let vector = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let vector = false;
+        (run(false), run(vector))
+    }
+
+    /// Eight vectors of eight floats accumulate in registers while a row's entries stream by.
+    #[cfg(target_arch = "x86_64")]
+    mod avx2 {
+        use super::SparseRows;
+        use std::arch::x86_64::*;
+
+        /// [`super::accumulate`] for the rows `first..` that `out` holds, 64 columns at a time,
+        /// then 8, then the last few under a mask.
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn accumulate_rows(list: &SparseRows, first: usize, dense: &[f32], width: usize, out: &mut [f32]) {
+            let mut j = 0;
+            while j + 64 <= width {
+                // SAFETY (here and below): columns j..j + 8R are within `width`.
+                unsafe { tile::<8>(list, first, dense, width, out, j) };
+                j += 64;
+            }
+            while j + 8 <= width {
+                unsafe { tile::<1>(list, first, dense, width, out, j) };
+                j += 8;
+            }
+            if j < width {
+                // SAFETY: as above, for the last `width - j` < 8 columns, masked.
+                unsafe { tail(list, first, dense, width, out, j) };
+            }
+        }
+
+        /// Columns `j..j + 8R` of every row in `out`.
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn tile<const R: usize>(
+            list: &SparseRows,
+            first: usize,
+            dense: &[f32],
+            width: usize,
+            out: &mut [f32],
+            j: usize,
+        ) {
+            for r in 0..out.len() / width {
+                // SAFETY: row r of `out` holds `width` floats from r * width, and j + 8R <= width;
+                // a listed column c < list.cols has `width` floats of `dense` from c * width.
+                unsafe {
+                    let o = out.as_mut_ptr().add(r * width + j);
+                    let mut acc = [_mm256_setzero_ps(); R];
+                    for (i, a) in acc.iter_mut().enumerate() {
+                        *a = _mm256_loadu_ps(o.add(8 * i));
+                    }
+                    for e in list.row(first + r) {
+                        let v = _mm256_set1_ps(*list.value.get_unchecked(e));
+                        let w = dense.as_ptr().add(*list.index.get_unchecked(e) as usize * width + j);
+                        for (i, a) in acc.iter_mut().enumerate() {
+                            *a = _mm256_fmadd_ps(v, _mm256_loadu_ps(w.add(8 * i)), *a);
+                        }
+                    }
+                    for (i, a) in acc.iter().enumerate() {
+                        _mm256_storeu_ps(o.add(8 * i), *a);
+                    }
+                }
+            }
+        }
+
+        /// Columns `j..width` (fewer than 8) of every row in `out`: masked loads and stores
+        /// touch no memory past them.
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn tail(list: &SparseRows, first: usize, dense: &[f32], width: usize, out: &mut [f32], j: usize) {
+            let lanes: [i32; 8] = std::array::from_fn(|lane| if j + lane < width { -1 } else { 0 });
+            // SAFETY: the mask keeps every access within columns j..width of a row that holds
+            // `width` floats, in `out` (row r) and in `dense` (a listed column c < list.cols).
+            unsafe {
+                let mask = _mm256_loadu_si256(lanes.as_ptr() as *const __m256i);
+                for r in 0..out.len() / width {
+                    let o = out.as_mut_ptr().add(r * width + j);
+                    let mut acc = _mm256_maskload_ps(o, mask);
+                    for e in list.row(first + r) {
+                        let v = _mm256_set1_ps(*list.value.get_unchecked(e));
+                        let w = dense.as_ptr().add(*list.index.get_unchecked(e) as usize * width + j);
+                        acc = _mm256_fmadd_ps(v, _mm256_maskload_ps(w, mask), acc);
+                    }
+                    _mm256_maskstore_ps(o, mask, acc);
+                }
+            }
+        }
+    }
+
+    /// Whether a batch of these values would be listed for a layer of this width.
+    #[cfg(test)]
+    pub fn listed(x: &[f32], [n, k]: [usize; 2], width: usize) -> bool {
+        SparseRows::worth_listing(&tensor(x.to_vec(), [n, k]), &tensor(vec![0.0; k * width], [k, width])).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::values;
+    use burn::nn::LinearConfig;
+    use burn::tensor::TensorData;
+    use rand::{Rng, SeedableRng};
+
+    fn tensor<const D: usize>(values: &[f32], shape: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::from_data(TensorData::new(values.to_vec(), shape), device)
+    }
+
+    /// A layer `k -> m` with seeded weights, and an input `[n, k]` with the given share of
+    /// non-zero entries (seeded, uniform in (0, 1], like pixels).
+    fn case(n: usize, k: usize, m: usize, nonzero: f64, device: &Device) -> (Linear, Vec<f32>) {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let layer = LinearConfig::new(k, m).init(device);
+        let x = (0..n * k).map(|_| if rng.random_bool(nonzero) { 1.0 - rng.random::<f32>() } else { 0.0 }).collect();
+        (layer, x)
+    }
+
+    /// Output, and gradients for x, weight and bias of sum(f(x) * r), on fresh leaves.
+    fn run(
+        f: fn(Tensor<2>, &Linear) -> Tensor<2>,
+        layer: &Linear,
+        x: &[f32],
+        n: usize,
+        device: &Device,
+    ) -> [Vec<f32>; 4] {
+        let [k, m] = layer.weight.dims();
+        let x = tensor(x, [n, k], device).require_grad();
+        let out = f(x.clone(), layer);
+        let r: Vec<f32> = (0..n * m).map(|i| ((i * 7919) % 13) as f32 / 13.0 - 0.5).collect();
+        let grads = (out.clone() * tensor(&r, [n, m], device)).sum().backward();
+        let bias = layer.bias.as_ref().unwrap().val();
+        [
+            values(out),
+            values(x.grad(&grads).unwrap()),
+            values(layer.weight.val().grad(&grads).unwrap()),
+            values(bias.grad(&grads).unwrap()),
+        ]
+    }
+
+    fn plain(x: Tensor<2>, layer: &Linear) -> Tensor<2> {
+        layer.forward(x)
+    }
+
+    fn assert_close(ours: &[f32], reference: &[f32], what: &str) {
+        assert_eq!(ours.len(), reference.len(), "{what}: lengths");
+        for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
+            // Sums of up to ~200 products in another order: f32 rounding.
+            assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{what}[{i}]: {a} vs {b}");
+        }
+    }
+
+    /// 150 rows make three tasks (the last partial), 139 output columns two 64-wide tiles, one
+    /// 8-wide and three under a mask: every path of the kernel against burn's own layer.
+    #[test]
+    fn forward_and_gradients_equal_burns_linear() {
+        let device = Device::flex().autodiff();
+        let (layer, x) = case(150, 90, 139, 0.2, &device);
+        assert!(kernel::listed(&x, [150, 90], 139), "a 20 % non-zero batch is listed");
+        let ours = run(sparse_input_linear, &layer, &x, 150, &device);
+        let reference = run(plain, &layer, &x, 150, &device);
+        for (what, (a, b)) in ["forward", "d/dx", "d/dweight", "d/dbias"].iter().zip(ours.iter().zip(&reference)) {
+            assert!(b.iter().any(|&v| v != 0.0), "{what}: a non-trivial case");
+            assert_close(a, b, what);
+        }
+    }
+
+    /// Without autodiff (evaluation), and for a batch with an all-zero row and column.
+    #[test]
+    fn without_autodiff_and_with_empty_rows_the_forward_is_the_same() {
+        let device = Device::flex();
+        let (layer, mut x) = case(5, 16, 131, 0.3, &device);
+        x[16..32].fill(0.0);
+        x.iter_mut().step_by(16).for_each(|v| *v = 0.0);
+        assert!(kernel::listed(&x, [5, 16], 131));
+        let ours = values(sparse_input_linear(tensor(&x, [5, 16], &device), &layer));
+        let reference = values(layer.forward(tensor(&x, [5, 16], &device)));
+        assert_close(&ours, &reference, "forward");
+        let bias = values(layer.bias.as_ref().unwrap().val());
+        assert_eq!(&ours[131..262], &bias[..], "an all-zero row gets the bias alone");
+    }
+
+    /// A dense batch, or a narrow layer, is not listed: burn's linear, bit for bit.
+    #[test]
+    fn dense_batches_and_narrow_layers_are_burns_linear_exactly() {
+        let device = Device::flex().autodiff();
+        for (nonzero, width) in [(0.9, 140), (0.2, 20)] {
+            let (layer, x) = case(70, 20, width, nonzero, &device);
+            assert!(!kernel::listed(&x, [70, 20], width));
+            assert_eq!(run(sparse_input_linear, &layer, &x, 70, &device), run(plain, &layer, &x, 70, &device));
+        }
+    }
+
+    /// The portable loop (for CPUs without AVX2) computes what the vector kernel computes, up
+    /// to rounding (fused multiply-adds there).
+    #[test]
+    fn the_portable_loop_agrees_with_the_vector_kernel() {
+        for width in [3, 64, 139] {
+            let (portable, vector) = kernel::both_paths(width);
+            assert!(portable.iter().any(|&v| v != 0.5));
+            assert_close(&portable, &vector, "portable vs vector");
+        }
+    }
+
+    /// By hand: x = [[0, 2, 0], [0, 0, 0], [1, 0, 3]], W[k, j] = (k + 1)(j + 1), b[j] = -j, for
+    /// 130 outputs j: y[0] = b + 2*2(j + 1), y[1] = b, y[2] = b + (1*1 + 3*3)(j + 1). With the
+    /// loss sum(y): dW[k, j] = Σ_i x[i, k] = (1, 2, 3)[k], db[j] = 3 (three rows).
+    #[test]
+    fn a_hand_computed_layer() {
+        let device = Device::flex().autodiff();
+        let m = 130;
+        let mut layer = LinearConfig::new(3, m).init(&device);
+        let weight: Vec<f32> = (0..3 * m).map(|e| ((e / m + 1) * (e % m + 1)) as f32).collect();
+        let bias: Vec<f32> = (0..m).map(|j| -(j as f32)).collect();
+        layer.weight = burn::module::Param::from_tensor(tensor(&weight, [3, m], &device));
+        layer.bias = Some(burn::module::Param::from_tensor(tensor(&bias, [m], &device)));
+        let x = [0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 3.0];
+        assert!(kernel::listed(&x, [3, 3], m));
+        let y = sparse_input_linear(tensor(&x, [3, 3], &device), &layer);
+        let expected: Vec<f32> = [4.0, 0.0, 10.0]
+            .iter()
+            .flat_map(|per_unit| (0..m).map(move |j| -(j as f32) + per_unit * (j + 1) as f32))
+            .collect();
+        assert_eq!(values(y.clone()), expected);
+        let grads = y.sum().backward();
+        let dw: Vec<f32> = (0..3 * m).map(|e| (e / m + 1) as f32).collect();
+        assert_eq!(values(layer.weight.val().grad(&grads).unwrap()), dw);
+        assert_eq!(values(layer.bias.as_ref().unwrap().val().grad(&grads).unwrap()), vec![3.0; m]);
+    }
+}
