@@ -160,7 +160,7 @@ fn interpolate(ctx: &StageContext) -> Result<()> {
     let (train, test) = MnistInputs::load(ctx)?;
     let (train, test) =
         (train.head(p.train_subset.unwrap_or(usize::MAX)), test.head(p.test_subset.unwrap_or(usize::MAX)));
-    let device = Compute::from_env(ctx.env)?.device()?;
+    let device = Compute::for_stage(ctx)?.device()?;
     let (train, test) = (DeviceSplit::new(&train, &device), DeviceSplit::new(&test, &device));
     ctx.progress.set_total(p.alphas.len() as u64);
     let mut rows = Vec::new();

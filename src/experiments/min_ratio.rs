@@ -321,7 +321,7 @@ fn run(ctxs: &[StageContext]) -> Result<()> {
     let runs: Vec<RunParams> = batch_params(ctxs, RunParams::group)?;
     let p = &runs[0];
     let (xs, ys) = data::read_xy(shared_input(ctxs, "data")?)?;
-    let device: Device = Compute::from_env(ctxs[0].env)?.training_device()?;
+    let device: Device = Compute::for_stage(&ctxs[0])?.training_device()?;
     let objective = MseObjective::new(&WIDTHS, Activation::Relu, &xs, &ys, &device);
     let mut thetas: Vec<Vec<f32>> =
         runs.iter().map(|r| Mlp::new(&WIDTHS, Activation::Relu, &mut Init::new(r.seed), &device).flat()).collect();

@@ -200,7 +200,7 @@ fn train(ctx: &StageContext) -> Result<()> {
     let (train_split, test_split) = MnistInputs::load(ctx)?;
     let train_split = train_split.head(p.train_subset.unwrap_or(usize::MAX));
     let test_split = test_split.head(p.test_subset.unwrap_or(usize::MAX));
-    let device = Compute::from_env(ctx.env)?.training_device()?;
+    let device = Compute::for_stage(ctx)?.training_device()?;
     let model = Cnn::new(&p.model.shape(), &mut Init::new(p.seed), &device);
     let opts =
         FitOptions { epochs: p.epochs, batch: p.batch_size, lr: p.lr, eval_batch: 1000, stop_at_train_accuracy: None };

@@ -236,7 +236,7 @@ pub fn train_mnist_mlp(ctx: &StageContext, t: &MlpTraining) -> Result<TrainedMlp
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         train.labels = (0..train.len()).map(|_| rng.random_range(0..10u8)).collect();
     }
-    let device = Compute::from_env(ctx.env)?.training_device()?;
+    let device = Compute::for_stage(ctx)?.training_device()?;
     let model = Mlp::new(&t.widths, Activation::Relu, &mut Init::new(t.seed), &device);
     let opts = FitOptions {
         epochs: t.epochs,
@@ -260,7 +260,7 @@ pub fn fit_on_mnist<M: classify::Classifier>(
     opts: &FitOptions,
 ) -> Result<(M, Vec<EpochMetrics>)> {
     use rand::SeedableRng;
-    let device = Compute::from_env(ctx.env)?.training_device()?;
+    let device = Compute::for_stage(ctx)?.training_device()?;
     let mut optimizer = crate::nn::optim::Adam::new(weight_decay);
     let (train_data, test_data) = (DeviceSplit::new(train, &device), DeviceSplit::new(test, &device));
     // Shuffling and dropout draw from their own stream, so they do not depend on the model's size.
@@ -344,7 +344,7 @@ impl FullBatch {
         weight_decay: f32,
     ) -> Result<FullBatch> {
         let (xs, ys) = crate::data::read_xy(ctx.input("data")?)?;
-        let device = Compute::from_env(ctx.env)?.training_device()?;
+        let device = Compute::for_stage(ctx)?.training_device()?;
         let model = Mlp::new(widths, activation, &mut Init::new(seed), &device);
         let (x, y) = (crate::nn::column(&xs, &device), crate::nn::column(&ys, &device));
         Ok(FullBatch { x, y, model, optimizer: crate::nn::optim::Adam::new(weight_decay) })

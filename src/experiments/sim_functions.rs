@@ -265,7 +265,7 @@ fn train(ctxs: &[StageContext]) -> Result<()> {
     let first = &runs[0];
     let data: Vec<(Vec<f32>, Vec<f32>)> =
         ctxs.iter().map(|ctx| data::read_xy(ctx.input("data")?)).collect::<Result<_>>()?;
-    let device = Compute::from_env(ctxs[0].env)?.training_device()?;
+    let device = Compute::for_stage(&ctxs[0])?.training_device()?;
     let mut x = member_columns(&data.iter().map(|(xs, _)| xs.as_slice()).collect::<Vec<_>>(), &device)?;
     let mut y = member_columns(&data.iter().map(|(_, ys)| ys.as_slice()).collect::<Vec<_>>(), &device)?;
     let n = data[0].0.len();

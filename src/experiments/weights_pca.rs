@@ -141,7 +141,7 @@ fn train(ctxs: &[StageContext]) -> Result<()> {
     let runs: Vec<TrainParams> = batch_params(ctxs, TrainParams::group)?;
     let p = &runs[0];
     let (xs, ys) = data::read_xy(shared_input(ctxs, "data")?)?;
-    let device = Compute::from_env(ctxs[0].env)?.training_device()?;
+    let device = Compute::for_stage(&ctxs[0])?.training_device()?;
     let r = runs.len();
     let (x, y) = (member_columns(&vec![xs.as_slice(); r], &device)?, member_columns(&vec![ys.as_slice(); r], &device)?);
     let seeds: Vec<u64> = runs.iter().map(|run| run.seed).collect();

@@ -27,8 +27,11 @@ impl Compute {
         Ok(compute)
     }
 
-    /// The settings a numeric stage was handed by the engine.
-    pub fn from_env(env: &crate::engine::scheduler::Environment) -> Result<Compute> {
+    /// The settings a numeric stage was handed by the engine. On libtorch's CPU, the stage's
+    /// thread budget also bounds libtorch's own parallel regions on this thread (by default
+    /// libtorch uses every core in each stage, so stages side by side would oversubscribe them).
+    pub fn for_stage(ctx: &crate::engine::StageContext) -> Result<Compute> {
+        let env = ctx.env;
         let backend = match env.backend.as_str() {
             "flex" => Backend::Flex,
             "tch" => Backend::Tch,
@@ -36,6 +39,9 @@ impl Compute {
         };
         let compute = Compute { backend, device: env.device.clone() };
         compute.device()?;
+        if compute.backend == Backend::Tch {
+            limit_tch_threads(ctx.threads);
+        }
         Ok(compute)
     }
 
@@ -81,6 +87,16 @@ fn tch_device(name: &str) -> Result<Device> {
 fn tch_auto() -> String {
     if tch::Cuda::is_available() { "cuda:0".to_string() } else { "cpu".to_string() }
 }
+
+/// libtorch's intra-op threads for parallel regions started from this thread (OpenMP and MKL
+/// keep the setting per calling thread).
+#[cfg(feature = "tch")]
+pub fn limit_tch_threads(threads: usize) {
+    tch::set_num_threads(threads.clamp(1, i32::MAX as usize) as i32);
+}
+
+#[cfg(not(feature = "tch"))]
+pub fn limit_tch_threads(_threads: usize) {}
 
 #[cfg(not(feature = "tch"))]
 fn tch_device(_: &str) -> Result<Device> {

@@ -9,9 +9,11 @@
 //! `dW[k] = Σ_i x[i,k] dy[i]` is the same kernel over the listing transposed. The input gradient
 //! (only where asked: the sensitivity experiment) and the bias gradient are burn's own. Skipping
 //! a product with an exact zero changes no sum, only the order of its additions (rounding).
+//! On libtorch's CPU the same kernel runs on libtorch's buffers ([`HostBuffers`]): its own
+//! sparse-times-dense product is no faster than its dense one here.
 //!
-//! Where a batch is not sparse enough to pay (see `kernel::MOST_NONZERO`), and on libtorch, the
-//! operation is burn's `linear`, exactly as `nn::Linear` computes it.
+//! Where listing does not pay (narrow layers, dense batches: `kernel::SparseRows::worth_listing`)
+//! and on CUDA, the operation is burn's `linear`, exactly as `nn::Linear` computes it.
 
 // burn-tch is deprecated upstream; see conv_block.rs.
 #![cfg_attr(feature = "tch", allow(deprecated))]
@@ -24,9 +26,11 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::ops::ModuleOps;
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::nn::Linear;
 use burn::prelude::*;
+
+use super::flex_buffers;
 
 #[backend_extension(Flex, LibTorch: cfg(feature = "tch"), Autodiff)]
 pub trait SparseInputBackend: Backend {
@@ -56,44 +60,119 @@ pub fn sparse_input_linear(x: Tensor<2>, layer: &Linear) -> Tensor<2> {
 
 impl SparseInputBackend for Flex {
     fn sparse_input_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
-        match kernel::SparseRows::worth_listing(&x, &weight) {
-            Some(rows) => kernel::forward(&rows, &weight, &bias),
+        match listed_forward::<Flex>(&x, &weight, &bias) {
+            Some((_, out)) => out,
             None => Flex::linear(x, weight, Some(bias)),
         }
     }
 }
 
 #[cfg(feature = "tch")]
-impl SparseInputBackend for burn::backend::LibTorch {}
-
-#[cfg(feature = "tch")]
-impl<C: CheckpointStrategy> SparseInputBackend for Autodiff<burn::backend::LibTorch, C> {}
-
-impl<C: CheckpointStrategy> SparseInputBackend for Autodiff<Flex, C> {
+impl SparseInputBackend for burn::backend::LibTorch {
     fn sparse_input_linear(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let Some(rows) = kernel::SparseRows::worth_listing(x.primitive(), weight.primitive()) else {
+        match listed_forward::<Self>(&x, &weight, &bias) {
+            Some((_, out)) => out,
+            None => Self::linear(x, weight, Some(bias)),
+        }
+    }
+}
+
+impl<B: HostBuffers, C: CheckpointStrategy> SparseInputBackend for Autodiff<B, C> {
+    fn sparse_input_linear(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let Some((rows, out)) = listed_forward::<B>(x.primitive(), weight.primitive(), bias.primitive()) else {
             return Self::linear(x, weight, Some(bias));
         };
-        let out = kernel::forward(&rows, weight.primitive(), bias.primitive());
         match SparseInputBackward.prepare::<C>([x.node(), weight.node(), bias.node()]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(Arc::new(Saved { rows, weight: weight.primitive().clone() }), out),
+            OpsKind::Tracked(prep) => {
+                prep.finish(Arc::new(Saved::<B> { rows, weight: weight.primitive().clone() }), out)
+            }
             OpsKind::UnTracked(prep) => prep.finish(out),
         }
     }
 }
 
-/// What the backward pass needs: the listing (for the weight gradient) and the weight (for the
-/// input gradient; shared, not copied).
-struct Saved {
-    rows: kernel::SparseRows,
-    weight: FlexTensor,
+/// Backends whose float tensors can live in host memory as f32 values: flex always, libtorch on
+/// its CPU. The listed product runs there; elsewhere (CUDA) the operation is burn's `linear`.
+pub trait HostBuffers: Backend {
+    /// `read(values, shape)` on the tensor's values in row-major order, if they are host f32s.
+    fn with_host_values<R>(t: &FloatTensor<Self>, read: impl FnOnce(&[f32], &[usize]) -> R) -> Option<R>;
+    /// A tensor of `shape` from row-major values, on the device of `like`.
+    fn from_host_values(values: Vec<f32>, shape: [usize; 2], like: &FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
-impl std::fmt::Debug for Saved {
+impl HostBuffers for Flex {
+    fn with_host_values<R>(t: &FlexTensor, read: impl FnOnce(&[f32], &[usize]) -> R) -> Option<R> {
+        if t.dtype() != burn::backend::DType::F32 {
+            return None;
+        }
+        let t = flex_buffers::contiguous(t);
+        Some(read(flex_buffers::f32s(&t), t.layout().shape()))
+    }
+
+    fn from_host_values(values: Vec<f32>, shape: [usize; 2], _like: &FlexTensor) -> FlexTensor {
+        flex_buffers::tensor(values, shape)
+    }
+}
+
+#[cfg(feature = "tch")]
+impl HostBuffers for burn::backend::LibTorch {
+    fn with_host_values<R>(t: &FloatTensor<Self>, read: impl FnOnce(&[f32], &[usize]) -> R) -> Option<R> {
+        if t.tensor.device() != tch::Device::Cpu || t.tensor.kind() != tch::Kind::Float {
+            return None;
+        }
+        let t = t.tensor.contiguous();
+        let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+        let len = shape.iter().product::<usize>();
+        if len == 0 {
+            return Some(read(&[], &shape));
+        }
+        // SAFETY: a contiguous f32 tensor on the CPU holds `len` floats from its data pointer,
+        // and `t` outlives the borrow.
+        let values = unsafe { std::slice::from_raw_parts(t.data_ptr() as *const f32, len) };
+        Some(read(values, &shape))
+    }
+
+    fn from_host_values(values: Vec<f32>, shape: [usize; 2], like: &FloatTensor<Self>) -> FloatTensor<Self> {
+        let tensor = tch::Tensor::from_slice(&values).reshape([shape[0] as i64, shape[1] as i64]);
+        burn::backend::libtorch::TchTensor::new(tensor.to_device(like.tensor.device()))
+    }
+}
+
+/// The listed product where it pays (see `kernel::SparseRows::worth_listing`): the listing, kept
+/// for the weight gradient, and `x . weight + bias`.
+fn listed_forward<B: HostBuffers>(
+    x: &FloatTensor<B>,
+    weight: &FloatTensor<B>,
+    bias: &FloatTensor<B>,
+) -> Option<(kernel::SparseRows, FloatTensor<B>)> {
+    let shape = weight.shape();
+    if shape.num_dims() != 2 {
+        return None;
+    }
+    let width = shape[1];
+    let rows = B::with_host_values(x, |xs, shape| kernel::SparseRows::worth_listing(xs, shape, width))??;
+    let out =
+        B::with_host_values(weight, |ws, _| B::with_host_values(bias, |bs, _| kernel::forward(&rows, ws, bs, width)))??;
+    let out = B::from_host_values(out, [rows.len(), width], x);
+    Some((rows, out))
+}
+
+/// What the backward pass needs: the listing (for the weight gradient) and the weight (for the
+/// input gradient; shared, not copied).
+struct Saved<B: Backend> {
+    rows: kernel::SparseRows,
+    weight: FloatTensor<B>,
+}
+
+impl<B: Backend> std::fmt::Debug for Saved<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Saved").field("rows", &self.rows).finish_non_exhaustive()
     }
@@ -102,28 +181,29 @@ impl std::fmt::Debug for Saved {
 #[derive(Debug)]
 struct SparseInputBackward;
 
-impl Backward<Flex, 3> for SparseInputBackward {
-    type State = Arc<Saved>;
+impl<B: HostBuffers> Backward<B, 3> for SparseInputBackward {
+    type State = Arc<Saved<B>>;
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _checkpointer: &mut Checkpointer) {
         let [node_x, node_weight, node_bias] = ops.parents;
-        let grad = grads.consume::<Flex>(&ops.node);
+        let grad = grads.consume::<B>(&ops.node);
         let saved = ops.state;
         if let Some(node) = node_x {
-            grads.register::<Flex>(node.id, Flex::linear_x_backward(saved.weight.clone(), grad.clone()));
+            grads.register::<B>(node.id, B::linear_x_backward(saved.weight.clone(), grad.clone()));
         }
         if let Some(node) = node_weight {
-            grads.register::<Flex>(node.id, kernel::weight_grad(&saved.rows, &grad));
+            let width = grad.shape()[1];
+            let dw = B::with_host_values(&grad, |g, _| kernel::weight_grad(&saved.rows, g, width))
+                .expect("the gradient of a listed product is on the host, as its input was");
+            grads.register::<B>(node.id, B::from_host_values(dw, [saved.rows.cols(), width], &grad));
         }
         if let Some(node) = node_bias {
-            grads.register::<Flex>(node.id, Flex::linear_bias_backward(grad));
+            grads.register::<B>(node.id, B::linear_bias_backward(grad));
         }
     }
 }
 
 mod kernel {
-    use super::*;
-    use crate::nn::flex_buffers::{contiguous, f32s, tensor};
     use rayon::prelude::*;
 
     /// The listing is used only where at most this share of the entries is non-zero: a listed
@@ -156,30 +236,31 @@ mod kernel {
     }
 
     impl SparseRows {
-        /// `x`'s listing if the product with `weight` `[K, M]` is one where listing pays: `M` at
-        /// least [`LEAST_WIDTH`] and `x` a 2-D f32 tensor at most [`MOST_NONZERO`] non-zero.
-        pub fn worth_listing(x: &FlexTensor, weight: &FlexTensor) -> Option<SparseRows> {
-            match weight.layout().shape()[..] {
-                [_, width] if width >= LEAST_WIDTH => Self::of(x),
-                _ => None,
+        /// The listing of `x` (values of `shape`) if its product with a weight `[K, width]` is one
+        /// where listing pays: `width` at least [`LEAST_WIDTH`], `x` 2-D and at most
+        /// [`MOST_NONZERO`] non-zero.
+        pub fn worth_listing(x: &[f32], shape: &[usize], width: usize) -> Option<SparseRows> {
+            let [rows, cols] = shape[..] else { return None };
+            let fits = |n: usize| n > 0 && u32::try_from(n).is_ok();
+            if width < LEAST_WIDTH || !fits(rows) || !fits(cols) {
+                return None;
             }
+            // NaN counts as non-zero and is listed, so it spreads as it would through the product.
+            let nonzero = x.iter().filter(|&&v| v != 0.0).count();
+            if nonzero as f64 > MOST_NONZERO * x.len() as f64 {
+                return None;
+            }
+            Some(Self::from_dense(x, rows, cols, nonzero))
         }
 
-        /// `x`'s listing if it is a 2-D f32 tensor sparse enough for listing to pay.
-        fn of(x: &FlexTensor) -> Option<SparseRows> {
-            let [rows, cols] = x.layout().shape()[..] else { return None };
-            let fits = |n: usize| n > 0 && u32::try_from(n).is_ok();
-            if x.dtype() != burn::backend::DType::F32 || !fits(rows) || !fits(cols) {
-                return None;
-            }
-            let x = contiguous(x);
-            let xs = f32s(&x);
-            // NaN counts as non-zero and is listed, so it spreads as it would through the product.
-            let nonzero = xs.iter().filter(|&&v| v != 0.0).count();
-            if nonzero as f64 > MOST_NONZERO * xs.len() as f64 {
-                return None;
-            }
-            Some(Self::from_dense(xs, rows, cols, nonzero))
+        /// Rows of the listed matrix.
+        pub fn len(&self) -> usize {
+            self.rows
+        }
+
+        /// Columns of the listed matrix.
+        pub fn cols(&self) -> usize {
+            self.cols
         }
 
         fn from_dense(xs: &[f32], rows: usize, cols: usize, nonzero: usize) -> SparseRows {
@@ -236,36 +317,34 @@ mod kernel {
         }
     }
 
-    /// `x . weight + bias` for `x` listed in `rows`.
-    pub fn forward(rows: &SparseRows, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
-        let (weight, bias) = (contiguous(weight), contiguous(bias));
-        let shape = weight.layout().shape().to_vec();
-        let [k, m] = shape[..] else { panic!("sparse input layer: weight must be [K, M], got {shape:?}") };
-        assert!(k == rows.cols && f32s(&bias).len() == m, "sparse input layer: x {rows:?}, weight {shape:?}");
-        let mut out: Vec<f32> = f32s(&bias).repeat(rows.rows);
-        accumulate(rows, f32s(&weight), m, &mut out);
-        tensor(out, [rows.rows, m])
+    /// `x . weight + bias` for `x` listed in `rows`: weight `[K, width]`, bias `[width]`, the
+    /// result `[N, width]`, row-major.
+    pub fn forward(rows: &SparseRows, weight: &[f32], bias: &[f32], width: usize) -> Vec<f32> {
+        assert_eq!(bias.len(), width, "sparse input layer: a bias of {} for {width} outputs", bias.len());
+        let mut out = bias.repeat(rows.rows);
+        accumulate(rows, weight, width, &mut out);
+        out
     }
 
-    /// `x^T . grad` for `x` listed in `rows`.
-    pub fn weight_grad(rows: &SparseRows, grad: &FlexTensor) -> FlexTensor {
-        let grad = contiguous(grad);
-        let shape = grad.layout().shape().to_vec();
-        let [n, m] = shape[..] else { panic!("sparse input layer: gradient must be [N, M], got {shape:?}") };
-        assert_eq!(n, rows.rows, "sparse input layer: gradient of {n} rows for x {rows:?}");
-        let mut out = vec![0.0; rows.cols * m];
-        accumulate(&rows.transpose(), f32s(&grad), m, &mut out);
-        tensor(out, [rows.cols, m])
+    /// `x^T . grad` for `x` listed in `rows`: grad `[N, width]`, the result `[K, width]`.
+    pub fn weight_grad(rows: &SparseRows, grad: &[f32], width: usize) -> Vec<f32> {
+        let mut out = vec![0.0; rows.cols * width];
+        accumulate(&rows.transpose(), grad, width, &mut out);
+        out
     }
 
     /// `out[r] += Σ value * dense[column]` over row `r`'s listed entries, for every row:
     /// `dense` `[list.cols, width]`, `out` `[list.rows, width]`, both row-major.
     fn accumulate(list: &SparseRows, dense: &[f32], width: usize, out: &mut [f32]) {
+        accumulate_on(list, dense, width, out, has_vector_kernel());
+    }
+
+    /// Whether this CPU runs the AVX2 kernel (x86-64 with AVX2 and FMA).
+    fn has_vector_kernel() -> bool {
         #[cfg(target_arch = "x86_64")]
-        let vector = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        return std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
         #[cfg(not(target_arch = "x86_64"))]
-        let vector = false;
-        accumulate_on(list, dense, width, out, vector);
+        return false;
     }
 
     /// [`accumulate`] with the AVX2 kernel or the portable loop (`vector` only where the CPU has
@@ -303,17 +382,13 @@ mod kernel {
         let (n, k) = (70, 30);
         let x: Vec<f32> = (0..n * k).map(|e| if e % 5 == 2 { (e % 7) as f32 - 2.5 } else { 0.0 }).collect();
         let dense: Vec<f32> = (0..k * width).map(|e| ((e * 37) % 101) as f32 / 50.0 - 1.0).collect();
-        let list = SparseRows::of(&tensor(x, [n, k])).expect("20 % non-zero");
+        let list = SparseRows::from_dense(&x, n, k, x.iter().filter(|&&v| v != 0.0).count());
         let run = |vector| {
             let mut out = vec![0.5; n * width];
             accumulate_on(&list, &dense, width, &mut out, vector);
             out
         };
-        #[cfg(target_arch = "x86_64")]
-        let vector = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-        #[cfg(not(target_arch = "x86_64"))]
-        let vector = false;
-        (run(false), run(vector))
+        (run(false), run(has_vector_kernel()))
     }
 
     /// Eight vectors of eight floats accumulate in registers while a row's entries stream by.
@@ -401,8 +476,8 @@ mod kernel {
 
     /// Whether a batch of these values would be listed for a layer of this width.
     #[cfg(test)]
-    pub fn listed(x: &[f32], [n, k]: [usize; 2], width: usize) -> bool {
-        SparseRows::worth_listing(&tensor(x.to_vec(), [n, k]), &tensor(vec![0.0; k * width], [k, width])).is_some()
+    pub fn listed(x: &[f32], shape: [usize; 2], width: usize) -> bool {
+        SparseRows::worth_listing(x, &shape, width).is_some()
     }
 }
 
@@ -463,16 +538,23 @@ mod tests {
 
     /// 150 rows make three tasks (the last partial), 139 output columns two 64-wide tiles, one
     /// 8-wide and three under a mask: every path of the kernel against burn's own layer.
+    /// On flex, and in the tch build on libtorch's CPU too (the same kernel on its buffers).
     #[test]
     fn forward_and_gradients_equal_burns_linear() {
-        let device = Device::flex().autodiff();
-        let (layer, x) = case(150, 90, 139, 0.2, &device);
-        assert!(kernel::listed(&x, [150, 90], 139), "a 20 % non-zero batch is listed");
-        let ours = run(sparse_input_linear, &layer, &x, 150, &device);
-        let reference = run(plain, &layer, &x, 150, &device);
-        for (what, (a, b)) in ["forward", "d/dx", "d/dweight", "d/dbias"].iter().zip(ours.iter().zip(&reference)) {
-            assert!(b.iter().any(|&v| v != 0.0), "{what}: a non-trivial case");
-            assert_close(a, b, what);
+        #[allow(unused_mut)]
+        let mut devices = vec![Device::flex().autodiff()];
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)]
+        devices.push(Device::libtorch().autodiff());
+        for device in devices {
+            let (layer, x) = case(150, 90, 139, 0.2, &device);
+            assert!(kernel::listed(&x, [150, 90], 139), "a 20 % non-zero batch is listed");
+            let ours = run(sparse_input_linear, &layer, &x, 150, &device);
+            let reference = run(plain, &layer, &x, 150, &device);
+            for (what, (a, b)) in ["forward", "d/dx", "d/dweight", "d/dbias"].iter().zip(ours.iter().zip(&reference)) {
+                assert!(b.iter().any(|&v| v != 0.0), "{what} on {device:?}: a non-trivial case");
+                assert_close(a, b, what);
+            }
         }
     }
 
