@@ -162,6 +162,30 @@ mod kernel {
         fn image(&self) -> usize {
             self.c * self.h * self.w
         }
+        /// Distinct stride-2 sub-planes per image: (channel, row offset, column offset), the
+        /// offsets in 0..=k (see [`im2col`]).
+        fn sub_planes(&self) -> usize {
+            self.c * (self.k + 1) * (self.k + 1)
+        }
+        /// Sub-plane `i` as (channel, row offset, column offset).
+        fn sub_plane(&self, i: usize) -> (usize, usize, usize) {
+            let side = self.k + 1;
+            (i / (side * side), (i / side) % side, i % side)
+        }
+        /// Per unfolded row (c, kh, kw), where in an image's sub-planes its four window slots'
+        /// values start.
+        fn sub_plane_offsets(&self) -> Vec<[usize; 4]> {
+            let (k, side) = (self.k, self.k + 1);
+            (0..self.kk())
+                .map(|r| {
+                    let (c, kh, kw) = (r / (k * k), (r / k) % k, r % k);
+                    [0, 1, 2, 3].map(|s| {
+                        let (di, dj) = slot(s);
+                        ((c * side + kh + di) * side + kw + dj) * self.q()
+                    })
+                })
+                .collect()
+        }
         /// Images per chunk.
         fn chunk(&self) -> usize {
             (CHUNK_FLOATS / (self.kk() * self.p()).max(1)).clamp(1, self.n.max(1))
@@ -291,44 +315,72 @@ mod kernel {
 
     /// cols[(c, kh, kw), b*P + (s, pi, pj)] = x[b, c, 2*pi + di + kh, 2*pj + dj + kw] for the
     /// chunk's images `xs`, (di, dj) = slot(s).
+    ///
+    /// An entry depends on (kh, di) and (kw, dj) only through their sums, so per image and channel
+    /// there are only (k+1)^2 distinct stride-2 sub-planes `x[c, 2*pi + a, 2*pj + e]`, against
+    /// 4*k^2 unfolded runs: each sub-plane is gathered once, and every unfolded row of an image is
+    /// four contiguous copies of sub-planes.
     fn im2col(xs: &[f32], d: &Dims, cols: &mut Vec<f32>) {
-        let (k, p, q, wp, plane) = (d.k, d.p(), d.q(), d.wp(), d.h * d.w);
+        let (p, q) = (d.p(), d.q());
         let b = xs.len() / d.image();
         // Every entry is written below; resizing only zero-fills when the buffer grows.
         cols.resize(d.kk() * b * p, 0.0);
-        for (r, row) in cols.chunks_exact_mut(b * p).enumerate() {
-            let (c, kh, kw) = (r / (k * k), (r / k) % k, r % k);
-            for (image, dst) in xs.chunks_exact(d.image()).zip(row.chunks_exact_mut(p)) {
+        let mut planes = vec![0.0; d.sub_planes() * q];
+        let sources = d.sub_plane_offsets();
+        for (bi, image) in xs.chunks_exact(d.image()).enumerate() {
+            for (i, sub) in planes.chunks_exact_mut(q).enumerate() {
+                let (c, a, e) = d.sub_plane(i);
                 // To the image's end, not the plane's: the vector path may read one value past a run.
-                let plane = &image[c * plane..];
-                for (s, dst) in dst.chunks_exact_mut(q).enumerate() {
-                    let (di, dj) = slot(s);
-                    for (pi, dst) in dst.chunks_exact_mut(wp).enumerate() {
-                        every_other(dst, &plane[(2 * pi + di + kh) * d.w + dj + kw..]);
-                    }
+                let plane = &image[c * d.h * d.w..];
+                for (pi, dst) in sub.chunks_exact_mut(d.wp()).enumerate() {
+                    every_other(dst, &plane[(2 * pi + a) * d.w + e..]);
+                }
+            }
+            for (row, sources) in cols.chunks_exact_mut(b * p).zip(&sources) {
+                for (dst, &at) in row[bi * p..][..p].chunks_exact_mut(q).zip(sources) {
+                    copy_run(dst, &planes[at..][..q]);
                 }
             }
         }
     }
 
-    /// The adjoint of [`im2col`]: every unfolded entry added onto the pixel it came from.
+    /// The adjoint of [`im2col`]: every unfolded entry added onto the pixel it came from (summed
+    /// per sub-plane first, then spread onto the image).
     fn col2im(dcols: &[f32], d: &Dims, dx: &mut [f32]) {
-        let (k, p, q, wp, plane) = (d.k, d.p(), d.q(), d.wp(), d.h * d.w);
+        let (p, q) = (d.p(), d.q());
         let b = dx.len() / d.image();
+        let mut planes = vec![0.0f32; d.sub_planes() * q];
+        let sources = d.sub_plane_offsets();
         for (bi, image) in dx.chunks_exact_mut(d.image()).enumerate() {
-            for (c, plane) in image.chunks_exact_mut(plane).enumerate() {
-                for kh in 0..k {
-                    for kw in 0..k {
-                        let cols = &dcols[((c * k + kh) * k + kw) * b * p + bi * p..][..p];
-                        for (s, cols) in cols.chunks_exact(q).enumerate() {
-                            let (di, dj) = slot(s);
-                            for (pi, cols) in cols.chunks_exact(wp).enumerate() {
-                                add_to_every_other(&mut plane[(2 * pi + di + kh) * d.w + dj + kw..], cols);
-                            }
-                        }
-                    }
+            planes.fill(0.0);
+            for (r, sources) in sources.iter().enumerate() {
+                for (src, &at) in dcols[r * b * p + bi * p..][..p].chunks_exact(q).zip(sources) {
+                    let sub = &mut planes[at..][..q];
+                    sub.iter_mut().zip(src).for_each(|(acc, v)| *acc += v);
                 }
             }
+            for (i, sub) in planes.chunks_exact(q).enumerate() {
+                let (c, a, e) = d.sub_plane(i);
+                let plane = &mut image[c * d.h * d.w..][..d.h * d.w];
+                for (pi, src) in sub.chunks_exact(d.wp()).enumerate() {
+                    add_to_every_other(&mut plane[(2 * pi + a) * d.w + e..], src);
+                }
+            }
+        }
+    }
+
+    /// `dst = src` for runs of 16 or 144 values: eight at a time inline (a `memcpy` call per run
+    /// costs more than the copy).
+    #[inline]
+    fn copy_run(dst: &mut [f32], src: &[f32]) {
+        let mut dst8 = dst.chunks_exact_mut(8);
+        let mut src8 = src.chunks_exact(8);
+        for (d8, s8) in (&mut dst8).zip(&mut src8) {
+            let s8: &[f32; 8] = s8.try_into().expect("eight");
+            d8.copy_from_slice(s8);
+        }
+        for (d, s) in dst8.into_remainder().iter_mut().zip(src8.remainder()) {
+            *d = *s;
         }
     }
 
