@@ -117,6 +117,7 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
                     test_subset: settings.test_subset,
                     random_labels: None,
                     stop_at_train_accuracy: None,
+                    evaluate_every: 1,
                 };
                 training.stage(&TRAIN, &[("lr", lr_label(lr)), ("batch", batch.to_string())], mnist)
             })

@@ -202,8 +202,14 @@ fn train(ctx: &StageContext) -> Result<()> {
     let test_split = test_split.head(p.test_subset.unwrap_or(usize::MAX));
     let device = Compute::for_stage(ctx)?.training_device()?;
     let model = Cnn::new(&p.model.shape(), &mut Init::new(p.seed), &device);
-    let opts =
-        FitOptions { epochs: p.epochs, batch: p.batch_size, lr: p.lr, eval_batch: 1000, stop_at_train_accuracy: None };
+    let opts = FitOptions {
+        epochs: p.epochs,
+        batch: p.batch_size,
+        lr: p.lr,
+        eval_batch: 1000,
+        stop_at_train_accuracy: None,
+        evaluate_every: 1,
+    };
     let (model, history) =
         crate::experiments::fit_on_mnist(ctx, model, (&train_split, &test_split), p.seed, p.weight_decay, &opts)?;
     let last = history.last().expect("at least one epoch");

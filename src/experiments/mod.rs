@@ -193,7 +193,7 @@ pub fn write_history(path: &std::path::Path, history: &[EpochMetrics]) -> Result
 }
 
 /// An MLP (ReLU) trained on MNIST by Adam with cross-entropy: what the generalisation experiments
-/// share. Full-set train and test metrics after every epoch.
+/// share. Full-set train and test metrics after every `evaluate_every` epochs and the last.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MlpTraining {
     pub widths: Vec<usize>,
@@ -206,6 +206,7 @@ pub struct MlpTraining {
     /// Replace the training labels by uniform random ones drawn from this seed (test labels stay).
     pub random_labels: Option<u64>,
     pub stop_at_train_accuracy: Option<f64>,
+    pub evaluate_every: usize,
 }
 
 impl MlpTraining {
@@ -244,6 +245,7 @@ pub fn train_mnist_mlp(ctx: &StageContext, t: &MlpTraining) -> Result<TrainedMlp
         lr: t.lr,
         eval_batch: 1000,
         stop_at_train_accuracy: t.stop_at_train_accuracy,
+        evaluate_every: t.evaluate_every,
     };
     let (model, history) = fit_on_mnist(ctx, model, (&train, &test), t.seed, 0.0, &opts)?;
     Ok(TrainedMlp { model, history, train, test })

@@ -95,6 +95,7 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
             // The labels' own stream, so that changing the model's seed keeps the task.
             random_labels: Some(seed.wrapping_add(1_000_003)),
             stop_at_train_accuracy: Some(settings.stop_at_train_accuracy),
+            evaluate_every: 1,
         };
         let run = training.stage(&TRAIN, &[("seed", seed.to_string())], mnist);
         analyze = analyze.input(format!("{seed}/curve.csv"), &run, "curve.csv");

@@ -94,6 +94,7 @@ pub fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
             test_subset: settings.test_subset,
             random_labels: None,
             stop_at_train_accuracy: None,
+            evaluate_every: 1,
         };
         let run = training.stage(&TRAIN, &[("batch", batch.to_string())], mnist);
         analyze = analyze.input(format!("{batch}/run.json"), &run, "run.json");

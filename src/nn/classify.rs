@@ -146,10 +146,14 @@ pub struct FitOptions {
     pub eval_batch: usize,
     /// Stop after the first epoch whose full-set training accuracy reaches this (0-1).
     pub stop_at_train_accuracy: Option<f64>,
+    /// Evaluate the full sets after every this many epochs, and always after the last (and after
+    /// every epoch where a stopping rule needs the accuracy). 1: every epoch.
+    pub evaluate_every: usize,
 }
 
 /// Trains for `opts.epochs`, evaluating the full train and test sets (evaluation mode) after every
-/// epoch. `progress(epoch, step, steps_per_epoch, last)` is called after each step.
+/// `opts.evaluate_every` epochs and after the last; the history holds the evaluated epochs.
+/// `progress(epoch, step, steps_per_epoch, last)` is called after each step.
 pub fn fit<M: Classifier>(
     mut model: M,
     optimizer: &mut Adam,
@@ -167,6 +171,11 @@ pub fn fit<M: Classifier>(
             progress(epoch, step + 1, steps, history.last())
         });
         model = trained;
+        let last = epoch + 1 == opts.epochs;
+        let stopping_rule = opts.stop_at_train_accuracy.is_some();
+        if !(last || stopping_rule || (epoch + 1) % opts.evaluate_every.max(1) == 0) {
+            continue;
+        }
         let frozen = model.valid();
         let metrics = EpochMetrics {
             epoch: epoch + 1,
@@ -198,5 +207,36 @@ mod tests {
         let row1 = (1f64.exp() + 2f64.exp() + 3f64.exp()).ln() - 3.0;
         let expected = (row1 + 3f64.ln()) / 2.0;
         assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+    }
+
+    /// Evaluating less often records fewer epochs, always the last, and changes nothing of the
+    /// training: the last epoch's metrics are the same as when every epoch is evaluated.
+    #[test]
+    fn evaluating_every_few_epochs_keeps_the_last_and_the_training() {
+        use crate::nn::{Activation, Init, Mlp};
+        use rand::{Rng, SeedableRng};
+        let device = Device::flex().autodiff();
+        let mut rng = StdRng::seed_from_u64(3);
+        let images = (0..30 * PIXELS).map(|_| if rng.random_bool(0.2) { rng.random::<f32>() } else { 0.0 }).collect();
+        let split = Split { images, labels: (0..30).map(|i| (i % 10) as u8).collect() };
+        let data = DeviceSplit::new(&split, &device);
+        let run = |evaluate_every: usize, stop_at_train_accuracy: Option<f64>| {
+            let model = Mlp::new(&[PIXELS, 8, 10], Activation::Relu, &mut Init::new(1), &device);
+            let opts =
+                FitOptions { epochs: 5, batch: 10, lr: 1e-2, eval_batch: 16, stop_at_train_accuracy, evaluate_every };
+            let mut rng = StdRng::seed_from_u64(9);
+            fit(model, &mut Adam::new(0.0), &data, &data, &opts, &mut rng, |_, _, _, _| {}).1
+        };
+        let epochs = |history: &[EpochMetrics]| history.iter().map(|m| m.epoch).collect::<Vec<_>>();
+        let (every, sparse) = (run(1, None), run(2, None));
+        assert_eq!(epochs(&every), [1, 2, 3, 4, 5]);
+        assert_eq!(epochs(&sparse), [2, 4, 5]);
+        let (a, b) = (every.last().unwrap(), sparse.last().unwrap());
+        assert_eq!(
+            (a.train.loss, a.test.accuracy, a.mean_batch_loss),
+            (b.train.loss, b.test.accuracy, b.mean_batch_loss)
+        );
+        // A stopping rule reads every epoch's accuracy (here it never stops: 200 %).
+        assert_eq!(epochs(&run(2, Some(2.0))), [1, 2, 3, 4, 5]);
     }
 }
