@@ -34,8 +34,8 @@ use super::flex_buffers;
 
 #[backend_extension(Flex, LibTorch: cfg(feature = "tch"), Autodiff)]
 pub trait SparseInputBackend: Backend {
-    /// `x . weight + bias`: x `[N, K]`, weight `[K, M]`, bias `[M]`. This default body is burn's
-    /// `linear` (libtorch, and autodiff over it).
+    /// `x . weight + bias`: x `[N, K]`, weight `[K, M]`, bias `[M]`. The default body is burn's
+    /// `linear`; flex, libtorch and autodiff over either list the batch where that pays.
     fn sparse_input_linear(
         x: FloatTensor<Self>,
         weight: FloatTensor<Self>,
