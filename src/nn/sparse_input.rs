@@ -60,10 +60,7 @@ pub fn sparse_input_linear(x: Tensor<2>, layer: &Linear) -> Tensor<2> {
 
 impl SparseInputBackend for Flex {
     fn sparse_input_linear(x: FlexTensor, weight: FlexTensor, bias: FlexTensor) -> FlexTensor {
-        match listed_forward::<Flex>(&x, &weight, &bias) {
-            Some((_, out)) => out,
-            None => Flex::linear(x, weight, Some(bias)),
-        }
+        listed_or_linear::<Flex>(x, weight, bias)
     }
 }
 
@@ -74,10 +71,15 @@ impl SparseInputBackend for burn::backend::LibTorch {
         weight: FloatTensor<Self>,
         bias: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        match listed_forward::<Self>(&x, &weight, &bias) {
-            Some((_, out)) => out,
-            None => Self::linear(x, weight, Some(bias)),
-        }
+        listed_or_linear::<Self>(x, weight, bias)
+    }
+}
+
+/// Without autodiff: the listed product where it pays, else burn's `linear`.
+fn listed_or_linear<B: HostBuffers>(x: FloatTensor<B>, weight: FloatTensor<B>, bias: FloatTensor<B>) -> FloatTensor<B> {
+    match listed_forward::<B>(&x, &weight, &bias) {
+        Some((_, out)) => out,
+        None => B::linear(x, weight, Some(bias)),
     }
 }
 
