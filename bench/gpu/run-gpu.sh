@@ -8,7 +8,7 @@
 #   BUNDLE: made here by scripts/build-gpu-bundle.sh (repro and head_to_head built against the
 #           machine's torch version, pipeline.toml, MNIST);
 #   OUT:    receives setup.txt, run.log, stages.tsv, head_to_head.tsv, artifacts.tar.gz.
-# SKIP_HEAD_TO_HEAD=1 stops after the pipeline.
+# SKIP_HEAD_TO_HEAD=1 stops after the pipeline; JOBS=N runs it with `-j N` (default: every core).
 set -uo pipefail
 repo="$(pwd)"
 bundle="$(cd "${1:?bundle}" && pwd)"
@@ -25,6 +25,7 @@ for name in repro head_to_head; do
   chmod +x "$bin/$name"
 done
 settings=(-s pipeline.backend=tch -s pipeline.device=auto ${REPRO_ARGS:-})
+jobs=(${JOBS:+-j "$JOBS"})
 
 ws="$(mktemp -d)"
 cp "$bundle/pipeline.toml" "$ws/"
@@ -32,28 +33,32 @@ cd "$ws"
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)'
-  echo "cpus: $(nproc)"
+  echo "cpus: $(nproc), jobs: ${JOBS:-all}"
+  lscpu | grep -E '^(Model name|Thread|Core|Socket)' || true
   echo "== placement (repro dag)"
   "$bin/repro" dag "${settings[@]}" | grep '  \['
 } > "$out/setup.txt" 2>&1
 
 ms() { echo $(($(date +%s%N) / 1000000)); }
 start=$(ms)
-timeout "${PIPELINE_TIMEOUT:-400}" "$bin/repro" run "${settings[@]}" > "$out/run.log" 2>&1
+timeout "${PIPELINE_TIMEOUT:-400}" "$bin/repro" run "${settings[@]}" "${jobs[@]}" > "$out/run.log" 2>&1
 status=$?
 echo "== first run: exit $status, wall $(($(ms) - start)) ms" >> "$out/run.log"
 start=$(ms)
-"$bin/repro" run "${settings[@]}" >> "$out/run.log" 2>&1
+"$bin/repro" run "${settings[@]}" "${jobs[@]}" >> "$out/run.log" 2>&1
 echo "== second run: exit $?, wall $(($(ms) - start)) ms" >> "$out/run.log"
 
-# Per stage: name, kind, backend, device, start (s after the first), seconds.
+# Per stage: name, kind, backend, device, start (s after the first), seconds (a batch member's
+# share of its batch), and the batch's size and wall seconds (1 and seconds when not fused).
 "$python" - cache/records > "$out/stages.tsv" <<'PY'
 import glob, json, sys
 records = [json.load(open(f)) for f in glob.glob(sys.argv[1] + "/*.json")]
 t0 = min(r["started"] for r in records)
-print("stage\tkind\tbackend\tdevice\tstart_s\tseconds")
+print("stage\tkind\tbackend\tdevice\tstart_s\tseconds\tbatch\tbatch_seconds")
 for r in sorted(records, key=lambda r: r["started"]):
-    print(f'{r["stage"]}\t{r["kind"]}\t{r["backend"]}\t{r["device"]}\t{r["started"] - t0:.2f}\t{r["seconds"]:.3f}')
+    batch = r.get("batch") or {"size": 1, "seconds": r["seconds"]}
+    print(f'{r["stage"]}\t{r["kind"]}\t{r["backend"]}\t{r["device"]}\t{r["started"] - t0:.2f}\t{r["seconds"]:.3f}'
+          f'\t{batch["size"]}\t{batch["seconds"]:.3f}')
 PY
 tar czf "$out/artifacts.tar.gz" artifacts
 
