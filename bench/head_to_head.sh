@@ -20,10 +20,7 @@ if [ -x target/tch/release/repro ]; then
 else
   : > "$out/tch.tsv"
 fi
-python=""
-for candidate in .venv/bin/python python3; do
-  if command -v "$candidate" >/dev/null && "$candidate" -c "import torch" 2>/dev/null; then python="$candidate"; break; fi
-done
+python="$(bash bench/torch-python.sh)"
 if [ -n "$python" ]; then
   "$python" bench/pytorch/workloads.py "$mnist" cpu 2>/dev/null > "$out/pytorch.tsv"
 else

@@ -21,6 +21,15 @@ t=$(now); "$repro" run -j 1 --profile quick >/dev/null 2>&1; quick_j1=$(elapsed 
 rm -rf cache artifacts
 t=$(now); "$repro" run --profile quick >/dev/null 2>&1; quick_jn=$(elapsed "$t")
 t=$(now); "$repro" run >/dev/null 2>&1; full=$(elapsed "$t")
+# The same study in PyTorch, experiment after experiment (bench/pytorch/study.py, with the step
+# counts of the run above): STUDY_FRACTION of every training loop's steps, scaled up (0.1; 1 runs
+# it all, about 17 minutes on 2 cores).
+python="$(bash "$root/bench/torch-python.sh")"
+pytorch_row="| the same study in PyTorch, one experiment after another | no python with torch |"
+if [ -n "$python" ]; then
+  pytorch=$(cd "$root/bench/pytorch" && "$python" -W ignore study.py "$ws/data/mnist" "$ws/artifacts" "${STUDY_FRACTION:-0.1}" | awk '$1 == "total" {print $2}')
+  pytorch_row="| the same study in PyTorch, one experiment after another (${STUDY_FRACTION:-0.1} of the steps, scaled) | $pytorch ($(echo "$pytorch / $full" | bc -l | xargs printf '%.2f')x ours) |"
+fi
 # BENCH_FULL=1: the whole default pipeline per backend (flex, and tch when target/tch has a build)
 # at -j 1 and -j N, each from an empty cache of its own (about an hour on 2 cores).
 full_rows=""
@@ -77,6 +86,7 @@ echo "|---|---|"
 echo "| quick profile, cold, -j 1 | $quick_j1 |"
 echo "| quick profile, cold, -j $(nproc) | $quick_jn |"
 echo "| default pipeline, cold, -j $(nproc) | $full |"
+echo "$pytorch_row"
 printf '%s' "$full_rows"
 echo "| default pipeline, second run (nothing to do), best of 5 | $(printf '%.3f' "$noop_best") |"
 echo "| default pipeline, artifacts/ deleted, restore | $restore |"

@@ -10,6 +10,7 @@ Only torch is needed (no numpy, no torchvision).
 
 import gzip
 import math
+import os
 import struct
 import sys
 import time
@@ -18,9 +19,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_num_threads(1)
 torch.manual_seed(0)
-DEVICE = torch.device(sys.argv[2] if len(sys.argv) > 2 else "cpu")
+# Set by main(); study.py imports the models and keeps the CPU.
+DEVICE = torch.device("cpu")
 
 
 ROUNDS = 3
@@ -76,8 +77,13 @@ def full_batch(name, widths, act, n, wd):
 
 
 def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    """An IDX file, gzipped (PATH) or as repro keeps it in its data folder (PATH without .gz)."""
+    if os.path.exists(path):
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    else:
+        with open(path.removesuffix(".gz"), "rb") as f:
+            data = f.read()
     magic, n = struct.unpack(">II", data[:8])
     if magic == 2051:
         rows, cols = struct.unpack(">II", data[8:16])
@@ -133,6 +139,9 @@ def classifier(name, model, images, labels, batch, steps):
 
 
 def main():
+    global DEVICE
+    DEVICE = torch.device(sys.argv[2] if len(sys.argv) > 2 else "cpu")
+    torch.set_num_threads(1)
     full_batch("full_batch_mlp_571", [1, 5, 10, 10, 10, 10, 10, 5, 1], nn.LeakyReLU, 300, 1e-4)
     full_batch("full_batch_mlp_109", [1, 12, 6, 1], nn.ReLU, 1000, 0.0)
     mnist = sys.argv[1]
