@@ -23,7 +23,7 @@ t=$(now); "$repro" run --profile quick >/dev/null 2>&1; quick_jn=$(elapsed "$t")
 t=$(now); "$repro" run >/dev/null 2>&1; full=$(elapsed "$t")
 # The same study in PyTorch, experiment after experiment (bench/pytorch/study.py, with the step
 # counts of the run above): STUDY_FRACTION of every training loop's steps, scaled up (0.1; 1 runs
-# it all, about 17 minutes on 2 cores).
+# it all, about 19 minutes on 2 cores).
 python="$(bash "$root/bench/torch-python.sh")"
 pytorch_row="| the same study in PyTorch, one experiment after another | no python with torch |"
 if [ -n "$python" ]; then

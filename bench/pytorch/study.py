@@ -13,6 +13,7 @@ experiment (`experiment<TAB>seconds`) and the total.
 """
 
 import csv
+import itertools
 import math
 import sys
 import time
@@ -47,19 +48,16 @@ def timed(f):
     return time.perf_counter() - t
 
 
-def adam_step(model, opt, loss_fn):
+def full_batch(model, x, y, steps, wd=0.0):
+    """Seconds for `steps` full-batch Adam steps (lr 1e-3) on the MSE of model(x) against y."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=wd)
+
     def step():
         opt.zero_grad()
-        loss_fn(model).backward()
+        F.mse_loss(model(x), y).backward()
         opt.step()
 
-    return step
-
-
-def full_batch(widths, act, x, y, steps, wd=0.0):
-    model = mlp(widths, act)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=wd)
-    return scaled(steps, adam_step(model, opt, lambda m: F.mse_loss(m(x), y)))
+    return scaled(steps, step)
 
 
 def grid(n, start, step):
@@ -72,7 +70,7 @@ def sim_functions(art):
     targets = {"f1": torch.sin(5 * math.pi * x) / (5 * math.pi * x), "f2": torch.sign(torch.sin(5 * math.pi * x))}
     shapes = {"m1": [1, 5, 10, 10, 10, 10, 10, 5, 1], "m2": [1, 10, 18, 15, 4, 1], "m3": [1, 190, 1]}
     return sum(
-        full_batch(shapes[r["model"]], nn.LeakyReLU, x, targets[r["function"]], int(r["epochs"]), 1e-4)
+        full_batch(mlp(shapes[r["model"]], nn.LeakyReLU), x, targets[r["function"]], int(r["epochs"]), 1e-4)
         for r in rows(f"{art}/sim_functions/summary.csv")
     )
 
@@ -81,7 +79,7 @@ def weights_pca():
     """Spec 3 as we run it: 8 runs of 300 full-batch epochs, 1-30-20-1 on f1's grid."""
     x = grid(300, -1.5, 0.01)
     y = torch.sin(5 * math.pi * x) / (5 * math.pi * x)
-    return sum(full_batch([1, 30, 20, 1], nn.ReLU, x, y, 300) for _ in range(8))
+    return sum(full_batch(mlp([1, 30, 20, 1], nn.ReLU), x, y, 300) for _ in range(8))
 
 
 def grad_norm():
@@ -105,16 +103,16 @@ def grad_norm():
 
 def min_ratio(art):
     """Spec 5 as we run it: per run, 100 full-batch epochs on 1000 samples; Adam on ‖∇L‖² (double
-    backward) and Levenberg–Marquardt steps, as many as our run took; a Hessian (109 HVPs) per LM
-    step and one at the end, and its eigenvalues."""
+    backward) and Levenberg–Marquardt steps, as many as our run took (`norm_steps`: at most 2000
+    Adam steps, then the LM ones); a Hessian (109 HVPs) per LM step and one at the end, and its
+    eigenvalues."""
     x = 20 * torch.rand(1000, 1) - 10
     y = torch.cos(x)
     total = 0.0
     for r in rows(f"{art}/min_ratio/results.csv"):
         model = mlp([1, 12, 6, 1], nn.ReLU)
         params = list(model.parameters())
-        opt = torch.optim.Adam(params, lr=1e-3)
-        total += scaled(100, adam_step(model, opt, lambda m: F.mse_loss(m(x), y)))
+        total += full_batch(model, x, y, 100)
         norm_opt = torch.optim.Adam(params, lr=1e-2)
 
         def norm_step():
@@ -126,8 +124,11 @@ def min_ratio(art):
         def hessian():
             grads = torch.autograd.grad(F.mse_loss(model(x), y), params, create_graph=True)
             flat = torch.cat([g.reshape(-1) for g in grads])
-            rows_ = [torch.cat([h.reshape(-1) for h in torch.autograd.grad(flat[i], params, retain_graph=True)]) for i in range(flat.numel())]
-            return torch.stack(rows_)
+            hessian_rows = []
+            for i in range(flat.numel()):
+                row = torch.autograd.grad(flat[i], params, retain_graph=True)
+                hessian_rows.append(torch.cat([h.reshape(-1) for h in row]))
+            return torch.stack(hessian_rows)
 
         def lm_step():
             h = hessian().double()
@@ -137,7 +138,7 @@ def min_ratio(art):
         steps = int(r["norm_steps"])
         adam_steps = min(steps, 2000)
         total += scaled(adam_steps, norm_step)
-        total += scaled(steps - adam_steps + 1, lm_step)
+        total += scaled(steps - adam_steps, lm_step)
         total += timed(lambda: torch.linalg.eigvalsh(hessian().double()))
     return total
 
@@ -155,10 +156,10 @@ def mnist_training(model, images, labels, batch, epochs, evals):
     n = len(images)
     order = torch.randperm(n)
     batches = [order[s : s + batch] for s in range(0, n, batch)]
-    cursor = iter(range(10**12))
+    cycle = itertools.cycle(batches)
 
     def step():
-        idx = batches[next(cursor) % len(batches)]
+        idx = next(cycle)
         opt.zero_grad()
         F.cross_entropy(model(images[idx]), labels[idx]).backward()
         opt.step()
@@ -167,6 +168,24 @@ def mnist_training(model, images, labels, batch, epochs, evals):
     for count, ev_images, ev_labels in evals:
         total += count * timed(lambda: evaluate(model, ev_images, ev_labels))
     return total
+
+
+def sensitivity_pass(images, labels):
+    """Over the test set: the Frobenius norm of the softmax output's Jacobian with respect to the
+    input (one backward pass per class) and the norm of the loss's input gradient."""
+    model = mlp([784, 20, 20, 10], nn.ReLU)
+
+    def run():
+        for s in range(0, len(images), 1000):
+            x = images[s : s + 1000].clone().requires_grad_(True)
+            logits = model(x)
+            probs = F.softmax(logits, dim=1)
+            jacobian = [torch.autograd.grad(probs[:, k].sum(), x, retain_graph=True)[0] for k in range(10)]
+            torch.stack(jacobian).pow(2).sum((0, 2)).sqrt().mean().item()
+            (g,) = torch.autograd.grad(F.cross_entropy(logits, labels[s : s + 1000]), x)
+            g.norm(dim=1).mean().item()
+
+    return timed(run)
 
 
 def main():
@@ -187,10 +206,12 @@ def main():
     }
     random_epochs = int(rows(f"{art}/random_labels/summary.csv")[0]["epochs"])
     subset_x, subset_y = train_x[:10000], torch.randint(0, 10, (10000,))
-    widths = [[784, a, b, 10] for a, b in [(2, 5), (4, 6), (10, 20), (20, 40), (50, 80), (100, 120), (180, 100), (400, 200), (600, 300), (800, 400)]]
+    hidden = [(2, 5), (4, 6), (10, 20), (20, 40), (50, 80), (100, 120), (180, 100), (400, 200), (600, 300), (800, 400)]
     experiments = {
         "sim_functions": lambda: sim_functions(art),
-        "mnist_cnn": lambda: sum(mnist_training(Cnn(*shape), train_x, train_y, 500, 15, every(15)) for shape in cnns.values()),
+        "mnist_cnn": lambda: sum(
+            mnist_training(Cnn(*shape), train_x, train_y, 500, 15, every(15)) for shape in cnns.values()
+        ),
         "weights_pca": weights_pca,
         "grad_norm": grad_norm,
         "min_ratio": lambda: min_ratio(art),
@@ -198,15 +219,20 @@ def main():
             mlp([784, 120, 120, 16, 10], nn.ReLU), subset_x, subset_y, 50, random_epochs,
             [(random_epochs, subset_x, subset_y), (random_epochs, test_x, test_y)],
         ),
-        "params_generalization": lambda: sum(mnist_training(mlp(w, nn.ReLU), train_x, train_y, 500, 30, every(7)) for w in widths),
+        "params_generalization": lambda: sum(
+            mnist_training(mlp([784, a, b, 10], nn.ReLU), train_x, train_y, 500, 30, every(7)) for a, b in hidden
+        ),
         # Four trainings of 10 epochs; then 2 learning rates x 31 interpolated models, each
         # evaluated on both sets.
         "interpolation": lambda: sum(
-            mnist_training(mlp([784, 20, 40, 10], nn.ReLU), train_x, train_y, b, 10, every(1)) for b in (64, 64, 1024, 1024)
-        ) + 62 * timed(lambda: [evaluate(mlp([784, 20, 40, 10], nn.ReLU), x, y) for _, x, y in full]),
-        # Five trainings of 10 epochs, final metrics, and the input-gradient norm over the test set.
+            mnist_training(mlp([784, 20, 40, 10], nn.ReLU), train_x, train_y, b, 10, every(1))
+            for b in (64, 64, 1024, 1024)
+        )
+        + 62 * timed(lambda: [evaluate(mlp([784, 20, 40, 10], nn.ReLU), x, y) for _, x, y in full]),
+        # Five trainings of 10 epochs, final metrics, and the sensitivity pass over the test set.
         "sensitivity": lambda: sum(
-            mnist_training(mlp([784, 20, 20, 10], nn.ReLU), train_x, train_y, b, 10, every(1)) + sensitivity_pass(test_x, test_y)
+            mnist_training(mlp([784, 20, 20, 10], nn.ReLU), train_x, train_y, b, 10, every(1))
+            + sensitivity_pass(test_x, test_y)
             for b in (5, 25, 125, 500, 1000)
         ),
     }
@@ -216,24 +242,6 @@ def main():
         total += seconds
         print(f"{name}\t{seconds:.1f}", flush=True)
     print(f"total\t{total:.1f}\t(fraction {FRACTION}, {torch.get_num_threads()} threads, torch {torch.__version__})")
-
-
-def sensitivity_pass(images, labels):
-    """Over the test set: the Frobenius norm of the softmax output's Jacobian with respect to the
-    input (one backward pass per class) and the norm of the loss's input gradient."""
-    model = mlp([784, 20, 20, 10], nn.ReLU)
-
-    def run():
-        for s in range(0, len(images), 1000):
-            x = images[s : s + 1000].clone().requires_grad_(True)
-            logits = model(x)
-            probs = F.softmax(logits, dim=1)
-            rows_ = [torch.autograd.grad(probs[:, k].sum(), x, retain_graph=True)[0] for k in range(10)]
-            torch.stack(rows_).pow(2).sum((0, 2)).sqrt().mean().item()
-            (g,) = torch.autograd.grad(F.cross_entropy(logits, labels[s : s + 1000]), x)
-            g.norm(dim=1).mean().item()
-
-    return timed(run)
 
 
 if __name__ == "__main__":

@@ -78,12 +78,9 @@ def full_batch(name, widths, act, n, wd):
 
 def read_idx(path):
     """An IDX file, gzipped (PATH) or as repro keeps it in its data folder (PATH without .gz)."""
-    if os.path.exists(path):
-        with gzip.open(path, "rb") as f:
-            data = f.read()
-    else:
-        with open(path.removesuffix(".gz"), "rb") as f:
-            data = f.read()
+    opened = gzip.open(path, "rb") if os.path.exists(path) else open(path.removesuffix(".gz"), "rb")
+    with opened as f:
+        data = f.read()
     magic, n = struct.unpack(">II", data[:8])
     if magic == 2051:
         rows, cols = struct.unpack(">II", data[8:16])
