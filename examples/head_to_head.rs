@@ -12,9 +12,9 @@ use std::time::Instant;
 use burn::optim::GradientsParams;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use repro::config::{Backend, PipelineSettings};
 use repro::data::mnist::{self, FetchOptions};
 use repro::experiments::mnist_cnn::Model;
+use repro::nn::backend::Backend;
 use repro::nn::classify::{self, DeviceSplit};
 use repro::nn::cnn::Cnn;
 use repro::nn::stacked::{StackedAdam, StackedMlp, member_columns};
@@ -27,12 +27,8 @@ fn main() -> anyhow::Result<()> {
         "tch" => Backend::Tch,
         _ => Backend::Flex,
     };
-    let settings = PipelineSettings {
-        backend,
-        device: args.get(1).cloned().unwrap_or_else(|| "cpu".into()),
-        ..Default::default()
-    };
-    let device = Compute::from_settings(&settings)?.training_device()?;
+    let device_name = args.get(1).cloned().unwrap_or_else(|| "cpu".into());
+    let device = Compute::from_settings(backend, &device_name)?.training_device()?;
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     one.install(|| -> anyhow::Result<()> {
         // One thread on libtorch too (it would otherwise use every core), like PyTorch's side.

@@ -8,13 +8,14 @@ use anyhow::{Context, Result, bail};
 
 use crate::config::{self, Loaded};
 use crate::engine::lock::CacheLock;
-use crate::engine::scheduler::{self, Environment, RunOptions, Split};
+use crate::engine::placement::{Environment, Split};
+use crate::engine::scheduler::{self, RunOptions};
 use crate::engine::status::JobStatus;
 use crate::engine::status::{StageStatus, status};
-use crate::engine::{Graph, Store};
+use crate::engine::{Graph, Store, fingerprint};
 use crate::engine::{artifacts, cluster};
-use crate::experiments;
 use crate::nn::Compute;
+use crate::study;
 
 /// Where things live and which configuration to use.
 #[derive(Clone, Debug)]
@@ -38,10 +39,10 @@ pub struct Plan {
 impl Workspace {
     pub fn plan(&self) -> Result<Plan> {
         let loaded = config::load(&self.config, self.profile.as_deref(), &self.overrides)?;
-        let compute = Compute::from_settings(&loaded.config.pipeline)
+        let compute = Compute::from_settings(loaded.config.pipeline.backend, &loaded.config.pipeline.device)
             .with_context(|| format!("{}: [pipeline]", self.config.display()))?;
         let (backend, device) = compute.class();
-        let graph = Graph::new(experiments::build(&loaded)?)?;
+        let graph = Graph::new(study::build(&loaded)?)?;
         // `auto` with a GPU: each stage goes where its work per step pays (pipeline.gpu_min_work).
         // Small stages run on flex, not on libtorch's CPU side: on tiny networks flex's steps are
         // 3-5x cheaper (bench/RESULTS.md, head-to-head), and it is always built in.
@@ -89,6 +90,7 @@ pub fn cores() -> usize {
 /// `repro run`: returns the process exit code (non-zero when a stage failed).
 pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
     let started = Instant::now();
+    warn_if_built_from_other_sources(ws);
     let plan = ws.plan()?;
     let selected = plan.graph.select(&args.patterns)?;
     let _lock = CacheLock::acquire(&ws.cache, args.wait)?;
@@ -117,6 +119,7 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
 
 /// `repro status`: prints what is stale and why; exit code 0 either way.
 pub fn status_cmd(ws: &Workspace, patterns: &[String], json: bool) -> Result<Vec<StageStatus>> {
+    warn_if_built_from_other_sources(ws);
     let plan = ws.plan()?;
     let selected = plan.graph.select(patterns)?;
     let store = Store::open_existing(&ws.cache);
@@ -285,8 +288,12 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
     Ok(if summary.failed.is_empty() { 0 } else { 1 })
 }
 
-pub fn dag(ws: &Workspace, dot: bool) -> Result<()> {
+pub fn dag(ws: &Workspace, dot: bool, code: bool) -> Result<()> {
     let plan = ws.plan()?;
+    if code {
+        print!("{}", code_listing(&plan.graph));
+        return Ok(());
+    }
     if dot {
         print!("{}", plan.graph.to_dot());
         return Ok(());
@@ -296,13 +303,51 @@ pub fn dag(ws: &Workspace, dot: bool) -> Result<()> {
         "{}",
         plan.graph.to_text_annotated(|stage| {
             stage.kind.numeric.then(|| {
-                let env = plan.env.for_stage(stage);
+                let env = stage.placed(&plan.env);
                 let work = stage.work.map(|w| format!(", {} MACs/step", human_count(w))).unwrap_or_default();
                 format!("{} on {}{work}", env.backend, env.device)
             })
         })
     );
     Ok(())
+}
+
+/// Per stage kind of the graph: the file of its run function and every file that enters its key
+/// (derived by build.rs from the code: see `engine/code_graph.rs`).
+fn code_listing(graph: &Graph) -> String {
+    let mut out = String::new();
+    let mut seen = HashSet::new();
+    for &i in graph.order() {
+        let kind = graph.stage(i).kind.name;
+        if !seen.insert(kind) {
+            continue;
+        }
+        let run_file = fingerprint::run_file(kind).unwrap_or("(not declared under src/)");
+        let files = fingerprint::files_of(kind).unwrap_or_default();
+        out.push_str(&format!(
+            "{kind}  (runs {run_file}; {} files + {})\n",
+            files.len(),
+            fingerprint::DEPENDENCIES_ENTRY
+        ));
+        for file in files {
+            out.push_str(&format!("    {file}\n"));
+        }
+    }
+    out
+}
+
+/// Warns (on stderr) when the sources beside the configuration are not the ones this binary was
+/// built from: its keys then describe other code than what the user reads and edits.
+fn warn_if_built_from_other_sources(ws: &Workspace) {
+    let root = ws.config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    if let Some(drift) = fingerprint::drift(root).filter(|d| !d.is_empty()) {
+        let shown: Vec<&str> = drift.iter().take(3).map(String::as_str).collect();
+        let more = if drift.len() > 3 { format!(" and {} more", drift.len() - 3) } else { String::new() };
+        eprintln!(
+            "warning: this binary was built from older sources ({}{more}): its keys describe that code; run `make build`",
+            shown.join(", ")
+        );
+    }
 }
 
 /// 1234 -> "1.2 k", 5_000_000 -> "5.0 M".

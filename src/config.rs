@@ -11,10 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use toml::de::{DeTable, DeValue};
 
-use crate::experiments::{
-    grad_norm, interpolation, min_ratio, mnist_cnn, params_generalization, random_labels, sensitivity, sim_functions,
-    weights_pca,
-};
+pub use crate::data::mnist::MnistSource;
+pub use crate::experiments::Experiments;
+pub use crate::nn::backend::Backend;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,37 +117,6 @@ pub struct DataSettings {
     pub mnist: MnistSource,
 }
 
-/// Where MNIST comes from. None of this enters a key: the files are pinned by their SHA-256.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MnistSource {
-    /// HTTP(S) base URLs or local directories holding `*-idx?-ubyte.gz`, tried in order (after
-    /// files placed by hand in `data/mnist/` and the `MNIST_MIRROR` environment variable).
-    #[serde(default = "crate::data::mnist::default_mirrors")]
-    pub mirrors: Vec<String>,
-    #[serde(default = "default_timeout_s")]
-    pub timeout_s: u64,
-    #[serde(default = "default_attempts")]
-    pub attempts: usize,
-}
-
-fn default_timeout_s() -> u64 {
-    60
-}
-fn default_attempts() -> usize {
-    3
-}
-
-impl Default for MnistSource {
-    fn default() -> Self {
-        MnistSource {
-            mirrors: crate::data::mnist::default_mirrors(),
-            timeout_s: default_timeout_s(),
-            attempts: default_attempts(),
-        }
-    }
-}
-
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSettings {
@@ -189,13 +157,6 @@ fn default_gpu_min_work() -> u64 {
     20_000_000
 }
 
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    Flex,
-    Tch,
-}
-
 fn default_backend() -> Backend {
     Backend::Flex
 }
@@ -211,65 +172,6 @@ impl Default for PipelineSettings {
             gpu_min_work: default_gpu_min_work(),
             max_batch: default_max_batch(),
             gpu_slots: default_gpu_slots(),
-        }
-    }
-}
-
-/// One optional section per experiment: a missing section means the experiment does not run.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Experiments {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sim_functions: Option<sim_functions::Settings>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mnist_cnn: Option<mnist_cnn::Settings>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub weights_pca: Option<weights_pca::Settings>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grad_norm: Option<grad_norm::Settings>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_ratio: Option<min_ratio::Settings>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub random_labels: Option<random_labels::Settings>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub params_generalization: Option<params_generalization::Settings>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interpolation: Option<interpolation::Settings>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sensitivity: Option<sensitivity::Settings>,
-}
-
-/// Seeds: a TOML list `[0, 1, 2]`, or a range string `"0..100"` (end exclusive).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Seeds(pub Vec<u64>);
-
-impl Serialize for Seeds {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for Seeds {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Seeds, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Form {
-            List(Vec<u64>),
-            Range(String),
-        }
-        match Form::deserialize(d)? {
-            Form::List(list) => Ok(Seeds(list)),
-            Form::Range(text) => {
-                let parsed = text
-                    .split_once("..")
-                    .and_then(|(a, b)| Some((a.trim().parse::<u64>().ok()?, b.trim().parse::<u64>().ok()?)));
-                match parsed {
-                    Some((a, b)) if a < b => Ok(Seeds((a..b).collect())),
-                    _ => Err(serde::de::Error::custom(format!(
-                        "seeds: expected a list or a range \"FROM..TO\", got \"{text}\""
-                    ))),
-                }
-            }
         }
     }
 }
@@ -327,34 +229,7 @@ pub fn parse(text: &str, file: &Path, profile: Option<&str>, overrides: &[String
 
 impl Config {
     fn validate(&self) -> Result<()> {
-        if let Some(s) = &self.experiments.sim_functions {
-            s.validate().context("in [experiments.sim_functions]")?;
-        }
-        if let Some(s) = &self.experiments.mnist_cnn {
-            s.validate().context("in [experiments.mnist_cnn]")?;
-        }
-        if let Some(s) = &self.experiments.weights_pca {
-            s.validate().context("in [experiments.weights_pca]")?;
-        }
-        if let Some(s) = &self.experiments.grad_norm {
-            s.validate().context("in [experiments.grad_norm]")?;
-        }
-        if let Some(s) = &self.experiments.min_ratio {
-            s.validate().context("in [experiments.min_ratio]")?;
-        }
-        if let Some(s) = &self.experiments.random_labels {
-            s.validate().context("in [experiments.random_labels]")?;
-        }
-        if let Some(s) = &self.experiments.params_generalization {
-            s.validate().context("in [experiments.params_generalization]")?;
-        }
-        if let Some(s) = &self.experiments.interpolation {
-            s.validate().context("in [experiments.interpolation]")?;
-        }
-        if let Some(s) = &self.experiments.sensitivity {
-            s.validate().context("in [experiments.sensitivity]")?;
-        }
-        Ok(())
+        self.experiments.validate()
     }
 }
 
@@ -506,9 +381,9 @@ mod tests {
     #[test]
     fn seeds_are_a_list_or_a_range() {
         let l = parse_str("[experiments.min_ratio]\nseeds = \"3..6\"\n", None, &["min_ratio.epochs=2"]).unwrap();
-        assert_eq!(l.config.experiments.min_ratio.unwrap().seeds, Seeds(vec![3, 4, 5]));
+        assert_eq!(l.config.experiments.min_ratio.unwrap().seeds, crate::experiments::seeds::Seeds(vec![3, 4, 5]));
         let l = parse_str("[experiments.min_ratio]\nseeds = [7]\n", None, &["min_ratio.seeds=\"0..2\""]).unwrap();
-        assert_eq!(l.config.experiments.min_ratio.unwrap().seeds, Seeds(vec![0, 1]));
+        assert_eq!(l.config.experiments.min_ratio.unwrap().seeds, crate::experiments::seeds::Seeds(vec![0, 1]));
         let err = parse_str("[experiments.min_ratio]\nseeds = \"5..1\"\n", None, &[]).unwrap_err();
         assert!(format!("{err:#}").starts_with("pipeline.toml:2:"), "{err:#}");
     }

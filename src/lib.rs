@@ -1,8 +1,10 @@
 //! repro: re-runs a deep-learning study as a reproducible, content-addressed batch pipeline.
 //!
 //! - [`engine`]: stage graph, keys, store, scheduler (generic, knows nothing of neural networks);
-//! - [`config`]: `pipeline.toml`; [`experiments`]: the study, one file per experiment;
-//! - [`data`], [`nn`], [`analysis`], [`plot`], [`report`]: what the experiments are made of;
+//! - [`config`]: `pipeline.toml`; [`experiments`]: one folder per experiment, and their registry;
+//! - [`study`]: the whole graph, the report stage and the claims it checks;
+//! - [`data`], [`nn`], [`training`], [`analysis`], [`plot`], [`report`]: what the experiments are
+//!   made of (training code never reaches figure or report code, so their edits retrain nothing);
 //! - [`app`]: the commands behind the CLI.
 
 pub mod analysis;
@@ -14,6 +16,8 @@ pub mod experiments;
 pub mod nn;
 pub mod plot;
 pub mod report;
+pub mod study;
+pub mod training;
 
 /// Keeps freed tensor memory in the process (glibc). Batched sweeps allocate tensors of a few MB
 /// every step; by default glibc serves those with fresh mmaps and hands them back on free, so each

@@ -60,10 +60,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the stage graph (text, or Graphviz with --dot).
+    /// Print the stage graph (text, or Graphviz with --dot), or with --code which source files
+    /// enter each stage kind's key.
     Dag {
         #[arg(long)]
         dot: bool,
+        /// Per stage kind: its run function's file and every file it reaches (its code key).
+        #[arg(long, conflicts_with = "dot")]
+        code: bool,
     },
     /// Re-hash every object in the cache and check artifacts against the manifest.
     Verify,
@@ -112,7 +116,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { patterns, jobs, wait, verbose } => app::run(&ws, &RunArgs { patterns, jobs, wait, verbose }),
         Command::Status { patterns, json } => app::status_cmd(&ws, &patterns, json).map(|_| 0),
-        Command::Dag { dot } => app::dag(&ws, dot).map(|_| 0),
+        Command::Dag { dot, code } => app::dag(&ws, dot, code).map(|_| 0),
         Command::Verify => app::verify(&ws),
         Command::Gc { prune } => app::gc(&ws, prune).map(|_| 0),
         Command::Submit { patterns } => app::submit(&ws, &patterns),

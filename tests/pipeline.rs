@@ -72,15 +72,23 @@ fn a_changed_parameter_reruns_only_its_dependents_and_status_says_why() {
 fn editing_plot_code_reruns_plots_never_training() {
     let ws = Workspace::new("code-change", &small_config(40));
     ws.run(&[]);
-    let out = ws.command(&["status", "--json"]).env("REPRO_CODE_OVERRIDE", "plot=edited").output().unwrap();
+    let out = ws
+        .command(&["status", "--json"])
+        .env("REPRO_CODE_OVERRIDE", "src/experiments/sim_functions/plot.rs=edited")
+        .output()
+        .unwrap();
     let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let stale: Vec<String> =
         statuses.iter().filter(|s| s["stale"] == true).map(|s| s["stage"].as_str().unwrap().to_string()).collect();
     assert_eq!(stale, ["sim_functions.plot[function=f1]", "sim_functions.plot[function=f2]", "report"]);
     let plot = statuses.iter().find(|s| s["stage"] == "sim_functions.plot[function=f1]").unwrap();
-    assert_eq!(plot["reasons"][0], "code of module `plot` changed");
+    assert_eq!(plot["reasons"][0], "code changed: src/experiments/sim_functions/plot.rs");
 
-    let out = ws.command(&["run", "-v"]).env("REPRO_CODE_OVERRIDE", "plot=edited").output().unwrap();
+    let out = ws
+        .command(&["run", "-v"])
+        .env("REPRO_CODE_OVERRIDE", "src/experiments/sim_functions/plot.rs=edited")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("s] sim_functions.train"), "no training reran:\n{stderr}");
     let (ran, _, _) = summary(&String::from_utf8_lossy(&out.stdout)).unwrap();
@@ -88,7 +96,8 @@ fn editing_plot_code_reruns_plots_never_training() {
     // (it names the key behind every figure).
     assert_eq!(ran, 3, "{stderr}");
 
-    let out = ws.command(&["status", "--json"]).env("REPRO_CODE_OVERRIDE", "nn=edited").output().unwrap();
+    let out =
+        ws.command(&["status", "--json"]).env("REPRO_CODE_OVERRIDE", "src/nn/stacked.rs=edited").output().unwrap();
     let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let stale = statuses.iter().filter(|s| s["stale"] == true).count();
     assert_eq!(stale, SMALL_STAGES - 2, "training and everything after it");

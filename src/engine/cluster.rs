@@ -209,8 +209,8 @@ mod tests {
     fn noop(_: &StageContext) -> Result<()> {
         Ok(())
     }
-    static TRAIN: StageKind = StageKind::plain("train", &[], noop);
-    static ANALYZE: StageKind = StageKind::plain("analyze", &[], noop);
+    static TRAIN: StageKind = StageKind::plain("train", noop);
+    static ANALYZE: StageKind = StageKind::plain("analyze", noop);
 
     #[test]
     fn sweeps_become_arrays_and_edges_dependencies() {

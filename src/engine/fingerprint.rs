@@ -1,18 +1,44 @@
-//! Code fingerprints baked in by build.rs, with an override hook for tests and experiments.
+//! The code part of stage keys, baked in by build.rs (see `code_graph.rs` for how it is derived),
+//! with an override hook to see what an edit would rerun without rebuilding.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
 
-/// Fingerprint of source module `name` (see `code_hash.rs` for how modules are cut).
+/// The name under which the dependency versions enter every key's code part.
+pub const DEPENDENCIES_ENTRY: &str = "Cargo.lock";
+
+/// The files whose blake3 enter the key of stage kind `kind` (each file its run function's file
+/// reaches), or `None` for a kind not declared under `src/` (a test's).
+pub fn files_of(kind: &str) -> Option<Vec<&'static str>> {
+    KINDS.iter().find(|(name, _, _)| *name == kind).map(|(_, _, files)| files.iter().map(|&i| FILES[i].0).collect())
+}
+
+/// The file that holds kind `kind`'s run function.
+pub fn run_file(kind: &str) -> Option<&'static str> {
+    KINDS.iter().find(|(name, _, _)| *name == kind).map(|(_, file, _)| *file)
+}
+
+/// The code part of kind `kind`'s key: file -> blake3 for every file in [`files_of`], and the
+/// dependency versions (Cargo.lock), which any result may depend on.
 ///
-/// `REPRO_CODE_OVERRIDE=plot=abc,nn=def` replaces fingerprints, to see what an edit of those
-/// modules would rerun without rebuilding (`repro status` answers at once).
-pub fn module(name: &str) -> Option<String> {
-    if let Some(v) = overrides().get(name) {
-        return Some(v.clone());
+/// `REPRO_CODE_OVERRIDE=src/plot/mod.rs=abc,Cargo.lock=def` replaces fingerprints, to see what an
+/// edit of those files would rerun without rebuilding (`repro status` answers at once).
+pub fn code_of(kind: &str) -> BTreeMap<String, String> {
+    let overrides = overrides();
+    let mut code: BTreeMap<String, String> = files_of(kind)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|file| (file.to_string(), FILES.iter().find(|(f, _)| *f == file).map_or("", |(_, h)| h).to_string()))
+        .collect();
+    code.insert(DEPENDENCIES_ENTRY.to_string(), DEPENDENCIES.to_string());
+    for (file, hash) in code.iter_mut() {
+        if let Some(v) = overrides.get(file) {
+            *hash = v.clone();
+        }
     }
-    MODULES.iter().find(|(m, _)| *m == name).map(|(_, h)| h.to_string())
+    code
 }
 
 fn overrides() -> BTreeMap<String, String> {
@@ -24,18 +50,53 @@ fn overrides() -> BTreeMap<String, String> {
         .collect()
 }
 
+/// How the sources under `root` differ from the ones the binary was built from: files edited,
+/// added or removed since. `None` when `root` is not this crate's checkout.
+pub fn drift(root: &Path) -> Option<Vec<String>> {
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).ok()?;
+    if !manifest.contains(&format!("name = \"{}\"", env!("CARGO_PKG_NAME"))) || !root.join("src").is_dir() {
+        return None;
+    }
+    let mut now = BTreeMap::new();
+    let mut stack = vec![root.join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path.strip_prefix(root).ok()?.to_string_lossy().replace('\\', "/");
+                now.insert(rel, super::hash_file(&path).ok()?);
+            }
+        }
+    }
+    let mut changed = Vec::new();
+    for (file, hash) in FILES {
+        let current =
+            if file.starts_with("src/") { now.remove(*file) } else { super::hash_file(&root.join(file)).ok() };
+        match current {
+            Some(h) if h == *hash => {}
+            Some(_) => changed.push(format!("{file} edited")),
+            None => changed.push(format!("{file} removed")),
+        }
+    }
+    changed.extend(now.into_keys().map(|file| format!("{file} added")));
+    Some(changed)
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::engine::code_hash;
-
     #[test]
-    fn baked_fingerprints_match_the_tree() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let now = code_hash::module_fingerprints(&src);
-        for (name, hash) in &now {
-            let baked = super::MODULES.iter().find(|(m, _)| m == name).map(|(_, h)| *h);
-            assert_eq!(baked, Some(hash.as_str()), "module {name}");
+    fn baked_code_matches_the_tree() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        assert_eq!(super::drift(root), Some(Vec::new()), "the binary was built from other sources");
+        let graph = crate::engine::code_graph::CodeGraph::from_tree(root).unwrap();
+        for (kind, _, _) in super::KINDS {
+            let mut derived: Vec<String> = graph.kind_code(kind).unwrap().into_keys().collect();
+            derived.sort();
+            let mut baked: Vec<String> = super::files_of(kind).unwrap().into_iter().map(str::to_string).collect();
+            baked.sort();
+            assert_eq!(derived, baked, "{kind}");
         }
-        assert!(now.iter().any(|(m, _)| m == "plot") && now.iter().any(|(m, _)| m == "experiments/sim_functions"));
     }
 }

@@ -8,14 +8,16 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::placement::Environment;
 use super::progress::Progress;
-use super::scheduler::Environment;
 
-/// A named stage function. `code` names the source modules whose fingerprints enter the key, so
-/// that editing one reruns exactly the kinds that depend on it.
+/// The input name under which a stage sees its lineage (see [`super::lineage`]).
+pub const LINEAGE_INPUT: &str = "lineage.json";
+
+/// A named stage function. Which source files enter its key is derived from the code by build.rs
+/// (every file its run function's file reaches: `code_graph.rs`), never declared here.
 pub struct StageKind {
     pub name: &'static str,
-    pub code: &'static [&'static str],
     /// Numeric kinds also key on the backend, the device class and the dependency lock file.
     pub numeric: bool,
     /// Threads this kind can use well; the scheduler never gives more.
@@ -38,31 +40,19 @@ pub enum Runner {
 
 impl StageKind {
     /// A kind whose outputs depend only on its code, params and inputs (one thread).
-    pub const fn plain(
-        name: &'static str,
-        code: &'static [&'static str],
-        run: fn(&StageContext) -> Result<()>,
-    ) -> StageKind {
-        StageKind { name, code, numeric: false, max_threads: 1, run: Runner::One(run) }
+    pub const fn plain(name: &'static str, run: fn(&StageContext) -> Result<()>) -> StageKind {
+        StageKind { name, numeric: false, max_threads: 1, run: Runner::One(run) }
     }
 
     /// A kind whose numbers also depend on the backend, the device and the dependency lock file.
-    pub const fn numeric(
-        name: &'static str,
-        code: &'static [&'static str],
-        run: fn(&StageContext) -> Result<()>,
-    ) -> StageKind {
-        StageKind { name, code, numeric: true, max_threads: 1, run: Runner::One(run) }
+    pub const fn numeric(name: &'static str, run: fn(&StageContext) -> Result<()>) -> StageKind {
+        StageKind { name, numeric: true, max_threads: 1, run: Runner::One(run) }
     }
 
     /// A numeric kind whose ready instances the scheduler may fuse into one batched execution
     /// (those with equal [`Stage::batch_group`] and placement).
-    pub const fn numeric_batched(
-        name: &'static str,
-        code: &'static [&'static str],
-        run: fn(&[StageContext]) -> Result<()>,
-    ) -> StageKind {
-        StageKind { name, code, numeric: true, max_threads: 1, run: Runner::Batch(run) }
+    pub const fn numeric_batched(name: &'static str, run: fn(&[StageContext]) -> Result<()>) -> StageKind {
+        StageKind { name, numeric: true, max_threads: 1, run: Runner::Batch(run) }
     }
 
     pub fn batches(&self) -> bool {
@@ -117,10 +107,10 @@ pub struct Stage {
     pub after_origin: Option<String>,
     /// When set, every output is materialised as `artifacts/<publish>/<output name>`.
     pub publish: Option<String>,
-    /// When set, the stage also reads [`super::lineage::INPUT`]: what every upstream stage was.
+    /// When set, the stage also reads [`LINEAGE_INPUT`]: what every upstream stage was.
     pub lineage: bool,
     /// Multiply-accumulates per step of the stage's main loop: how much one launch does, which
-    /// decides where an accelerator pays (see [`super::scheduler::Environment::for_stage`]).
+    /// decides where an accelerator pays (see [`Stage::placed`]).
     pub work: Option<u64>,
     /// Steps of that loop (epochs x batches), when known: with `work`, the stage's expected cost,
     /// which orders ready stages (long ones first, so they do not end up on the critical path).
@@ -192,6 +182,16 @@ impl Stage {
     pub fn batch_group(mut self, group: impl Into<String>) -> Stage {
         self.batch_group = group.into();
         self
+    }
+
+    /// The environment this stage computes in after placement (see [`Environment::for_work`]).
+    pub fn placed(&self, env: &Environment) -> Environment {
+        env.for_work(self.work)
+    }
+
+    /// Whether this stage computes on the accelerator of `env`'s split placement.
+    pub fn on_accelerator(&self, env: &Environment) -> bool {
+        env.on_accelerator(self.kind.numeric, self.work)
     }
 
     /// Gives the stage its lineage (see [`super::lineage`]) as an input that enters its key.
@@ -273,8 +273,8 @@ impl Graph {
         let mut deps = Vec::with_capacity(stages.len());
         for s in &stages {
             let mut d = Vec::new();
-            if s.lineage && s.inputs.iter().any(|inp| inp.name == super::lineage::INPUT) {
-                bail!("stage {} has an input named {}, the name of its lineage", s.id, super::lineage::INPUT);
+            if s.lineage && s.inputs.iter().any(|inp| inp.name == LINEAGE_INPUT) {
+                bail!("stage {} has an input named {}, the name of its lineage", s.id, LINEAGE_INPUT);
             }
             for input in &s.inputs {
                 let &j = index.get(&input.stage).ok_or_else(|| {
@@ -474,7 +474,7 @@ mod tests {
     fn noop(_: &StageContext) -> Result<()> {
         Ok(())
     }
-    static KIND: StageKind = StageKind::plain("k", &[], noop);
+    static KIND: StageKind = StageKind::plain("k", noop);
 
     fn stage(name: &str) -> Stage {
         Stage::new(&KIND, &[("n", name.to_string())], &())

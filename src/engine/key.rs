@@ -12,7 +12,8 @@ use super::hash_bytes;
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct KeyParts {
     pub kind: String,
-    /// Module name -> fingerprint of its source files.
+    /// Source file (from the crate root) -> blake3, for every file the kind's run function reaches;
+    /// and `Cargo.lock` -> blake3 of the dependency versions.
     pub code: BTreeMap<String, String>,
     pub params: BTreeMap<String, Value>,
     /// Input name -> blake3 of the input file.
@@ -26,38 +27,107 @@ impl KeyParts {
         hash_bytes(&serde_json::to_vec(self).expect("key parts always serialise"))
     }
 
-    /// Human reasons why `self` differs from `old` (the parts of the last completed run).
-    pub fn changes_since(&self, old: &KeyParts) -> Vec<String> {
+    /// Why `self` differs from `old` (the parts of the last completed run), one reason per part.
+    pub fn changes_since(&self, old: &KeyParts) -> Vec<DirtyReason> {
         let mut why = Vec::new();
         if self.kind != old.kind {
-            why.push(format!("stage kind changed: {} -> {}", old.kind, self.kind));
+            why.push(DirtyReason::KindChanged { old: old.kind.clone(), new: self.kind.clone() });
         }
         diff_maps(&old.params, &self.params, &mut why, |name, change| match change {
-            Change::Added(v) => format!("param `{name}` added (= {})", short(v)),
-            Change::Removed(v) => format!("param `{name}` removed (was {})", short(v)),
-            Change::Changed(a, b) => {
-                format!("param `{name}` changed: {} -> {}", short(a), short(b))
-            }
+            Change::Added(v) => DirtyReason::ParamAdded { name, value: v.clone() },
+            Change::Removed(v) => DirtyReason::ParamRemoved { name, value: v.clone() },
+            Change::Changed(a, b) => DirtyReason::ParamChanged { name, old: a.clone(), new: b.clone() },
         });
         diff_maps(&old.inputs, &self.inputs, &mut why, |name, change| match change {
-            Change::Changed(..) if name == super::lineage::INPUT => {
-                "its lineage changed: an upstream stage ran again".to_string()
-            }
-            Change::Added(_) => format!("input `{name}` added"),
-            Change::Removed(_) => format!("input `{name}` removed"),
-            Change::Changed(..) => format!("input `{name}` changed"),
+            Change::Changed(..) if name == super::lineage::INPUT => DirtyReason::LineageChanged,
+            Change::Added(_) => DirtyReason::InputAdded(name),
+            Change::Removed(_) => DirtyReason::InputRemoved(name),
+            Change::Changed(..) => DirtyReason::InputChanged(name),
         });
         diff_maps(&old.code, &self.code, &mut why, |name, change| match change {
-            Change::Added(_) => format!("now depends on the code of `{name}`"),
-            Change::Removed(_) => format!("no longer depends on the code of `{name}`"),
-            Change::Changed(..) => format!("code of module `{name}` changed"),
+            Change::Changed(..) if name == super::fingerprint::DEPENDENCIES_ENTRY => DirtyReason::DependenciesChanged,
+            Change::Added(_) => DirtyReason::CodeReached(name),
+            Change::Removed(_) => DirtyReason::CodeNoLongerReached(name),
+            Change::Changed(..) => DirtyReason::CodeChanged(name),
         });
         diff_maps(&old.env, &self.env, &mut why, |name, change| match change {
-            Change::Changed(a, b) => format!("{name} changed: {a} -> {b}"),
-            Change::Added(v) => format!("{name} is now {v}"),
-            Change::Removed(v) => format!("{name} no longer set (was {v})"),
+            Change::Changed(a, b) => DirtyReason::EnvChanged { name, old: a.clone(), new: b.clone() },
+            Change::Added(v) => DirtyReason::EnvSet { name, value: v.clone() },
+            Change::Removed(v) => DirtyReason::EnvUnset { name, was: v.clone() },
         });
         why
+    }
+}
+
+/// One way a stage's key differs from its last run's. Typed, so callers can count and group them;
+/// rendered to text only where it is shown (`repro status`, the run's log).
+#[derive(Clone, Debug, PartialEq)]
+pub enum DirtyReason {
+    KindChanged {
+        old: String,
+        new: String,
+    },
+    ParamAdded {
+        name: String,
+        value: Value,
+    },
+    ParamRemoved {
+        name: String,
+        value: Value,
+    },
+    ParamChanged {
+        name: String,
+        old: Value,
+        new: Value,
+    },
+    InputAdded(String),
+    InputRemoved(String),
+    InputChanged(String),
+    /// An upstream stage ran again (the lineage lists every upstream key).
+    LineageChanged,
+    /// A source file the kind's run function reaches was edited.
+    CodeChanged(String),
+    /// The run function now reaches a file it did not.
+    CodeReached(String),
+    CodeNoLongerReached(String),
+    /// Cargo.lock's dependency versions changed.
+    DependenciesChanged,
+    EnvChanged {
+        name: String,
+        old: String,
+        new: String,
+    },
+    EnvSet {
+        name: String,
+        value: String,
+    },
+    EnvUnset {
+        name: String,
+        was: String,
+    },
+}
+
+impl std::fmt::Display for DirtyReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DirtyReason::KindChanged { old, new } => write!(f, "stage kind changed: {old} -> {new}"),
+            DirtyReason::ParamAdded { name, value } => write!(f, "param `{name}` added (= {})", short(value)),
+            DirtyReason::ParamRemoved { name, value } => write!(f, "param `{name}` removed (was {})", short(value)),
+            DirtyReason::ParamChanged { name, old, new } => {
+                write!(f, "param `{name}` changed: {} -> {}", short(old), short(new))
+            }
+            DirtyReason::InputAdded(name) => write!(f, "input `{name}` added"),
+            DirtyReason::InputRemoved(name) => write!(f, "input `{name}` removed"),
+            DirtyReason::InputChanged(name) => write!(f, "input `{name}` changed"),
+            DirtyReason::LineageChanged => f.write_str("its lineage changed: an upstream stage ran again"),
+            DirtyReason::CodeChanged(file) => write!(f, "code changed: {file}"),
+            DirtyReason::CodeReached(file) => write!(f, "code now reaches {file}"),
+            DirtyReason::CodeNoLongerReached(file) => write!(f, "code no longer reaches {file}"),
+            DirtyReason::DependenciesChanged => f.write_str("dependency versions changed (Cargo.lock)"),
+            DirtyReason::EnvChanged { name, old, new } => write!(f, "{name} changed: {old} -> {new}"),
+            DirtyReason::EnvSet { name, value } => write!(f, "{name} is now {value}"),
+            DirtyReason::EnvUnset { name, was } => write!(f, "{name} no longer set (was {was})"),
+        }
     }
 }
 
@@ -70,19 +140,19 @@ enum Change<'a, V> {
 fn diff_maps<V: PartialEq>(
     old: &BTreeMap<String, V>,
     new: &BTreeMap<String, V>,
-    out: &mut Vec<String>,
-    describe: impl Fn(&str, Change<'_, V>) -> String,
+    out: &mut Vec<DirtyReason>,
+    describe: impl Fn(String, Change<'_, V>) -> DirtyReason,
 ) {
     for (name, value) in new {
         match old.get(name) {
-            None => out.push(describe(name, Change::Added(value))),
-            Some(before) if before != value => out.push(describe(name, Change::Changed(before, value))),
+            None => out.push(describe(name.clone(), Change::Added(value))),
+            Some(before) if before != value => out.push(describe(name.clone(), Change::Changed(before, value))),
             Some(_) => {}
         }
     }
     for (name, value) in old {
         if !new.contains_key(name) {
-            out.push(describe(name, Change::Removed(value)));
+            out.push(describe(name.clone(), Change::Removed(value)));
         }
     }
 }
@@ -101,7 +171,7 @@ mod tests {
         let mut p = KeyParts { kind: "k".into(), ..Default::default() };
         p.params.insert("lr".into(), json!(0.001));
         p.inputs.insert("data".into(), "aa".into());
-        p.code.insert("nn".into(), "c1".into());
+        p.code.insert("src/nn/mlp.rs".into(), "c1".into());
         p
     }
 
@@ -113,7 +183,7 @@ mod tests {
         b.params.insert("lr".into(), json!(0.01));
         assert_ne!(a.key(), b.key());
         let mut c = parts();
-        c.code.insert("nn".into(), "c2".into());
+        c.code.insert("src/nn/mlp.rs".into(), "c2".into());
         assert_ne!(a.key(), c.key());
     }
 
@@ -123,14 +193,14 @@ mod tests {
         let mut new = parts();
         new.params.insert("lr".into(), json!(0.01));
         new.inputs.insert("data".into(), "bb".into());
-        new.code.insert("nn".into(), "c2".into());
-        let why = new.changes_since(&old);
+        new.code.insert("src/nn/mlp.rs".into(), "c2".into());
+        let why: Vec<String> = new.changes_since(&old).iter().map(ToString::to_string).collect();
         assert_eq!(
             why,
             vec![
                 "param `lr` changed: 0.001 -> 0.01".to_string(),
                 "input `data` changed".to_string(),
-                "code of module `nn` changed".to_string(),
+                "code changed: src/nn/mlp.rs".to_string(),
             ]
         );
         assert!(old.changes_since(&parts()).is_empty());

@@ -16,7 +16,7 @@ use super::graph::Graph;
 use super::store::Record;
 
 /// The input name under which a stage sees its lineage.
-pub const INPUT: &str = "lineage.json";
+pub const INPUT: &str = super::graph::LINEAGE_INPUT;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Entry {
@@ -105,7 +105,7 @@ mod tests {
     fn noop(_: &StageContext) -> Result<()> {
         Ok(())
     }
-    static KIND: StageKind = StageKind::plain("k", &[], noop);
+    static KIND: StageKind = StageKind::plain("k", noop);
 
     fn record(stage: &Stage, seconds: f64) -> Record {
         Record {

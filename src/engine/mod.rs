@@ -6,12 +6,14 @@
 pub mod artifacts;
 pub mod atomic;
 pub mod cluster;
-pub mod code_hash;
+#[cfg(test)]
+pub mod code_graph;
 pub mod fingerprint;
 pub mod graph;
 pub mod key;
 pub mod lineage;
 pub mod lock;
+pub mod placement;
 pub mod progress;
 pub mod scheduler;
 pub mod status;

@@ -13,48 +13,9 @@ use super::graph::{Graph, Stage, StageContext};
 use super::hash_bytes;
 use super::key::KeyParts;
 use super::lineage;
+pub use super::placement::{Environment, Split};
 use super::progress::Reporter;
 use super::store::{BatchRun, Record, Store, walk_files};
-
-/// What numeric stages are keyed on besides their code, params and inputs.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Environment {
-    pub backend: String,
-    pub device: String,
-    /// Per-stage placement: stages that declare less work per step than `min_work` run on the
-    /// `small` backend and device instead (tiny networks lose on a GPU: each step is a few kernel
-    /// launches).
-    pub split: Option<Split>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct Split {
-    pub min_work: u64,
-    /// (backend, device) of the stages below `min_work`.
-    pub small: (String, String),
-}
-
-impl Environment {
-    /// The split that sends `stage` to its small backend and device, if one does.
-    fn small_for(&self, stage: &Stage) -> Option<&Split> {
-        self.split.as_ref().filter(|split| stage.work.is_some_and(|work| work < split.min_work))
-    }
-
-    /// The environment `stage` computes in after placement, no further split.
-    pub fn for_stage(&self, stage: &Stage) -> Environment {
-        let (backend, device) = match self.small_for(stage) {
-            Some(split) => split.small.clone(),
-            None => (self.backend.clone(), self.device.clone()),
-        };
-        Environment { backend, device, split: None }
-    }
-
-    /// Whether `stage` computes on the accelerator of a split placement (numeric stages only: a
-    /// plain stage's environment does not matter).
-    pub fn on_accelerator(&self, stage: &Stage) -> bool {
-        stage.kind.numeric && self.split.is_some() && self.small_for(stage).is_none()
-    }
-}
 
 pub struct RunOptions {
     /// Stages running at once.
@@ -93,14 +54,8 @@ impl RunSummary {
 
 /// The key parts of `stage` given the blake3 of each of its inputs.
 pub fn key_parts(stage: &Stage, inputs: BTreeMap<String, String>, env: &Environment) -> Result<KeyParts> {
-    let mut code = BTreeMap::new();
-    let lock: &[&str] = if stage.kind.numeric { &["Cargo.lock"] } else { &[] };
-    for module in stage.kind.code.iter().chain(lock) {
-        let fp = fingerprint::module(module)
-            .ok_or_else(|| anyhow!("stage kind {} names unknown code module `{module}`", stage.kind.name))?;
-        code.insert(module.to_string(), fp);
-    }
-    let env = &env.for_stage(stage);
+    let code = fingerprint::code_of(stage.kind.name);
+    let env = &stage.placed(env);
     let mut env_map = BTreeMap::new();
     if stage.kind.numeric {
         env_map.insert("backend".to_string(), env.backend.clone());
@@ -216,12 +171,12 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                 graph.order().iter().copied().filter(|&i| matches!(states[i], State::Ready(_))).collect();
             candidates.sort_by_key(|&i| {
                 let stage = graph.stage(i);
-                (!opts.env.on_accelerator(stage), std::cmp::Reverse(stage.expected_cost()))
+                (!stage.on_accelerator(&opts.env), std::cmp::Reverse(stage.expected_cost()))
             });
             let accelerator_waiting = (0..n).any(|i| {
                 opts.selected[i]
                     && matches!(states[i], State::Waiting | State::Ready(_))
-                    && opts.env.on_accelerator(graph.stage(i))
+                    && graph.stage(i).on_accelerator(&opts.env)
             });
             let cpu_jobs = if accelerator_waiting { jobs.saturating_sub(opts.accelerator_slots).max(1) } else { jobs };
             // A CPU training leaves slots to dearer ones about to be ready, at most half of them
@@ -240,7 +195,7 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                 let stage = graph.stage(i);
                 // Glue that declares no work (fetches, analyses) is never held back: GPU stages
                 // may be waiting for it.
-                if !opts.env.on_accelerator(stage) && stage.work.is_some() {
+                if !stage.on_accelerator(&opts.env) && stage.work.is_some() {
                     let dearer = imminent.iter().filter(|&&cost| cost > stage.expected_cost()).count();
                     if running + dearer.min(most_kept) >= cpu_jobs {
                         continue;
@@ -248,13 +203,13 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                 }
                 let mut members = vec![i];
                 if stage.kind.batches() {
-                    let placement = opts.env.for_stage(stage);
+                    let placement = stage.placed(&opts.env);
                     let fits = |j: usize| {
                         let other = graph.stage(j);
                         matches!(states[j], State::Ready(_))
                             && std::ptr::eq(other.kind, stage.kind)
                             && other.batch_group == stage.batch_group
-                            && opts.env.for_stage(other) == placement
+                            && other.placed(&opts.env) == placement
                     };
                     let more = graph.order().iter().copied().filter(|&j| j != i && fits(j));
                     members.extend(more.take(batch_size - 1));
@@ -335,7 +290,7 @@ fn execute(
     env: &Environment,
 ) -> Vec<Result<Record>> {
     let first = jobs[0].stage;
-    let env = &env.for_stage(first);
+    let env = &first.placed(env);
     let scratches: Vec<_> = match jobs.iter().map(|_| store.scratch_dir()).collect::<Result<Vec<_>>>() {
         Ok(dirs) => dirs,
         Err(e) => return jobs.iter().map(|_| Err(anyhow!("{e:#}"))).collect(),
@@ -408,7 +363,7 @@ fn imminent_costs(graph: &Graph, states: &[State], opts: &RunOptions) -> Vec<u64
             opts.selected[i]
                 && matches!(states[i], State::Waiting)
                 && stage.work.is_some()
-                && !opts.env.on_accelerator(stage)
+                && !stage.on_accelerator(&opts.env)
                 && deps.iter().any(|&j| glue_underway(j))
                 && deps.iter().all(|&j| matches!(states[j], State::Done) || glue_underway(j))
         })
@@ -483,9 +438,8 @@ mod tests {
         anyhow::bail!("deliberate failure")
     }
 
-    static WIDE: StageKind =
-        StageKind { name: "wide", code: &[], numeric: false, max_threads: 2, run: Runner::One(work) };
-    static BROKEN: StageKind = StageKind::plain("broken", &[], broken);
+    static WIDE: StageKind = StageKind { name: "wide", numeric: false, max_threads: 2, run: Runner::One(work) };
+    static BROKEN: StageKind = StageKind::plain("broken", broken);
 
     /// Options for `stages` stages on `jobs` slots and as many threads, CPU only.
     fn options(store: &Store, jobs: usize, stages: usize, max_batch: usize) -> RunOptions {
@@ -521,13 +475,13 @@ mod tests {
                 None => s,
             }
         };
-        let small = env.for_stage(&stage(Some(999)));
+        let small = stage(Some(999)).placed(&env);
         assert_eq!((small.backend.as_str(), small.device.as_str()), ("flex", "cpu"));
-        let large = env.for_stage(&stage(Some(1000)));
+        let large = stage(Some(1000)).placed(&env);
         assert_eq!((large.backend.as_str(), large.device.as_str()), ("tch", "cuda:0"));
-        assert_eq!(env.for_stage(&stage(None)).device, "cuda:0", "no declared work: the configured device");
+        assert_eq!(stage(None).placed(&env).device, "cuda:0", "no declared work: the configured device");
         let plain = Environment { split: None, ..env.clone() };
-        assert_eq!(plain.for_stage(&stage(Some(1))).device, "cuda:0", "no split: every stage on the device");
+        assert_eq!(stage(Some(1)).placed(&plain).device, "cuda:0", "no split: every stage on the device");
     }
 
     #[test]
@@ -564,7 +518,7 @@ mod tests {
         Ok(())
     }
 
-    static SWEEP: StageKind = StageKind::numeric_batched("sweep", &[], batched);
+    static SWEEP: StageKind = StageKind::numeric_batched("sweep", batched);
 
     #[test]
     fn ready_instances_of_a_group_are_fused_into_as_many_batches_as_slots() {
@@ -604,7 +558,7 @@ mod tests {
         Ok(())
     }
 
-    static NOTED: StageKind = StageKind::plain("noted", &[], note_start);
+    static NOTED: StageKind = StageKind::plain("noted", note_start);
 
     #[test]
     fn the_most_expensive_ready_stage_starts_first() {
@@ -641,7 +595,7 @@ mod tests {
         write_own_id(ctx)
     }
 
-    static NOTED_AFTER_FETCH: StageKind = StageKind::plain("noted", &[], note_start_after_fetch);
+    static NOTED_AFTER_FETCH: StageKind = StageKind::plain("noted", note_start_after_fetch);
 
     #[test]
     fn a_slot_waits_for_a_dearer_training_about_to_be_ready() {
@@ -674,8 +628,8 @@ mod tests {
         write_own_id(ctx)
     }
 
-    static TRAINING: StageKind = StageKind::numeric("training", &[], note_start_with_gpu);
-    static FETCH: StageKind = StageKind::plain("fetch", &[], note_start_with_gpu);
+    static TRAINING: StageKind = StageKind::numeric("training", note_start_with_gpu);
+    static FETCH: StageKind = StageKind::plain("fetch", note_start_with_gpu);
 
     #[test]
     fn a_gpu_stage_starts_as_soon_as_its_input_exists() {

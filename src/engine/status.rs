@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::graph::Graph;
-use super::scheduler::{Environment, input_hashes, key_parts};
+use super::placement::Environment;
+use super::scheduler::{input_hashes, key_parts};
 use super::store::{Record, Store};
 
 #[derive(Debug, Serialize)]
@@ -47,7 +48,7 @@ pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected:
             if let (Some(old), Ok(now)) = (&last, key_parts(stage, BTreeMap::new(), env)) {
                 let mut cmp = now.clone();
                 cmp.inputs = old.inputs.clone();
-                reasons = cmp.changes_since(old);
+                reasons = cmp.changes_since(old).iter().map(ToString::to_string).collect();
             } else if last.is_none() {
                 reasons.push("never run".into());
             }
@@ -77,7 +78,7 @@ pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected:
             _ => match &last {
                 None => vec!["never run".to_string()],
                 Some(old) => {
-                    let why = parts.changes_since(old);
+                    let why: Vec<String> = parts.changes_since(old).iter().map(ToString::to_string).collect();
                     if why.is_empty() {
                         vec!["no cached result for this key (cache cleaned?)".to_string()]
                     } else {

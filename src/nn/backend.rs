@@ -3,7 +3,15 @@
 use anyhow::{Result, bail};
 use burn::prelude::Device;
 
-use crate::config::{Backend, PipelineSettings};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+/// The training backend: burn's pure-Rust CPU backend, or libtorch.
+pub enum Backend {
+    Flex,
+    Tch,
+}
 
 /// Where numeric stages compute.
 #[derive(Clone, Debug)]
@@ -16,13 +24,13 @@ pub struct Compute {
 impl Compute {
     /// The settings with `device = "auto"` resolved to the device it means on this machine, so
     /// that keys and records name the device that really computed.
-    pub fn from_settings(settings: &PipelineSettings) -> Result<Compute> {
-        let device = match (settings.backend, settings.device.as_str()) {
+    pub fn from_settings(backend: Backend, device: &str) -> Result<Compute> {
+        let device = match (backend, device) {
             (Backend::Tch, "auto") => tch_auto(),
             (Backend::Flex, "auto") => "cpu".to_string(),
             (_, other) => other.to_string(),
         };
-        let compute = Compute { backend: settings.backend, device };
+        let compute = Compute { backend, device };
         compute.device()?;
         Ok(compute)
     }

@@ -2,7 +2,7 @@
 //! fully connected head, as the spec's CNN1-3.
 
 use burn::nn::Linear;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use rand::rngs::StdRng;
@@ -89,21 +89,6 @@ impl Cnn {
             }
         }
         y
-    }
-}
-
-impl Init {
-    /// `nn.Conv2d(c_in, c_out, k)` as PyTorch initialises it: W and b from U(-1/sqrt(fan_in), ..),
-    /// fan_in = c_in * k * k. Stride 1, no padding.
-    pub fn conv2d(&mut self, c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
-        let mut conv = Conv2dConfig::new([c_in, c_out], [k, k]).init(device);
-        let fan_in = c_in * k * k;
-        let bound = 1.0 / (fan_in as f32).sqrt();
-        let w = self.uniform(c_out * fan_in, bound);
-        let b = self.uniform(c_out, bound);
-        conv.weight = self.param(w, [c_out, c_in, k, k], device);
-        conv.bias = Some(self.param(b, [c_out], device));
-        conv
     }
 }
 

@@ -7,6 +7,7 @@
 
 use burn::module::{Param, ParamId};
 use burn::nn::Linear;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -41,6 +42,21 @@ impl Init {
         let w = self.uniform(d_in * d_out, bound);
         let b = self.uniform(d_out, bound);
         Linear { weight: self.param(w, [d_in, d_out], device), bias: Some(self.param(b, [d_out], device)) }
+    }
+}
+
+impl Init {
+    /// `nn.Conv2d(c_in, c_out, k)` as PyTorch initialises it: W and b from U(-1/sqrt(fan_in), ..),
+    /// fan_in = c_in * k * k. Stride 1, no padding.
+    pub fn conv2d(&mut self, c_in: usize, c_out: usize, k: usize, device: &Device) -> Conv2d {
+        let mut conv = Conv2dConfig::new([c_in, c_out], [k, k]).init(device);
+        let fan_in = c_in * k * k;
+        let bound = 1.0 / (fan_in as f32).sqrt();
+        let w = self.uniform(c_out * fan_in, bound);
+        let b = self.uniform(c_out, bound);
+        conv.weight = self.param(w, [c_out, c_in, k, k], device);
+        conv.bias = Some(self.param(b, [c_out], device));
+        conv
     }
 }
 

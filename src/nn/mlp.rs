@@ -61,10 +61,7 @@ impl super::classify::Classifier for Mlp {
     }
 }
 
-/// Weights plus biases of an MLP with these widths.
-pub fn param_count(widths: &[usize]) -> usize {
-    widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
-}
+pub use super::shape::param_count;
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@ pub mod init;
 pub mod loss;
 pub mod mlp;
 pub mod optim;
+pub mod shape;
 pub mod sparse_input;
 pub mod stacked;
 

@@ -1,16 +1,6 @@
 //! One look for every figure: line charts with optional min-max bands, scatter plots, log axes.
 //! Each chart is written twice, as `<stem>.png` (for the HTML report) and `<stem>.svg`.
 
-pub mod grad_norm;
-pub mod interpolation;
-pub mod min_ratio;
-pub mod mnist_cnn;
-pub mod params_generalization;
-pub mod random_labels;
-pub mod sensitivity;
-pub mod sim_functions;
-pub mod weights_pca;
-
 use std::path::Path;
 use std::sync::Once;
 

@@ -2,17 +2,6 @@
 //! self-contained file: figures inline as data URIs, no scripts, no external resources).
 
 pub mod browser;
-pub mod claims;
-pub mod grad_norm;
-pub mod interpolation;
-pub mod min_ratio;
-pub mod mnist_cnn;
-pub mod params_generalization;
-pub mod random_labels;
-pub mod sensitivity;
-pub mod sim_functions;
-pub mod stage;
-pub mod weights_pca;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,146 @@
+//! Spec section 2, "Train on actual task": three CNNs of about 25k parameters on MNIST.
+//!
+//! CNN1: conv(1->10, k4), pool, conv(10->20, k4), pool, fc 320-50 (dropout 0.25)-100-10.
+//! CNN2: the same convs, fc 320-50-50-40-30-10. CNN3: conv(1->10, k5), pool, conv(10->15, k5),
+//! pool, fc 240-84-10. ReLU everywhere but the output. Batch 500 reshuffled every epoch (seeded),
+//! Adam lr 1e-3 with coupled L2 1e-4, cross-entropy, 15 epochs, pixels in [0, 1].
+//!
+//! Unlike the original (step-100 running values), every metric is the full training set and the
+//! full test set, in evaluation mode, after every epoch.
+
+mod analyze;
+pub mod model;
+mod plot;
+mod report;
+mod train;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+pub use self::model::Model;
+pub use self::train::ID;
+use self::train::TrainParams;
+use crate::engine::{Stage, StageKind};
+use crate::experiments::{Built, Experiment, report_input};
+use crate::report::Section;
+use crate::training::mnist_inputs::MnistInputs;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub seeds: Vec<u64>,
+    pub models: Vec<Model>,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f32,
+    /// Train on the first N training images only (all when absent).
+    pub train_subset: Option<usize>,
+    /// Evaluate on the first N test images only (all when absent).
+    pub test_subset: Option<usize>,
+    pub after: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            seeds: vec![1],
+            models: vec![Model::Cnn1, Model::Cnn2, Model::Cnn3],
+            epochs: 15,
+            batch_size: 500,
+            lr: 1e-3,
+            weight_decay: 1e-4,
+            train_subset: Default::default(),
+            test_subset: Default::default(),
+            after: Default::default(),
+        }
+    }
+}
+
+impl Experiment for Settings {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.seeds.is_empty() || self.models.is_empty() {
+            bail!("seeds and models must each name at least one");
+        }
+        if self.epochs == 0 || self.batch_size == 0 {
+            bail!("epochs and batch_size must be at least 1");
+        }
+        if self.train_subset == Some(0) || self.test_subset == Some(0) {
+            bail!("a subset of 0 images trains nothing");
+        }
+        Ok(())
+    }
+
+    fn after(&self) -> &[String] {
+        &self.after
+    }
+
+    fn stages(&self, mnist: &MnistInputs) -> Built {
+        stages(self, mnist)
+    }
+
+    fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
+        report::section(inputs, self)
+    }
+}
+
+// One thread each: a second thread makes a batch-500 step slower here (bench/RESULTS.md), so
+// CNN runs go side by side instead.
+static TRAIN: StageKind = StageKind::numeric("mnist_cnn.train", train::train);
+
+static ANALYZE: StageKind = StageKind::plain("mnist_cnn.analyze", analyze::analyze);
+
+static PLOT: StageKind = StageKind::plain("mnist_cnn.plot", plot::figures);
+
+fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
+    let mut out = Vec::new();
+    let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+    for &model in &settings.models {
+        for &seed in &settings.seeds {
+            let params = TrainParams {
+                model,
+                seed,
+                epochs: settings.epochs,
+                batch_size: settings.batch_size,
+                lr: settings.lr,
+                weight_decay: settings.weight_decay,
+                train_subset: settings.train_subset,
+                test_subset: settings.test_subset,
+            };
+            let run = mnist.feed(
+                Stage::new(&TRAIN, &[("model", model.name().into()), ("seed", seed.to_string())], &params)
+                    .with_work(model.shape().macs_per_image() * settings.batch_size as u64)
+                    .with_steps(
+                        (settings.epochs
+                            * settings
+                                .train_subset
+                                .unwrap_or(crate::data::mnist::TRAIN_IMAGES_COUNT)
+                                .div_ceil(settings.batch_size)) as u64,
+                    ),
+            );
+            let tag = format!("{}.{seed}", model.name());
+            analyze = analyze.input(format!("{tag}/run.json"), &run, "run.json").input(
+                format!("{tag}/curve.csv"),
+                &run,
+                "curve.csv",
+            );
+            out.push(run);
+        }
+    }
+    let plot = Stage::new(&PLOT, &[], &()).input("curves.csv", &analyze, "curves.csv").publish(ID);
+    let report = vec![
+        report_input(&analyze, "summary.csv"),
+        report_input(&plot, "loss.png"),
+        report_input(&plot, "accuracy.png"),
+    ];
+    out.push(analyze);
+    out.push(plot);
+    Built { stages: out, report }
+}

@@ -1,0 +1,118 @@
+//! Spec section 9, "Flatness vs generalisation, part 2", as the assignment intends: the 784-20-20-10
+//! ReLU MLP (16,330 parameters) trained with batch sizes 5, 25, 125, 500 and 1000 (Adam lr 1e-3,
+//! 10 epochs); for each, full-set loss and accuracy, and the sensitivity of Novak et al. (2018):
+//! the Frobenius norm of the Jacobian of the softmax output with respect to the input, averaged over
+//! the test set. Also the norm of the loss gradient with respect to the input, averaged likewise.
+//!
+//! The original's "sensitivity" was the mean per-tensor norm of the *parameter* gradient of the
+//! last training mini-batch.
+
+mod analyze;
+mod plot;
+mod report;
+mod train;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+pub use self::train::{ID, WIDTHS};
+use crate::engine::{Stage, StageKind};
+use crate::experiments::{Built, Experiment, report_input};
+use crate::report::Section;
+use crate::training::mnist::MlpTraining;
+use crate::training::mnist_inputs::MnistInputs;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub batch_sizes: Vec<usize>,
+    pub seed: u64,
+    pub epochs: usize,
+    pub lr: f64,
+    pub train_subset: Option<usize>,
+    pub test_subset: Option<usize>,
+    pub after: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            batch_sizes: vec![5, 25, 125, 500, 1000],
+            seed: Default::default(),
+            epochs: 10,
+            lr: 1e-3,
+            train_subset: Default::default(),
+            test_subset: Default::default(),
+            after: Default::default(),
+        }
+    }
+}
+
+impl Experiment for Settings {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.batch_sizes.is_empty() || self.batch_sizes.contains(&0) || self.epochs == 0 {
+            bail!("at least one batch size (each at least 1) and one epoch");
+        }
+        Ok(())
+    }
+
+    fn after(&self) -> &[String] {
+        &self.after
+    }
+
+    fn stages(&self, mnist: &MnistInputs) -> Built {
+        stages(self, mnist)
+    }
+
+    fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
+        report::section(inputs, self)
+    }
+}
+
+static TRAIN: StageKind =
+    StageKind::numeric("sensitivity.train", train::train);
+
+static ANALYZE: StageKind = StageKind::plain("sensitivity.analyze", analyze::analyze);
+
+static PLOT: StageKind = StageKind::plain("sensitivity.plot", plot::figures);
+
+fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
+    let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+    let mut out = Vec::new();
+    for &batch in &settings.batch_sizes {
+        let training = MlpTraining {
+            widths: WIDTHS.to_vec(),
+            seed: settings.seed,
+            epochs: settings.epochs,
+            batch_size: batch,
+            lr: settings.lr,
+            train_subset: settings.train_subset,
+            test_subset: settings.test_subset,
+            random_labels: None,
+            stop_at_train_accuracy: None,
+            evaluate_every: 1,
+        };
+        let run = training.stage(&TRAIN, &[("batch", batch.to_string())], mnist);
+        analyze = analyze.input(format!("{batch}/run.json"), &run, "run.json");
+        out.push(run);
+    }
+    let plot = Stage::new(&PLOT, &[], &()).input("summary.csv", &analyze, "summary.csv").publish(ID);
+    let report = vec![
+        report_input(&analyze, "summary.csv"),
+        report_input(&plot, "loss_sensitivity.png"),
+        report_input(&plot, "accuracy_sensitivity.png"),
+    ];
+    out.extend([analyze, plot]);
+    Built { stages: out, report }
+}
+
+/// The original's printed accuracies (%) by batch size (spec section 9): (batch, train, test).
+pub const REFERENCE: [(usize, f64, f64); 5] =
+    [(5, 96.7833, 95.47), (25, 96.63, 95.95), (125, 95.535, 94.80), (500, 94.5417, 94.33), (1000, 92.6333, 92.92)];

@@ -1,0 +1,168 @@
+//! Spec section 1, "Simulate a function": three networks of (almost) equal size fitted to
+//! f1(x) = sin(5πx)/(5πx) and f2(x) = sign(sin(5πx)) on 300 points of [-1.5, 1.5).
+//!
+//! Stages: `data[function]` -> `train[function, model, seed]` -> `analyze` -> `plot[function]`.
+//! Training is full batch, Adam (lr 1e-3, coupled L2 1e-4), MSE, up to 20000 epochs, with the
+//! original's stopping rule: stop after epoch t > 5 when L_t < 1e-3 and the last two loss changes
+//! are both below 1e-5.
+
+mod analyze;
+mod data;
+pub mod model;
+mod plot;
+mod report;
+mod train;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
+
+pub use self::model::Model;
+pub use self::train::ID;
+use self::model::DataParams;
+use self::train::TrainParams;
+use crate::data::synth::Function;
+use crate::engine::{Stage, StageKind};
+use crate::experiments::{Built, Experiment, report_input};
+use crate::report::Section;
+use crate::training::mnist_inputs::MnistInputs;
+
+/// `[experiments.sim_functions]` in pipeline.toml. Defaults are the original's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub seeds: Vec<u64>,
+    pub functions: Vec<Function>,
+    pub models: Vec<Model>,
+    pub lr: f64,
+    pub weight_decay: f32,
+    pub max_epochs: usize,
+    /// The stopping rule: loss below `stop_loss` and the last two changes below `stop_delta`,
+    /// checked only after epoch `stop_after_epoch`.
+    pub stop_loss: f32,
+    pub stop_delta: f32,
+    pub stop_after_epoch: usize,
+    /// Experiments whose stages must finish before this one's start (ordering only).
+    pub after: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            seeds: vec![0, 1, 2],
+            functions: vec![Function::F1, Function::F2],
+            models: vec![Model::M1, Model::M2, Model::M3],
+            lr: 1e-3,
+            weight_decay: 1e-4,
+            max_epochs: 20000,
+            stop_loss: 1e-3,
+            stop_delta: 1e-5,
+            stop_after_epoch: 5,
+            after: Default::default(),
+        }
+    }
+}
+
+impl Experiment for Settings {
+    fn id(&self) -> &'static str {
+        ID
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.seeds.is_empty() || self.functions.is_empty() || self.models.is_empty() {
+            bail!("seeds, functions and models must each name at least one");
+        }
+        if self.max_epochs == 0 {
+            bail!("max_epochs must be at least 1");
+        }
+        if self.lr.is_nan() || self.lr <= 0.0 {
+            bail!("lr must be positive");
+        }
+        Ok(())
+    }
+
+    fn after(&self) -> &[String] {
+        &self.after
+    }
+
+    fn stages(&self, _mnist: &MnistInputs) -> Built {
+        stages(self)
+    }
+
+    fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
+        report::section(inputs, self)
+    }
+}
+
+
+static DATA: StageKind = StageKind::plain("sim_functions.data", data::generate);
+
+// Seeds and functions of one model train as one stacked model (a batched sweep).
+static TRAIN: StageKind = StageKind::numeric_batched("sim_functions.train", train::train);
+
+static ANALYZE: StageKind =
+    StageKind::plain("sim_functions.analyze", analyze::analyze);
+
+static PLOT: StageKind = StageKind::plain(
+    "sim_functions.plot", plot::figures,
+);
+
+/// The stage instances for `settings`, and what the report reads from them.
+fn stages(settings: &Settings) -> Built {
+    let mut out = Vec::new();
+    let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+    for &function in &settings.functions {
+        let data = Stage::new(&DATA, &[("function", function.name().into())], &DataParams { function });
+        for &model in &settings.models {
+            for &seed in &settings.seeds {
+                let params = TrainParams {
+                    function,
+                    model,
+                    seed,
+                    lr: settings.lr,
+                    weight_decay: settings.weight_decay,
+                    max_epochs: settings.max_epochs,
+                    stop_loss: settings.stop_loss,
+                    stop_delta: settings.stop_delta,
+                    stop_after_epoch: settings.stop_after_epoch,
+                };
+                let labels =
+                    [("function", function.name().into()), ("model", model.name().into()), ("seed", seed.to_string())];
+                let work = (crate::nn::mlp::param_count(model.widths()) * crate::data::synth::grid().len()) as u64;
+                let group = params.group();
+                let run = Stage::new(&TRAIN, &labels, &params)
+                    .input("data", &data, "data.csv")
+                    .with_work(work)
+                    .with_steps(settings.max_epochs as u64)
+                    .batch_group(group);
+                let tag = format!("{}.{}.{seed}", function.name(), model.name());
+                analyze = analyze
+                    .input(format!("{tag}/run.json"), &run, "run.json")
+                    .input(format!("{tag}/loss.csv"), &run, "loss.csv")
+                    .input(format!("{tag}/prediction.csv"), &run, "prediction.csv");
+                out.push(run);
+            }
+        }
+        analyze = analyze.input(format!("{}/data.csv", function.name()), &data, "data.csv");
+        out.push(data);
+    }
+    // The loss curves and predictions feed the claims table too.
+    let mut report = ["summary.csv", "loss_checkpoints.csv", "loss_curves.csv", "predictions.csv"]
+        .iter()
+        .map(|name| report_input(&analyze, name))
+        .collect::<Vec<_>>();
+    for &function in &settings.functions {
+        let plot = Stage::new(&PLOT, &[("function", function.name().into())], &DataParams { function })
+            .input("loss_curves.csv", &analyze, "loss_curves.csv")
+            .input("predictions.csv", &analyze, "predictions.csv")
+            .publish(ID);
+        for figure in ["target", "loss", "predictions"] {
+            report.push(report_input(&plot, &format!("{figure}_{}.png", function.name())));
+        }
+        out.push(plot);
+    }
+    out.push(analyze);
+    Built { stages: out, report }
+}

@@ -1,0 +1,49 @@
+//! The figures of `sim_functions`: target, training loss and predictions, one set per function.
+
+use anyhow::Result;
+
+use crate::analysis::Table;
+use crate::engine::StageContext;
+use super::model::{DataParams, Model};
+use crate::plot::{self, Chart, Series};
+
+pub fn figures(ctx: &StageContext) -> Result<()> {
+    let DataParams { function } = ctx.params()?;
+    let f = function.name();
+    let curves = Table::read_csv(ctx.input("loss_curves.csv")?)?.filter_eq("function", f)?;
+    let preds = Table::read_csv(ctx.input("predictions.csv")?)?.filter_eq("function", f)?;
+    let models: Vec<String> =
+        curves.strings("model")?.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+
+    let seeds = plot::over_seeds(curves.floats("n")?.into_iter().fold(0.0, f64::max) as usize);
+    let mut loss =
+        Chart::new(format!("Training loss on {f}(x) = {}{seeds}", function.formula()), "epoch", "MSE (log scale)")
+            .log_y();
+    let mut fit = Chart::new(format!("Predictions vs ground truth, {f}(x) = {}{seeds}", function.formula()), "x", "y");
+    for (i, model) in models.iter().enumerate() {
+        let m: Model = serde_json::from_value(serde_json::Value::String(model.clone()))?;
+        let c = curves.filter_eq("model", model)?;
+        loss.series.push(
+            Series::band(m.label(), i, c.floats("epoch")?, c.floats("mean")?, c.floats("min")?, c.floats("max")?)
+                .thin(2000),
+        );
+        let p = preds.filter_eq("model", model)?;
+        fit.series.push(Series::band(
+            m.label(),
+            i,
+            p.floats("x")?,
+            p.floats("mean")?,
+            p.floats("min")?,
+            p.floats("max")?,
+        ));
+    }
+    let truth = preds.filter_eq("model", &models[0])?;
+    fit.series.push(Series::line("ground truth", plot::BLACK, truth.floats("x")?, truth.floats("target")?));
+    let mut target = Chart::new(format!("Target {f}(x) = {}", function.formula()), "x", "y");
+    target.series.push(Series::line(f, plot::BLACK, truth.floats("x")?, truth.floats("target")?));
+
+    plot::render(&loss, &ctx.output(&format!("loss_{f}"))?)?;
+    plot::render(&fit, &ctx.output(&format!("predictions_{f}"))?)?;
+    plot::render(&target, &ctx.output(&format!("target_{f}"))?)?;
+    Ok(())
+}

@@ -1,0 +1,809 @@
+//! The claims table: every claim the original report makes (spec §13), checked by code against our
+//! tables. Each check is a plain function of tables, so that it can be tested on made-up ones; the
+//! thresholds it uses are stated in its `check` text, which the report prints.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::analysis::Table;
+use crate::analysis::format_float as num;
+use crate::analysis::stats::{mean, spearman};
+use crate::config::Config;
+use crate::report::Section;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Confirmed,
+    NotConfirmed,
+    /// The claim says nothing a measurement could settle.
+    NotTestable,
+    /// Testable, but this run's configuration does not measure it (experiment off, budget too small).
+    NotMeasured,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Confirmed => "confirmed",
+            Verdict::NotConfirmed => "not confirmed",
+            Verdict::NotTestable => "not testable as stated",
+            Verdict::NotMeasured => "not measured in this run",
+        }
+    }
+
+    fn from(holds: bool) -> Verdict {
+        if holds { Verdict::Confirmed } else { Verdict::NotConfirmed }
+    }
+}
+
+/// A claim of the original (text from spec §13), how we check it, and the check itself: each
+/// claim carries its own evaluation, so the table can never pair a claim with another's finding.
+pub struct Spec {
+    pub id: &'static str,
+    pub experiment: &'static str,
+    pub claim: &'static str,
+    pub check: &'static str,
+    pub evaluate: fn(&Evidence) -> Result<Finding>,
+}
+
+/// What a claim is checked against: this run's tables and settings.
+pub struct Evidence<'a> {
+    table: &'a TableOf<'a>,
+    config: &'a Config,
+}
+
+impl Evidence<'_> {
+    /// Table `name` of experiment `id`, or `None` when the experiment is not configured.
+    fn table(&self, id: &str, name: &str) -> Result<Option<Table>> {
+        (self.table)(id, name)
+    }
+}
+
+/// `check` applied to `table`, or *not measured* when the experiment did not run.
+fn measured(table: Option<Table>, check: impl FnOnce(&Table) -> Result<Finding>) -> Result<Finding> {
+    match table {
+        Some(t) => check(&t),
+        None => Ok(not_configured()),
+    }
+}
+
+fn not_configured() -> Finding {
+    finding(Verdict::NotMeasured, "experiment not in this configuration")
+}
+
+/// What our tables say about a claim.
+#[derive(Debug)]
+pub struct Finding {
+    pub verdict: Verdict,
+    pub measurement: String,
+}
+
+fn finding(verdict: Verdict, measurement: impl Into<String>) -> Finding {
+    Finding { verdict, measurement: measurement.into() }
+}
+
+pub const CLAIMS: [Spec; 12] = [
+    Spec {
+        id: "C1",
+        experiment: "sim_functions",
+        claim: "On f1 the deepest model (M1) converges fastest.",
+        check: "Epochs until the seed-mean training loss first reaches θ, the lowest loss every model reaches; \
+                confirmed if M1 gets there first.",
+        evaluate: |ev| measured(ev.table("sim_functions", "loss_curves.csv")?, deep_converges_fastest),
+    },
+    Spec {
+        id: "C2",
+        experiment: "sim_functions",
+        claim: "On f1, after the first 1000 epochs the shallow model (M3) has the highest loss at every epoch.",
+        check: "Share of epochs ≥ 1000 (where all three models still train) at which M3's seed-mean loss is the \
+                highest; confirmed at ≥ 99 %.",
+        evaluate: |ev| measured(ev.table("sim_functions", "loss_curves.csv")?, |c| shallow_highest_after(c, 1000.0)),
+    },
+    Spec {
+        id: "C3",
+        experiment: "sim_functions",
+        claim: "On f2 all three models hit the epoch cap without converging.",
+        check: "Every f2 run trains to max_epochs without meeting the stopping rule.",
+        evaluate: |ev| match (ev.table("sim_functions", "summary.csv")?, &ev.config.experiments.sim_functions) {
+            (Some(summary), Some(s)) => f2_hits_cap(&summary, s.max_epochs),
+            _ => Ok(not_configured()),
+        },
+    },
+    Spec {
+        id: "C4",
+        experiment: "sim_functions",
+        claim: "On f2 deeper models make smaller errors near the ends of the x range.",
+        check: "MSE of the seed-mean prediction on the outer 10 % of the x range at each end; confirmed if the error \
+                falls with depth (M1 < M2 < M3).",
+        evaluate: |ev| measured(ev.table("sim_functions", "predictions.csv")?, deeper_better_at_edges),
+    },
+    Spec {
+        id: "C5",
+        experiment: "mnist_cnn",
+        claim: "CNN1 beats CNN2 in loss (and accuracy).",
+        check: "Final full-set test loss and accuracy, mean over seeds; confirmed if CNN1 is better on both.",
+        evaluate: |ev| measured(ev.table("mnist_cnn", "summary.csv")?, cnn1_beats_cnn2),
+    },
+    Spec {
+        id: "C6",
+        experiment: "grad_norm",
+        claim: "Around epoch 250 the gradient norm rises while the loss curve changes slope.",
+        check: "Per live seed, in epochs 200-300: a rise of the gradient norm by ≥ 20 % over its running minimum, \
+                where the loss slope over the next 50 epochs differs from the previous 50 by ≥ 2×; confirmed if most \
+                live seeds show both (only the shape is checkable).",
+        evaluate: |ev| match (ev.table("grad_norm", "curves.csv")?, ev.table("grad_norm", "summary.csv")?) {
+            (Some(curves), Some(summary)) => norm_rises_near_250(&curves, &summary),
+            _ => Ok(not_configured()),
+        },
+    },
+    Spec {
+        id: "C7",
+        experiment: "random_labels",
+        claim: "With random labels the training loss becomes low while the test loss stays much higher.",
+        check: "Final full-set losses, mean over seeds; confirmed if training loss < ln(10)/4 ≈ 0.58 (a quarter of \
+                chance level) and test loss ≥ 3× the training loss.",
+        evaluate: |ev| measured(ev.table("random_labels", "summary.csv")?, memorises),
+    },
+    Spec {
+        id: "C8",
+        experiment: "params_generalization",
+        claim: "The train-test gap (loss and accuracy) grows with the number of parameters.",
+        check: "Spearman ρ of the final gap (test − train loss; train − test accuracy) against the parameter count; \
+                confirmed if ρ ≥ 0.5 for both.",
+        evaluate: |ev| measured(ev.table("params_generalization", "summary.csv")?, gap_grows),
+    },
+    Spec {
+        id: "C9",
+        experiment: "params_generalization",
+        claim: "Past some size, more parameters barely improve test accuracy.",
+        check: "Test-accuracy gain over the last two doublings of parameters (largest model vs the largest one with \
+                ≤ ¼ of its parameters); confirmed if below 1 percentage point.",
+        evaluate: |ev| measured(ev.table("params_generalization", "summary.csv")?, saturates),
+    },
+    Spec {
+        id: "C10",
+        experiment: "sensitivity",
+        claim: "Batch sizes between 10 and 1000 give the best results.",
+        check: "The batch size with the best final test accuracy; confirmed if it lies in [10, 1000].",
+        evaluate: |ev| measured(ev.table("sensitivity", "summary.csv")?, best_batch),
+    },
+    Spec {
+        id: "C11",
+        experiment: "sensitivity",
+        claim: "Sensitivity trends with batch size (the report does not say which way).",
+        check: "Spearman ρ of sensitivity against batch size; a trend if |ρ| ≥ 0.7. Its direction cannot be checked \
+                against the report, which states none.",
+        evaluate: |ev| measured(ev.table("sensitivity", "summary.csv")?, sensitivity_trend),
+    },
+    Spec {
+        id: "C12",
+        experiment: "interpolation",
+        claim: "(Describes the interpolation between the batch-64 and batch-1024 models but draws no conclusion; the \
+                notebook performed none.)",
+        check: "Nothing to confirm; we report what the real interpolation shows: the loss barrier between the two \
+                minima and how fast the loss rises beyond each.",
+        evaluate: |ev| {
+            let batches = ev.config.experiments.interpolation.as_ref().map_or([64, 1024], |s| s.batch_sizes);
+            measured(ev.table("interpolation", "interpolation.csv")?, |curve| interpolation_shows(curve, batches))
+        },
+    },
+];
+
+/// Reads table `name` of experiment `id`, or `None` when the experiment is not configured.
+type TableOf<'a> = dyn Fn(&str, &str) -> Result<Option<Table>> + 'a;
+
+/// The claims section, from the report inputs of each experiment.
+pub fn section(inputs_of: &dyn Fn(&str) -> BTreeMap<String, PathBuf>, config: &Config) -> Result<Section> {
+    let table: &TableOf = &|id, name| {
+        let inputs = inputs_of(id);
+        if inputs.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Table::read_csv(crate::report::input(&inputs, name)?)?))
+    };
+    let evidence = Evidence { table, config };
+    let findings: Vec<Finding> = CLAIMS.iter().map(|c| (c.evaluate)(&evidence)).collect::<Result<_>>()?;
+    let mut s = Section::new("claims", "Claims of the original report, checked");
+    let counts = |v: Verdict| findings.iter().filter(|f| f.verdict == v).count();
+    s.text(format!(
+        "Each claim of the original report (paraphrased), the check we apply, what this run measured, and the verdict \
+         computed from the tables below. {} confirmed, {} not confirmed, {} not testable as stated, {} not measured in \
+         this run (an experiment left out, or a budget too small for the claim).",
+        counts(Verdict::Confirmed),
+        counts(Verdict::NotConfirmed),
+        counts(Verdict::NotTestable),
+        counts(Verdict::NotMeasured)
+    ));
+    let rows = CLAIMS
+        .iter()
+        .zip(&findings)
+        .map(|(c, f)| {
+            vec![
+                c.id.to_string(),
+                format!("`{}`", c.experiment),
+                c.claim.to_string(),
+                c.check.to_string(),
+                f.measurement.clone(),
+                f.verdict.label().to_string(),
+            ]
+        })
+        .collect();
+    s.rows(
+        "Claims",
+        ["id", "experiment", "claim of the original", "check", "our measurement", "verdict"].map(String::from).to_vec(),
+        rows,
+        false,
+    );
+    Ok(s)
+}
+
+/// One model's curve: (model, epochs, seed-mean losses).
+type Curve = (String, Vec<f64>, Vec<f64>);
+
+/// Per model of function `f`, models in the table's order.
+fn curves_of(curves: &Table, f: &str) -> Result<Vec<Curve>> {
+    let f_rows = curves.filter_eq("function", f)?;
+    let mut models: Vec<String> = Vec::new();
+    for m in f_rows.strings("model")? {
+        if !models.contains(&m) {
+            models.push(m);
+        }
+    }
+    models
+        .into_iter()
+        .map(|m| {
+            let t = f_rows.filter_eq("model", &m)?;
+            Ok((m, t.floats("epoch")?, t.floats("mean")?))
+        })
+        .collect()
+}
+
+/// Mean of `value` per distinct `key`, keys in order of first appearance.
+fn means_by(table: &Table, key: &str, value: &str) -> Result<Vec<(String, f64)>> {
+    let (keys, values) = (table.strings(key)?, table.floats(value)?);
+    let mut groups: Vec<(String, Vec<f64>)> = Vec::new();
+    for (k, v) in keys.into_iter().zip(values) {
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, vs)) => vs.push(v),
+            None => groups.push((k, vec![v])),
+        }
+    }
+    Ok(groups.into_iter().map(|(k, vs)| (k, mean(&vs))).collect())
+}
+
+fn upper(model: &str) -> String {
+    model.to_uppercase()
+}
+
+/// C1.
+pub fn deep_converges_fastest(curves: &Table) -> Result<Finding> {
+    let models = curves_of(curves, "f1")?;
+    if models.len() < 2 || !models.iter().any(|(m, ..)| m == "m1") {
+        return Ok(finding(Verdict::NotMeasured, "needs M1 and another model on f1"));
+    }
+    let theta = models.iter().map(|(_, _, l)| l.iter().cloned().fold(f64::INFINITY, f64::min)).fold(0.0, f64::max);
+    let reach: Vec<(String, f64)> = models
+        .iter()
+        .map(|(m, e, l)| (m.clone(), e[l.iter().position(|&v| v <= theta).expect("the minimum reaches θ")] + 1.0))
+        .collect();
+    let m1 = reach.iter().find(|(m, _)| m == "m1").unwrap().1;
+    let fastest = reach.iter().all(|(m, e)| m == "m1" || m1 < *e);
+    let listed: Vec<String> = reach.iter().map(|(m, e)| format!("{} {e}", upper(m))).collect();
+    Ok(finding(Verdict::from(fastest), format!("θ = {}; epochs to reach it: {}", num(theta), listed.join(", "))))
+}
+
+/// C2.
+pub fn shallow_highest_after(curves: &Table, from_epoch: f64) -> Result<Finding> {
+    let models = curves_of(curves, "f1")?;
+    let Some((_, e3, l3)) = models.iter().find(|(m, ..)| m == "m3") else {
+        return Ok(finding(Verdict::NotMeasured, "needs M3 and another model on f1"));
+    };
+    if models.len() < 2 {
+        return Ok(finding(Verdict::NotMeasured, "needs M3 and another model on f1"));
+    }
+    let (mut epochs, mut highest) = (0usize, 0usize);
+    for (k, &epoch) in e3.iter().enumerate() {
+        if epoch < from_epoch {
+            continue;
+        }
+        let others: Option<Vec<f64>> = models
+            .iter()
+            .filter(|(m, ..)| m != "m3")
+            .map(|(_, e, l)| e.iter().position(|&x| x == epoch).map(|p| l[p]))
+            .collect();
+        let Some(others) = others else { continue };
+        epochs += 1;
+        if others.iter().all(|&o| l3[k] > o) {
+            highest += 1;
+        }
+    }
+    if epochs == 0 {
+        let last = models.iter().map(|(_, e, _)| e.last().copied().unwrap_or(0.0)).fold(f64::INFINITY, f64::min);
+        return Ok(finding(
+            Verdict::NotMeasured,
+            format!(
+                "no epoch ≥ {from_epoch} with every model still training (the shortest curve ends at epoch {last})"
+            ),
+        ));
+    }
+    let share = highest as f64 / epochs as f64;
+    Ok(finding(
+        Verdict::from(share >= 0.99),
+        format!("M3 highest at {highest} of {epochs} epochs ≥ {from_epoch} ({:.1} %)", 100.0 * share),
+    ))
+}
+
+/// C3.
+pub fn f2_hits_cap(summary: &Table, max_epochs: usize) -> Result<Finding> {
+    let f2 = summary.filter_eq("function", "f2")?;
+    if f2.height() == 0 {
+        return Ok(finding(Verdict::NotMeasured, "f2 not in this configuration"));
+    }
+    let (models, epochs, stopped) = (f2.strings("model")?, f2.floats("epochs")?, f2.strings("stopped_early")?);
+    let at_cap = epochs.iter().zip(&stopped).filter(|(e, s)| **e as usize >= max_epochs && *s != "true").count();
+    let early: Vec<String> = models
+        .iter()
+        .zip(&epochs)
+        .zip(&stopped)
+        .filter(|((_, e), s)| (**e as usize) < max_epochs || *s == "true")
+        .map(|((m, e), _)| format!("{} stopped at {e}", upper(m)))
+        .collect();
+    let mut text = format!("{at_cap} of {} f2 runs trained all {max_epochs} epochs", f2.height());
+    if !early.is_empty() {
+        text.push_str(&format!("; {}", early.join(", ")));
+    }
+    Ok(finding(Verdict::from(at_cap == f2.height()), text))
+}
+
+/// C4.
+pub fn deeper_better_at_edges(predictions: &Table) -> Result<Finding> {
+    let f2 = predictions.filter_eq("function", "f2")?;
+    let by_depth: Vec<&str> = ["m1", "m2", "m3"]
+        .into_iter()
+        .filter(|m| f2.strings("model").is_ok_and(|ms| ms.iter().any(|x| x == m)))
+        .collect();
+    if by_depth.len() < 2 {
+        return Ok(finding(Verdict::NotMeasured, "needs two models of different depth on f2"));
+    }
+    let mut errors = Vec::new();
+    for m in &by_depth {
+        let t = f2.filter_eq("model", m)?;
+        let (x, target, pred) = (t.floats("x")?, t.floats("target")?, t.floats("mean")?);
+        let (lo, hi) = x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let edge = 0.1 * (hi - lo);
+        let sq: Vec<f64> = (0..x.len())
+            .filter(|&k| x[k] <= lo + edge || x[k] >= hi - edge)
+            .map(|k| (pred[k] - target[k]).powi(2))
+            .collect();
+        errors.push((*m, mean(&sq)));
+    }
+    let falls = errors.windows(2).all(|w| w[0].1 < w[1].1);
+    let listed: Vec<String> = errors.iter().map(|(m, e)| format!("{} {}", upper(m), num(*e))).collect();
+    Ok(finding(Verdict::from(falls), format!("edge MSE: {}", listed.join(", "))))
+}
+
+/// C5.
+pub fn cnn1_beats_cnn2(summary: &Table) -> Result<Finding> {
+    let get = |metric: &str| -> Result<(Option<f64>, Option<f64>)> {
+        let m = means_by(summary, "model", metric)?;
+        let of = |name: &str| m.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+        Ok((of("cnn1"), of("cnn2")))
+    };
+    let (loss, acc, train_loss, train_acc) =
+        (get("test_loss")?, get("test_acc")?, get("train_loss")?, get("train_acc")?);
+    let (Some(l1), Some(l2), Some(a1), Some(a2)) = (loss.0, loss.1, acc.0, acc.1) else {
+        return Ok(finding(Verdict::NotMeasured, "needs CNN1 and CNN2"));
+    };
+    let pct = |v: f64| format!("{:.2} %", 100.0 * v);
+    Ok(finding(
+        Verdict::from(l1 < l2 && a1 > a2),
+        format!(
+            "test loss CNN1 {} vs CNN2 {}, test accuracy {} vs {}; train loss {} vs {}, train accuracy {} vs {}",
+            num(l1),
+            num(l2),
+            pct(a1),
+            pct(a2),
+            num(train_loss.0.unwrap_or(f64::NAN)),
+            num(train_loss.1.unwrap_or(f64::NAN)),
+            pct(train_acc.0.unwrap_or(f64::NAN)),
+            pct(train_acc.1.unwrap_or(f64::NAN))
+        ),
+    ))
+}
+
+/// C6.
+pub fn norm_rises_near_250(curves: &Table, summary: &Table) -> Result<Finding> {
+    let (seeds, dead) = (summary.strings("seed")?, summary.strings("dead")?);
+    let live: Vec<&String> = seeds.iter().zip(&dead).filter(|(_, d)| *d != "true").map(|(s, _)| s).collect();
+    let last = curves.floats("epoch")?.into_iter().fold(0.0, f64::max);
+    if last < 350.0 {
+        return Ok(finding(Verdict::NotMeasured, format!("training ends at epoch {last}; the check needs 350")));
+    }
+    if live.is_empty() {
+        return Ok(finding(Verdict::NotMeasured, "every seed died (flagged in the section)"));
+    }
+    let mut shown = 0;
+    let mut notes = Vec::new();
+    for seed in &live {
+        let t = curves.filter_eq("seed", seed)?;
+        let (epoch, loss, norm) = (t.floats("epoch")?, t.floats("loss")?, t.floats("grad_norm")?);
+        let at = |e: f64| epoch.iter().position(|&x| x == e);
+        let mut best: Option<(f64, f64, f64, f64)> = None; // (rise, epoch, slope before, slope after)
+        for e in 200..=300 {
+            let e = e as f64;
+            let (Some(k), Some(b), Some(a)) = (at(e), at(e - 50.0), at(e + 50.0)) else { continue };
+            let floor = norm[at(150.0).unwrap_or(0)..=k].iter().cloned().fold(f64::INFINITY, f64::min);
+            let rise = norm[k] / floor;
+            let (before, after) = ((loss[k] - loss[b]) / 50.0, (loss[a] - loss[k]) / 50.0);
+            let ratio = after / before;
+            let bends = !(0.5..=2.0).contains(&ratio);
+            if rise >= 1.2 && bends && best.is_none_or(|b| rise > b.0) {
+                best = Some((rise, e, before, after));
+            }
+        }
+        match best {
+            Some((rise, e, before, after)) => {
+                shown += 1;
+                notes.push(format!(
+                    "seed {seed}: norm ×{rise:.2} at epoch {e}, loss slope {} → {} per epoch",
+                    num(before),
+                    num(after)
+                ));
+            }
+            None => notes.push(format!("seed {seed}: no such rise")),
+        }
+    }
+    Ok(finding(
+        Verdict::from(2 * shown > live.len()),
+        format!("{shown} of {} live seeds; {}", live.len(), notes.join("; ")),
+    ))
+}
+
+/// C7.
+pub fn memorises(summary: &Table) -> Result<Finding> {
+    let (train, test) = (mean(&summary.floats("train_loss")?), mean(&summary.floats("test_loss")?));
+    let acc = mean(&summary.floats("train_acc")?);
+    let low = train < 10f64.ln() / 4.0;
+    Ok(finding(
+        Verdict::from(low && test >= 3.0 * train),
+        format!(
+            "training loss {} (training accuracy {:.1} % on random labels), test loss {} ({:.1}× the training loss)",
+            num(train),
+            100.0 * acc,
+            num(test),
+            test / train
+        ),
+    ))
+}
+
+/// Per model (by parameter count, ascending): mean over seeds of the named columns.
+fn by_params(summary: &Table, columns: &[&str]) -> Result<Vec<(f64, Vec<f64>)>> {
+    let params = summary.floats("params")?;
+    let values: Vec<Vec<f64>> = columns.iter().map(|c| summary.floats(c)).collect::<Result<_>>()?;
+    let mut distinct: Vec<f64> = params.clone();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    Ok(distinct
+        .into_iter()
+        .map(|p| {
+            let rows: Vec<usize> = (0..params.len()).filter(|&k| params[k] == p).collect();
+            (p, values.iter().map(|v| mean(&rows.iter().map(|&k| v[k]).collect::<Vec<_>>())).collect())
+        })
+        .collect())
+}
+
+/// C8.
+pub fn gap_grows(summary: &Table) -> Result<Finding> {
+    let models = by_params(summary, &["loss_gap", "acc_gap"])?;
+    if models.len() < 3 {
+        return Ok(finding(Verdict::NotMeasured, "needs at least three model sizes"));
+    }
+    let p: Vec<f64> = models.iter().map(|m| m.0).collect();
+    let loss_gap: Vec<f64> = models.iter().map(|m| m.1[0]).collect();
+    let acc_gap: Vec<f64> = models.iter().map(|m| m.1[1]).collect();
+    let (rl, ra) = (spearman(&p, &loss_gap), spearman(&p, &acc_gap));
+    let show = |r: Option<f64>| r.map_or("undefined".to_string(), |r| format!("{r:.2}"));
+    let holds = rl.is_some_and(|r| r >= 0.5) && ra.is_some_and(|r| r >= 0.5);
+    Ok(finding(
+        Verdict::from(holds),
+        format!(
+            "ρ(loss gap, params) = {}, ρ(accuracy gap, params) = {} over {} sizes; loss gap {} → {}, accuracy gap {:.2} → \
+             {:.2} points from {} to {} parameters",
+            show(rl),
+            show(ra),
+            models.len(),
+            num(loss_gap[0]),
+            num(*loss_gap.last().unwrap()),
+            100.0 * acc_gap[0],
+            100.0 * acc_gap.last().unwrap(),
+            p[0],
+            p.last().unwrap()
+        ),
+    ))
+}
+
+/// C9.
+pub fn saturates(summary: &Table) -> Result<Finding> {
+    let models = by_params(summary, &["test_acc"])?;
+    let (largest, acc_largest) = (models.last().map(|m| m.0).unwrap_or(0.0), models.last().map(|m| m.1[0]));
+    let Some(quarter) = models.iter().rev().find(|m| m.0 <= largest / 4.0) else {
+        return Ok(finding(Verdict::NotMeasured, "needs models at least two doublings apart"));
+    };
+    let gain = 100.0 * (acc_largest.unwrap() - quarter.1[0]);
+    let first = &models[0];
+    let early = models.iter().find(|m| m.0 >= 4.0 * first.0).map(|m| 100.0 * (m.1[0] - first.1[0]));
+    Ok(finding(
+        Verdict::from(gain < 1.0),
+        format!(
+            "test accuracy {:.2} % at {} parameters vs {:.2} % at {}: {gain:+.2} points over the last two doublings{}",
+            100.0 * acc_largest.unwrap(),
+            largest,
+            100.0 * quarter.1[0],
+            quarter.0,
+            early.map_or(String::new(), |g| format!(" (the first two doublings gained {g:+.2})"))
+        ),
+    ))
+}
+
+/// C10.
+pub fn best_batch(summary: &Table) -> Result<Finding> {
+    let models = means_by(summary, "batch_size", "test_acc")?;
+    let Some((batch, acc)) = models.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
+        return Ok(finding(Verdict::NotMeasured, "no runs"));
+    };
+    let b: f64 = batch.parse()?;
+    let listed: Vec<String> = models.iter().map(|(b, a)| format!("{b}: {:.2} %", 100.0 * a)).collect();
+    Ok(finding(
+        Verdict::from((10.0..=1000.0).contains(&b)),
+        format!("best test accuracy at batch {batch} ({:.2} %); {}", 100.0 * acc, listed.join(", ")),
+    ))
+}
+
+/// C11.
+pub fn sensitivity_trend(summary: &Table) -> Result<Finding> {
+    let batches = summary.floats("batch_size")?;
+    let sens = summary.floats("sensitivity")?;
+    let Some(rho) = spearman(&batches, &sens) else {
+        return Ok(finding(Verdict::NotMeasured, "needs at least two batch sizes"));
+    };
+    let direction = if rho < 0.0 { "falls" } else { "rises" };
+    let (lo, hi) = (
+        batches.iter().zip(&sens).min_by(|a, b| a.0.total_cmp(b.0)).unwrap(),
+        batches.iter().zip(&sens).max_by(|a, b| a.0.total_cmp(b.0)).unwrap(),
+    );
+    Ok(finding(
+        Verdict::from(rho.abs() >= 0.7),
+        format!(
+            "ρ = {rho:.2}: sensitivity {direction} with batch size ({} at batch {}, {} at batch {})",
+            num(*lo.1),
+            lo.0,
+            num(*hi.1),
+            hi.0
+        ),
+    ))
+}
+
+/// C12.
+pub fn interpolation_shows(curve: &Table, [b1, b2]: [usize; 2]) -> Result<Finding> {
+    let mut notes = Vec::new();
+    for lr in means_by(curve, "lr", "alpha")?.into_iter().map(|(lr, _)| lr) {
+        let t = curve.filter_eq("lr", &lr)?;
+        let (alpha, loss) = (t.floats("alpha")?, t.floats("test_loss")?);
+        let near =
+            |a: f64| (0..alpha.len()).min_by(|&i, &j| (alpha[i] - a).abs().total_cmp(&(alpha[j] - a).abs())).unwrap();
+        let (l0, l1) = (loss[near(0.0)], loss[near(1.0)]);
+        let inside = (0..alpha.len()).filter(|&k| alpha[k] > 0.0 && alpha[k] < 1.0);
+        let peak = inside.max_by(|&i, &j| loss[i].total_cmp(&loss[j]));
+        let barrier = match peak {
+            Some(k) if loss[k] > l0.max(l1) => {
+                format!(
+                    "a barrier: test loss {} at α = {} between {} (α = 0) and {} (α = 1)",
+                    num(loss[k]),
+                    alpha[k],
+                    num(l0),
+                    num(l1)
+                )
+            }
+            _ => format!("no barrier between {} (α = 0) and {} (α = 1)", num(l0), num(l1)),
+        };
+        let (before, after) = (loss[near(-0.5)], loss[near(1.5)]);
+        notes.push(format!(
+            "lr {lr}: {barrier}; half a step beyond each end the test loss rises by {} (batch-{b1} side) and {} (batch-{b2} side)",
+            num(before - l0),
+            num(after - l1)
+        ));
+    }
+    Ok(finding(Verdict::NotTestable, notes.join(". ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Cell;
+
+    fn table(names: &[&str], rows: Vec<Vec<Cell>>) -> Table {
+        Table::from_rows(names, rows.into_iter()).unwrap()
+    }
+
+    /// f1 loss curves: model -> loss at epoch e.
+    type LossAt = fn(f64) -> f64;
+
+    fn curves(models: &[(&str, LossAt)], epochs: usize) -> Table {
+        let mut rows = Vec::new();
+        for (m, loss) in models {
+            for e in 0..epochs {
+                let l = loss(e as f64);
+                rows.push(vec![
+                    "f1".into(),
+                    (*m).into(),
+                    (e as f64).into(),
+                    l.into(),
+                    l.into(),
+                    l.into(),
+                    Cell::Int(1),
+                ]);
+            }
+        }
+        table(&["function", "model", "epoch", "mean", "min", "max", "n"], rows)
+    }
+
+    #[test]
+    fn c1_compares_epochs_to_the_common_level() {
+        let fast_m1 = curves(&[("m1", |e| 1.0 / (1.0 + e)), ("m3", |e| 2.0 / (1.0 + e))], 100);
+        let f = deep_converges_fastest(&fast_m1).unwrap();
+        // θ = M3's best, 2/100 = 0.02: M1 reaches it at epoch index 49 (1/50), M3 at 99.
+        assert_eq!(f.verdict, Verdict::Confirmed, "{}", f.measurement);
+        assert!(f.measurement.contains("M1 50, M3 100"), "{}", f.measurement);
+        let slow_m1 = curves(&[("m1", |e| 3.0 / (1.0 + e)), ("m3", |e| 1.0 / (1.0 + e))], 100);
+        assert_eq!(deep_converges_fastest(&slow_m1).unwrap().verdict, Verdict::NotConfirmed);
+    }
+
+    #[test]
+    fn c2_needs_epochs_past_the_threshold() {
+        let m3_worst = curves(&[("m1", |_| 0.1), ("m2", |_| 0.2), ("m3", |_| 0.3)], 1200);
+        let f = shallow_highest_after(&m3_worst, 1000.0).unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert!(f.measurement.contains("200 of 200"), "{}", f.measurement);
+        let crossing = curves(&[("m1", |e| if e < 1100.0 { 0.1 } else { 0.5 }), ("m3", |_| 0.3)], 1200);
+        let f = shallow_highest_after(&crossing, 1000.0).unwrap();
+        assert_eq!(f.verdict, Verdict::NotConfirmed);
+        assert!(f.measurement.contains("100 of 200 epochs ≥ 1000 (50.0 %)"), "{}", f.measurement);
+        let short = curves(&[("m1", |_| 0.1), ("m3", |_| 0.3)], 300);
+        assert_eq!(shallow_highest_after(&short, 1000.0).unwrap().verdict, Verdict::NotMeasured);
+    }
+
+    #[test]
+    fn c3_counts_runs_that_stopped() {
+        let summary = |stopped: bool, epochs: i64| {
+            table(
+                &["function", "model", "epochs", "stopped_early"],
+                vec![
+                    vec!["f2".into(), "m1".into(), Cell::Int(500), Cell::Bool(false)],
+                    vec!["f2".into(), "m3".into(), Cell::Int(epochs), Cell::Bool(stopped)],
+                    vec!["f1".into(), "m1".into(), Cell::Int(20), Cell::Bool(true)],
+                ],
+            )
+        };
+        assert_eq!(f2_hits_cap(&summary(false, 500), 500).unwrap().verdict, Verdict::Confirmed);
+        let f = f2_hits_cap(&summary(true, 320), 500).unwrap();
+        assert_eq!(f.verdict, Verdict::NotConfirmed);
+        assert!(f.measurement.contains("1 of 2") && f.measurement.contains("M3 stopped at 320"), "{}", f.measurement);
+    }
+
+    #[test]
+    fn c4_measures_the_outer_tenth_at_each_end() {
+        // x = -1.0, -0.9, ..., 1.0; target 0; each model errs by `err` at the ends only.
+        let mut rows = Vec::new();
+        for (m, err) in [("m1", 0.1), ("m2", 0.2), ("m3", 0.4)] {
+            for k in 0..=20 {
+                let x = -1.0 + 0.1 * k as f64;
+                let edge = x.abs() >= 0.8 - 1e-9;
+                let pred = if edge { err } else { 5.0 };
+                rows.push(vec!["f2".into(), m.into(), x.into(), 0.0.into(), pred.into(), pred.into(), pred.into()]);
+            }
+        }
+        let t = table(&["function", "model", "x", "target", "mean", "min", "max"], rows);
+        let f = deeper_better_at_edges(&t).unwrap();
+        // Outer 10 % of a span of 2 is |x| >= 0.8: 3 points per end, errors squared 0.01, 0.04, 0.16.
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert_eq!(f.measurement, "edge MSE: M1 0.01000, M2 0.04000, M3 0.1600");
+    }
+
+    fn mlp_summary(rows: &[(i64, f64, f64, f64)]) -> Table {
+        table(
+            &["params", "loss_gap", "acc_gap", "test_acc"],
+            rows.iter().map(|&(p, l, a, t)| vec![Cell::Int(p), l.into(), a.into(), t.into()]).collect(),
+        )
+    }
+
+    #[test]
+    fn c8_and_c9_read_the_trend_over_sizes() {
+        let growing = mlp_summary(&[
+            (1000, 0.0, 0.0, 0.60),
+            (4000, 0.1, 0.01, 0.90),
+            (16000, 0.2, 0.02, 0.975),
+            (64000, 0.3, 0.03, 0.98),
+        ]);
+        assert_eq!(gap_grows(&growing).unwrap().verdict, Verdict::Confirmed);
+        let f = saturates(&growing).unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert!(f.measurement.contains("+0.50 points") && f.measurement.contains("+30.00"), "{}", f.measurement);
+        let shrinking = mlp_summary(&[(1000, 0.3, 0.03, 0.5), (4000, 0.2, 0.02, 0.6), (16000, 0.1, 0.01, 0.7)]);
+        assert_eq!(gap_grows(&shrinking).unwrap().verdict, Verdict::NotConfirmed);
+        let f = saturates(&shrinking).unwrap();
+        assert_eq!(f.verdict, Verdict::NotConfirmed, "{}", f.measurement);
+        let narrow = mlp_summary(&[(1000, 0.0, 0.0, 0.5), (2000, 0.1, 0.0, 0.6)]);
+        assert_eq!(saturates(&narrow).unwrap().verdict, Verdict::NotMeasured);
+    }
+
+    #[test]
+    fn c10_and_c11_read_the_batch_sweep() {
+        let sweep = |acc: [f64; 3]| {
+            table(
+                &["batch_size", "test_acc", "sensitivity"],
+                [5, 100, 1000]
+                    .iter()
+                    .zip(acc)
+                    .zip([0.9, 0.5, 0.1])
+                    .map(|((&b, a), s)| vec![Cell::Int(b), a.into(), s.into()])
+                    .collect(),
+            )
+        };
+        assert_eq!(best_batch(&sweep([0.90, 0.95, 0.93])).unwrap().verdict, Verdict::Confirmed);
+        let f = best_batch(&sweep([0.96, 0.95, 0.93])).unwrap();
+        assert_eq!(f.verdict, Verdict::NotConfirmed);
+        assert!(f.measurement.starts_with("best test accuracy at batch 5 (96.00 %)"), "{}", f.measurement);
+        let f = sensitivity_trend(&sweep([0.9, 0.9, 0.9])).unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed);
+        assert!(f.measurement.starts_with("ρ = -1.00: sensitivity falls"), "{}", f.measurement);
+    }
+
+    #[test]
+    fn c6_finds_a_norm_bump_where_the_loss_bends() {
+        let curve = |bump: bool| {
+            let rows = (0..400).map(|e| {
+                let e = e as f64;
+                // Loss falls steeply until 250, then slowly; the norm bumps there if asked.
+                let loss = if e < 250.0 { 1.0 - 0.002 * e } else { 0.5 - 0.0002 * (e - 250.0) };
+                let norm = if bump && (240.0..=260.0).contains(&e) { 0.3 } else { 0.1 };
+                vec![e.into(), loss.into(), norm.into(), Cell::Int(0)]
+            });
+            table(&["epoch", "loss", "grad_norm", "seed"], rows.collect())
+        };
+        let summary = table(&["seed", "dead"], vec![vec![Cell::Int(0), Cell::Bool(false)]]);
+        let f = norm_rises_near_250(&curve(true), &summary).unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed, "{}", f.measurement);
+        // The bump starts at 240, where the loss still falls at -0.002 and then at (0.492 - 0.52) / 50.
+        assert!(
+            f.measurement.contains("norm ×3.00 at epoch 240, loss slope -0.002000 → -0.0005600"),
+            "{}",
+            f.measurement
+        );
+        assert_eq!(norm_rises_near_250(&curve(false), &summary).unwrap().verdict, Verdict::NotConfirmed);
+    }
+
+    #[test]
+    fn c7_wants_low_train_and_much_higher_test_loss() {
+        let run = |train: f64, test: f64| {
+            table(&["train_loss", "test_loss", "train_acc"], vec![vec![train.into(), test.into(), 0.9.into()]])
+        };
+        assert_eq!(memorises(&run(0.3, 5.0)).unwrap().verdict, Verdict::Confirmed);
+        assert_eq!(memorises(&run(0.3, 0.6)).unwrap().verdict, Verdict::NotConfirmed);
+        assert_eq!(memorises(&run(1.5, 9.0)).unwrap().verdict, Verdict::NotConfirmed);
+    }
+
+    #[test]
+    fn c12_reports_a_barrier_and_never_a_verdict() {
+        let rows = [-0.5, 0.0, 0.5, 1.0, 1.5]
+            .iter()
+            .zip([0.9, 0.1, 2.0, 0.2, 3.0])
+            .map(|(&a, l)| vec!["0.01".into(), a.into(), l.into(), 0.5.into(), l.into(), 0.5.into()]);
+        let t = table(&["lr", "alpha", "train_loss", "train_acc", "test_loss", "test_acc"], rows.collect());
+        let f = interpolation_shows(&t, [64, 1024]).unwrap();
+        assert_eq!(f.verdict, Verdict::NotTestable);
+        assert!(f.measurement.contains("a barrier: test loss 2.000 at α = 0.5"), "{}", f.measurement);
+        assert!(f.measurement.contains("0.8000 (batch-64 side) and 2.800 (batch-1024 side)"), "{}", f.measurement);
+    }
+}

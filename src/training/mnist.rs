@@ -1,0 +1,128 @@
+//! The MNIST training loop the classification experiments share: PyTorch's Adam, seeded
+//! reshuffles, full-set evaluation, per-epoch history.
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::mnist_inputs::MnistInputs;
+use crate::analysis::{Cell, Table};
+use crate::data::mnist::Split;
+use crate::engine::{Stage, StageContext, StageKind};
+use crate::nn::classify::{self, DeviceSplit, EpochMetrics, FitOptions};
+use crate::nn::{Activation, Compute, Init, Mlp};
+
+/// Per-epoch metrics as CSV: epoch, mean_batch_loss, train_loss, train_acc, test_loss, test_acc.
+pub fn write_history(path: &std::path::Path, history: &[EpochMetrics]) -> Result<()> {
+    let rows = history.iter().map(|m| {
+        vec![
+            Cell::Int(m.epoch as i64),
+            m.mean_batch_loss.into(),
+            m.train.loss.into(),
+            m.train.accuracy.into(),
+            m.test.loss.into(),
+            m.test.accuracy.into(),
+        ]
+    });
+    Table::from_rows(&["epoch", "mean_batch_loss", "train_loss", "train_acc", "test_loss", "test_acc"], rows)?
+        .write_csv(path)
+}
+
+/// An MLP (ReLU) trained on MNIST by Adam with cross-entropy: what the generalisation experiments
+/// share. Full-set train and test metrics after every `evaluate_every` epochs and the last.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MlpTraining {
+    pub widths: Vec<usize>,
+    pub seed: u64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub train_subset: Option<usize>,
+    pub test_subset: Option<usize>,
+    /// Replace the training labels by uniform random ones drawn from this seed (test labels stay).
+    pub random_labels: Option<u64>,
+    pub stop_at_train_accuracy: Option<f64>,
+    pub evaluate_every: usize,
+}
+
+impl MlpTraining {
+    /// The train stage of `kind` with these params, fed MNIST, declaring its work per step
+    /// (forward multiply-accumulates) for device placement.
+    pub fn stage(&self, kind: &'static StageKind, labels: &[(&str, String)], mnist: &MnistInputs) -> Stage {
+        let work = (crate::nn::mlp::param_count(&self.widths) * self.batch_size) as u64;
+        let images = self.train_subset.unwrap_or(crate::data::mnist::TRAIN_IMAGES_COUNT);
+        let steps = (self.epochs * images.div_ceil(self.batch_size)) as u64;
+        mnist.feed(Stage::new(kind, labels, self).with_work(work).with_steps(steps))
+    }
+}
+
+/// The trained model, its history, and the (sliced) splits it saw.
+pub struct TrainedMlp {
+    pub model: Mlp,
+    pub history: Vec<EpochMetrics>,
+    pub train: Split,
+    pub test: Split,
+}
+
+pub fn train_mnist_mlp(ctx: &StageContext, t: &MlpTraining) -> Result<TrainedMlp> {
+    use rand::{Rng, SeedableRng};
+    let (train, test) = MnistInputs::load(ctx)?;
+    let mut train = train.head(t.train_subset.unwrap_or(usize::MAX));
+    let test = test.head(t.test_subset.unwrap_or(usize::MAX));
+    if let Some(seed) = t.random_labels {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        train.labels = (0..train.len()).map(|_| rng.random_range(0..10u8)).collect();
+    }
+    let device = Compute::for_stage(ctx)?.training_device()?;
+    let model = Mlp::new(&t.widths, Activation::Relu, &mut Init::new(t.seed), &device);
+    let opts = FitOptions {
+        epochs: t.epochs,
+        batch: t.batch_size,
+        lr: t.lr,
+        eval_batch: 1000,
+        stop_at_train_accuracy: t.stop_at_train_accuracy,
+        evaluate_every: t.evaluate_every,
+    };
+    let (model, history) = fit_on_mnist(ctx, model, (&train, &test), t.seed, 0.0, &opts)?;
+    Ok(TrainedMlp { model, history, train, test })
+}
+
+/// Trains `model` (built on the training device) with PyTorch's Adam and seeded reshuffles,
+/// evaluating the full `splits` after every epoch, with a progress bar per step.
+pub fn fit_on_mnist<M: classify::Classifier>(
+    ctx: &StageContext,
+    model: M,
+    (train, test): (&Split, &Split),
+    seed: u64,
+    weight_decay: f32,
+    opts: &FitOptions,
+) -> Result<(M, Vec<EpochMetrics>)> {
+    use rand::SeedableRng;
+    let device = Compute::for_stage(ctx)?.training_device()?;
+    let mut optimizer = crate::nn::optim::Adam::new(weight_decay);
+    let (train_data, test_data) = (DeviceSplit::new(train, &device), DeviceSplit::new(test, &device));
+    // Shuffling and dropout draw from their own stream, so they do not depend on the model's size.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed_da7a);
+    let steps = train_data.len.div_ceil(opts.batch);
+    ctx.progress.set_total((opts.epochs * steps) as u64);
+    Ok(classify::fit(model, &mut optimizer, &train_data, &test_data, opts, &mut rng, |epoch, step, _, last| {
+        ctx.progress.update((epoch * steps + step) as u64, || match last {
+            Some(m) => format!(
+                "epoch {}/{} train acc {:.2}% test acc {:.2}%",
+                epoch + 1,
+                opts.epochs,
+                100.0 * m.train.accuracy,
+                100.0 * m.test.accuracy
+            ),
+            None => format!("epoch {}/{}", epoch + 1, opts.epochs),
+        });
+    }))
+}
+
+/// The train stage of an MNIST-MLP experiment: trains per the stage's [`MlpTraining`] params and
+/// writes the per-epoch `curve.csv`; returns the result for any further outputs.
+pub fn train_and_record_mlp(ctx: &StageContext) -> Result<TrainedMlp> {
+    let training: MlpTraining = ctx.params()?;
+    let trained = train_mnist_mlp(ctx, &training)?;
+    write_history(&ctx.output("curve.csv")?, &trained.history)?;
+    Ok(trained)
+}
