@@ -10,11 +10,12 @@ use crate::config::{self, Loaded};
 use crate::engine::lock::CacheLock;
 use crate::engine::placement::{Environment, Split};
 use crate::engine::scheduler::{self, RunOptions};
-use crate::engine::status::JobStatus;
+use crate::engine::status::{JobState, JobStatus};
 use crate::engine::status::{StageStatus, status};
 use crate::engine::{Graph, Store, fingerprint};
 use crate::engine::{artifacts, cluster};
 use crate::nn::Compute;
+use crate::nn::backend::Backend;
 use crate::study;
 
 /// Where things live and which configuration to use.
@@ -47,8 +48,10 @@ impl Workspace {
         // Small stages run on flex, not on libtorch's CPU side: on tiny networks flex's steps are
         // 3-5x cheaper (bench/RESULTS.md, head-to-head), and it is always built in.
         let pipeline = &loaded.config.pipeline;
-        let split = (pipeline.device == "auto" && device.starts_with("cuda"))
-            .then(|| Split { min_work: pipeline.gpu_min_work, small: ("flex".to_string(), "cpu".to_string()) });
+        let split = (pipeline.device == "auto" && device.starts_with("cuda")).then(|| Split {
+            min_work: pipeline.gpu_min_work,
+            small: (Backend::Flex.name().to_string(), "cpu".to_string()),
+        });
         Ok(Plan { loaded, graph, env: Environment { backend, device, split } })
     }
 }
@@ -135,17 +138,17 @@ pub fn status_cmd(ws: &Workspace, patterns: &[String], json: bool) -> Result<Vec
                 println!("    {reason}");
             }
         }
-        let jobs: Vec<&str> = stale.iter().filter_map(|s| s.job.as_ref().map(|j| j.state.as_str())).collect();
+        let jobs: Vec<&JobState> = stale.iter().filter_map(|s| s.job.as_ref().map(|j| &j.state)).collect();
         let on_cluster = if jobs.is_empty() {
             String::new()
         } else {
-            let count = |state: &str| jobs.iter().filter(|s| **s == state).count();
+            let count = |f: &dyn Fn(&JobState) -> bool| jobs.iter().filter(|s| f(s)).count();
             format!(
                 " ({} on the cluster: {} running, {} pending, {} ended without a result)",
                 jobs.len(),
-                count("RUNNING"),
-                count("PENDING"),
-                count("ENDED")
+                count(&|s| s.is("RUNNING")),
+                count(&|s| s.is("PENDING")),
+                count(&|s| *s == JobState::Ended)
             )
         };
         println!("{} stale{on_cluster}, {} up to date", stale.len(), statuses.len() - stale.len());
@@ -163,11 +166,8 @@ fn follow_jobs(ws: &Workspace, plan: &Plan, statuses: &mut [StageStatus]) {
     for s in statuses.iter_mut().filter(|s| s.stale) {
         let Some(job) = cluster::job_of(&jobs_dir, &s.stage) else { continue };
         let queue = queue.get_or_insert_with(|| cluster::queue_states(&plan.loaded.config.cluster.squeue));
-        let state = match queue {
-            Some(q) => q.get(&job.job).cloned().unwrap_or_else(|| "ENDED".to_string()),
-            None => "UNKNOWN (squeue unavailable)".to_string(),
-        };
-        let reason = if state == "ENDED" {
+        let state = JobState::of(&job.job, queue.as_ref());
+        let reason = if state == JobState::Ended {
             format!("cluster job {} ended without a result: see {}", job.job, job.log.display())
         } else {
             format!("cluster job {}: {state} (log: {})", job.job, job.log.display())
@@ -184,7 +184,7 @@ pub fn submit(ws: &Workspace, patterns: &[String]) -> Result<i32> {
     let store = Store::open(&ws.cache)?;
     let mut statuses = status(&plan.graph, Some(&store), &plan.env, &selected);
     follow_jobs(ws, &plan, &mut statuses);
-    if let Some(busy) = statuses.iter().find(|s| s.job.as_ref().is_some_and(|j| j.state != "ENDED")) {
+    if let Some(busy) = statuses.iter().find(|s| s.job.as_ref().is_some_and(|j| j.state != JobState::Ended)) {
         let job = busy.job.as_ref().unwrap();
         bail!(
             "{} is already submitted (cluster job {}: {}); wait for it or cancel it (scancel) before submitting again",

@@ -196,3 +196,46 @@ fn the_engine_reaches_nothing_above_it() {
         assert!(outside.is_empty(), "{file} reaches {outside:?}");
     }
 }
+
+/// `src/a/b.rs` -> `a`, `src/config.rs` -> `config`; embedded files have none.
+fn top_level_module(file: &str) -> Option<&str> {
+    let inner = file.strip_prefix("src/")?;
+    Some(inner.split_once('/').map_or_else(|| inner.trim_end_matches(".rs"), |(dir, _)| dir))
+}
+
+#[test]
+fn top_level_modules_import_each_other_without_a_cycle() {
+    let graph = CodeGraph::from_tree(Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut uses: Map<&str, BTreeSet<&str>> = Map::new();
+    for (file, f) in &graph.files {
+        let Some(from) = top_level_module(file) else { continue };
+        for to in f.edges.iter().filter_map(|e| top_level_module(e)).filter(|to| *to != from) {
+            uses.entry(from).or_default().insert(to);
+        }
+    }
+    // Depth-first search; a module met again while on the path closes a cycle.
+    fn visit<'a>(
+        m: &'a str,
+        uses: &Map<&'a str, BTreeSet<&'a str>>,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) {
+        if let Some(at) = path.iter().position(|p| *p == m) {
+            panic!("import cycle between top-level modules: {} -> {m}", path[at..].join(" -> "));
+        }
+        if !done.insert(m) {
+            return;
+        }
+        path.push(m);
+        for next in uses.get(m).into_iter().flatten() {
+            visit(next, uses, path, done);
+        }
+        path.pop();
+    }
+    let mut done = BTreeSet::new();
+    for m in uses.keys() {
+        visit(m, &uses, &mut Vec::new(), &mut done);
+    }
+    assert!(!uses.contains_key("engine"), "the engine uses {:?}", uses.get("engine"));
+    assert!(uses.contains_key("experiments") && uses.contains_key("study"), "the module graph was read");
+}

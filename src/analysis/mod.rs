@@ -50,6 +50,9 @@ impl From<bool> for Cell {
     }
 }
 
+/// A column of [`Table::from_records`]: its name, and its value in a record.
+pub type Field<'a, T> = (&'a str, &'a dyn Fn(&T) -> Cell);
+
 #[derive(Clone, Debug)]
 pub struct Table {
     df: DataFrame,
@@ -78,6 +81,13 @@ impl Table {
         let mut file = std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         CsvWriter::new(&mut file).finish(&mut self.df)?;
         Ok(())
+    }
+
+    /// A table with one row per record and one column per `(name, value)`: each column's name
+    /// stands beside what fills it, so names and values cannot drift apart.
+    pub fn from_records<T>(records: &[T], columns: &[Field<T>]) -> Result<Table> {
+        let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
+        Table::from_rows(&names, records.iter().map(|r| columns.iter().map(|(_, value)| value(r)).collect()))
     }
 
     /// A table from rows of cells; each column takes the type of its first row.
@@ -302,14 +312,14 @@ mod tests {
 
     #[test]
     fn csv_round_trip_keeps_f32_bits() {
-        let dir = std::env::temp_dir().join(format!("repro-table-{}", std::process::id()));
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().to_path_buf();
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.csv");
         let values = [0.1f32, 1.0 / 3.0, 1e-7, 12345.678];
         write_columns(&path, &[("v", &values)]).unwrap();
         let back: Vec<f32> = Table::read_csv(&path).unwrap().floats("v").unwrap().iter().map(|v| *v as f32).collect();
         assert_eq!(back, values);
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

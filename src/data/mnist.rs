@@ -270,7 +270,8 @@ mod tests {
 
     #[test]
     fn split_loads_and_checks_agreement() {
-        let dir = std::env::temp_dir().join(format!("repro-mnist-load-{}", std::process::id()));
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().to_path_buf();
         std::fs::create_dir_all(&dir).unwrap();
         let images: Vec<u8> = (0..2 * PIXELS).map(|i| (i % 256) as u8).collect();
         std::fs::write(dir.join("i"), idx::encode(&[2, 28, 28], &images)).unwrap();
@@ -282,6 +283,5 @@ mod tests {
         assert_eq!(split.images[1], 1.0 / 255.0);
         let err = load_split(&dir.join("i"), &dir.join("l3")).unwrap_err().to_string();
         assert!(err.contains("labels for 2 images"), "{err}");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

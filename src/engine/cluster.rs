@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use super::graph::Graph;
@@ -98,8 +98,7 @@ pub fn submit(graph: &Graph, groups: &[Group], jobs_dir: &Path, opts: &SubmitOpt
         let script = jobs_dir.join(format!("{name}.sh"));
         let mut command = opts.command.clone();
         command.extend(["run-stage".to_string(), "--list".to_string(), list.display().to_string()]);
-        let body =
-            format!("#!/bin/sh\nexec {}\n", command.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
+        let body = format!("#!/bin/sh\nexec {}\n", shell_words(&command)?);
         atomic::write(&script, body.as_bytes())?;
 
         let array = ids.len() > 1;
@@ -196,9 +195,10 @@ pub fn queue_states(squeue: &str) -> Option<BTreeMap<String, String>> {
     )
 }
 
-/// `'text'` for a POSIX shell.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
+/// `words` as one POSIX shell command line, each quoted where it needs it.
+fn shell_words(words: &[String]) -> Result<String> {
+    shlex::try_join(words.iter().map(String::as_str))
+        .map_err(|e| anyhow!("cannot quote the job command {words:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -240,8 +240,12 @@ mod tests {
     }
 
     #[test]
-    fn shell_quoting_survives_quotes() {
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    fn a_job_command_reads_back_word_for_word() {
+        let words: Vec<String> =
+            ["repro", "--config", "my dir/it's.toml", "run-stage", "sim_functions.train[seed=0]", "$HOME"]
+                .map(String::from)
+                .to_vec();
+        let line = shell_words(&words).unwrap();
+        assert_eq!(shlex::split(&line), Some(words));
     }
 }

@@ -337,7 +337,8 @@ impl Graph {
             return Ok(chosen);
         }
         for pattern in patterns {
-            let hits: Vec<usize> = (0..self.stages.len()).filter(|&i| matches(pattern, &self.stages[i].id)).collect();
+            let glob = StagePattern::new(pattern)?;
+            let hits: Vec<usize> = (0..self.stages.len()).filter(|&i| glob.matches(&self.stages[i].id)).collect();
             if hits.is_empty() {
                 bail!("no stage matches `{pattern}` (see `repro dag` for the stage names)");
             }
@@ -443,28 +444,29 @@ fn topological_order(stages: &[Stage], deps: &[Vec<usize>]) -> Result<Vec<usize>
     ))
 }
 
-/// Glob match with `*` (any run of characters); a pattern without `*` matches as a prefix.
+/// A stage pattern: `*` matches any run of characters and everything else itself (stage names
+/// hold `[`, `]`, `=` and `,`, which a glob would read as syntax); a pattern without `*` matches
+/// as a prefix.
+pub struct StagePattern(globset::GlobMatcher);
+
+impl StagePattern {
+    pub fn new(pattern: &str) -> Result<StagePattern> {
+        let glob = if pattern.contains('*') { pattern.to_string() } else { format!("{pattern}*") };
+        let literal: Vec<String> = glob.split('*').map(globset::escape).collect();
+        let glob = globset::GlobBuilder::new(&literal.join("*"))
+            .build()
+            .with_context(|| format!("bad stage pattern `{pattern}`"))?;
+        Ok(StagePattern(glob.compile_matcher()))
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        self.0.is_match(text)
+    }
+}
+
+/// Whether stage pattern `pattern` (see [`StagePattern`]) matches `text`.
 pub fn matches(pattern: &str, text: &str) -> bool {
-    if !pattern.contains('*') {
-        return text.starts_with(pattern);
-    }
-    let parts: Vec<&str> = pattern.split('*').collect();
-    let mut rest = text;
-    for (k, part) in parts.iter().enumerate() {
-        if k == 0 {
-            if !rest.starts_with(part) {
-                return false;
-            }
-            rest = &rest[part.len()..];
-        } else if k == parts.len() - 1 {
-            return rest.ends_with(part);
-        } else if let Some(pos) = rest.find(part) {
-            rest = &rest[pos + part.len()..];
-        } else {
-            return false;
-        }
-    }
-    true
+    StagePattern::new(pattern).is_ok_and(|p| p.matches(text))
 }
 
 #[cfg(test)]
@@ -518,5 +520,8 @@ mod tests {
         assert!(matches("sim_functions", "sim_functions.plot"));
         assert!(!matches("*.plot", "sim_functions.train"));
         assert!(matches("*seed=0]", "x[seed=0]"));
+        assert!(matches("sim_functions.train[function=f1*", "sim_functions.train[function=f1,model=m1,seed=0]"));
+        assert!(!matches("sim_functions.train[function=f1*", "sim_functions.train[function=f2,model=m1,seed=0]"));
+        assert!(matches("*model=m?]", "x[model=m?]") && !matches("*model=m?]", "x[model=m1]"), "only `*` is special");
     }
 }

@@ -455,10 +455,11 @@ mod tests {
         }
     }
 
-    fn temp_store(name: &str) -> Store {
-        let dir = std::env::temp_dir().join(format!("repro-sched-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        Store::open(&dir).unwrap()
+    /// A store in a fresh directory, removed when the returned guard drops.
+    fn temp_store(name: &str) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::Builder::new().prefix(&format!("repro-sched-{name}-")).tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (dir, store)
     }
 
     #[test]
@@ -486,7 +487,7 @@ mod tests {
 
     #[test]
     fn thread_budget_is_never_exceeded_and_failures_stay_local() {
-        let store = temp_store("budget");
+        let (_scratch, store) = temp_store("budget");
         let mut stages: Vec<Stage> = (0..6).map(|i| Stage::new(&WIDE, &[("i", i.to_string())], &())).collect();
         let bad = Stage::new(&BROKEN, &[], &());
         let after_bad = Stage::new(&WIDE, &[("i", "dependent".into())], &()).input("x", &bad, "out.txt");
@@ -502,7 +503,6 @@ mod tests {
         // The independent stages are cached now; the broken one is retried.
         let again = run(&graph, &store, &opts).unwrap();
         assert_eq!((again.ran, again.cached, again.failed.len()), (0, 6, 1));
-        let _ = std::fs::remove_dir_all(store.root());
     }
 
     static BATCH_SIZES: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());
@@ -522,7 +522,7 @@ mod tests {
 
     #[test]
     fn ready_instances_of_a_group_are_fused_into_as_many_batches_as_slots() {
-        let store = temp_store("batch");
+        let (_scratch, store) = temp_store("batch");
         let stages: Vec<Stage> = (0..10)
             .map(|i| Stage::new(&SWEEP, &[("i", i.to_string())], &()).batch_group(if i < 6 { "a" } else { "b" }))
             .collect();
@@ -547,7 +547,6 @@ mod tests {
         // Fusion is not in the key: unfused, everything is cached.
         let again = run(&graph, &store, &options(&store, 2, 10, 1)).unwrap();
         assert_eq!((again.ran, again.cached), (0, 10));
-        let _ = std::fs::remove_dir_all(store.root());
     }
 
     static STARTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
@@ -562,7 +561,7 @@ mod tests {
 
     #[test]
     fn the_most_expensive_ready_stage_starts_first() {
-        let store = temp_store("order");
+        let (_scratch, store) = temp_store("order");
         let stage = |name: &str, work: u64, steps: u64| {
             Stage::new(&NOTED, &[("s", name.to_string())], &()).with_work(work).with_steps(steps)
         };
@@ -571,7 +570,6 @@ mod tests {
         run(&graph, &store, &options(&store, 1, 3, 1)).unwrap();
         let started = std::mem::take(&mut *STARTED.lock().unwrap());
         assert_eq!(started, ["noted[s=dear]", "noted[s=middle]", "noted[s=cheap]"]);
-        let _ = std::fs::remove_dir_all(store.root());
     }
 
     static STARTED_AFTER_FETCH: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
@@ -599,7 +597,7 @@ mod tests {
 
     #[test]
     fn a_slot_waits_for_a_dearer_training_about_to_be_ready() {
-        let store = temp_store("imminent");
+        let (_scratch, store) = temp_store("imminent");
         let stage = |name: &str| Stage::new(&NOTED_AFTER_FETCH, &[("s", name.to_string())], &());
         let fetch = stage("fetch");
         let dear = stage("dear").with_work(1000).with_steps(100).input("x", &fetch, "out.txt");
@@ -613,7 +611,6 @@ mod tests {
         let started = std::mem::take(&mut *STARTED_AFTER_FETCH.lock().unwrap());
         let at = |id: &str| started.iter().position(|s| s == id).unwrap();
         assert!(at("noted[s=dear]") < at("noted[s=cheap3]").min(at("noted[s=cheap4]")), "{started:?}");
-        let _ = std::fs::remove_dir_all(store.root());
     }
 
     static STARTED_WITH_GPU: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
@@ -633,7 +630,7 @@ mod tests {
 
     #[test]
     fn a_gpu_stage_starts_as_soon_as_its_input_exists() {
-        let store = temp_store("gpu-first");
+        let (_scratch, store) = temp_store("gpu-first");
         let fetch = Stage::new(&FETCH, &[], &());
         let gpu = Stage::new(&TRAINING, &[("on", "gpu".into())], &()).with_work(1000).input("x", &fetch, "out.txt");
         let cpu = |i: usize| Stage::new(&TRAINING, &[("on", format!("cpu{i}"))], &()).with_work(1).with_steps(10);
@@ -654,6 +651,5 @@ mod tests {
         assert!(at("training[on=gpu]") < at("training[on=cpu1]").min(at("training[on=cpu2]")), "{started:?}");
         let device = |id: &str| summary.records.values().find(|r| r.stage == id).unwrap().device.clone();
         assert_eq!((device("training[on=gpu]"), device("training[on=cpu0]")), ("cuda:0".into(), "cpu".into()));
-        let _ = std::fs::remove_dir_all(store.root());
     }
 }

@@ -25,9 +25,49 @@ pub struct StageStatus {
 #[derive(Debug, Serialize)]
 pub struct JobStatus {
     pub job: String,
-    /// `PENDING`, `RUNNING`, ... while queued; `ENDED` once it left the queue without a result.
-    pub state: String,
+    pub state: JobState,
     pub log: std::path::PathBuf,
+}
+
+/// Where a submitted job stands, as the queue says; rendered (and serialised) as Slurm names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Still in the queue, in this Slurm state (`PENDING`, `RUNNING`, `CONFIGURING`, ...).
+    Queued(String),
+    /// Left the queue without a result.
+    Ended,
+    /// The queue could not be asked (no `squeue`).
+    Unknown,
+}
+
+impl JobState {
+    /// The state of job `job` given the queue's states by job id (`None`: no queue to ask).
+    pub fn of(job: &str, queue: Option<&BTreeMap<String, String>>) -> JobState {
+        match queue {
+            Some(q) => q.get(job).map_or(JobState::Ended, |state| JobState::Queued(state.clone())),
+            None => JobState::Unknown,
+        }
+    }
+
+    pub fn is(&self, slurm_state: &str) -> bool {
+        matches!(self, JobState::Queued(s) if s == slurm_state)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobState::Queued(state) => f.write_str(state),
+            JobState::Ended => f.write_str("ENDED"),
+            JobState::Unknown => f.write_str("UNKNOWN (squeue unavailable)"),
+        }
+    }
+}
+
+impl Serialize for JobState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// The status of every selected stage, in execution order.

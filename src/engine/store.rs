@@ -360,8 +360,8 @@ mod stale_tmp_tests {
 
     #[test]
     fn only_scratch_older_than_the_limit_goes() {
-        let root = std::env::temp_dir().join(format!("repro-stale-tmp-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&root);
+        let scratch = tempfile::tempdir().unwrap();
+        let root = scratch.path().to_path_buf();
         let store = Store::open(&root).unwrap();
         let old = root.join("tmp").join(".stage.tmp.othernode.12.0");
         let fresh = root.join("tmp").join(".stage.tmp.othernode.13.0");
@@ -371,6 +371,5 @@ mod stale_tmp_tests {
         fs::File::open(&old).unwrap().set_modified(two_days_ago).unwrap();
         assert_eq!(store.clean_stale_tmp(std::time::Duration::from_secs(86_400)).unwrap(), 1);
         assert!(!old.exists() && fresh.exists());
-        fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -13,6 +13,27 @@ pub enum Backend {
     Tch,
 }
 
+impl Backend {
+    /// The name pipeline.toml, keys and records use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::Tch => "tch",
+        }
+    }
+}
+
+impl std::str::FromStr for Backend {
+    type Err = anyhow::Error;
+
+    fn from_str(name: &str) -> Result<Backend> {
+        [Backend::Flex, Backend::Tch]
+            .into_iter()
+            .find(|b| b.name() == name)
+            .ok_or_else(|| anyhow::anyhow!("unknown backend `{name}` (known: flex, tch)"))
+    }
+}
+
 /// Where numeric stages compute.
 #[derive(Clone, Debug)]
 pub struct Compute {
@@ -40,12 +61,7 @@ impl Compute {
     /// libtorch uses every core in each stage, so stages side by side would oversubscribe them).
     pub fn for_stage(ctx: &crate::engine::StageContext) -> Result<Compute> {
         let env = ctx.env;
-        let backend = match env.backend.as_str() {
-            "flex" => Backend::Flex,
-            "tch" => Backend::Tch,
-            other => bail!("unknown backend `{other}`"),
-        };
-        let compute = Compute { backend, device: env.device.clone() };
+        let compute = Compute { backend: env.backend.parse()?, device: env.device.clone() };
         compute.device()?;
         if compute.backend == Backend::Tch {
             limit_tch_threads(ctx.threads);
@@ -55,11 +71,7 @@ impl Compute {
 
     /// The device class that enters numeric stage keys (numbers differ between them).
     pub fn class(&self) -> (String, String) {
-        let backend = match self.backend {
-            Backend::Flex => "flex",
-            Backend::Tch => "tch",
-        };
-        (backend.to_string(), self.device.clone())
+        (self.backend.name().to_string(), self.device.clone())
     }
 
     /// The plain (inference) device.

@@ -537,7 +537,8 @@ mod tests {
 
     #[test]
     fn renders_png_and_svg() {
-        let dir = std::env::temp_dir().join(format!("repro-plot-{}", std::process::id()));
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path().to_path_buf();
         std::fs::create_dir_all(&dir).unwrap();
         let mut chart = Chart::new("t", "x", "y").log_y();
         chart.series.push(Series::line("a", 0, vec![1.0, 2.0, 3.0], vec![1.0, 0.1, 0.01]));
@@ -546,6 +547,5 @@ mod tests {
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
         let svg = std::fs::read_to_string(dir.join("fig.svg")).unwrap();
         assert!(svg.contains("<svg") && svg.contains("\n0.01\n"), "log ticks are labelled with real values");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

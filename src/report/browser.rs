@@ -101,14 +101,14 @@ pub fn check(chromium: &Path, html: &Path) -> Result<PageCheck> {
     };
     let at = head + "<head>".len();
     let scratch = tempdir("check")?;
+    let scratch = scratch.path();
     // The report is self-contained, so the copy loads from anywhere.
     let probe_page = scratch.join("probed-report.html");
     std::fs::write(&probe_page, format!("{}{PROBE}{}", &page[..at], &page[at..]))?;
     let dom = run(
-        headless(chromium, &scratch).args(["--virtual-time-budget=15000", "--dump-dom"]).arg(file_url(&probe_page)?),
+        headless(chromium, scratch).args(["--virtual-time-budget=15000", "--dump-dom"]).arg(file_url(&probe_page)?),
         "check",
     );
-    let _ = std::fs::remove_dir_all(&scratch);
     let dom = String::from_utf8_lossy(&dom?).to_string();
     let start = format!("<pre id=\"{PROBE_ID}\">");
     let Some(from) = dom.find(&start) else {
@@ -124,13 +124,12 @@ pub fn screenshot(chromium: &Path, html: &Path, png: &Path, (width, height): (u3
     let scratch = tempdir("shot")?;
     let png_abs = std::env::current_dir()?.join(png);
     let result = run(
-        headless(chromium, &scratch)
+        headless(chromium, scratch.path())
             .arg(format!("--window-size={width},{height}"))
             .arg(format!("--screenshot={}", png_abs.display()))
             .arg(file_url(html)?),
         "screenshot",
     );
-    let _ = std::fs::remove_dir_all(&scratch);
     result?;
     if !png_abs.is_file() {
         bail!("Chromium wrote no screenshot to {}", png.display());
@@ -138,11 +137,9 @@ pub fn screenshot(chromium: &Path, html: &Path, png: &Path, (width, height): (u3
     Ok(())
 }
 
-fn tempdir(what: &str) -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("repro-chromium-{what}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// A fresh Chromium profile directory, removed when dropped.
+fn tempdir(what: &str) -> Result<tempfile::TempDir> {
+    Ok(tempfile::Builder::new().prefix(&format!("repro-chromium-{what}-")).tempdir()?)
 }
 
 /// Undoes the escaping of text content in serialised HTML.

@@ -231,8 +231,9 @@ fn provenance(lineage: &Lineage, config: &Config) -> Result<Section> {
     let mut s = Section::new("provenance", "Provenance");
     s.text(format!(
         "Commit `{}`, effective configuration blake3 `{}` (below, after profiles and `-s` overrides). A stage's key \
-         is the blake3 of its kind, the fingerprints of the source modules it depends on, its params, the blake3 of its \
-         inputs and, for numeric stages, the backend, device and Cargo.lock; `repro status` explains any difference. \
+         is the blake3 of its kind, of every source file its run function reaches (derived from the code; `repro dag \
+         --code` lists them) and of Cargo.lock's dependency versions, its params, the blake3 of its inputs and, for \
+         numeric stages, the backend and device; `repro status` explains any difference. \
          `manifest.json` lists every artifact with its blake3 and the key of the stage that produced it.",
         COMMIT,
         config_hash(config)?

@@ -13,18 +13,18 @@ use crate::nn::{Activation, Compute, Init, Mlp};
 
 /// Per-epoch metrics as CSV: epoch, mean_batch_loss, train_loss, train_acc, test_loss, test_acc.
 pub fn write_history(path: &std::path::Path, history: &[EpochMetrics]) -> Result<()> {
-    let rows = history.iter().map(|m| {
-        vec![
-            Cell::Int(m.epoch as i64),
-            m.mean_batch_loss.into(),
-            m.train.loss.into(),
-            m.train.accuracy.into(),
-            m.test.loss.into(),
-            m.test.accuracy.into(),
-        ]
-    });
-    Table::from_rows(&["epoch", "mean_batch_loss", "train_loss", "train_acc", "test_loss", "test_acc"], rows)?
-        .write_csv(path)
+    Table::from_records(
+        history,
+        &[
+            ("epoch", &|m| Cell::Int(m.epoch as i64)),
+            ("mean_batch_loss", &|m| m.mean_batch_loss.into()),
+            ("train_loss", &|m| m.train.loss.into()),
+            ("train_acc", &|m| m.train.accuracy.into()),
+            ("test_loss", &|m| m.test.loss.into()),
+            ("test_acc", &|m| m.test.accuracy.into()),
+        ],
+    )?
+    .write_csv(path)
 }
 
 /// An MLP (ReLU) trained on MNIST by Adam with cross-entropy: what the generalisation experiments

@@ -20,22 +20,19 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
         runs.push(run);
     }
     runs.sort_by_key(|r| (r.model, r.seed));
-    let rows = runs.iter().map(|r| {
-        vec![
-            ID.into(),
-            r.model.name().into(),
-            r.seed.into(),
-            (r.params as u64).into(),
-            (r.epochs as u64).into(),
-            r.train_loss.into(),
-            r.train_acc.into(),
-            r.test_loss.into(),
-            r.test_acc.into(),
-        ]
-    });
-    Table::from_rows(
-        &["experiment", "model", "seed", "params", "epochs", "train_loss", "train_acc", "test_loss", "test_acc"],
-        rows,
+    Table::from_records(
+        &runs,
+        &[
+            ("experiment", &|_| ID.into()),
+            ("model", &|r| r.model.name().into()),
+            ("seed", &|r| r.seed.into()),
+            ("params", &|r| (r.params as u64).into()),
+            ("epochs", &|r| (r.epochs as u64).into()),
+            ("train_loss", &|r| r.train_loss.into()),
+            ("train_acc", &|r| r.train_acc.into()),
+            ("test_loss", &|r| r.test_loss.into()),
+            ("test_acc", &|r| r.test_acc.into()),
+        ],
     )?
     .write_csv(&ctx.output("summary.csv")?)?;
     Table::concat(curves)?.band(&["model", "metric", "epoch"], "value")?.write_csv(&ctx.output("curves.csv")?)

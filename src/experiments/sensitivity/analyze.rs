@@ -11,38 +11,22 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
     let mut runs: Vec<RunResult> =
         ctx.inputs.values().map(|p| Ok(serde_json::from_slice(&std::fs::read(p)?)?)).collect::<Result<_>>()?;
     runs.sort_by_key(|r| r.batch_size);
-    let rows = runs.iter().map(|r| {
-        vec![
-            ID.into(),
-            "784-20-20-10".into(),
-            format!("batch {}", r.batch_size).into(),
-            (r.batch_size as u64).into(),
-            (param_count(&WIDTHS) as u64).into(),
-            (r.epochs as u64).into(),
-            r.train_loss.into(),
-            r.train_acc.into(),
-            r.test_loss.into(),
-            r.test_acc.into(),
-            r.sensitivity.into(),
-            r.loss_input_grad.into(),
-        ]
-    });
-    Table::from_rows(
+    Table::from_records(
+        &runs,
         &[
-            "experiment",
-            "model",
-            "variant",
-            "batch_size",
-            "params",
-            "epochs",
-            "train_loss",
-            "train_acc",
-            "test_loss",
-            "test_acc",
-            "sensitivity",
-            "loss_input_grad",
+            ("experiment", &|_| ID.into()),
+            ("model", &|_| "784-20-20-10".into()),
+            ("variant", &|r| format!("batch {}", r.batch_size).into()),
+            ("batch_size", &|r| (r.batch_size as u64).into()),
+            ("params", &|_| (param_count(&WIDTHS) as u64).into()),
+            ("epochs", &|r| (r.epochs as u64).into()),
+            ("train_loss", &|r| r.train_loss.into()),
+            ("train_acc", &|r| r.train_acc.into()),
+            ("test_loss", &|r| r.test_loss.into()),
+            ("test_acc", &|r| r.test_acc.into()),
+            ("sensitivity", &|r| r.sensitivity.into()),
+            ("loss_input_grad", &|r| r.loss_input_grad.into()),
         ],
-        rows,
     )?
     .write_csv(&ctx.output("summary.csv")?)
 }

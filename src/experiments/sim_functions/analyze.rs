@@ -34,21 +34,20 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
         runs.insert((run.function, run.model, run.seed), run);
     }
 
-    let mut summary = Table::from_rows(
-        &["experiment", "function", "model", "seed", "params", "epochs", "stopped_early", "final_loss", "min_loss"],
-        runs.values().map(|r| {
-            vec![
-                ID.into(),
-                r.function.name().into(),
-                r.model.name().into(),
-                r.seed.into(),
-                (r.params as u64).into(),
-                (r.epochs as u64).into(),
-                r.stopped_early.into(),
-                r.final_loss.into(),
-                r.min_loss.into(),
-            ]
-        }),
+    let runs: Vec<&RunReport> = runs.values().collect();
+    let mut summary = Table::from_records(
+        &runs,
+        &[
+            ("experiment", &|_| ID.into()),
+            ("function", &|r| r.function.name().into()),
+            ("model", &|r| r.model.name().into()),
+            ("seed", &|r| r.seed.into()),
+            ("params", &|r| (r.params as u64).into()),
+            ("epochs", &|r| (r.epochs as u64).into()),
+            ("stopped_early", &|r| r.stopped_early.into()),
+            ("final_loss", &|r| r.final_loss.into()),
+            ("min_loss", &|r| r.min_loss.into()),
+        ],
     )?;
     summary.write_csv(&ctx.output("summary.csv")?)?;
 
