@@ -4,12 +4,12 @@
 use std::time::Instant;
 
 use rand::SeedableRng;
-use rand::rngs::StdRng;
 use repro::data::mnist::{self, FetchOptions};
 use repro::experiments::mnist_cnn::Model;
 use repro::nn::classify::{self, DeviceSplit};
 use repro::nn::cnn::Cnn;
 use repro::nn::{Activation, Init, Mlp, optim};
+use repro::rng::SeededRng;
 
 fn main() -> anyhow::Result<()> {
     let dir = std::path::Path::new("target/bench-data/mnist");
@@ -30,7 +30,7 @@ fn main() -> anyhow::Result<()> {
             pool.install(|| {
                 let mut net = Cnn::new(&model.shape(), &mut Init::new(0), &device);
                 let mut opt = optim::Adam::new(1e-4);
-                let mut rng = StdRng::seed_from_u64(0);
+                let mut rng = SeededRng::seed_from_u64(0);
                 // Fresh tensors, not slices of the full set: a gather from a slice copies the slice.
                 let sub = DeviceSplit::new(&train.clone().head(batch * steps), &device);
                 // One warm-up epoch of a few steps, then the timed one.
@@ -59,7 +59,7 @@ fn mlp_steps(train: &mnist::Split, device: &burn::prelude::Device) {
     for batch in [5, 64, 1024] {
         let mut net = Mlp::new(&[784, 20, 20, 10], Activation::Relu, &mut Init::new(0), device);
         let mut opt = optim::Adam::new(0.0);
-        let mut rng = StdRng::seed_from_u64(0);
+        let mut rng = SeededRng::seed_from_u64(0);
         let steps = if batch == 5 { 2000 } else { 200 };
         let n = (batch * steps).min(train.len());
         let sub = DeviceSplit::new(&train.clone().head(n), device);

@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use burn::optim::GradientsParams;
 use rand::SeedableRng;
-use rand::rngs::StdRng;
 use repro::data::mnist::{self, FetchOptions};
 use repro::experiments::mnist_cnn::Model;
 use repro::nn::backend::Backend;
@@ -19,6 +18,7 @@ use repro::nn::classify::{self, DeviceSplit};
 use repro::nn::cnn::Cnn;
 use repro::nn::stacked::{StackedAdam, StackedMlp, member_columns};
 use repro::nn::{Activation, Compute, Init, Mlp, loss::mse, optim};
+use repro::rng::SeededRng;
 
 fn main() -> anyhow::Result<()> {
     repro::tune_allocator();
@@ -149,7 +149,7 @@ fn classifier<M: classify::Classifier>(
         return;
     }
     let mut opt = optim::Adam::new(0.0);
-    let mut rng = StdRng::seed_from_u64(0);
+    let mut rng = SeededRng::seed_from_u64(0);
     let warm = DeviceSplit::new(&train.clone().head(batch * 3), device);
     net = classify::train_epoch(net, &mut opt, 1e-3, &warm, batch, &mut rng, |_| {}).0;
     let data = DeviceSplit::new(&train.clone().head(batch * steps), device);

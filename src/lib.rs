@@ -16,6 +16,7 @@ pub mod experiments;
 pub mod nn;
 pub mod plot;
 pub mod report;
+pub mod rng;
 pub mod study;
 pub mod training;
 

@@ -90,7 +90,7 @@ pub fn grad_norm_data() -> (Vec<f32>, Vec<f32>) {
 /// The min_ratio data (spec section 5): x = 20·U[0,1) − 10 (f32), drawn once from `seed`, y = cos x.
 pub fn cosine_data(n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
     use rand::{Rng, SeedableRng};
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut rng = crate::rng::SeededRng::seed_from_u64(seed);
     let xs: Vec<f32> = (0..n).map(|_| 20.0 * rng.random::<f32>() - 10.0).collect();
     let ys = xs.iter().map(|x| x.cos()).collect();
     (xs, ys)

@@ -1,10 +1,10 @@
 //! Classification on MNIST-like data: batches, cross-entropy, accuracy, full-set evaluation, and
 //! the epoch loop shared by every MNIST experiment.
 
+use crate::rng::SeededRng;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::optim::Adam;
@@ -63,7 +63,7 @@ impl DeviceSplit {
 /// A model the shared loops can train and evaluate.
 pub trait Classifier: Module + Sized {
     /// Logits; `rng` is given in training mode (dropout), `None` in evaluation mode.
-    fn logits(&self, images: Tensor<2>, rng: Option<&mut StdRng>) -> Tensor<2>;
+    fn logits(&self, images: Tensor<2>, rng: Option<&mut SeededRng>) -> Tensor<2>;
 }
 
 /// Mean cross-entropy and accuracy (0-1) over a whole split, in evaluation mode.
@@ -106,7 +106,7 @@ pub fn train_epoch<M: Classifier>(
     lr: f64,
     data: &DeviceSplit,
     batch: usize,
-    rng: &mut StdRng,
+    rng: &mut SeededRng,
     mut on_step: impl FnMut(usize),
 ) -> (M, f64) {
     let mut order: Vec<usize> = (0..data.len).collect();
@@ -160,7 +160,7 @@ pub fn fit<M: Classifier>(
     train: &DeviceSplit,
     test: &DeviceSplit,
     opts: &FitOptions,
-    rng: &mut StdRng,
+    rng: &mut SeededRng,
     mut progress: impl FnMut(usize, usize, usize, Option<&EpochMetrics>),
 ) -> (M, Vec<EpochMetrics>) {
     let (train_eval, test_eval) = (train.inner(), test.inner());
@@ -216,7 +216,7 @@ mod tests {
         use crate::nn::{Activation, Init, Mlp};
         use rand::{Rng, SeedableRng};
         let device = Device::flex().autodiff();
-        let mut rng = StdRng::seed_from_u64(3);
+        let mut rng = SeededRng::seed_from_u64(3);
         let images = (0..30 * PIXELS).map(|_| if rng.random_bool(0.2) { rng.random::<f32>() } else { 0.0 }).collect();
         let split = Split { images, labels: (0..30).map(|i| (i % 10) as u8).collect() };
         let data = DeviceSplit::new(&split, &device);
@@ -224,7 +224,7 @@ mod tests {
             let model = Mlp::new(&[PIXELS, 8, 10], Activation::Relu, &mut Init::new(1), &device);
             let opts =
                 FitOptions { epochs: 5, batch: 10, lr: 1e-2, eval_batch: 16, stop_at_train_accuracy, evaluate_every };
-            let mut rng = StdRng::seed_from_u64(9);
+            let mut rng = SeededRng::seed_from_u64(9);
             fit(model, &mut Adam::new(0.0), &data, &data, &opts, &mut rng, |_, _, _, _| {}).1
         };
         let epochs = |history: &[EpochMetrics]| history.iter().map(|m| m.epoch).collect::<Vec<_>>();

@@ -1,11 +1,11 @@
 //! Small convolutional classifiers for 28x28 images: conv blocks (conv, ReLU, 2x2 max-pool) then a
 //! fully connected head, as the spec's CNN1-3.
 
+use crate::rng::SeededRng;
 use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use rand::rngs::StdRng;
 
 use super::conv_block::conv_relu_pool;
 use super::{Init, dropout};
@@ -68,7 +68,7 @@ impl Cnn {
     }
 
     /// Logits for images `[n, 784]`. Dropout is applied only when `rng` is given (training).
-    pub fn forward(&self, images: Tensor<2>, mut rng: Option<&mut StdRng>) -> Tensor<2> {
+    pub fn forward(&self, images: Tensor<2>, mut rng: Option<&mut SeededRng>) -> Tensor<2> {
         let [n, _] = images.dims();
         let mut x: Tensor<4> = images.reshape([n, 1, 28, 28]);
         for conv in &self.convs {
@@ -93,7 +93,7 @@ impl Cnn {
 }
 
 impl super::classify::Classifier for Cnn {
-    fn logits(&self, images: Tensor<2>, rng: Option<&mut StdRng>) -> Tensor<2> {
+    fn logits(&self, images: Tensor<2>, rng: Option<&mut SeededRng>) -> Tensor<2> {
         self.forward(images, rng)
     }
 }

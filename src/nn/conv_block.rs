@@ -588,7 +588,7 @@ mod tests {
         /// Uniform values, seeded: the same case on every run.
         fn new(x_shape: [usize; 4], w_shape: [usize; 4]) -> Case {
             use rand::{Rng, SeedableRng};
-            let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+            let mut rng = crate::rng::SeededRng::seed_from_u64(7);
             let mut uniform = |n: usize, bound: f32, shift: f32| -> Vec<f32> {
                 (0..n).map(|_| rng.random_range(-bound..bound) + shift).collect()
             };

@@ -5,21 +5,21 @@
 //! (not on which thread or in which order runs execute), and parameter ids are numbered in order
 //! so that weight snapshots are byte-identical across runs.
 
+use crate::rng::SeededRng;
 use burn::module::{Param, ParamId};
 use burn::nn::Linear;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
-use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 pub struct Init {
-    rng: StdRng,
+    rng: SeededRng,
     next_id: u64,
 }
 
 impl Init {
     pub fn new(seed: u64) -> Init {
-        Init { rng: StdRng::seed_from_u64(seed), next_id: 1 }
+        Init { rng: SeededRng::seed_from_u64(seed), next_id: 1 }
     }
 
     /// `count` draws from U(-bound, bound).

@@ -56,7 +56,7 @@ impl Mlp {
 }
 
 impl super::classify::Classifier for Mlp {
-    fn logits(&self, images: Tensor<2>, _rng: Option<&mut rand::rngs::StdRng>) -> Tensor<2> {
+    fn logits(&self, images: Tensor<2>, _rng: Option<&mut crate::rng::SeededRng>) -> Tensor<2> {
         self.forward_images(images)
     }
 }

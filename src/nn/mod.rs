@@ -37,7 +37,7 @@ pub fn scalar(tensor: Tensor<1>) -> f32 {
 
 /// Inverted dropout (`nn.Dropout(p)` in train mode) with a mask from our own seeded generator,
 /// so that runs are reproducible whatever else runs at the same time.
-pub fn dropout(x: Tensor<2>, p: f32, rng: &mut rand::rngs::StdRng) -> Tensor<2> {
+pub fn dropout(x: Tensor<2>, p: f32, rng: &mut crate::rng::SeededRng) -> Tensor<2> {
     use rand::Rng;
     let dims = x.dims();
     let device = x.device();

@@ -498,7 +498,7 @@ mod tests {
     /// A layer `k -> m` with seeded weights, and an input `[n, k]` with the given share of
     /// non-zero entries (seeded, uniform in (0, 1], like pixels).
     fn case(n: usize, k: usize, m: usize, nonzero: f64, device: &Device) -> (Linear, Vec<f32>) {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let mut rng = crate::rng::SeededRng::seed_from_u64(11);
         let layer = LinearConfig::new(k, m).init(device);
         let x = (0..n * k).map(|_| if rng.random_bool(nonzero) { 1.0 - rng.random::<f32>() } else { 0.0 }).collect();
         (layer, x)

@@ -69,7 +69,7 @@ pub fn train_mnist_mlp(ctx: &StageContext, t: &MlpTraining) -> Result<TrainedMlp
     let mut train = train.head(t.train_subset.unwrap_or(usize::MAX));
     let test = test.head(t.test_subset.unwrap_or(usize::MAX));
     if let Some(seed) = t.random_labels {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let mut rng = crate::rng::SeededRng::seed_from_u64(seed);
         train.labels = (0..train.len()).map(|_| rng.random_range(0..10u8)).collect();
     }
     let device = Compute::for_stage(ctx)?.training_device()?;
@@ -101,7 +101,7 @@ pub fn fit_on_mnist<M: classify::Classifier>(
     let mut optimizer = crate::nn::optim::Adam::new(weight_decay);
     let (train_data, test_data) = (DeviceSplit::new(train, &device), DeviceSplit::new(test, &device));
     // Shuffling and dropout draw from their own stream, so they do not depend on the model's size.
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5eed_da7a);
+    let mut rng = crate::rng::SeededRng::seed_from_u64(seed ^ 0x5eed_da7a);
     let steps = train_data.len.div_ceil(opts.batch);
     ctx.progress.set_total((opts.epochs * steps) as u64);
     Ok(classify::fit(model, &mut optimizer, &train_data, &test_data, opts, &mut rng, |epoch, step, _, last| {
