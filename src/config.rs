@@ -31,26 +31,20 @@ pub struct Config {
 
 /// `[cluster]`: Slurm programs, where job logs go, and resources per stage kind.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct ClusterSettings {
-    #[serde(default = "default_sbatch")]
     pub sbatch: String,
-    #[serde(default = "default_squeue")]
     pub squeue: String,
     pub partition: Option<String>,
     pub account: Option<String>,
     /// Any other `sbatch` arguments, as written.
-    #[serde(default)]
     pub sbatch_args: Vec<String>,
     /// Job logs, relative to the workspace (on the shared filesystem).
-    #[serde(default = "default_logs")]
     pub logs: String,
     /// What every job asks for ...
-    #[serde(default)]
     pub default: ResourceSettings,
     /// ... and per stage kind: a pattern (`mnist_cnn.train`, `*.train`) -> what those jobs ask for
     /// instead. The longest matching pattern wins.
-    #[serde(default)]
     pub resources: std::collections::BTreeMap<String, ResourceSettings>,
 }
 
@@ -65,25 +59,15 @@ pub struct ResourceSettings {
     pub gpus: Option<u32>,
 }
 
-fn default_sbatch() -> String {
-    "sbatch".into()
-}
-fn default_squeue() -> String {
-    "squeue".into()
-}
-fn default_logs() -> String {
-    "cluster-logs".into()
-}
-
 impl Default for ClusterSettings {
     fn default() -> Self {
         ClusterSettings {
-            sbatch: default_sbatch(),
-            squeue: default_squeue(),
+            sbatch: "sbatch".into(),
+            squeue: "squeue".into(),
             partition: None,
             account: None,
             sbatch_args: Vec::new(),
-            logs: default_logs(),
+            logs: "cluster-logs".into(),
             default: ResourceSettings::default(),
             resources: Default::default(),
         }
@@ -118,13 +102,11 @@ pub struct DataSettings {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct PipelineSettings {
     /// `flex` (pure-Rust CPU, always built) or `tch` (libtorch; needs `--features tch`).
-    #[serde(default = "default_backend")]
     pub backend: Backend,
     /// `cpu`, or for tch `auto` / `cuda:N`.
-    #[serde(default = "default_device")]
     pub device: String,
     /// With `device = "auto"` and a GPU: stages doing fewer multiply-accumulates per step than
     /// this run on flex on the CPU. On an H200 a burn-tch MLP step costs 1.3-1.6 ms whatever its
@@ -132,46 +114,24 @@ pub struct PipelineSettings {
     /// 8 M MACs and 2.57 ms at 16 M (bench/RESULTS.md, GPU head-to-head): they meet between 10 and
     /// 20 M, and CPU slots are plentiful there. CNN steps cost flex more per MAC, but the study's
     /// CNNs do ~190 M a step.
-    #[serde(default = "default_gpu_min_work")]
     pub gpu_min_work: u64,
     /// The most instances of a batching stage kind (seed sweeps) fused into one batched
     /// execution when more stages are ready than can run at once; 1 turns fusion off. Results do
     /// not depend on it (each instance computes as it would alone), so it is not in any key.
-    #[serde(default = "default_max_batch")]
     pub max_batch: usize,
     /// With `device = "auto"` and a GPU: slots of `-j` that CPU stages leave free while GPU stages
     /// wait for their inputs, so the GPU starts as soon as MNIST is there.
-    #[serde(default = "default_gpu_slots")]
     pub gpu_slots: usize,
-}
-
-fn default_gpu_slots() -> usize {
-    4
-}
-
-fn default_max_batch() -> usize {
-    256
-}
-
-fn default_gpu_min_work() -> u64 {
-    20_000_000
-}
-
-fn default_backend() -> Backend {
-    Backend::Flex
-}
-fn default_device() -> String {
-    "cpu".into()
 }
 
 impl Default for PipelineSettings {
     fn default() -> Self {
         PipelineSettings {
-            backend: default_backend(),
-            device: default_device(),
-            gpu_min_work: default_gpu_min_work(),
-            max_batch: default_max_batch(),
-            gpu_slots: default_gpu_slots(),
+            backend: Backend::Flex,
+            device: "cpu".into(),
+            gpu_min_work: 20_000_000,
+            max_batch: 256,
+            gpu_slots: 4,
         }
     }
 }

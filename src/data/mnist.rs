@@ -239,28 +239,18 @@ pub fn load_split(images: &Path, labels: &Path) -> Result<Split> {
 
 /// Where MNIST comes from. None of this enters a key: the files are pinned by their SHA-256.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct MnistSource {
     /// HTTP(S) base URLs or local directories holding `*-idx?-ubyte.gz`, tried in order (after
     /// files placed by hand in `data/mnist/` and the `MNIST_MIRROR` environment variable).
-    #[serde(default = "default_mirrors")]
     pub mirrors: Vec<String>,
-    #[serde(default = "default_timeout_s")]
     pub timeout_s: u64,
-    #[serde(default = "default_attempts")]
     pub attempts: usize,
-}
-
-fn default_timeout_s() -> u64 {
-    60
-}
-fn default_attempts() -> usize {
-    3
 }
 
 impl Default for MnistSource {
     fn default() -> Self {
-        MnistSource { mirrors: default_mirrors(), timeout_s: default_timeout_s(), attempts: default_attempts() }
+        MnistSource { mirrors: default_mirrors(), timeout_s: 60, attempts: 3 }
     }
 }
 
