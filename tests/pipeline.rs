@@ -225,3 +225,40 @@ fn durations_are_masked_and_nothing_else() {
         "took <time>, <time> | <time>; 3 seeds, 0.5 sigma, f1 <time>"
     );
 }
+
+/// Copies `from` into `to`, directories included.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_binary_built_from_other_sources_says_so() {
+    let ws = Workspace::new("drift", &small_config(40));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // The workspace is a checkout of this crate: the sources the binary was built from.
+    std::fs::copy(root.join("Cargo.toml"), ws.dir.join("Cargo.toml")).unwrap();
+    copy_tree(&root.join("src"), &ws.dir.join("src"));
+    copy_tree(&root.join("assets"), &ws.dir.join("assets"));
+    let warning = |out: &std::process::Output| {
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .find(|l| l.contains("built from older sources"))
+            .map(str::to_string)
+    };
+    assert_eq!(warning(&ws.repro(&["status"])), None, "the sources are the binary's");
+
+    let edited = ws.dir.join("src/nn/mlp.rs");
+    let text = std::fs::read_to_string(&edited).unwrap();
+    std::fs::write(&edited, format!("{text}\n// an edit\n")).unwrap();
+    let line = warning(&ws.repro(&["status"])).expect("status warns");
+    assert!(line.contains("src/nn/mlp.rs edited") && line.contains("make build"), "{line}");
+    let line = warning(&ws.repro(&["run"])).expect("run warns");
+    assert!(line.contains("src/nn/mlp.rs edited"), "{line}");
+}

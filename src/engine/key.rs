@@ -131,6 +131,33 @@ impl std::fmt::Display for DirtyReason {
     }
 }
 
+/// `reasons` as lines for a person: one per reason, except that edited files share one line
+/// (`code changed: src/a.rs, src/b.rs and 12 more files`), so a pull that touched many files does
+/// not bury the other reasons.
+pub fn render(reasons: &[DirtyReason]) -> Vec<String> {
+    let edited: Vec<&str> = reasons
+        .iter()
+        .filter_map(|r| if let DirtyReason::CodeChanged(f) = r { Some(f.as_str()) } else { None })
+        .collect();
+    let mut lines = Vec::new();
+    for reason in reasons {
+        match reason {
+            DirtyReason::CodeChanged(_) if lines.iter().any(|l: &String| l.starts_with("code changed: ")) => {}
+            DirtyReason::CodeChanged(_) => {
+                let shown = edited.iter().take(3).copied().collect::<Vec<_>>().join(", ");
+                let more = edited.len().saturating_sub(3);
+                lines.push(if more > 0 {
+                    format!("code changed: {shown} and {more} more file{}", if more == 1 { "" } else { "s" })
+                } else {
+                    format!("code changed: {shown}")
+                });
+            }
+            other => lines.push(other.to_string()),
+        }
+    }
+    lines
+}
+
 enum Change<'a, V> {
     Added(&'a V),
     Removed(&'a V),
@@ -185,6 +212,20 @@ mod tests {
         let mut c = parts();
         c.code.insert("src/nn/mlp.rs".into(), "c2".into());
         assert_ne!(a.key(), c.key());
+    }
+
+    #[test]
+    fn many_edited_files_share_one_line() {
+        let mut reasons: Vec<DirtyReason> = (0..5).map(|i| DirtyReason::CodeChanged(format!("src/f{i}.rs"))).collect();
+        reasons.insert(0, DirtyReason::DependenciesChanged);
+        assert_eq!(
+            render(&reasons),
+            [
+                "dependency versions changed (Cargo.lock)",
+                "code changed: src/f0.rs, src/f1.rs, src/f2.rs and 2 more files"
+            ]
+        );
+        assert_eq!(render(&reasons[..2]), ["dependency versions changed (Cargo.lock)", "code changed: src/f0.rs"]);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::graph::Graph;
+use super::key::render;
 use super::placement::Environment;
 use super::scheduler::{input_hashes, key_parts};
 use super::store::{Record, Store};
@@ -88,7 +89,7 @@ pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected:
             if let (Some(old), Ok(now)) = (&last, key_parts(stage, BTreeMap::new(), env)) {
                 let mut cmp = now.clone();
                 cmp.inputs = old.inputs.clone();
-                reasons = cmp.changes_since(old).iter().map(ToString::to_string).collect();
+                reasons = render(&cmp.changes_since(old));
             } else if last.is_none() {
                 reasons.push("never run".into());
             }
@@ -118,7 +119,7 @@ pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected:
             _ => match &last {
                 None => vec!["never run".to_string()],
                 Some(old) => {
-                    let why: Vec<String> = parts.changes_since(old).iter().map(ToString::to_string).collect();
+                    let why = render(&parts.changes_since(old));
                     if why.is_empty() {
                         vec!["no cached result for this key (cache cleaned?)".to_string()]
                     } else {

@@ -623,6 +623,25 @@ mod tests {
     use super::*;
     use crate::analysis::Cell;
 
+    #[test]
+    fn claims_are_numbered_in_order_and_name_registered_experiments() {
+        for (k, claim) in CLAIMS.iter().enumerate() {
+            assert_eq!(claim.id, format!("C{}", k + 1));
+            assert!(crate::experiments::IDS.contains(&claim.experiment), "{}: unknown {}", claim.id, claim.experiment);
+        }
+    }
+
+    #[test]
+    fn a_claim_of_an_experiment_left_out_is_not_measured() {
+        let config: Config = toml::from_str("[experiments.grad_norm]\n").unwrap();
+        let no_tables = |_: &str, _: &str| -> Result<Option<Table>> { Ok(None) };
+        let evidence = Evidence { table: &no_tables, config: &config };
+        for claim in &CLAIMS {
+            let finding = (claim.evaluate)(&evidence).unwrap();
+            assert_eq!(finding.verdict, Verdict::NotMeasured, "{}", claim.id);
+        }
+    }
+
     fn table(names: &[&str], rows: Vec<Vec<Cell>>) -> Table {
         Table::from_rows(names, rows.into_iter()).unwrap()
     }
