@@ -27,6 +27,30 @@ pub fn write_history(path: &std::path::Path, history: &[EpochMetrics]) -> Result
     .write_csv(path)
 }
 
+/// A run's final full-set metrics: the last row of the `curve.csv` [`write_history`] wrote.
+pub struct FinalMetrics {
+    /// Rows of the curve (one per evaluation), and the epoch of the last.
+    pub evaluations: usize,
+    pub last_epoch: f64,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub test_loss: f64,
+    pub test_acc: f64,
+}
+
+impl FinalMetrics {
+    pub fn of(curve: &Table) -> Result<FinalMetrics> {
+        Ok(FinalMetrics {
+            evaluations: curve.height(),
+            last_epoch: curve.last("epoch")?,
+            train_loss: curve.last("train_loss")?,
+            train_acc: curve.last("train_acc")?,
+            test_loss: curve.last("test_loss")?,
+            test_acc: curve.last("test_acc")?,
+        })
+    }
+}
+
 /// An MLP (ReLU) trained on MNIST by Adam with cross-entropy: what the generalisation experiments
 /// share. Full-set train and test metrics after every `evaluate_every` epochs and the last.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -63,7 +63,28 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, _mnist: &MnistInputs) -> Built {
-        stages(self)
+        let settings = self;
+        let data = Stage::new(&DATA, &[], &());
+        let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+        let mut out = Vec::new();
+        for &seed in &settings.seeds {
+            let params = TrainParams { seed, epochs: settings.epochs, lr: settings.lr };
+            let work = (crate::nn::mlp::param_count(&WIDTHS) * synth::grad_norm_data().0.len()) as u64;
+            let run = Stage::new(&TRAIN, &[("seed", seed.to_string())], &params)
+                .input("data", &data, "data.csv")
+                .with_work(work)
+                .with_steps(settings.epochs as u64);
+            analyze = analyze.input(format!("{seed}/curve.csv"), &run, "curve.csv");
+            out.push(run);
+        }
+        let plot = Stage::new(&PLOT, &[], &()).input("curves.csv", &analyze, "curves.csv").publish(ID);
+        let report = vec![
+            report_input(&analyze, "summary.csv"),
+            report_input(&analyze, "curves.csv"),
+            report_input(&plot, "grad_norm.png"),
+        ];
+        out.extend([data, analyze, plot]);
+        Built { stages: out, report }
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
@@ -79,26 +100,3 @@ static ANALYZE: StageKind = StageKind::plain("grad_norm.analyze", analyze::analy
 
 static PLOT: StageKind = StageKind::plain("grad_norm.plot", plot::figures);
 
-fn stages(settings: &Settings) -> Built {
-    let data = Stage::new(&DATA, &[], &());
-    let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
-    let mut out = Vec::new();
-    for &seed in &settings.seeds {
-        let params = TrainParams { seed, epochs: settings.epochs, lr: settings.lr };
-        let work = (crate::nn::mlp::param_count(&WIDTHS) * synth::grad_norm_data().0.len()) as u64;
-        let run = Stage::new(&TRAIN, &[("seed", seed.to_string())], &params)
-            .input("data", &data, "data.csv")
-            .with_work(work)
-            .with_steps(settings.epochs as u64);
-        analyze = analyze.input(format!("{seed}/curve.csv"), &run, "curve.csv");
-        out.push(run);
-    }
-    let plot = Stage::new(&PLOT, &[], &()).input("curves.csv", &analyze, "curves.csv").publish(ID);
-    let report = vec![
-        report_input(&analyze, "summary.csv"),
-        report_input(&analyze, "curves.csv"),
-        report_input(&plot, "grad_norm.png"),
-    ];
-    out.extend([data, analyze, plot]);
-    Built { stages: out, report }
-}

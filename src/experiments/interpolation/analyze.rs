@@ -5,44 +5,43 @@ use anyhow::Result;
 use super::train::ID;
 use crate::analysis::{Cell, Table};
 use crate::engine::StageContext;
+use crate::training::mnist::FinalMetrics;
+
+/// One trained end point: its learning rate (as its label names it, and as a number), its batch
+/// size and its final metrics.
+struct EndPoint {
+    label: String,
+    lr: f64,
+    batch: u64,
+    last: FinalMetrics,
+}
 
 pub fn analyze(ctx: &StageContext) -> Result<()> {
     let mut curves = Vec::new();
-    let mut rows = Vec::new();
+    let mut ends = Vec::new();
     for (name, path) in &ctx.inputs {
         if let Some(tag) = name.strip_suffix("/curve.csv") {
             let (lr, batch) = tag.split_once('/').expect("lr/batch");
-            let curve = Table::read_csv(path)?;
-            rows.push(vec![
-                ID.into(),
-                "784-20-40-10".into(),
-                format!("lr {lr} batch {batch}").into(),
-                Cell::Float(lr.parse()?),
-                batch.parse::<u64>()?.into(),
-                (curve.height() as u64).into(),
-                curve.last("train_loss")?.into(),
-                curve.last("train_acc")?.into(),
-                curve.last("test_loss")?.into(),
-                curve.last("test_acc")?.into(),
-            ]);
+            let last = FinalMetrics::of(&Table::read_csv(path)?)?;
+            ends.push(EndPoint { label: lr.to_string(), lr: lr.parse()?, batch: batch.parse()?, last });
         } else {
             curves.push(Table::read_csv(path)?);
         }
     }
-    Table::from_rows(
+    Table::from_records(
+        &ends,
         &[
-            "experiment",
-            "model",
-            "variant",
-            "lr",
-            "batch_size",
-            "epochs",
-            "train_loss",
-            "train_acc",
-            "test_loss",
-            "test_acc",
+            ("experiment", &|_| ID.into()),
+            ("model", &|_| "784-20-40-10".into()),
+            ("variant", &|e| format!("lr {} batch {}", e.label, e.batch).into()),
+            ("lr", &|e| Cell::Float(e.lr)),
+            ("batch_size", &|e| e.batch.into()),
+            ("epochs", &|e| (e.last.evaluations as u64).into()),
+            ("train_loss", &|e| e.last.train_loss.into()),
+            ("train_acc", &|e| e.last.train_acc.into()),
+            ("test_loss", &|e| e.last.test_loss.into()),
+            ("test_acc", &|e| e.last.test_acc.into()),
         ],
-        rows.into_iter(),
     )?
     .write_csv(&ctx.output("summary.csv")?)?;
     Table::concat(curves)?.write_csv(&ctx.output("interpolation.csv")?)

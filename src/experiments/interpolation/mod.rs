@@ -84,7 +84,54 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, mnist: &MnistInputs) -> Built {
-        stages(self, mnist)
+        let settings = self;
+        let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+        let mut out = Vec::new();
+        for &lr in &settings.lrs {
+            let runs: Vec<Stage> = settings
+                .batch_sizes
+                .iter()
+                .map(|&batch| {
+                    let training = MlpTraining {
+                        widths: WIDTHS.to_vec(),
+                        seed: settings.seed,
+                        epochs: settings.epochs,
+                        batch_size: batch,
+                        lr,
+                        train_subset: settings.train_subset,
+                        test_subset: settings.test_subset,
+                        random_labels: None,
+                        stop_at_train_accuracy: None,
+                        evaluate_every: 1,
+                    };
+                    training.stage(&TRAIN, &[("lr", lr_label(lr)), ("batch", batch.to_string())], mnist)
+                })
+                .collect();
+            let params = InterpolateParams {
+                lr,
+                alphas: settings.alphas(),
+                train_subset: settings.train_subset,
+                test_subset: settings.test_subset,
+            };
+            let interp = mnist.feed(
+                Stage::new(&INTERPOLATE, &[("lr", lr_label(lr))], &params)
+                    .input("theta1.f32", &runs[0], "weights.f32")
+                    .input("theta2.f32", &runs[1], "weights.f32"),
+            );
+            analyze = analyze.input(format!("{}/interpolation.csv", lr_label(lr)), &interp, "interpolation.csv");
+            for (run, batch) in runs.iter().zip(settings.batch_sizes) {
+                analyze = analyze.input(format!("{}/{batch}/curve.csv", lr_label(lr)), run, "curve.csv");
+            }
+            out.extend(runs);
+            out.push(interp);
+        }
+        let plot = Stage::new(&PLOT, &[], &()).input("interpolation.csv", &analyze, "interpolation.csv").publish(ID);
+        let mut report = vec![report_input(&analyze, "summary.csv"), report_input(&analyze, "interpolation.csv")];
+        for &lr in &settings.lrs {
+            report.push(report_input(&plot, &format!("interpolation_lr{}.png", lr_label(lr))));
+        }
+        out.extend([analyze, plot]);
+        Built { stages: out, report }
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
@@ -105,52 +152,3 @@ static ANALYZE: StageKind =
 static PLOT: StageKind =
     StageKind::plain("interpolation.plot", plot::figures);
 
-fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
-    let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
-    let mut out = Vec::new();
-    for &lr in &settings.lrs {
-        let runs: Vec<Stage> = settings
-            .batch_sizes
-            .iter()
-            .map(|&batch| {
-                let training = MlpTraining {
-                    widths: WIDTHS.to_vec(),
-                    seed: settings.seed,
-                    epochs: settings.epochs,
-                    batch_size: batch,
-                    lr,
-                    train_subset: settings.train_subset,
-                    test_subset: settings.test_subset,
-                    random_labels: None,
-                    stop_at_train_accuracy: None,
-                    evaluate_every: 1,
-                };
-                training.stage(&TRAIN, &[("lr", lr_label(lr)), ("batch", batch.to_string())], mnist)
-            })
-            .collect();
-        let params = InterpolateParams {
-            lr,
-            alphas: settings.alphas(),
-            train_subset: settings.train_subset,
-            test_subset: settings.test_subset,
-        };
-        let interp = mnist.feed(
-            Stage::new(&INTERPOLATE, &[("lr", lr_label(lr))], &params)
-                .input("theta1.f32", &runs[0], "weights.f32")
-                .input("theta2.f32", &runs[1], "weights.f32"),
-        );
-        analyze = analyze.input(format!("{}/interpolation.csv", lr_label(lr)), &interp, "interpolation.csv");
-        for (run, batch) in runs.iter().zip(settings.batch_sizes) {
-            analyze = analyze.input(format!("{}/{batch}/curve.csv", lr_label(lr)), run, "curve.csv");
-        }
-        out.extend(runs);
-        out.push(interp);
-    }
-    let plot = Stage::new(&PLOT, &[], &()).input("interpolation.csv", &analyze, "interpolation.csv").publish(ID);
-    let mut report = vec![report_input(&analyze, "summary.csv"), report_input(&analyze, "interpolation.csv")];
-    for &lr in &settings.lrs {
-        report.push(report_input(&plot, &format!("interpolation_lr{}.png", lr_label(lr))));
-    }
-    out.extend([analyze, plot]);
-    Built { stages: out, report }
-}

@@ -94,7 +94,39 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, _mnist: &MnistInputs) -> Built {
-        stages(self)
+        let settings = self;
+        let data = Stage::new(&DATA, &[], &DataParams { seed: settings.data_seed, samples: settings.samples });
+        let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+        let mut out = Vec::new();
+        for &seed in &settings.seeds.0 {
+            let params = RunParams {
+                seed,
+                epochs: settings.epochs,
+                lr: settings.lr,
+                norm_lr: settings.norm_lr,
+                norm_adam_steps: settings.norm_adam_steps,
+                norm_lm_steps: settings.norm_lm_steps,
+                grad_norm_target: settings.grad_norm_target,
+                fd_step: settings.fd_step,
+                eigen_tolerance: settings.eigen_tolerance,
+            };
+            let work = (crate::nn::mlp::param_count(&WIDTHS) * settings.samples) as u64;
+            let run = Stage::new(&RUN, &[("seed", seed.to_string())], &params)
+                .input("data", &data, "data.csv")
+                .with_work(work)
+                .with_steps(params.gradient_evaluations())
+                .batch_group(params.group());
+            analyze = analyze.input(format!("{seed}/run.json"), &run, "run.json");
+            out.push(run);
+        }
+        let plot = Stage::new(&PLOT, &[], &()).input("results.csv", &analyze, "results.csv").publish(ID);
+        let report = vec![
+            report_input(&analyze, "summary.csv"),
+            report_input(&analyze, "results.csv"),
+            report_input(&plot, "min_ratio.png"),
+        ];
+        out.extend([data, analyze, plot]);
+        Built { stages: out, report }
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
@@ -112,37 +144,3 @@ static ANALYZE: StageKind = StageKind::plain("min_ratio.analyze", analyze::analy
 
 static PLOT: StageKind = StageKind::plain("min_ratio.plot", plot::figures);
 
-fn stages(settings: &Settings) -> Built {
-    let data = Stage::new(&DATA, &[], &DataParams { seed: settings.data_seed, samples: settings.samples });
-    let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
-    let mut out = Vec::new();
-    for &seed in &settings.seeds.0 {
-        let params = RunParams {
-            seed,
-            epochs: settings.epochs,
-            lr: settings.lr,
-            norm_lr: settings.norm_lr,
-            norm_adam_steps: settings.norm_adam_steps,
-            norm_lm_steps: settings.norm_lm_steps,
-            grad_norm_target: settings.grad_norm_target,
-            fd_step: settings.fd_step,
-            eigen_tolerance: settings.eigen_tolerance,
-        };
-        let work = (crate::nn::mlp::param_count(&WIDTHS) * settings.samples) as u64;
-        let run = Stage::new(&RUN, &[("seed", seed.to_string())], &params)
-            .input("data", &data, "data.csv")
-            .with_work(work)
-            .with_steps(params.gradient_evaluations())
-            .batch_group(params.group());
-        analyze = analyze.input(format!("{seed}/run.json"), &run, "run.json");
-        out.push(run);
-    }
-    let plot = Stage::new(&PLOT, &[], &()).input("results.csv", &analyze, "results.csv").publish(ID);
-    let report = vec![
-        report_input(&analyze, "summary.csv"),
-        report_input(&analyze, "results.csv"),
-        report_input(&plot, "min_ratio.png"),
-    ];
-    out.extend([data, analyze, plot]);
-    Built { stages: out, report }
-}

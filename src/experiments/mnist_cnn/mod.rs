@@ -83,7 +83,50 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, mnist: &MnistInputs) -> Built {
-        stages(self, mnist)
+        let settings = self;
+        let mut out = Vec::new();
+        let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+        for &model in &settings.models {
+            for &seed in &settings.seeds {
+                let params = TrainParams {
+                    model,
+                    seed,
+                    epochs: settings.epochs,
+                    batch_size: settings.batch_size,
+                    lr: settings.lr,
+                    weight_decay: settings.weight_decay,
+                    train_subset: settings.train_subset,
+                    test_subset: settings.test_subset,
+                };
+                let run = mnist.feed(
+                    Stage::new(&TRAIN, &[("model", model.name().into()), ("seed", seed.to_string())], &params)
+                        .with_work(model.shape().macs_per_image() * settings.batch_size as u64)
+                        .with_steps(
+                            (settings.epochs
+                                * settings
+                                    .train_subset
+                                    .unwrap_or(crate::data::mnist::TRAIN_IMAGES_COUNT)
+                                    .div_ceil(settings.batch_size)) as u64,
+                        ),
+                );
+                let tag = format!("{}.{seed}", model.name());
+                analyze = analyze.input(format!("{tag}/run.json"), &run, "run.json").input(
+                    format!("{tag}/curve.csv"),
+                    &run,
+                    "curve.csv",
+                );
+                out.push(run);
+            }
+        }
+        let plot = Stage::new(&PLOT, &[], &()).input("curves.csv", &analyze, "curves.csv").publish(ID);
+        let report = vec![
+            report_input(&analyze, "summary.csv"),
+            report_input(&plot, "loss.png"),
+            report_input(&plot, "accuracy.png"),
+        ];
+        out.push(analyze);
+        out.push(plot);
+        Built { stages: out, report }
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
@@ -99,48 +142,3 @@ static ANALYZE: StageKind = StageKind::plain("mnist_cnn.analyze", analyze::analy
 
 static PLOT: StageKind = StageKind::plain("mnist_cnn.plot", plot::figures);
 
-fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
-    let mut out = Vec::new();
-    let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
-    for &model in &settings.models {
-        for &seed in &settings.seeds {
-            let params = TrainParams {
-                model,
-                seed,
-                epochs: settings.epochs,
-                batch_size: settings.batch_size,
-                lr: settings.lr,
-                weight_decay: settings.weight_decay,
-                train_subset: settings.train_subset,
-                test_subset: settings.test_subset,
-            };
-            let run = mnist.feed(
-                Stage::new(&TRAIN, &[("model", model.name().into()), ("seed", seed.to_string())], &params)
-                    .with_work(model.shape().macs_per_image() * settings.batch_size as u64)
-                    .with_steps(
-                        (settings.epochs
-                            * settings
-                                .train_subset
-                                .unwrap_or(crate::data::mnist::TRAIN_IMAGES_COUNT)
-                                .div_ceil(settings.batch_size)) as u64,
-                    ),
-            );
-            let tag = format!("{}.{seed}", model.name());
-            analyze = analyze.input(format!("{tag}/run.json"), &run, "run.json").input(
-                format!("{tag}/curve.csv"),
-                &run,
-                "curve.csv",
-            );
-            out.push(run);
-        }
-    }
-    let plot = Stage::new(&PLOT, &[], &()).input("curves.csv", &analyze, "curves.csv").publish(ID);
-    let report = vec![
-        report_input(&analyze, "summary.csv"),
-        report_input(&plot, "loss.png"),
-        report_input(&plot, "accuracy.png"),
-    ];
-    out.push(analyze);
-    out.push(plot);
-    Built { stages: out, report }
-}

@@ -75,7 +75,37 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, mnist: &MnistInputs) -> Built {
-        stages(self, mnist)
+        let settings = self;
+        let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+        let mut out = Vec::new();
+        for &hidden in &settings.models {
+            for &seed in &settings.seeds {
+                let training = MlpTraining {
+                    widths: widths(hidden),
+                    seed,
+                    epochs: settings.epochs,
+                    batch_size: settings.batch_size,
+                    lr: settings.lr,
+                    train_subset: settings.train_subset,
+                    test_subset: settings.test_subset,
+                    random_labels: None,
+                    stop_at_train_accuracy: None,
+                    evaluate_every: settings.eval_every,
+                };
+                let name = format!("{}x{}", hidden[0], hidden[1]);
+                let run = training.stage(&TRAIN, &[("hidden", name.clone()), ("seed", seed.to_string())], mnist);
+                analyze = analyze.input(format!("{name}.{seed}/curve.csv"), &run, "curve.csv");
+                out.push(run);
+            }
+        }
+        let plot = Stage::new(&PLOT, &[], &()).input("summary.csv", &analyze, "summary.csv").publish(ID);
+        let report = vec![
+            report_input(&analyze, "summary.csv"),
+            report_input(&plot, "loss.png"),
+            report_input(&plot, "accuracy.png"),
+        ];
+        out.extend([analyze, plot]);
+        Built { stages: out, report }
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
@@ -93,38 +123,6 @@ static ANALYZE: StageKind =
 static PLOT: StageKind =
     StageKind::plain("params_generalization.plot", plot::figures);
 
-fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
-    let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
-    let mut out = Vec::new();
-    for &hidden in &settings.models {
-        for &seed in &settings.seeds {
-            let training = MlpTraining {
-                widths: widths(hidden),
-                seed,
-                epochs: settings.epochs,
-                batch_size: settings.batch_size,
-                lr: settings.lr,
-                train_subset: settings.train_subset,
-                test_subset: settings.test_subset,
-                random_labels: None,
-                stop_at_train_accuracy: None,
-                evaluate_every: settings.eval_every,
-            };
-            let name = format!("{}x{}", hidden[0], hidden[1]);
-            let run = training.stage(&TRAIN, &[("hidden", name.clone()), ("seed", seed.to_string())], mnist);
-            analyze = analyze.input(format!("{name}.{seed}/curve.csv"), &run, "curve.csv");
-            out.push(run);
-        }
-    }
-    let plot = Stage::new(&PLOT, &[], &()).input("summary.csv", &analyze, "summary.csv").publish(ID);
-    let report = vec![
-        report_input(&analyze, "summary.csv"),
-        report_input(&plot, "loss.png"),
-        report_input(&plot, "accuracy.png"),
-    ];
-    out.extend([analyze, plot]);
-    Built { stages: out, report }
-}
 
 /// The original's final-epoch accuracies (%), train and test, by hidden widths (spec section 7).
 pub const REFERENCE: [([usize; 2], f64, f64); 10] = [

@@ -76,7 +76,31 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, mnist: &MnistInputs) -> Built {
-        stages(self, mnist)
+        let settings = self;
+        let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+        let mut out = Vec::new();
+        for &seed in &settings.seeds {
+            let training = MlpTraining {
+                widths: WIDTHS.to_vec(),
+                seed,
+                epochs: settings.max_epochs,
+                batch_size: settings.batch_size,
+                lr: settings.lr,
+                train_subset: settings.train_subset,
+                test_subset: settings.test_subset,
+                // The labels' own stream, so that changing the model's seed keeps the task.
+                random_labels: Some(seed.wrapping_add(1_000_003)),
+                stop_at_train_accuracy: Some(settings.stop_at_train_accuracy),
+                evaluate_every: 1,
+            };
+            let run = training.stage(&TRAIN, &[("seed", seed.to_string())], mnist);
+            analyze = analyze.input(format!("{seed}/curve.csv"), &run, "curve.csv");
+            out.push(run);
+        }
+        let plot = Stage::new(&PLOT, &[], &()).input("curves.csv", &analyze, "curves.csv").publish(ID);
+        let report = vec![report_input(&analyze, "summary.csv"), report_input(&plot, "random_labels.png")];
+        out.extend([analyze, plot]);
+        Built { stages: out, report }
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
@@ -93,29 +117,3 @@ static ANALYZE: StageKind =
 static PLOT: StageKind =
     StageKind::plain("random_labels.plot", plot::figures);
 
-fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
-    let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
-    let mut out = Vec::new();
-    for &seed in &settings.seeds {
-        let training = MlpTraining {
-            widths: WIDTHS.to_vec(),
-            seed,
-            epochs: settings.max_epochs,
-            batch_size: settings.batch_size,
-            lr: settings.lr,
-            train_subset: settings.train_subset,
-            test_subset: settings.test_subset,
-            // The labels' own stream, so that changing the model's seed keeps the task.
-            random_labels: Some(seed.wrapping_add(1_000_003)),
-            stop_at_train_accuracy: Some(settings.stop_at_train_accuracy),
-            evaluate_every: 1,
-        };
-        let run = training.stage(&TRAIN, &[("seed", seed.to_string())], mnist);
-        analyze = analyze.input(format!("{seed}/curve.csv"), &run, "curve.csv");
-        out.push(run);
-    }
-    let plot = Stage::new(&PLOT, &[], &()).input("curves.csv", &analyze, "curves.csv").publish(ID);
-    let report = vec![report_input(&analyze, "summary.csv"), report_input(&plot, "random_labels.png")];
-    out.extend([analyze, plot]);
-    Built { stages: out, report }
-}

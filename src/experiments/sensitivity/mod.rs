@@ -68,7 +68,34 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, mnist: &MnistInputs) -> Built {
-        stages(self, mnist)
+        let settings = self;
+        let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+        let mut out = Vec::new();
+        for &batch in &settings.batch_sizes {
+            let training = MlpTraining {
+                widths: WIDTHS.to_vec(),
+                seed: settings.seed,
+                epochs: settings.epochs,
+                batch_size: batch,
+                lr: settings.lr,
+                train_subset: settings.train_subset,
+                test_subset: settings.test_subset,
+                random_labels: None,
+                stop_at_train_accuracy: None,
+                evaluate_every: 1,
+            };
+            let run = training.stage(&TRAIN, &[("batch", batch.to_string())], mnist);
+            analyze = analyze.input(format!("{batch}/run.json"), &run, "run.json");
+            out.push(run);
+        }
+        let plot = Stage::new(&PLOT, &[], &()).input("summary.csv", &analyze, "summary.csv").publish(ID);
+        let report = vec![
+            report_input(&analyze, "summary.csv"),
+            report_input(&plot, "loss_sensitivity.png"),
+            report_input(&plot, "accuracy_sensitivity.png"),
+        ];
+        out.extend([analyze, plot]);
+        Built { stages: out, report }
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
@@ -83,35 +110,6 @@ static ANALYZE: StageKind = StageKind::plain("sensitivity.analyze", analyze::ana
 
 static PLOT: StageKind = StageKind::plain("sensitivity.plot", plot::figures);
 
-fn stages(settings: &Settings, mnist: &MnistInputs) -> Built {
-    let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
-    let mut out = Vec::new();
-    for &batch in &settings.batch_sizes {
-        let training = MlpTraining {
-            widths: WIDTHS.to_vec(),
-            seed: settings.seed,
-            epochs: settings.epochs,
-            batch_size: batch,
-            lr: settings.lr,
-            train_subset: settings.train_subset,
-            test_subset: settings.test_subset,
-            random_labels: None,
-            stop_at_train_accuracy: None,
-            evaluate_every: 1,
-        };
-        let run = training.stage(&TRAIN, &[("batch", batch.to_string())], mnist);
-        analyze = analyze.input(format!("{batch}/run.json"), &run, "run.json");
-        out.push(run);
-    }
-    let plot = Stage::new(&PLOT, &[], &()).input("summary.csv", &analyze, "summary.csv").publish(ID);
-    let report = vec![
-        report_input(&analyze, "summary.csv"),
-        report_input(&plot, "loss_sensitivity.png"),
-        report_input(&plot, "accuracy_sensitivity.png"),
-    ];
-    out.extend([analyze, plot]);
-    Built { stages: out, report }
-}
 
 /// The original's printed accuracies (%) by batch size (spec section 9): (batch, train, test).
 pub const REFERENCE: [(usize, f64, f64); 5] =

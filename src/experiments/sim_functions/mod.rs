@@ -88,7 +88,61 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, _mnist: &MnistInputs) -> Built {
-        stages(self)
+        let settings = self;
+        let mut out = Vec::new();
+        let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+        for &function in &settings.functions {
+            let data = Stage::new(&DATA, &[("function", function.name().into())], &DataParams { function });
+            for &model in &settings.models {
+                for &seed in &settings.seeds {
+                    let params = TrainParams {
+                        function,
+                        model,
+                        seed,
+                        lr: settings.lr,
+                        weight_decay: settings.weight_decay,
+                        max_epochs: settings.max_epochs,
+                        stop_loss: settings.stop_loss,
+                        stop_delta: settings.stop_delta,
+                        stop_after_epoch: settings.stop_after_epoch,
+                    };
+                    let labels =
+                        [("function", function.name().into()), ("model", model.name().into()), ("seed", seed.to_string())];
+                    let work = (crate::nn::mlp::param_count(model.widths()) * crate::data::synth::grid().len()) as u64;
+                    let group = params.group();
+                    let run = Stage::new(&TRAIN, &labels, &params)
+                        .input("data", &data, "data.csv")
+                        .with_work(work)
+                        .with_steps(settings.max_epochs as u64)
+                        .batch_group(group);
+                    let tag = format!("{}.{}.{seed}", function.name(), model.name());
+                    analyze = analyze
+                        .input(format!("{tag}/run.json"), &run, "run.json")
+                        .input(format!("{tag}/loss.csv"), &run, "loss.csv")
+                        .input(format!("{tag}/prediction.csv"), &run, "prediction.csv");
+                    out.push(run);
+                }
+            }
+            analyze = analyze.input(format!("{}/data.csv", function.name()), &data, "data.csv");
+            out.push(data);
+        }
+        // The loss curves and predictions feed the claims table too.
+        let mut report = ["summary.csv", "loss_checkpoints.csv", "loss_curves.csv", "predictions.csv"]
+            .iter()
+            .map(|name| report_input(&analyze, name))
+            .collect::<Vec<_>>();
+        for &function in &settings.functions {
+            let plot = Stage::new(&PLOT, &[("function", function.name().into())], &DataParams { function })
+                .input("loss_curves.csv", &analyze, "loss_curves.csv")
+                .input("predictions.csv", &analyze, "predictions.csv")
+                .publish(ID);
+            for figure in ["target", "loss", "predictions"] {
+                report.push(report_input(&plot, &format!("{figure}_{}.png", function.name())));
+            }
+            out.push(plot);
+        }
+        out.push(analyze);
+        Built { stages: out, report }
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
@@ -109,60 +163,3 @@ static PLOT: StageKind = StageKind::plain(
     "sim_functions.plot", plot::figures,
 );
 
-/// The stage instances for `settings`, and what the report reads from them.
-fn stages(settings: &Settings) -> Built {
-    let mut out = Vec::new();
-    let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
-    for &function in &settings.functions {
-        let data = Stage::new(&DATA, &[("function", function.name().into())], &DataParams { function });
-        for &model in &settings.models {
-            for &seed in &settings.seeds {
-                let params = TrainParams {
-                    function,
-                    model,
-                    seed,
-                    lr: settings.lr,
-                    weight_decay: settings.weight_decay,
-                    max_epochs: settings.max_epochs,
-                    stop_loss: settings.stop_loss,
-                    stop_delta: settings.stop_delta,
-                    stop_after_epoch: settings.stop_after_epoch,
-                };
-                let labels =
-                    [("function", function.name().into()), ("model", model.name().into()), ("seed", seed.to_string())];
-                let work = (crate::nn::mlp::param_count(model.widths()) * crate::data::synth::grid().len()) as u64;
-                let group = params.group();
-                let run = Stage::new(&TRAIN, &labels, &params)
-                    .input("data", &data, "data.csv")
-                    .with_work(work)
-                    .with_steps(settings.max_epochs as u64)
-                    .batch_group(group);
-                let tag = format!("{}.{}.{seed}", function.name(), model.name());
-                analyze = analyze
-                    .input(format!("{tag}/run.json"), &run, "run.json")
-                    .input(format!("{tag}/loss.csv"), &run, "loss.csv")
-                    .input(format!("{tag}/prediction.csv"), &run, "prediction.csv");
-                out.push(run);
-            }
-        }
-        analyze = analyze.input(format!("{}/data.csv", function.name()), &data, "data.csv");
-        out.push(data);
-    }
-    // The loss curves and predictions feed the claims table too.
-    let mut report = ["summary.csv", "loss_checkpoints.csv", "loss_curves.csv", "predictions.csv"]
-        .iter()
-        .map(|name| report_input(&analyze, name))
-        .collect::<Vec<_>>();
-    for &function in &settings.functions {
-        let plot = Stage::new(&PLOT, &[("function", function.name().into())], &DataParams { function })
-            .input("loss_curves.csv", &analyze, "loss_curves.csv")
-            .input("predictions.csv", &analyze, "predictions.csv")
-            .publish(ID);
-        for figure in ["target", "loss", "predictions"] {
-            report.push(report_input(&plot, &format!("{figure}_{}.png", function.name())));
-        }
-        out.push(plot);
-    }
-    out.push(analyze);
-    Built { stages: out, report }
-}

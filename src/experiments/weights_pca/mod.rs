@@ -78,7 +78,33 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, _mnist: &MnistInputs) -> Built {
-        stages(self)
+        let settings = self;
+        let data = Stage::new(&DATA, &[], &());
+        let mut analyze = Stage::new(&ANALYZE, &[], &AnalyzeParams { layer: settings.layer }).publish(ID);
+        let mut out = Vec::new();
+        for &seed in &settings.seeds {
+            let params =
+                TrainParams { seed, epochs: settings.epochs, lr: settings.lr, snapshot_every: settings.snapshot_every };
+            let run = Stage::new(&TRAIN, &[("seed", seed.to_string())], &params)
+                .input("data", &data, "data.csv")
+                .with_work((param_count(&WIDTHS) * synth::grid().len()) as u64)
+                .with_steps(settings.epochs as u64)
+                .batch_group(params.group());
+            analyze = analyze.input(format!("{seed}/path.csv"), &run, "path.csv");
+            out.push(run);
+        }
+        let plot = Stage::new(&PLOT, &[], &())
+            .input("projected.csv", &analyze, "projected.csv")
+            .input("explained.csv", &analyze, "explained.csv")
+            .publish(ID);
+        let report = vec![
+            report_input(&analyze, "summary.csv"),
+            report_input(&analyze, "explained.csv"),
+            report_input(&plot, "whole.png"),
+            report_input(&plot, "layer.png"),
+        ];
+        out.extend([data, analyze, plot]);
+        Built { stages: out, report }
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
@@ -97,31 +123,3 @@ static ANALYZE: StageKind =
 
 static PLOT: StageKind = StageKind::plain("weights_pca.plot", plot::figures);
 
-fn stages(settings: &Settings) -> Built {
-    let data = Stage::new(&DATA, &[], &());
-    let mut analyze = Stage::new(&ANALYZE, &[], &AnalyzeParams { layer: settings.layer }).publish(ID);
-    let mut out = Vec::new();
-    for &seed in &settings.seeds {
-        let params =
-            TrainParams { seed, epochs: settings.epochs, lr: settings.lr, snapshot_every: settings.snapshot_every };
-        let run = Stage::new(&TRAIN, &[("seed", seed.to_string())], &params)
-            .input("data", &data, "data.csv")
-            .with_work((param_count(&WIDTHS) * synth::grid().len()) as u64)
-            .with_steps(settings.epochs as u64)
-            .batch_group(params.group());
-        analyze = analyze.input(format!("{seed}/path.csv"), &run, "path.csv");
-        out.push(run);
-    }
-    let plot = Stage::new(&PLOT, &[], &())
-        .input("projected.csv", &analyze, "projected.csv")
-        .input("explained.csv", &analyze, "explained.csv")
-        .publish(ID);
-    let report = vec![
-        report_input(&analyze, "summary.csv"),
-        report_input(&analyze, "explained.csv"),
-        report_input(&plot, "whole.png"),
-        report_input(&plot, "layer.png"),
-    ];
-    out.extend([data, analyze, plot]);
-    Built { stages: out, report }
-}
