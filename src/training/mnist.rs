@@ -69,6 +69,28 @@ pub struct MlpTraining {
 }
 
 impl MlpTraining {
+    /// A run on the true labels to the last epoch, with full-set metrics after every epoch; the
+    /// experiments that differ say how (`MlpTraining { evaluate_every: 5, ..plain }`).
+    pub fn plain(widths: Vec<usize>, seed: u64, (epochs, batch_size): (usize, usize), lr: f64) -> MlpTraining {
+        MlpTraining {
+            widths,
+            seed,
+            epochs,
+            batch_size,
+            lr,
+            train_subset: None,
+            test_subset: None,
+            random_labels: None,
+            stop_at_train_accuracy: None,
+            evaluate_every: 1,
+        }
+    }
+
+    /// On the first `train` training and `test` test images only (all when `None`).
+    pub fn subsets(self, (train, test): (Option<usize>, Option<usize>)) -> MlpTraining {
+        MlpTraining { train_subset: train, test_subset: test, ..self }
+    }
+
     /// The train stage of `kind` with these params, fed MNIST, declaring its work per step
     /// (forward multiply-accumulates) for device placement.
     pub fn stage(&self, kind: &'static StageKind, labels: &[(&str, String)], mnist: &MnistInputs) -> Stage {

@@ -92,18 +92,8 @@ impl Experiment for Settings {
                 .batch_sizes
                 .iter()
                 .map(|&batch| {
-                    let training = MlpTraining {
-                        widths: WIDTHS.to_vec(),
-                        seed: settings.seed,
-                        epochs: settings.epochs,
-                        batch_size: batch,
-                        lr,
-                        train_subset: settings.train_subset,
-                        test_subset: settings.test_subset,
-                        random_labels: None,
-                        stop_at_train_accuracy: None,
-                        evaluate_every: 1,
-                    };
+                    let training = MlpTraining::plain(WIDTHS.to_vec(), settings.seed, (settings.epochs, batch), lr)
+                        .subsets((settings.train_subset, settings.test_subset));
                     training.stage(&TRAIN, &[("lr", lr_label(lr)), ("batch", batch.to_string())], mnist)
                 })
                 .collect();

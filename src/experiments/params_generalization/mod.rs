@@ -81,17 +81,10 @@ impl Experiment for Settings {
         for &hidden in &settings.models {
             for &seed in &settings.seeds {
                 let training = MlpTraining {
-                    widths: widths(hidden),
-                    seed,
-                    epochs: settings.epochs,
-                    batch_size: settings.batch_size,
-                    lr: settings.lr,
-                    train_subset: settings.train_subset,
-                    test_subset: settings.test_subset,
-                    random_labels: None,
-                    stop_at_train_accuracy: None,
                     evaluate_every: settings.eval_every,
-                };
+                    ..MlpTraining::plain(widths(hidden), seed, (settings.epochs, settings.batch_size), settings.lr)
+                }
+                .subsets((settings.train_subset, settings.test_subset));
                 let name = format!("{}x{}", hidden[0], hidden[1]);
                 let run = training.stage(&TRAIN, &[("hidden", name.clone()), ("seed", seed.to_string())], mnist);
                 analyze = analyze.input(format!("{name}.{seed}/curve.csv"), &run, "curve.csv");

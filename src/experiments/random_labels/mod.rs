@@ -81,18 +81,12 @@ impl Experiment for Settings {
         let mut out = Vec::new();
         for &seed in &settings.seeds {
             let training = MlpTraining {
-                widths: WIDTHS.to_vec(),
-                seed,
-                epochs: settings.max_epochs,
-                batch_size: settings.batch_size,
-                lr: settings.lr,
-                train_subset: settings.train_subset,
-                test_subset: settings.test_subset,
                 // The labels' own stream, so that changing the model's seed keeps the task.
                 random_labels: Some(seed.wrapping_add(1_000_003)),
                 stop_at_train_accuracy: Some(settings.stop_at_train_accuracy),
-                evaluate_every: 1,
-            };
+                ..MlpTraining::plain(WIDTHS.to_vec(), seed, (settings.max_epochs, settings.batch_size), settings.lr)
+            }
+            .subsets((settings.train_subset, settings.test_subset));
             let run = training.stage(&TRAIN, &[("seed", seed.to_string())], mnist);
             analyze = analyze.input(format!("{seed}/curve.csv"), &run, "curve.csv");
             out.push(run);

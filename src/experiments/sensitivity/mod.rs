@@ -72,18 +72,8 @@ impl Experiment for Settings {
         let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
         let mut out = Vec::new();
         for &batch in &settings.batch_sizes {
-            let training = MlpTraining {
-                widths: WIDTHS.to_vec(),
-                seed: settings.seed,
-                epochs: settings.epochs,
-                batch_size: batch,
-                lr: settings.lr,
-                train_subset: settings.train_subset,
-                test_subset: settings.test_subset,
-                random_labels: None,
-                stop_at_train_accuracy: None,
-                evaluate_every: 1,
-            };
+            let training = MlpTraining::plain(WIDTHS.to_vec(), settings.seed, (settings.epochs, batch), settings.lr)
+                .subsets((settings.train_subset, settings.test_subset));
             let run = training.stage(&TRAIN, &[("batch", batch.to_string())], mnist);
             analyze = analyze.input(format!("{batch}/run.json"), &run, "run.json");
             out.push(run);
