@@ -288,28 +288,61 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
     Ok(if summary.failed.is_empty() { 0 } else { 1 })
 }
 
-pub fn dag(ws: &Workspace, dot: bool, code: bool) -> Result<()> {
+/// What `repro dag` prints.
+pub enum DagView {
+    Text,
+    Dot,
+    /// Per stage kind, the files in its key.
+    Code,
+    /// Per source file, the stage instances an edit of it makes stale.
+    Impact,
+}
+
+pub fn dag(ws: &Workspace, view: DagView) -> Result<()> {
     let plan = ws.plan()?;
-    if code {
-        print!("{}", code_listing(&plan.graph));
-        return Ok(());
+    match view {
+        DagView::Code => print!("{}", code_listing(&plan.graph)),
+        DagView::Impact => print!("{}", edit_impact(&plan.graph)),
+        DagView::Dot => print!("{}", plan.graph.to_dot()),
+        DagView::Text => print!("{}", text_listing(&plan)),
     }
-    if dot {
-        print!("{}", plan.graph.to_dot());
-        return Ok(());
-    }
-    // Numeric stages say where they would compute, and the work per step that decided it.
-    print!(
-        "{}",
-        plan.graph.to_text_annotated(|stage| {
-            stage.kind.numeric.then(|| {
-                let env = stage.placed(&plan.env);
-                let work = stage.work.map(|w| format!(", {} MACs/step", human_count(w))).unwrap_or_default();
-                format!("{} on {}{work}", env.backend, env.device)
-            })
-        })
-    );
     Ok(())
+}
+
+/// One line per stage in execution order; numeric stages say where they would compute, and the
+/// work per step that decided it.
+fn text_listing(plan: &Plan) -> String {
+    plan.graph.to_text_annotated(|stage| {
+        stage.kind.numeric.then(|| {
+            let env = stage.placed(&plan.env);
+            let work = stage.work.map(|w| format!(", {} MACs/step", human_count(w))).unwrap_or_default();
+            format!("{} on {}{work}", env.backend, env.device)
+        })
+    })
+}
+
+/// Per source file, how many stage instances of this configuration an edit of it makes stale
+/// directly (their own keys change; what reads their outputs reruns only if those change), and of
+/// which kinds; the most far-reaching first.
+fn edit_impact(graph: &Graph) -> String {
+    let mut instances: std::collections::BTreeMap<&str, usize> = Default::default();
+    for stage in graph.stages() {
+        *instances.entry(stage.kind.name).or_default() += 1;
+    }
+    let mut by_file: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for &kind in instances.keys() {
+        for file in fingerprint::files_of(kind).unwrap_or_default() {
+            by_file.entry(file).or_default().push(kind);
+        }
+    }
+    let mut rows: Vec<(usize, &str, &Vec<&str>)> =
+        by_file.iter().map(|(file, kinds)| (kinds.iter().map(|k| instances[k]).sum(), *file, kinds)).collect();
+    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    let mut out = String::new();
+    for (count, file, kinds) in rows {
+        out.push_str(&format!("{count:5}  {file}  ({})\n", kinds.join(", ")));
+    }
+    out
 }
 
 /// Per stage kind of the graph: the file of its run function and every file that enters its key

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use repro::app::{self, RunArgs, Workspace};
+use repro::app::{self, DagView, RunArgs, Workspace};
 
 #[derive(Parser)]
 #[command(name = "repro", version, about = "Re-runs the deep vs shallow / generalisation study as a cached pipeline")]
@@ -60,14 +60,17 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the stage graph (text, or Graphviz with --dot), or with --code which source files
-    /// enter each stage kind's key.
+    /// Print the stage graph (text, or Graphviz with --dot); or which source files enter each
+    /// stage kind's key (--code); or what an edit of each source file would rerun (--impact).
     Dag {
-        #[arg(long)]
+        #[arg(long, group = "view")]
         dot: bool,
         /// Per stage kind: its run function's file and every file it reaches (its code key).
-        #[arg(long, conflicts_with = "dot")]
+        #[arg(long, group = "view")]
         code: bool,
+        /// Per source file: the stage instances an edit of it makes stale, most first.
+        #[arg(long, group = "view")]
+        impact: bool,
     },
     /// Re-hash every object in the cache and check artifacts against the manifest.
     Verify,
@@ -116,7 +119,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { patterns, jobs, wait, verbose } => app::run(&ws, &RunArgs { patterns, jobs, wait, verbose }),
         Command::Status { patterns, json } => app::status_cmd(&ws, &patterns, json).map(|_| 0),
-        Command::Dag { dot, code } => app::dag(&ws, dot, code).map(|_| 0),
+        Command::Dag { dot, code, impact } => {
+            let view = match (dot, code, impact) {
+                (true, _, _) => DagView::Dot,
+                (_, true, _) => DagView::Code,
+                (_, _, true) => DagView::Impact,
+                _ => DagView::Text,
+            };
+            app::dag(&ws, view).map(|_| 0)
+        }
         Command::Verify => app::verify(&ws),
         Command::Gc { prune } => app::gc(&ws, prune).map(|_| 0),
         Command::Submit { patterns } => app::submit(&ws, &patterns),

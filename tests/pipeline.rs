@@ -262,3 +262,23 @@ fn a_binary_built_from_other_sources_says_so() {
     let line = warning(&ws.repro(&["run"])).expect("run warns");
     assert!(line.contains("src/nn/mlp.rs edited"), "{line}");
 }
+
+#[test]
+fn dag_says_which_files_enter_each_key_and_what_an_edit_reruns() {
+    let ws = Workspace::new("dag-code", &small_config(40));
+    let code = String::from_utf8_lossy(&ws.repro(&["dag", "--code"]).stdout).to_string();
+    let train = code.split("\nsim_functions.analyze").next().unwrap();
+    let train = &train[train.find("sim_functions.train").expect("the train kind is listed")..];
+    assert!(train.contains("(runs src/experiments/sim_functions/train.rs;"), "{train}");
+    assert!(train.contains("    src/nn/stacked.rs\n") && train.contains("    src/training/sweep.rs"), "{train}");
+    assert!(!train.contains("conv_block") && !train.contains("/plot.rs") && !train.contains("src/plot/"), "{train}");
+
+    let impact = String::from_utf8_lossy(&ws.repro(&["dag", "--impact"]).stdout).to_string();
+    let line = |file: &str| impact.lines().find(|l| l.contains(&format!("  {file}  "))).map(str::to_string);
+    // small_config: 2 functions x 2 models x 2 seeds of training, their analysis, 2 plots, the report.
+    let plot = line("src/experiments/sim_functions/plot.rs").expect("the figures' file is listed");
+    assert!(plot.trim_start().starts_with("3  ") && plot.contains("(report, sim_functions.plot)"), "{plot}");
+    // No stage of this configuration convolves; the report's code reaches every experiment's.
+    let conv = line("src/nn/conv_block.rs").expect("listed");
+    assert!(conv.trim_start().starts_with("1  ") && conv.ends_with("(report)"), "{conv}");
+}

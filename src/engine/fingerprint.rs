@@ -25,10 +25,12 @@ pub fn run_file(kind: &str) -> Option<&'static str> {
 ///
 /// `REPRO_CODE_OVERRIDE=src/plot/mod.rs=abc,Cargo.lock=def` replaces fingerprints, to see what an
 /// edit of those files would rerun without rebuilding (`repro status` answers at once).
-pub fn code_of(kind: &str) -> BTreeMap<String, String> {
+///
+/// `None` for a kind build.rs found no declaration of (`StageKind::plain("name", run)` and its
+/// siblings, under `src/`, outside tests): its code could not be derived, so it has no key.
+pub fn code_of(kind: &str) -> Option<BTreeMap<String, String>> {
     let overrides = overrides();
-    let mut code: BTreeMap<String, String> = files_of(kind)
-        .unwrap_or_default()
+    let mut code: BTreeMap<String, String> = files_of(kind)?
         .into_iter()
         .map(|file| (file.to_string(), FILES.iter().find(|(f, _)| *f == file).map_or("", |(_, h)| h).to_string()))
         .collect();
@@ -38,7 +40,7 @@ pub fn code_of(kind: &str) -> BTreeMap<String, String> {
             *hash = v.clone();
         }
     }
-    code
+    Some(code)
 }
 
 fn overrides() -> BTreeMap<String, String> {
