@@ -45,7 +45,7 @@ impl KeyParts {
             Change::Changed(..) => DirtyReason::InputChanged(name),
         });
         diff_maps(&old.code, &self.code, &mut why, |name, change| match change {
-            Change::Changed(..) if name == super::fingerprint::DEPENDENCIES_ENTRY => DirtyReason::DependenciesChanged,
+            _ if name == super::fingerprint::DEPENDENCIES_ENTRY => DirtyReason::DependenciesChanged,
             Change::Added(_) => DirtyReason::CodeReached(name),
             Change::Removed(_) => DirtyReason::CodeNoLongerReached(name),
             Change::Changed(..) => DirtyReason::CodeChanged(name),
@@ -121,8 +121,8 @@ impl std::fmt::Display for DirtyReason {
             DirtyReason::InputChanged(name) => write!(f, "input `{name}` changed"),
             DirtyReason::LineageChanged => f.write_str("its lineage changed: an upstream stage ran again"),
             DirtyReason::CodeChanged(file) => write!(f, "code changed: {file}"),
-            DirtyReason::CodeReached(file) => write!(f, "code now reaches {file}"),
-            DirtyReason::CodeNoLongerReached(file) => write!(f, "code no longer reaches {file}"),
+            DirtyReason::CodeReached(file) => write!(f, "code now reaches: {file}"),
+            DirtyReason::CodeNoLongerReached(file) => write!(f, "code no longer reaches: {file}"),
             DirtyReason::DependenciesChanged => f.write_str("dependency versions changed (Cargo.lock)"),
             DirtyReason::EnvChanged { name, old, new } => write!(f, "{name} changed: {old} -> {new}"),
             DirtyReason::EnvSet { name, value } => write!(f, "{name} is now {value}"),
@@ -131,29 +131,36 @@ impl std::fmt::Display for DirtyReason {
     }
 }
 
-/// `reasons` as lines for a person: one per reason, except that edited files share one line
-/// (`code changed: src/a.rs, src/b.rs and 12 more files`), so a pull that touched many files does
-/// not bury the other reasons.
+/// `reasons` as lines for a person: one per reason, except that the files of one kind of code
+/// change share a line (`code changed: src/a.rs, src/b.rs and 12 more files`), so a pull that
+/// touched many files, or a new version of repro that keys on other files, does not bury the rest.
 pub fn render(reasons: &[DirtyReason]) -> Vec<String> {
-    let edited: Vec<&str> = reasons
-        .iter()
-        .filter_map(|r| if let DirtyReason::CodeChanged(f) = r { Some(f.as_str()) } else { None })
-        .collect();
+    let group = |r: &DirtyReason| match r {
+        DirtyReason::CodeChanged(f) => Some(("code changed", f.clone())),
+        DirtyReason::CodeReached(f) => Some(("code now reaches", f.clone())),
+        DirtyReason::CodeNoLongerReached(f) => Some(("code no longer reaches", f.clone())),
+        _ => None,
+    };
     let mut lines = Vec::new();
+    let mut done = Vec::new();
     for reason in reasons {
-        match reason {
-            DirtyReason::CodeChanged(_) if lines.iter().any(|l: &String| l.starts_with("code changed: ")) => {}
-            DirtyReason::CodeChanged(_) => {
-                let shown = edited.iter().take(3).copied().collect::<Vec<_>>().join(", ");
-                let more = edited.len().saturating_sub(3);
-                lines.push(if more > 0 {
-                    format!("code changed: {shown} and {more} more file{}", if more == 1 { "" } else { "s" })
-                } else {
-                    format!("code changed: {shown}")
-                });
-            }
-            other => lines.push(other.to_string()),
+        let Some((label, _)) = group(reason) else {
+            lines.push(reason.to_string());
+            continue;
+        };
+        if done.contains(&label) {
+            continue;
         }
+        done.push(label);
+        let files: Vec<String> =
+            reasons.iter().filter_map(group).filter(|(l, _)| *l == label).map(|(_, f)| f).collect();
+        let more = files.len().saturating_sub(3);
+        let shown = files.into_iter().take(3).collect::<Vec<_>>().join(", ");
+        lines.push(match more {
+            0 => format!("{label}: {shown}"),
+            1 => format!("{label}: {shown} and 1 more file"),
+            n => format!("{label}: {shown} and {n} more files"),
+        });
     }
     lines
 }
@@ -226,6 +233,8 @@ mod tests {
             ]
         );
         assert_eq!(render(&reasons[..2]), ["dependency versions changed (Cargo.lock)", "code changed: src/f0.rs"]);
+        reasons.push(DirtyReason::CodeNoLongerReached("nn".into()));
+        assert_eq!(render(&reasons).last().unwrap(), "code no longer reaches: nn");
     }
 
     #[test]
