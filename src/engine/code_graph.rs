@@ -6,7 +6,8 @@
 // a name and a run function, nothing else. Its code key is the blake3 of every file its run
 // function's file reaches, where a file reaches:
 // - what its `use` items import and what its paths name (`crate::…`, `super::…`, `self::…`, a
-//   child module, a name it imported), including paths inside macro invocations; a path to an
+//   child module, a name it imported), including every name inside a macro invocation (a macro of
+//   this crate may turn `registry!(sim_functions)` into `sim_functions::Settings`); a path to an
 //   item re-exported by `pub use` resolves to the file that defines it, so naming `crate::nn::Mlp`
 //   reaches `src/nn/mlp.rs`, not everything `src/nn/mod.rs` re-exports;
 // - a `pub use` of its own only when the file itself uses the imported name (a re-export serves
