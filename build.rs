@@ -23,9 +23,9 @@ fn main() {
         "];\n/// (stage kind, the file of its run function, indices into FILES of every file that run \
          function's file reaches).\npub static KINDS: &[(&str, &str, &[usize])] = &[\n",
     );
-    for (name, decl) in &graph.kinds {
-        let reached: Vec<String> = graph.closure(&decl.run_file).iter().map(|f| index[f].to_string()).collect();
-        out.push_str(&format!("    ({name:?}, {:?}, &[{}]),\n", decl.run_file, reached.join(", ")));
+    for (name, run_file) in &graph.kinds {
+        let reached: Vec<String> = graph.closure(run_file).iter().map(|f| index[f].to_string()).collect();
+        out.push_str(&format!("    ({name:?}, {run_file:?}, &[{}]),\n", reached.join(", ")));
     }
     out.push_str(&format!(
         "];\n/// blake3 of the dependency versions in Cargo.lock.\npub static DEPENDENCIES: &str = {:?};\n",

@@ -7,6 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::config::{self, Loaded};
+use crate::engine::key::first_files;
 use crate::engine::lock::CacheLock;
 use crate::engine::placement::{Environment, Split};
 use crate::engine::scheduler::{self, RunOptions};
@@ -374,11 +375,9 @@ fn code_listing(graph: &Graph) -> String {
 fn warn_if_built_from_other_sources(ws: &Workspace) {
     let root = ws.config.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     if let Some(drift) = fingerprint::drift(root).filter(|d| !d.is_empty()) {
-        let shown: Vec<&str> = drift.iter().take(3).map(String::as_str).collect();
-        let more = if drift.len() > 3 { format!(" and {} more", drift.len() - 3) } else { String::new() };
         eprintln!(
-            "warning: this binary was built from older sources ({}{more}): its keys describe that code; run `make build`",
-            shown.join(", ")
+            "warning: this binary was built from older sources ({}): its keys describe that code; run `make build`",
+            first_files(&drift)
         );
     }
 }

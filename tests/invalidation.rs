@@ -92,13 +92,13 @@ fn an_edit_makes_stale_every_kind_whose_run_function_reaches_the_file() {
             .base
             .kinds
             .iter()
-            .filter(|(_, d)| m.base.closure(&d.run_file).contains(file))
+            .filter(|(_, run_file)| m.base.closure(run_file).contains(file))
             .map(|(k, _)| k.clone())
             .collect();
         assert_eq!(stale, &reaching, "editing {file}");
     }
-    for (kind, decl) in &m.base.kinds {
-        assert!(m.stale[&decl.run_file].contains(kind), "editing its own run function's file leaves {kind} fresh");
+    for (kind, run_file) in &m.base.kinds {
+        assert!(m.stale[run_file].contains(kind), "editing its own run function's file leaves {kind} fresh");
     }
 }
 
@@ -169,7 +169,7 @@ fn shared_code_invalidates_the_stages_that_run_it() {
     expect("src/data/mnist.rs", &["mnist.fetch"]);
     // The figures embed their font: a new font redraws them.
     let plot = &m.base.kinds["sim_functions.plot"];
-    assert!(m.base.closure(&plot.run_file).contains("assets/DejaVuSans.ttf"));
+    assert!(m.base.closure(plot).contains("assets/DejaVuSans.ttf"));
 }
 
 #[test]

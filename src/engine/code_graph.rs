@@ -32,8 +32,8 @@ pub const ENGINE_DIR: &str = "src/engine/";
 pub struct CodeGraph {
     /// Path from the crate root (`src/nn/cnn.rs`) -> the file.
     pub files: BTreeMap<String, SourceFile>,
-    /// Every stage kind declared outside `#[cfg(test)]`, by name.
-    pub kinds: BTreeMap<String, KindDecl>,
+    /// Every stage kind declared outside `#[cfg(test)]`: its name -> the file of its run function.
+    pub kinds: BTreeMap<String, String>,
     impls: Vec<ImplEdge>,
 }
 
@@ -42,12 +42,6 @@ pub struct SourceFile {
     pub hash: String,
     /// Files this one reaches directly (not through impls).
     pub edges: BTreeSet<String>,
-}
-
-/// Where a stage kind is declared and the file its run function lives in.
-pub struct KindDecl {
-    pub declared_in: String,
-    pub run_file: String,
 }
 
 /// An impl block in `file` for a type (and trait) defined in `types` (and `traits`): empty when
@@ -127,8 +121,7 @@ impl CodeGraph {
                 let Some(run_file) = resolver.resolve(rel, &call.scope, &call.run).into_iter().next() else {
                     return Err(format!("{rel}: cannot find the run function of stage kind `{}`", call.name));
                 };
-                let decl = KindDecl { declared_in: rel.clone(), run_file };
-                if kinds.insert(call.name.clone(), decl).is_some() {
+                if kinds.insert(call.name.clone(), run_file).is_some() {
                     return Err(format!("{rel}: a second stage kind is named `{}`", call.name));
                 }
             }
@@ -174,8 +167,8 @@ impl CodeGraph {
 
     /// The files that enter the key of stage kind `kind`, each with its blake3.
     pub fn kind_code(&self, kind: &str) -> Option<BTreeMap<String, String>> {
-        let decl = self.kinds.get(kind)?;
-        Some(self.closure(&decl.run_file).into_iter().map(|f| (f.clone(), self.files[&f].hash.clone())).collect())
+        let run_file = self.kinds.get(kind)?;
+        Some(self.closure(run_file).into_iter().map(|f| (f.clone(), self.files[&f].hash.clone())).collect())
     }
 }
 

@@ -9,10 +9,15 @@ include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
 /// The name under which the dependency versions enter every key's code part.
 pub const DEPENDENCIES_ENTRY: &str = "Cargo.lock";
 
-/// The files whose blake3 enter the key of stage kind `kind` (each file its run function's file
-/// reaches), or `None` for a kind not declared under `src/` (a test's).
+/// (file, blake3) of every file that enters the key of stage kind `kind` (each file its run
+/// function's file reaches), or `None` for a kind not declared under `src/` (a test's).
+fn baked_code(kind: &str) -> Option<impl Iterator<Item = &'static (&'static str, &'static str)>> {
+    KINDS.iter().find(|(name, _, _)| *name == kind).map(|(_, _, files)| files.iter().map(|&i| &FILES[i]))
+}
+
+/// The files whose blake3 enter the key of stage kind `kind` (see [`baked_code`]).
 pub fn files_of(kind: &str) -> Option<Vec<&'static str>> {
-    KINDS.iter().find(|(name, _, _)| *name == kind).map(|(_, _, files)| files.iter().map(|&i| FILES[i].0).collect())
+    Some(baked_code(kind)?.map(|(file, _)| *file).collect())
 }
 
 /// The file that holds kind `kind`'s run function.
@@ -30,10 +35,8 @@ pub fn run_file(kind: &str) -> Option<&'static str> {
 /// siblings, under `src/`, outside tests): its code could not be derived, so it has no key.
 pub fn code_of(kind: &str) -> Option<BTreeMap<String, String>> {
     let overrides = overrides();
-    let mut code: BTreeMap<String, String> = files_of(kind)?
-        .into_iter()
-        .map(|file| (file.to_string(), FILES.iter().find(|(f, _)| *f == file).map_or("", |(_, h)| h).to_string()))
-        .collect();
+    let mut code: BTreeMap<String, String> =
+        baked_code(kind)?.map(|(file, hash)| (file.to_string(), hash.to_string())).collect();
     code.insert(DEPENDENCIES_ENTRY.to_string(), DEPENDENCIES.to_string());
     for (file, hash) in code.iter_mut() {
         if let Some(v) = overrides.get(file) {
@@ -60,16 +63,10 @@ pub fn drift(root: &Path) -> Option<Vec<String>> {
         return None;
     }
     let mut now = BTreeMap::new();
-    let mut stack = vec![root.join("src")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                let rel = path.strip_prefix(root).ok()?.to_string_lossy().replace('\\', "/");
-                now.insert(rel, super::hash_file(&path).ok()?);
-            }
+    for path in super::store::walk_files(&root.join("src")).ok()? {
+        if path.extension().is_some_and(|e| e == "rs") {
+            let rel = path.strip_prefix(root).ok()?.to_string_lossy().replace('\\', "/");
+            now.insert(rel, super::hash_file(&path).ok()?);
         }
     }
     let mut changed = Vec::new();

@@ -154,15 +154,19 @@ pub fn render(reasons: &[DirtyReason]) -> Vec<String> {
         done.push(label);
         let files: Vec<String> =
             reasons.iter().filter_map(group).filter(|(l, _)| *l == label).map(|(_, f)| f).collect();
-        let more = files.len().saturating_sub(3);
-        let shown = files.into_iter().take(3).collect::<Vec<_>>().join(", ");
-        lines.push(match more {
-            0 => format!("{label}: {shown}"),
-            1 => format!("{label}: {shown} and 1 more file"),
-            n => format!("{label}: {shown} and {n} more files"),
-        });
+        lines.push(format!("{label}: {}", first_files(&files)));
     }
     lines
+}
+
+/// The first three of `files`, then how many more: `a, b, c and 2 more files`.
+pub fn first_files(files: &[String]) -> String {
+    let shown = files.iter().take(3).map(String::as_str).collect::<Vec<_>>().join(", ");
+    match files.len().saturating_sub(3) {
+        0 => shown,
+        1 => format!("{shown} and 1 more file"),
+        n => format!("{shown} and {n} more files"),
+    }
 }
 
 enum Change<'a, V> {

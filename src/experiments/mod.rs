@@ -64,11 +64,6 @@ registry!(
 );
 
 impl Experiments {
-    /// The configured experiment `id`, if any.
-    pub fn get(&self, id: &str) -> Option<&dyn Experiment> {
-        self.configured().into_iter().find(|e| e.id() == id)
-    }
-
     /// Every configured section's own checks, each error naming its section.
     pub fn validate(&self) -> Result<()> {
         for experiment in self.configured() {

@@ -63,17 +63,16 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, _mnist: &MnistInputs) -> Built {
-        let settings = self;
         let data = Stage::new(&DATA, &[], &());
         let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
         let mut out = Vec::new();
-        for &seed in &settings.seeds {
-            let params = TrainParams { seed, epochs: settings.epochs, lr: settings.lr };
+        for &seed in &self.seeds {
+            let params = TrainParams { seed, epochs: self.epochs, lr: self.lr };
             let work = (crate::nn::mlp::param_count(&WIDTHS) * synth::grad_norm_data().0.len()) as u64;
             let run = Stage::new(&TRAIN, &[("seed", seed.to_string())], &params)
                 .input("data", &data, "data.csv")
                 .with_work(work)
-                .with_steps(settings.epochs as u64);
+                .with_steps(self.epochs as u64);
             analyze = analyze.input(format!("{seed}/curve.csv"), &run, "curve.csv");
             out.push(run);
         }

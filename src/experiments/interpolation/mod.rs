@@ -84,24 +84,23 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, mnist: &MnistInputs) -> Built {
-        let settings = self;
         let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
         let mut out = Vec::new();
-        for &lr in &settings.lrs {
-            let runs: Vec<Stage> = settings
+        for &lr in &self.lrs {
+            let runs: Vec<Stage> = self
                 .batch_sizes
                 .iter()
                 .map(|&batch| {
-                    let training = MlpTraining::plain(WIDTHS.to_vec(), settings.seed, (settings.epochs, batch), lr)
-                        .subsets((settings.train_subset, settings.test_subset));
+                    let training = MlpTraining::plain(WIDTHS.to_vec(), self.seed, (self.epochs, batch), lr)
+                        .subsets((self.train_subset, self.test_subset));
                     training.stage(&TRAIN, &[("lr", lr_label(lr)), ("batch", batch.to_string())], mnist)
                 })
                 .collect();
             let params = InterpolateParams {
                 lr,
-                alphas: settings.alphas(),
-                train_subset: settings.train_subset,
-                test_subset: settings.test_subset,
+                alphas: self.alphas(),
+                train_subset: self.train_subset,
+                test_subset: self.test_subset,
             };
             let interp = mnist.feed(
                 Stage::new(&INTERPOLATE, &[("lr", lr_label(lr))], &params)
@@ -109,7 +108,7 @@ impl Experiment for Settings {
                     .input("theta2.f32", &runs[1], "weights.f32"),
             );
             analyze = analyze.input(format!("{}/interpolation.csv", lr_label(lr)), &interp, "interpolation.csv");
-            for (run, batch) in runs.iter().zip(settings.batch_sizes) {
+            for (run, batch) in runs.iter().zip(self.batch_sizes) {
                 analyze = analyze.input(format!("{}/{batch}/curve.csv", lr_label(lr)), run, "curve.csv");
             }
             out.extend(runs);
@@ -117,7 +116,7 @@ impl Experiment for Settings {
         }
         let plot = Stage::new(&PLOT, &[], &()).input("interpolation.csv", &analyze, "interpolation.csv").publish(ID);
         let mut report = vec![report_input(&analyze, "summary.csv"), report_input(&analyze, "interpolation.csv")];
-        for &lr in &settings.lrs {
+        for &lr in &self.lrs {
             report.push(report_input(&plot, &format!("interpolation_lr{}.png", lr_label(lr))));
         }
         out.extend([analyze, plot]);

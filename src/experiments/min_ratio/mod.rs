@@ -94,23 +94,22 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, _mnist: &MnistInputs) -> Built {
-        let settings = self;
-        let data = Stage::new(&DATA, &[], &DataParams { seed: settings.data_seed, samples: settings.samples });
+        let data = Stage::new(&DATA, &[], &DataParams { seed: self.data_seed, samples: self.samples });
         let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
         let mut out = Vec::new();
-        for &seed in &settings.seeds.0 {
+        for &seed in &self.seeds.0 {
             let params = RunParams {
                 seed,
-                epochs: settings.epochs,
-                lr: settings.lr,
-                norm_lr: settings.norm_lr,
-                norm_adam_steps: settings.norm_adam_steps,
-                norm_lm_steps: settings.norm_lm_steps,
-                grad_norm_target: settings.grad_norm_target,
-                fd_step: settings.fd_step,
-                eigen_tolerance: settings.eigen_tolerance,
+                epochs: self.epochs,
+                lr: self.lr,
+                norm_lr: self.norm_lr,
+                norm_adam_steps: self.norm_adam_steps,
+                norm_lm_steps: self.norm_lm_steps,
+                grad_norm_target: self.grad_norm_target,
+                fd_step: self.fd_step,
+                eigen_tolerance: self.eigen_tolerance,
             };
-            let work = (crate::nn::mlp::param_count(&WIDTHS) * settings.samples) as u64;
+            let work = (crate::nn::mlp::param_count(&WIDTHS) * self.samples) as u64;
             let run = Stage::new(&RUN, &[("seed", seed.to_string())], &params)
                 .input("data", &data, "data.csv")
                 .with_work(work)

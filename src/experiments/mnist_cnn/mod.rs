@@ -83,30 +83,29 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, mnist: &MnistInputs) -> Built {
-        let settings = self;
         let mut out = Vec::new();
         let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
-        for &model in &settings.models {
-            for &seed in &settings.seeds {
+        for &model in &self.models {
+            for &seed in &self.seeds {
                 let params = TrainParams {
                     model,
                     seed,
-                    epochs: settings.epochs,
-                    batch_size: settings.batch_size,
-                    lr: settings.lr,
-                    weight_decay: settings.weight_decay,
-                    train_subset: settings.train_subset,
-                    test_subset: settings.test_subset,
+                    epochs: self.epochs,
+                    batch_size: self.batch_size,
+                    lr: self.lr,
+                    weight_decay: self.weight_decay,
+                    train_subset: self.train_subset,
+                    test_subset: self.test_subset,
                 };
                 let run = mnist.feed(
                     Stage::new(&TRAIN, &[("model", model.name().into()), ("seed", seed.to_string())], &params)
-                        .with_work(model.shape().macs_per_image() * settings.batch_size as u64)
+                        .with_work(model.shape().macs_per_image() * self.batch_size as u64)
                         .with_steps(
-                            (settings.epochs
-                                * settings
+                            (self.epochs
+                                * self
                                     .train_subset
                                     .unwrap_or(crate::data::mnist::TRAIN_IMAGES_COUNT)
-                                    .div_ceil(settings.batch_size)) as u64,
+                                    .div_ceil(self.batch_size)) as u64,
                         ),
                 );
                 let tag = format!("{}.{seed}", model.name());

@@ -75,16 +75,15 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, mnist: &MnistInputs) -> Built {
-        let settings = self;
         let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
         let mut out = Vec::new();
-        for &hidden in &settings.models {
-            for &seed in &settings.seeds {
+        for &hidden in &self.models {
+            for &seed in &self.seeds {
                 let training = MlpTraining {
-                    evaluate_every: settings.eval_every,
-                    ..MlpTraining::plain(widths(hidden), seed, (settings.epochs, settings.batch_size), settings.lr)
+                    evaluate_every: self.eval_every,
+                    ..MlpTraining::plain(widths(hidden), seed, (self.epochs, self.batch_size), self.lr)
                 }
-                .subsets((settings.train_subset, settings.test_subset));
+                .subsets((self.train_subset, self.test_subset));
                 let name = format!("{}x{}", hidden[0], hidden[1]);
                 let run = training.stage(&TRAIN, &[("hidden", name.clone()), ("seed", seed.to_string())], mnist);
                 analyze = analyze.input(format!("{name}.{seed}/curve.csv"), &run, "curve.csv");

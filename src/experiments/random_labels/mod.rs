@@ -76,17 +76,16 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, mnist: &MnistInputs) -> Built {
-        let settings = self;
         let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
         let mut out = Vec::new();
-        for &seed in &settings.seeds {
+        for &seed in &self.seeds {
             let training = MlpTraining {
                 // The labels' own stream, so that changing the model's seed keeps the task.
                 random_labels: Some(seed.wrapping_add(1_000_003)),
-                stop_at_train_accuracy: Some(settings.stop_at_train_accuracy),
-                ..MlpTraining::plain(WIDTHS.to_vec(), seed, (settings.max_epochs, settings.batch_size), settings.lr)
+                stop_at_train_accuracy: Some(self.stop_at_train_accuracy),
+                ..MlpTraining::plain(WIDTHS.to_vec(), seed, (self.max_epochs, self.batch_size), self.lr)
             }
-            .subsets((settings.train_subset, settings.test_subset));
+            .subsets((self.train_subset, self.test_subset));
             let run = training.stage(&TRAIN, &[("seed", seed.to_string())], mnist);
             analyze = analyze.input(format!("{seed}/curve.csv"), &run, "curve.csv");
             out.push(run);

@@ -68,12 +68,11 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, mnist: &MnistInputs) -> Built {
-        let settings = self;
         let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
         let mut out = Vec::new();
-        for &batch in &settings.batch_sizes {
-            let training = MlpTraining::plain(WIDTHS.to_vec(), settings.seed, (settings.epochs, batch), settings.lr)
-                .subsets((settings.train_subset, settings.test_subset));
+        for &batch in &self.batch_sizes {
+            let training = MlpTraining::plain(WIDTHS.to_vec(), self.seed, (self.epochs, batch), self.lr)
+                .subsets((self.train_subset, self.test_subset));
             let run = training.stage(&TRAIN, &[("batch", batch.to_string())], mnist);
             analyze = analyze.input(format!("{batch}/run.json"), &run, "run.json");
             out.push(run);

@@ -88,23 +88,22 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, _mnist: &MnistInputs) -> Built {
-        let settings = self;
         let mut out = Vec::new();
         let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
-        for &function in &settings.functions {
+        for &function in &self.functions {
             let data = Stage::new(&DATA, &[("function", function.name().into())], &DataParams { function });
-            for &model in &settings.models {
-                for &seed in &settings.seeds {
+            for &model in &self.models {
+                for &seed in &self.seeds {
                     let params = TrainParams {
                         function,
                         model,
                         seed,
-                        lr: settings.lr,
-                        weight_decay: settings.weight_decay,
-                        max_epochs: settings.max_epochs,
-                        stop_loss: settings.stop_loss,
-                        stop_delta: settings.stop_delta,
-                        stop_after_epoch: settings.stop_after_epoch,
+                        lr: self.lr,
+                        weight_decay: self.weight_decay,
+                        max_epochs: self.max_epochs,
+                        stop_loss: self.stop_loss,
+                        stop_delta: self.stop_delta,
+                        stop_after_epoch: self.stop_after_epoch,
                     };
                     let labels =
                         [("function", function.name().into()), ("model", model.name().into()), ("seed", seed.to_string())];
@@ -113,7 +112,7 @@ impl Experiment for Settings {
                     let run = Stage::new(&TRAIN, &labels, &params)
                         .input("data", &data, "data.csv")
                         .with_work(work)
-                        .with_steps(settings.max_epochs as u64)
+                        .with_steps(self.max_epochs as u64)
                         .batch_group(group);
                     let tag = format!("{}.{}.{seed}", function.name(), model.name());
                     analyze = analyze
@@ -131,7 +130,7 @@ impl Experiment for Settings {
             .iter()
             .map(|name| report_input(&analyze, name))
             .collect::<Vec<_>>();
-        for &function in &settings.functions {
+        for &function in &self.functions {
             let plot = Stage::new(&PLOT, &[("function", function.name().into())], &DataParams { function })
                 .input("loss_curves.csv", &analyze, "loss_curves.csv")
                 .input("predictions.csv", &analyze, "predictions.csv")

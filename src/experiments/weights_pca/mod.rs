@@ -78,17 +78,16 @@ impl Experiment for Settings {
     }
 
     fn stages(&self, _mnist: &MnistInputs) -> Built {
-        let settings = self;
         let data = Stage::new(&DATA, &[], &());
-        let mut analyze = Stage::new(&ANALYZE, &[], &AnalyzeParams { layer: settings.layer }).publish(ID);
+        let mut analyze = Stage::new(&ANALYZE, &[], &AnalyzeParams { layer: self.layer }).publish(ID);
         let mut out = Vec::new();
-        for &seed in &settings.seeds {
+        for &seed in &self.seeds {
             let params =
-                TrainParams { seed, epochs: settings.epochs, lr: settings.lr, snapshot_every: settings.snapshot_every };
+                TrainParams { seed, epochs: self.epochs, lr: self.lr, snapshot_every: self.snapshot_every };
             let run = Stage::new(&TRAIN, &[("seed", seed.to_string())], &params)
                 .input("data", &data, "data.csv")
                 .with_work((param_count(&WIDTHS) * synth::grid().len()) as u64)
-                .with_steps(settings.epochs as u64)
+                .with_steps(self.epochs as u64)
                 .batch_group(params.group());
             analyze = analyze.input(format!("{seed}/path.csv"), &run, "path.csv");
             out.push(run);
