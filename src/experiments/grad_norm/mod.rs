@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-pub use self::train::{ID, WIDTHS};
 use self::train::TrainParams;
+pub use self::train::{ID, WIDTHS};
 use crate::data::synth;
 use crate::engine::{Stage, StageKind};
 use crate::experiments::{Built, Experiment, report_input};
@@ -37,12 +37,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            seeds: vec![0, 1, 2],
-            epochs: 2000,
-            lr: 1e-3,
-            after: Default::default(),
-        }
+        Settings { seeds: vec![0, 1, 2], epochs: 2000, lr: 1e-3, after: Default::default() }
     }
 }
 
@@ -98,4 +93,3 @@ static TRAIN: StageKind = StageKind::numeric("grad_norm.train", train::train);
 static ANALYZE: StageKind = StageKind::plain("grad_norm.analyze", analyze::analyze);
 
 static PLOT: StageKind = StageKind::plain("grad_norm.plot", plot::figures);
-

@@ -13,18 +13,12 @@ use crate::training::sweep::FullBatch;
 pub const ID: &str = "grad_norm";
 pub const WIDTHS: [usize; 9] = [1, 5, 10, 10, 10, 10, 10, 5, 1];
 
-
-
-
-
 #[derive(Serialize, Deserialize)]
 pub struct TrainParams {
     pub seed: u64,
     pub epochs: usize,
     pub lr: f64,
 }
-
-
 
 pub fn train(ctx: &StageContext) -> Result<()> {
     let p: TrainParams = ctx.params()?;
@@ -43,6 +37,3 @@ pub fn train(ctx: &StageContext) -> Result<()> {
     let epochs: Vec<f32> = (0..p.epochs).map(|e| e as f32).collect();
     write_columns(&ctx.output("curve.csv")?, &[("epoch", &epochs), ("loss", &losses), ("grad_norm", &norms)])
 }
-
-
-

@@ -19,8 +19,8 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use self::plot::lr_label;
-pub use self::train::{ID, WIDTHS};
 use self::train::InterpolateParams;
+pub use self::train::{ID, WIDTHS};
 use crate::engine::{Stage, StageKind};
 use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
@@ -128,16 +128,10 @@ impl Experiment for Settings {
     }
 }
 
-static TRAIN: StageKind =
-    StageKind::numeric("interpolation.train", train::train);
+static TRAIN: StageKind = StageKind::numeric("interpolation.train", train::train);
 
-static INTERPOLATE: StageKind = StageKind::numeric(
-    "interpolation.interpolate", train::interpolate,
-);
+static INTERPOLATE: StageKind = StageKind::numeric("interpolation.interpolate", train::interpolate);
 
-static ANALYZE: StageKind =
-    StageKind::plain("interpolation.analyze", analyze::analyze);
+static ANALYZE: StageKind = StageKind::plain("interpolation.analyze", analyze::analyze);
 
-static PLOT: StageKind =
-    StageKind::plain("interpolation.plot", plot::figures);
-
+static PLOT: StageKind = StageKind::plain("interpolation.plot", plot::figures);

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::analysis::Table;
 use super::Settings;
 use super::plot::lr_label;
 use super::train::ID;
+use crate::analysis::Table;
 use crate::report::{Section, input};
 
 pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Result<Section> {

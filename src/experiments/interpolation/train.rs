@@ -5,18 +5,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::analysis::Table;
 use crate::engine::StageContext;
+use crate::nn::classify::{DeviceSplit, evaluate};
+use crate::nn::{Activation, Compute, Mlp};
 use crate::training::mnist::train_and_record_mlp;
 use crate::training::mnist_inputs::MnistInputs;
 use crate::training::sweep::{read_f32s, write_f32s};
-use crate::nn::classify::{DeviceSplit, evaluate};
-use crate::nn::{Activation, Compute, Mlp};
 
 pub const ID: &str = "interpolation";
 pub const WIDTHS: [usize; 4] = [784, 20, 40, 10];
-
-
-
-
 
 #[derive(Serialize, Deserialize)]
 pub struct InterpolateParams {
@@ -25,8 +21,6 @@ pub struct InterpolateParams {
     pub train_subset: Option<usize>,
     pub test_subset: Option<usize>,
 }
-
-
 
 pub fn train(ctx: &StageContext) -> Result<()> {
     let trained = train_and_record_mlp(ctx)?;
@@ -62,4 +56,3 @@ pub fn interpolate(ctx: &StageContext) -> Result<()> {
     Table::from_rows(&["lr", "alpha", "train_loss", "train_acc", "test_loss", "test_acc"], rows.into_iter())?
         .write_csv(&ctx.output("interpolation.csv")?)
 }
-

@@ -24,9 +24,9 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-pub use self::train::{ID, WIDTHS};
 use self::data::DataParams;
 use self::train::RunParams;
+pub use self::train::{ID, WIDTHS};
 use crate::engine::{Stage, StageKind};
 use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
@@ -136,10 +136,8 @@ impl Experiment for Settings {
 static DATA: StageKind = StageKind::plain("min_ratio.data", data::generate);
 
 // The seeds train as batched sweeps (see `run`).
-static RUN: StageKind =
-    StageKind::numeric_batched("min_ratio.run", train::run);
+static RUN: StageKind = StageKind::numeric_batched("min_ratio.run", train::run);
 
 static ANALYZE: StageKind = StageKind::plain("min_ratio.analyze", analyze::analyze);
 
 static PLOT: StageKind = StageKind::plain("min_ratio.plot", plot::figures);
-

@@ -10,17 +10,12 @@ use crate::analysis::linalg::{
 use crate::analysis::write_columns;
 use crate::data;
 use crate::engine::StageContext;
-use crate::training::sweep::{batch_params, shared_input};
 use crate::nn::flat::{FlatAdam, MseObjective, norm};
 use crate::nn::{Activation, Compute, Init, Mlp, mlp::param_count};
+use crate::training::sweep::{batch_params, shared_input};
 
 pub const ID: &str = "min_ratio";
 pub const WIDTHS: [usize; 4] = [1, 12, 6, 1];
-
-
-
-
-
 
 #[derive(Clone, Serialize, Deserialize)]
 pub struct RunParams {
@@ -70,8 +65,6 @@ pub struct RunResult {
     pub eig_min: f64,
     pub eig_max: f64,
 }
-
-
 
 /// Where one run's minimisation of ‖∇L‖² ended: the point with the smallest gradient norm seen,
 /// that norm, and the steps taken.
@@ -264,7 +257,6 @@ fn finish(
     let eigs32: Vec<f32> = eigs.iter().map(|&v| v as f32).collect();
     write_columns(&ctx.output("eigenvalues.csv")?, &[("eigenvalue", &eigs32)])
 }
-
 
 #[cfg(test)]
 mod tests {

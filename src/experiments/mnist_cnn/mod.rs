@@ -140,4 +140,3 @@ static TRAIN: StageKind = StageKind::numeric("mnist_cnn.train", train::train);
 static ANALYZE: StageKind = StageKind::plain("mnist_cnn.analyze", analyze::analyze);
 
 static PLOT: StageKind = StageKind::plain("mnist_cnn.plot", plot::figures);
-

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::analysis::Table;
 use super::Settings;
 use super::train::ID;
+use crate::analysis::Table;
 use crate::report::Section;
 
 pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Result<Section> {

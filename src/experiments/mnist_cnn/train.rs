@@ -14,12 +14,6 @@ use crate::training::mnist_inputs::MnistInputs;
 
 pub const ID: &str = "mnist_cnn";
 
-
-
-
-
-
-
 #[derive(Serialize, Deserialize)]
 pub struct TrainParams {
     pub model: Model,
@@ -31,8 +25,6 @@ pub struct TrainParams {
     pub train_subset: Option<usize>,
     pub test_subset: Option<usize>,
 }
-
-
 
 pub fn train(ctx: &StageContext) -> Result<()> {
     let p: TrainParams = ctx.params()?;
@@ -49,8 +41,7 @@ pub fn train(ctx: &StageContext) -> Result<()> {
         stop_at_train_accuracy: None,
         evaluate_every: 1,
     };
-    let (model, history) =
-        fit_on_mnist(ctx, model, (&train_split, &test_split), p.seed, p.weight_decay, &opts)?;
+    let (model, history) = fit_on_mnist(ctx, model, (&train_split, &test_split), p.seed, p.weight_decay, &opts)?;
     let last = history.last().expect("at least one epoch");
     let report = RunReport {
         model: p.model,
@@ -68,5 +59,3 @@ pub fn train(ctx: &StageContext) -> Result<()> {
     std::fs::write(ctx.output("weights.bpk")?, &*weights)?;
     Ok(())
 }
-
-

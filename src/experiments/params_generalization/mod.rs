@@ -42,7 +42,18 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            models: vec![[2, 5], [4, 6], [10, 20], [20, 40], [50, 80], [100, 120], [180, 100], [400, 200], [600, 300], [800, 400]],
+            models: vec![
+                [2, 5],
+                [4, 6],
+                [10, 20],
+                [20, 40],
+                [50, 80],
+                [100, 120],
+                [180, 100],
+                [400, 200],
+                [600, 300],
+                [800, 400],
+            ],
             seeds: vec![0],
             epochs: 30,
             batch_size: 500,
@@ -105,16 +116,11 @@ impl Experiment for Settings {
     }
 }
 
-static TRAIN: StageKind = StageKind::numeric(
-    "params_generalization.train", train::train,
-);
+static TRAIN: StageKind = StageKind::numeric("params_generalization.train", train::train);
 
-static ANALYZE: StageKind =
-    StageKind::plain("params_generalization.analyze", analyze::analyze);
+static ANALYZE: StageKind = StageKind::plain("params_generalization.analyze", analyze::analyze);
 
-static PLOT: StageKind =
-    StageKind::plain("params_generalization.plot", plot::figures);
-
+static PLOT: StageKind = StageKind::plain("params_generalization.plot", plot::figures);
 
 /// The original's final-epoch accuracies (%), train and test, by hidden widths (spec section 7).
 pub const REFERENCE: [([usize; 2], f64, f64); 10] = [

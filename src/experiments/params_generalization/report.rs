@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::analysis::Table;
 use super::{ID, REFERENCE, Settings};
+use crate::analysis::Table;
 use crate::report::{Section, input};
 
 pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Result<Section> {

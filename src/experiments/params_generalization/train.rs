@@ -7,17 +7,10 @@ use crate::training::mnist::train_and_record_mlp;
 
 pub const ID: &str = "params_generalization";
 
-
-
-
-
-
 pub fn widths(hidden: [usize; 2]) -> Vec<usize> {
     vec![784, hidden[0], hidden[1], 10]
 }
 
-
 pub fn train(ctx: &StageContext) -> Result<()> {
     train_and_record_mlp(ctx).map(|_| ())
 }
-

@@ -101,12 +101,8 @@ impl Experiment for Settings {
     }
 }
 
-static TRAIN: StageKind =
-    StageKind::numeric("random_labels.train", train::train);
+static TRAIN: StageKind = StageKind::numeric("random_labels.train", train::train);
 
-static ANALYZE: StageKind =
-    StageKind::plain("random_labels.analyze", analyze::analyze);
+static ANALYZE: StageKind = StageKind::plain("random_labels.analyze", analyze::analyze);
 
-static PLOT: StageKind =
-    StageKind::plain("random_labels.plot", plot::figures);
-
+static PLOT: StageKind = StageKind::plain("random_labels.plot", plot::figures);

@@ -92,13 +92,11 @@ impl Experiment for Settings {
     }
 }
 
-static TRAIN: StageKind =
-    StageKind::numeric("sensitivity.train", train::train);
+static TRAIN: StageKind = StageKind::numeric("sensitivity.train", train::train);
 
 static ANALYZE: StageKind = StageKind::plain("sensitivity.analyze", analyze::analyze);
 
 static PLOT: StageKind = StageKind::plain("sensitivity.plot", plot::figures);
-
 
 /// The original's printed accuracies (%) by batch size (spec section 9): (batch, train, test).
 pub const REFERENCE: [(usize, f64, f64); 5] =

@@ -13,11 +13,6 @@ use crate::training::mnist::{MlpTraining, train_and_record_mlp};
 pub const ID: &str = "sensitivity";
 pub const WIDTHS: [usize; 4] = [784, 20, 20, 10];
 
-
-
-
-
-
 #[derive(Serialize, Deserialize)]
 pub struct RunResult {
     pub batch_size: usize,
@@ -29,7 +24,6 @@ pub struct RunResult {
     pub sensitivity: f64,
     pub loss_input_grad: f64,
 }
-
 
 /// Per sample of a batch: ‖∂softmax(f(x))/∂x‖_F (one backward pass per class: samples are
 /// independent, so the gradient of the batch sum of class k's probability holds each sample's row
@@ -84,7 +78,6 @@ pub fn train(ctx: &StageContext) -> Result<()> {
     std::fs::write(ctx.output("run.json")?, serde_json::to_vec_pretty(&result)?)?;
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

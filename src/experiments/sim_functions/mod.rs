@@ -19,9 +19,9 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
+use self::model::DataParams;
 pub use self::model::Model;
 pub use self::train::ID;
-use self::model::DataParams;
 use self::train::TrainParams;
 use crate::data::synth::Function;
 use crate::engine::{Stage, StageKind};
@@ -105,8 +105,11 @@ impl Experiment for Settings {
                         stop_delta: self.stop_delta,
                         stop_after_epoch: self.stop_after_epoch,
                     };
-                    let labels =
-                        [("function", function.name().into()), ("model", model.name().into()), ("seed", seed.to_string())];
+                    let labels = [
+                        ("function", function.name().into()),
+                        ("model", model.name().into()),
+                        ("seed", seed.to_string()),
+                    ];
                     let work = (crate::nn::mlp::param_count(model.widths()) * crate::data::synth::grid().len()) as u64;
                     let group = params.group();
                     let run = Stage::new(&TRAIN, &labels, &params)
@@ -149,16 +152,11 @@ impl Experiment for Settings {
     }
 }
 
-
 static DATA: StageKind = StageKind::plain("sim_functions.data", data::generate);
 
 // Seeds and functions of one model train as one stacked model (a batched sweep).
 static TRAIN: StageKind = StageKind::numeric_batched("sim_functions.train", train::train);
 
-static ANALYZE: StageKind =
-    StageKind::plain("sim_functions.analyze", analyze::analyze);
+static ANALYZE: StageKind = StageKind::plain("sim_functions.analyze", analyze::analyze);
 
-static PLOT: StageKind = StageKind::plain(
-    "sim_functions.plot", plot::figures,
-);
-
+static PLOT: StageKind = StageKind::plain("sim_functions.plot", plot::figures);

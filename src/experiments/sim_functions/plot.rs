@@ -2,9 +2,9 @@
 
 use anyhow::Result;
 
+use super::model::{DataParams, Model};
 use crate::analysis::Table;
 use crate::engine::StageContext;
-use super::model::{DataParams, Model};
 use crate::plot::{self, Chart, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::analysis::Table;
 use super::Settings;
 use super::analyze::CHECKPOINTS;
 use super::train::ID;
+use crate::analysis::Table;
 use crate::report::Section;
 
 /// The report section: what ran, the figures, and our final losses beside the original's.

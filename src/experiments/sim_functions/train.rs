@@ -14,14 +14,6 @@ use crate::training::sweep::batch_params;
 
 pub const ID: &str = "sim_functions";
 
-
-
-
-
-
-
-
-
 #[derive(Serialize, Deserialize)]
 pub struct TrainParams {
     pub function: Function,
@@ -42,9 +34,6 @@ impl TrainParams {
         format!("{}:{}", self.model.name(), serde_json::json!([self.lr, self.weight_decay]))
     }
 }
-
-
-
 
 /// The original's stopping rule on the losses recorded so far (`losses[t]` is epoch t's).
 fn should_stop(losses: &[f32], p: &TrainParams) -> bool {
@@ -139,9 +128,6 @@ fn write_run(
     std::fs::write(ctx.output("weights.bpk")?, &*weights)?;
     Ok(())
 }
-
-
-
 
 #[cfg(test)]
 mod tests {

@@ -20,14 +20,14 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use self::analyze::AnalyzeParams;
-pub use self::train::{ID, WIDTHS};
 use self::train::TrainParams;
+pub use self::train::{ID, WIDTHS};
 use crate::data::synth;
 use crate::engine::{Stage, StageKind};
 use crate::experiments::{Built, Experiment, report_input};
+use crate::nn::mlp::param_count;
 use crate::report::Section;
 use crate::training::mnist_inputs::MnistInputs;
-use crate::nn::mlp::param_count;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -82,8 +82,7 @@ impl Experiment for Settings {
         let mut analyze = Stage::new(&ANALYZE, &[], &AnalyzeParams { layer: self.layer }).publish(ID);
         let mut out = Vec::new();
         for &seed in &self.seeds {
-            let params =
-                TrainParams { seed, epochs: self.epochs, lr: self.lr, snapshot_every: self.snapshot_every };
+            let params = TrainParams { seed, epochs: self.epochs, lr: self.lr, snapshot_every: self.snapshot_every };
             let run = Stage::new(&TRAIN, &[("seed", seed.to_string())], &params)
                 .input("data", &data, "data.csv")
                 .with_work((param_count(&WIDTHS) * synth::grid().len()) as u64)
@@ -114,11 +113,8 @@ impl Experiment for Settings {
 static DATA: StageKind = StageKind::plain("weights_pca.data", data::generate);
 
 // The seeds train as one stacked model (a batched sweep).
-static TRAIN: StageKind =
-    StageKind::numeric_batched("weights_pca.train", train::train);
+static TRAIN: StageKind = StageKind::numeric_batched("weights_pca.train", train::train);
 
-static ANALYZE: StageKind =
-    StageKind::numeric("weights_pca.analyze", analyze::analyze);
+static ANALYZE: StageKind = StageKind::numeric("weights_pca.analyze", analyze::analyze);
 
 static PLOT: StageKind = StageKind::plain("weights_pca.plot", plot::figures);
-

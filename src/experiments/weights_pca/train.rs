@@ -13,10 +13,6 @@ use crate::training::sweep::{batch_params, shared_input};
 pub const ID: &str = "weights_pca";
 pub const WIDTHS: [usize; 4] = [1, 30, 20, 1];
 
-
-
-
-
 #[derive(Serialize, Deserialize)]
 pub struct TrainParams {
     pub seed: u64,
@@ -31,9 +27,6 @@ impl TrainParams {
         format!("{}:{}:{}", self.epochs, self.lr, self.snapshot_every)
     }
 }
-
-
-
 
 /// Trains the runs of `ctxs` (their own seeds, one data set) as one stacked model; writes each
 /// run's `path.csv`: epoch, pre-step loss, then every parameter (p0, p1, ...) as they were before
@@ -77,4 +70,3 @@ pub fn train(ctxs: &[StageContext]) -> Result<()> {
     }
     Ok(())
 }
-
