@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `make bench`: wall times of the pipeline on this machine, in a scratch workspace of its own
-# (so the user's cache/ is untouched). Prints a table; record notable results in bench/RESULTS.md.
+# `make bench`: the machine, then wall times of the pipeline on it (the whole default study against
+# PyTorch's, bench/compare.sh), in a scratch workspace of its own (so the user's cache/ is
+# untouched). Prints tables; record notable results in bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "MNIST load and CNN training throughput (default backend):"
@@ -20,16 +21,11 @@ elapsed() { echo "$(now) - $1" | bc -l | xargs printf '%.3f'; }
 t=$(now); "$repro" run -j 1 --profile quick >/dev/null 2>&1; quick_j1=$(elapsed "$t")
 rm -rf cache artifacts
 t=$(now); "$repro" run --profile quick >/dev/null 2>&1; quick_jn=$(elapsed "$t")
-t=$(now); "$repro" run >/dev/null 2>&1; full=$(elapsed "$t")
-# The same study in PyTorch, experiment after experiment (bench/pytorch/study.py, with the step
-# counts of the run above): STUDY_FRACTION of every training loop's steps, scaled up (0.1; 1 runs
-# it all, about 19 minutes on 2 cores).
-python="$(bash "$root/bench/torch-python.sh")"
-pytorch_row="| the same study in PyTorch, one experiment after another | no python with torch |"
-if [ -n "$python" ]; then
-  pytorch=$(cd "$root/bench/pytorch" && "$python" -W ignore study.py "$ws/data/mnist" "$ws/artifacts" "${STUDY_FRACTION:-0.1}" | awk '$1 == "total" {print $2}')
-  pytorch_row="| the same study in PyTorch, one experiment after another (${STUDY_FRACTION:-0.1} of the steps, scaled) | $pytorch ($(echo "$pytorch / $full" | bc -l | xargs printf '%.2f')x ours) |"
-fi
+# The whole default study from an empty cache, ours then PyTorch's (bench/compare.sh), in this
+# workspace: the runs below time a second run on its cache.
+rm -rf cache artifacts
+bash "$root/bench/compare.sh" "$ws"
+echo
 # BENCH_FULL=1: the whole default pipeline per backend (flex, and tch when target/tch has a build)
 # at -j 1 and -j N, each from an empty cache of its own (about an hour on 2 cores).
 full_rows=""
@@ -85,8 +81,6 @@ echo "| measurement | seconds |"
 echo "|---|---|"
 echo "| quick profile, cold, -j 1 | $quick_j1 |"
 echo "| quick profile, cold, -j $(nproc) | $quick_jn |"
-echo "| default pipeline, cold, -j $(nproc) | $full |"
-echo "$pytorch_row"
 printf '%s' "$full_rows"
 echo "| default pipeline, second run (nothing to do), best of 5 | $(printf '%.3f' "$noop_best") |"
 echo "| default pipeline, artifacts/ deleted, restore | $restore |"

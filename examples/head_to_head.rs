@@ -57,10 +57,12 @@ fn main() -> anyhow::Result<()> {
             classifier(&format!("mnist_mlp_16k_b{batch}"), net, &train, batch, steps, &device);
         }
         let net = Mlp::new(&[784, 800, 400, 10], Activation::Relu, &mut Init::new(0), &device);
-        classifier("mnist_mlp_952k_b500", net, &train, 500, 20, &device);
+        classifier("mnist_mlp_952k_b500", net.clone(), &train, 500, 20, &device);
+        evaluation("mnist_mlp_952k_eval_b1000", &net, &train, &device);
         for model in [Model::Cnn1, Model::Cnn2, Model::Cnn3] {
             let net = Cnn::new(&model.shape(), &mut Init::new(0), &device);
-            classifier(&format!("{}_b500", model.name()), net, &train, 500, 40, &device);
+            classifier(&format!("{}_b500", model.name()), net.clone(), &train, 500, 40, &device);
+            evaluation(&format!("{}_eval_b1000", model.name()), &net, &train, &device);
         }
         Ok(())
     })
@@ -135,6 +137,25 @@ fn stacked(name: &str, widths: &[usize], act: Activation, n: usize, members: usi
         fastest = fastest.min(t.elapsed().as_secs_f64());
     }
     println!("{name}\t{}\t{fastest:.6}", launches * members);
+}
+
+/// The full-set evaluation the experiments run after an epoch (`classify::evaluate`, batches of
+/// 1000, no autodiff graph), on 10,000 training images; a "step" is one batch of 1000.
+fn evaluation<M: classify::Classifier>(name: &str, net: &M, train: &mnist::Split, device: &burn::prelude::Device) {
+    if !wanted(name) {
+        return;
+    }
+    let frozen = net.valid();
+    let data = DeviceSplit::new(&train.clone().head(10_000), device).inner();
+    let _ = classify::evaluate(&frozen, &data, 1000);
+    let mut fastest = f64::INFINITY;
+    for _ in 0..ROUNDS {
+        let t = Instant::now();
+        let metrics = classify::evaluate(&frozen, &data, 1000);
+        assert!(metrics.loss.is_finite());
+        fastest = fastest.min(t.elapsed().as_secs_f64());
+    }
+    println!("{name}\t10\t{fastest:.6}");
 }
 
 fn classifier<M: classify::Classifier>(

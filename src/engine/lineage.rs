@@ -115,6 +115,7 @@ mod tests {
             outputs: BTreeMap::from([("out".to_string(), ObjectRef { hash: "h".into(), size: 1 })]),
             started: 0.0,
             seconds,
+            cpu_seconds: None,
             backend: "-".into(),
             device: "-".into(),
             parts: KeyParts::default(),

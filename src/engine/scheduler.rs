@@ -334,21 +334,31 @@ fn execute(
         .thread_name(|i| format!("stage-worker-{i}"))
         .build()
         .context("cannot start the stage's thread pool")
-        .and_then(|pool| match pool.install(|| catch_unwind(AssertUnwindSafe(|| first.kind.execute(&ctxs)))) {
-            Ok(result) => result,
-            Err(panic) => Err(anyhow!("panicked: {}", panic_message(&panic))),
+        .map(|pool| {
+            let cpu_before = pool_cpu_seconds(&pool);
+            let result = match pool.install(|| catch_unwind(AssertUnwindSafe(|| first.kind.execute(&ctxs)))) {
+                Ok(result) => result,
+                Err(panic) => Err(anyhow!("panicked: {}", panic_message(&panic))),
+            };
+            (result, pool_cpu_seconds(&pool).zip(cpu_before).map(|(after, before)| after - before))
         });
+    let (outcome, cpu_seconds) = match outcome {
+        Ok((result, cpu)) => (result, cpu),
+        Err(e) => (Err(e), None),
+    };
     drop(ctxs);
     drop(progress);
     let seconds = started.elapsed().as_secs_f64();
     let n = commits.len();
-    // A batch's wall time is shared evenly: summed over records it stays the compute spent.
-    let batch = (n > 1).then_some(BatchRun { size: n, seconds });
+    // A batch's wall and CPU time are shared evenly: summed over records they stay what was spent.
+    let batch = (n > 1).then_some(BatchRun { size: n, seconds, cpu_seconds });
+    let timing =
+        Timing { started: started_unix, seconds: seconds / n as f64, cpu_seconds: cpu_seconds.map(|c| c / n as f64) };
     let results = commits
         .into_iter()
         .zip(&scratches)
         .map(|((stage, parts), scratch)| match &outcome {
-            Ok(()) => commit(stage, parts, scratch, (started_unix, seconds / n as f64, batch.clone()), store, env),
+            Ok(()) => commit(stage, parts, scratch, (&timing, batch.clone()), store, env),
             Err(e) => Err(anyhow!("{e:#}")),
         })
         .collect();
@@ -385,7 +395,7 @@ fn commit(
     stage: &Stage,
     parts: KeyParts,
     scratch: &Path,
-    (started, seconds, batch): (f64, f64, Option<BatchRun>),
+    (timing, batch): (&Timing, Option<BatchRun>),
     store: &Store,
     env: &Environment,
 ) -> Result<Record> {
@@ -402,8 +412,9 @@ fn commit(
         stage: stage.id.clone(),
         kind: stage.kind.name.to_string(),
         outputs,
-        started,
-        seconds,
+        started: timing.started,
+        seconds: timing.seconds,
+        cpu_seconds: timing.cpu_seconds,
         backend,
         device,
         parts,
@@ -411,6 +422,32 @@ fn commit(
     };
     store.commit(&record)?;
     Ok(record)
+}
+
+/// When a stage ran (Unix seconds), and its share of the wall and CPU time.
+struct Timing {
+    started: f64,
+    seconds: f64,
+    cpu_seconds: Option<f64>,
+}
+
+/// CPU time spent so far by every thread of `pool`, summed (each thread reads its own clock).
+/// Threads a library starts on its own (libtorch's intra-op pool) are not among them.
+fn pool_cpu_seconds(pool: &rayon::ThreadPool) -> Option<f64> {
+    pool.broadcast(|_| thread_cpu_seconds()).into_iter().sum()
+}
+
+#[cfg(unix)]
+fn thread_cpu_seconds() -> Option<f64> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes only the timespec it is given.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } == 0;
+    ok.then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+}
+
+#[cfg(not(unix))]
+fn thread_cpu_seconds() -> Option<f64> {
+    None
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -557,6 +594,31 @@ mod tests {
         // Fusion is not in the key: unfused, everything is cached.
         let again = run(&graph, &store, &options(&store, 2, 10, 1)).unwrap();
         assert_eq!((again.ran, again.cached), (0, 10));
+    }
+
+    /// Spins on the CPU for 60 ms of thread time, then sleeps 60 ms.
+    fn spin_then_sleep(ctx: &StageContext) -> Result<()> {
+        let start = thread_cpu_seconds().unwrap();
+        let mut x = 0u64;
+        while thread_cpu_seconds().unwrap() - start < 0.06 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        write_own_id(ctx)
+    }
+
+    static SPIN: StageKind = StageKind::plain("spin", spin_then_sleep);
+
+    #[test]
+    fn a_record_keeps_the_cpu_time_of_its_stage_not_its_wall_time() {
+        let (_scratch, store) = temp_store("cpu");
+        let graph = Graph::new(vec![Stage::new(&SPIN, &[("i", "0".into())], &())]).unwrap();
+        let summary = run(&graph, &store, &options(&store, 1, 1, 1)).unwrap();
+        let record = summary.records.values().next().unwrap();
+        let cpu = record.cpu_seconds.expect("a per-thread clock on this platform");
+        assert!(record.seconds >= 0.12, "wall {}", record.seconds);
+        // The spin, not the sleep: 60 ms and a little for the pool and the outputs.
+        assert!((0.055..0.1).contains(&cpu), "cpu {cpu}, wall {}", record.seconds);
     }
 
     static STARTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());

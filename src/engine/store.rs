@@ -39,6 +39,10 @@ pub struct Record {
     #[serde(default)]
     pub started: f64,
     pub seconds: f64,
+    /// CPU time of the stage's own thread pool (its share, for a batch); absent in records made
+    /// before it was kept, and where the platform has no per-thread clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
     pub backend: String,
     pub device: String,
     pub parts: KeyParts,
@@ -54,6 +58,9 @@ pub struct BatchRun {
     pub size: usize,
     /// Wall time of the whole batch.
     pub seconds: f64,
+    /// CPU time of the whole batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
 }
 
 /// Why a record cannot be used as it is.

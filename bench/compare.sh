@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# `make bench` part: the whole default study from an empty cache, ours (`repro run -j N`) and then
+# PyTorch's (bench/pytorch/study.py: the same work, written for speed, N worker processes), one
+# after the other on this machine; wall and CPU time of each side, per experiment and in all.
+#
+# Usage: bash bench/compare.sh [WORKSPACE]   (default target/bench-compare; left in place with its
+# cache, so bench/run.sh can time a second run on it). N = the machine's cores (JOBS to change).
+# Raw outputs: WORKSPACE/ours.tsv, WORKSPACE/pytorch.tsv, WORKSPACE/machine.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+ws="${1:-$root/target/bench-compare}"
+jobs="${JOBS:-$(nproc)}"
+repro="$root/target/release/repro"
+export MNIST_MIRROR="${MNIST_MIRROR:-$(cd .. && pwd)/shared/mnist}"
+mkdir -p "$ws" && rm -rf "$ws/cache" "$ws/artifacts" && cp "$root/pipeline.toml" "$ws/"
+
+bash bench/machine.sh | tee "$ws/machine.txt"
+echo
+
+# Wall and CPU time (user + system, every thread) of a command, as `wall<TAB>cpu`.
+timed() {
+  python3 - "$@" <<'PY'
+import resource, subprocess, sys, time
+t = time.perf_counter()
+code = subprocess.call(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+wall = time.perf_counter() - t
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{wall:.2f}\t{r.ru_utime + r.ru_stime:.2f}")
+sys.exit(code)
+PY
+}
+
+echo "ours: repro run -j $jobs, empty cache ..." >&2
+ours=$(cd "$ws" && timed "$repro" run -j "$jobs")
+# Per experiment: every stage's wall and CPU time from its record (a batch's shared evenly).
+python3 - "$ws" "$ours" > "$ws/ours.tsv" <<'PY'
+import collections, glob, json, sys
+ws, total = sys.argv[1], sys.argv[2]
+per = collections.defaultdict(lambda: [0.0, 0.0])
+for path in glob.glob(f"{ws}/cache/records/*.json"):
+    r = json.load(open(path))
+    experiment = r["stage"].split(".")[0]
+    if experiment == "report" or experiment == "mnist":
+        experiment = "(shared: MNIST fetch, report)"
+    per[experiment][0] += r["seconds"]
+    per[experiment][1] += r.get("cpu_seconds") or 0.0
+for e, (w, c) in sorted(per.items()):
+    print(f"experiment\t{e}\t{w:.2f}\t{c:.2f}")
+print(f"total\t{total}")
+PY
+
+python="$(bash bench/torch-python.sh)"
+if [ -z "$python" ]; then
+  echo "no python with torch (bench/torch-python.sh): the PyTorch side is skipped" >&2
+  : > "$ws/pytorch.tsv"
+else
+  echo "PyTorch: bench/pytorch/study.py, $jobs workers ..." >&2
+  (cd bench/pytorch && "$python" -W ignore study.py "$MNIST_MIRROR" "$ws/artifacts" --workers "$jobs") > "$ws/pytorch.tsv"
+fi
+
+python3 - "$ws" "$jobs" <<'PY'
+import sys
+ws, jobs = sys.argv[1], sys.argv[2]
+def load(name):
+    per, total = {}, None
+    for line in open(f"{ws}/{name}.tsv"):
+        f = line.rstrip("\n").split("\t")
+        if f[0] == "experiment":
+            per[f[1]] = (float(f[2]), float(f[3]))
+        elif f[0] == "total":
+            total = (float(f[1]), float(f[2]))
+    return per, total
+ours, ours_total = load("ours")
+torch, torch_total = load("pytorch")
+ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"
+print(f"The whole default study, cold, {jobs} at once on each side (ratio = PyTorch / ours: above 1, ours is faster)")
+print("| experiment | ours: stage time (s) | ours: CPU (s) | PyTorch: task time (s) | PyTorch: CPU (s) | CPU ratio |")
+print("|---|---|---|---|---|---|")
+for e, (w, c) in ours.items():
+    tw, tc = torch.get(e, (None, None))
+    fmt = lambda v: f"{v:.1f}" if v is not None else "-"
+    print(f"| {e} | {w:.1f} | {c:.1f} | {fmt(tw)} | {fmt(tc)} | {ratio(tc, c)} |")
+if torch_total:
+    print(f"| **whole study: wall** | **{ours_total[0]:.1f}** | | **{torch_total[0]:.1f}** | | **{ratio(torch_total[0], ours_total[0])}** |")
+    print(f"| **whole study: CPU (per core)** | | **{ours_total[1]:.1f}** | | **{torch_total[1]:.1f}** | **{ratio(torch_total[1], ours_total[1])}** |")
+else:
+    print(f"| whole study: wall / CPU | {ours_total[0]:.1f} | {ours_total[1]:.1f} | - | - | - |")
+print()
+print("Ours counts every stage (analyses, figures and the report too); PyTorch's only the computation.")
+PY
