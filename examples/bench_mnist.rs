@@ -28,6 +28,7 @@ fn main() -> anyhow::Result<()> {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
         for model in [Model::Cnn1, Model::Cnn2, Model::Cnn3] {
             pool.install(|| {
+                repro::nn::backend::flush_subnormals();
                 let mut net = Cnn::new(&model.shape(), &mut Init::new(0), &device);
                 let mut opt = optim::Adam::new(1e-4);
                 let mut rng = SeededRng::seed_from_u64(0);
@@ -51,7 +52,10 @@ fn main() -> anyhow::Result<()> {
     // Per-step overhead: the sensitivity experiment's MLP at batch 5 takes 12,000 steps an epoch.
     // One thread, as the pipeline runs it (each stage on a pool of its budget).
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
-    one.install(|| mlp_steps(&train, &device));
+    one.install(|| {
+        repro::nn::backend::flush_subnormals();
+        mlp_steps(&train, &device)
+    });
     Ok(())
 }
 

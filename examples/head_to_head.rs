@@ -33,6 +33,8 @@ fn main() -> anyhow::Result<()> {
     one.install(|| -> anyhow::Result<()> {
         // One thread on libtorch too (it would otherwise use every core), like PyTorch's side.
         repro::nn::backend::limit_tch_threads(1);
+        // As every numeric stage does (`Compute::for_stage`).
+        repro::nn::backend::flush_subnormals();
         full_batch("full_batch_mlp_571", &[1, 5, 10, 10, 10, 10, 10, 5, 1], Activation::LeakyRelu, 300, 1e-4, &device);
         full_batch("full_batch_mlp_109", &[1, 12, 6, 1], Activation::Relu, 1000, 0.0, &device);
         // Batched sweeps: R runs as one stacked model; `steps` counts run-steps (R per launch).

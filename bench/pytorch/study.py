@@ -417,6 +417,10 @@ def start_worker(args):
     global ARGS
     ARGS = args
     torch.set_num_threads(1)
+    # As our side does (nn::backend::flush_subnormals): sim_functions' deep narrow nets meet
+    # subnormal floats, each a microcode assist on x86.
+    if os.environ.get("STUDY_KEEP_SUBNORMALS") is None:
+        torch.set_flush_denormal(True)
     torch.manual_seed(os.getpid())
 
 
