@@ -239,3 +239,29 @@ fn top_level_modules_import_each_other_without_a_cycle() {
     assert!(!uses.contains_key("engine"), "the engine uses {:?}", uses.get("engine"));
     assert!(uses.contains_key("experiments") && uses.contains_key("study"), "the module graph was read");
 }
+
+/// A dependency's feature, a new dependency or a profile enters every key (the numbers may change
+/// with them, as gemm's `x86-v4` feature switches its matrix kernels); the package's own version
+/// and description, lints and examples do not, nor this package's entry in the lock file.
+#[test]
+fn dependency_declarations_and_versions_enter_keys_and_nothing_else_of_the_manifests() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap();
+    let text = |lock: &str, manifest: &str| dependency_text(lock, manifest, "repro");
+    let base = text(&lock, &manifest);
+    let gemm = manifest.lines().find(|l| l.starts_with("gemm = ")).expect("gemm is declared").to_string();
+    let with_feature = manifest.replace(&gemm, &gemm.replace("\"f16\"", "\"f16\", \"nightly\""));
+    assert_ne!(text(&lock, &with_feature), base, "a dependency's feature");
+    let with_dependency = manifest.replace("[dependencies]\n", "[dependencies]\nitoa = \"1\"\n");
+    assert_ne!(text(&lock, &with_dependency), base, "a new dependency");
+    assert_ne!(text(&lock, &format!("{manifest}\n[profile.release]\nopt-level = 2\n")), base, "a profile");
+    let version = manifest.lines().find(|l| l.starts_with("version = ")).unwrap();
+    let bumped = manifest.replacen(version, "version = \"9.9.9\"", 1);
+    assert_eq!(text(&lock, &bumped), base, "the package's own version");
+    assert_eq!(text(&lock, &format!("{manifest}\n[[example]]\nname = \"x\"\n")), base, "an example");
+    let own = lock.split("\n[[package]]\n").find(|e| e.starts_with("name = \"repro\"\n")).unwrap();
+    assert_eq!(text(&lock.replace(own, &own.replace("version = ", "version = \"0\"\n#")), &manifest), base);
+    let serde = lock.split("\n[[package]]\n").find(|e| e.starts_with("name = \"serde\"\n")).unwrap();
+    assert_ne!(text(&lock.replace(serde, &serde.replace("version = \"", "version = \"0.")), &manifest), base);
+}

@@ -652,3 +652,29 @@ impl Resolver<'_> {
         self.modules.iter().filter(|(m, _)| m.starts_with(module)).map(|(_, f)| f.clone()).collect()
     }
 }
+
+/// What results may depend on beyond this crate's sources, as one text to hash: the dependency
+/// versions (Cargo.lock, less this package's own entry) and how the dependencies are declared
+/// (Cargo.toml's dependency, feature, patch and profile tables: a dependency's feature can switch
+/// its kernels, as gemm's `x86-v4` does, with no version changing). The manifest's other tables
+/// (the package's version and description, lints, examples) are left out.
+pub fn dependency_text(lock: &str, manifest: &str, package: &str) -> String {
+    let versions: Vec<&str> =
+        lock.split("\n[[package]]\n").filter(|entry| !entry.starts_with(&format!("name = \"{package}\"\n"))).collect();
+    let mut declared = String::new();
+    let mut keep = false;
+    for line in manifest.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            let table = trimmed.trim_start_matches('[').trim_end_matches(']');
+            keep = ["dependencies", "build-dependencies", "features", "patch", "replace", "profile", "target"]
+                .iter()
+                .any(|t| table == *t || table.starts_with(&format!("{t}.")));
+        }
+        if keep && !trimmed.is_empty() && !trimmed.starts_with('#') {
+            declared.push_str(trimmed);
+            declared.push('\n');
+        }
+    }
+    format!("{}\n[manifest]\n{declared}", versions.join("\n[[package]]\n"))
+}

@@ -6,7 +6,8 @@ use std::path::Path;
 
 include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
 
-/// The name under which the dependency versions enter every key's code part.
+/// The name under which the dependencies (versions in Cargo.lock, declarations and features in
+/// Cargo.toml) enter every key's code part.
 pub const DEPENDENCIES_ENTRY: &str = "Cargo.lock";
 
 /// (file, blake3) of every file that enters the key of stage kind `kind` (each file its run
@@ -26,7 +27,8 @@ pub fn run_file(kind: &str) -> Option<&'static str> {
 }
 
 /// The code part of kind `kind`'s key: file -> blake3 for every file in [`files_of`], and the
-/// dependency versions (Cargo.lock), which any result may depend on.
+/// dependencies (Cargo.lock's versions, Cargo.toml's declarations and features), which any result
+/// may depend on.
 ///
 /// `REPRO_CODE_OVERRIDE=src/plot/mod.rs=abc,Cargo.lock=def` replaces fingerprints, to see what an
 /// edit of those files would rerun without rebuilding (`repro status` answers at once).

@@ -13,7 +13,7 @@ use super::hash_bytes;
 pub struct KeyParts {
     pub kind: String,
     /// Source file (from the crate root) -> blake3, for every file the kind's run function reaches;
-    /// and `Cargo.lock` -> blake3 of the dependency versions.
+    /// and `Cargo.lock` -> blake3 of the dependencies (versions, declarations, features).
     pub code: BTreeMap<String, String>,
     pub params: BTreeMap<String, Value>,
     /// Input name -> blake3 of the input file.
@@ -90,7 +90,7 @@ pub enum DirtyReason {
     /// The run function now reaches a file it did not.
     CodeReached(String),
     CodeNoLongerReached(String),
-    /// Cargo.lock's dependency versions changed.
+    /// A dependency's version (Cargo.lock) or declaration or features (Cargo.toml) changed.
     DependenciesChanged,
     EnvChanged {
         name: String,
@@ -123,7 +123,7 @@ impl std::fmt::Display for DirtyReason {
             DirtyReason::CodeChanged(file) => write!(f, "code changed: {file}"),
             DirtyReason::CodeReached(file) => write!(f, "code now reaches: {file}"),
             DirtyReason::CodeNoLongerReached(file) => write!(f, "code no longer reaches: {file}"),
-            DirtyReason::DependenciesChanged => f.write_str("dependency versions changed (Cargo.lock)"),
+            DirtyReason::DependenciesChanged => f.write_str("dependencies changed (Cargo.lock or Cargo.toml)"),
             DirtyReason::EnvChanged { name, old, new } => write!(f, "{name} changed: {old} -> {new}"),
             DirtyReason::EnvSet { name, value } => write!(f, "{name} is now {value}"),
             DirtyReason::EnvUnset { name, was } => write!(f, "{name} no longer set (was {was})"),
@@ -232,11 +232,14 @@ mod tests {
         assert_eq!(
             render(&reasons),
             [
-                "dependency versions changed (Cargo.lock)",
+                "dependencies changed (Cargo.lock or Cargo.toml)",
                 "code changed: src/f0.rs, src/f1.rs, src/f2.rs and 2 more files"
             ]
         );
-        assert_eq!(render(&reasons[..2]), ["dependency versions changed (Cargo.lock)", "code changed: src/f0.rs"]);
+        assert_eq!(
+            render(&reasons[..2]),
+            ["dependencies changed (Cargo.lock or Cargo.toml)", "code changed: src/f0.rs"]
+        );
         reasons.push(DirtyReason::CodeNoLongerReached("nn".into()));
         assert_eq!(render(&reasons).last().unwrap(), "code no longer reaches: nn");
     }
