@@ -6,6 +6,8 @@
 # Usage: bash bench/compare.sh [WORKSPACE]   (default target/bench-compare; left in place with its
 # cache, so bench/run.sh can time a second run on it). N = the machine's cores (JOBS to change).
 # Raw outputs: WORKSPACE/ours.tsv, WORKSPACE/pytorch.tsv, WORKSPACE/machine.txt.
+# `TABLE_ONLY=1 bash bench/compare.sh [WORKSPACE]` prints the tables again from those files (ours.tsv
+# recomputed from the workspace's records) without running anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -13,9 +15,11 @@ ws="${1:-$root/target/bench-compare}"
 jobs="${JOBS:-$(nproc)}"
 repro="$root/target/release/repro"
 export MNIST_MIRROR="${MNIST_MIRROR:-$(cd .. && pwd)/shared/mnist}"
+if [ -z "${TABLE_ONLY:-}" ]; then
 mkdir -p "$ws" && rm -rf "$ws/cache" "$ws/artifacts" && cp "$root/pipeline.toml" "$ws/"
-
-bash bench/machine.sh | tee "$ws/machine.txt"
+bash bench/machine.sh > "$ws/machine.txt"
+fi
+cat "$ws/machine.txt"
 echo
 
 # Wall and CPU time (user + system, every thread) of a command, as `wall<TAB>cpu`.
@@ -31,27 +35,39 @@ sys.exit(code)
 PY
 }
 
-echo "ours: repro run -j $jobs, empty cache ..." >&2
-ours=$(cd "$ws" && timed "$repro" run -j "$jobs")
-# Per experiment: every stage's wall and CPU time from its record (a batch's shared evenly).
+if [ -z "${TABLE_ONLY:-}" ]; then
+  echo "ours: repro run -j $jobs, empty cache ..." >&2
+  ours=$(cd "$ws" && timed "$repro" run -j "$jobs")
+else
+  ours=$(awk -F'\t' '$1 == "total" {print $2 "\t" $3}' "$ws/ours.tsv")
+fi
+# Per experiment, from the stage records (a batch's time shared evenly): the training stages'
+# wall and CPU time (what PyTorch's side does), and every stage's (analyses and figures too).
 python3 - "$ws" "$ours" > "$ws/ours.tsv" <<'PY'
 import collections, glob, json, sys
 ws, total = sys.argv[1], sys.argv[2]
-per = collections.defaultdict(lambda: [0.0, 0.0])
+per = collections.defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
 for path in glob.glob(f"{ws}/cache/records/*.json"):
     r = json.load(open(path))
     experiment = r["stage"].split(".")[0]
-    if experiment == "report" or experiment == "mnist":
+    if experiment in ("report", "mnist"):
         experiment = "(shared: MNIST fetch, report)"
-    per[experiment][0] += r["seconds"]
-    per[experiment][1] += r.get("cpu_seconds") or 0.0
-for e, (w, c) in sorted(per.items()):
-    print(f"experiment\t{e}\t{w:.2f}\t{c:.2f}")
+    sums = per[experiment]
+    cpu = r.get("cpu_seconds") or 0.0
+    if r["backend"] != "-":  # a numeric stage: a training
+        sums[0] += r["seconds"]
+        sums[1] += cpu
+    sums[2] += r["seconds"]
+    sums[3] += cpu
+for e, sums in sorted(per.items()):
+    print("experiment\t" + e + "\t" + "\t".join(f"{v:.2f}" for v in sums))
 print(f"total\t{total}")
 PY
 
 python="$(bash bench/torch-python.sh)"
-if [ -z "$python" ]; then
+if [ -n "${TABLE_ONLY:-}" ]; then
+  :
+elif [ -z "$python" ]; then
   echo "no python with torch (bench/torch-python.sh): the PyTorch side is skipped" >&2
   : > "$ws/pytorch.tsv"
 else
@@ -67,25 +83,28 @@ def load(name):
     for line in open(f"{ws}/{name}.tsv"):
         f = line.rstrip("\n").split("\t")
         if f[0] == "experiment":
-            per[f[1]] = (float(f[2]), float(f[3]))
+            per[f[1]] = [float(v) for v in f[2:]]
         elif f[0] == "total":
             total = (float(f[1]), float(f[2]))
     return per, total
 ours, ours_total = load("ours")
 torch, torch_total = load("pytorch")
 ratio = lambda a, b: f"{a / b:.2f}x" if a and b else "-"
-print(f"The whole default study, cold, {jobs} at once on each side (ratio = PyTorch / ours: above 1, ours is faster)")
-print("| experiment | ours: stage time (s) | ours: CPU (s) | PyTorch: task time (s) | PyTorch: CPU (s) | CPU ratio |")
-print("|---|---|---|---|---|---|")
-for e, (w, c) in ours.items():
-    tw, tc = torch.get(e, (None, None))
-    fmt = lambda v: f"{v:.1f}" if v is not None else "-"
-    print(f"| {e} | {w:.1f} | {c:.1f} | {fmt(tw)} | {fmt(tc)} | {ratio(tc, c)} |")
+fmt = lambda v: f"{v:.1f}" if v is not None else "-"
+print(f"The whole default study, cold, {jobs} at once on each side. Per experiment, CPU seconds of its")
+print("trainings (ours: the numeric stages; PyTorch: its tasks) and the ratio PyTorch / ours (above 1: ours")
+print("is faster); ours also with its data, analyses and figures.")
+print("| experiment | ours: trainings, CPU s | ours: every stage, CPU s | PyTorch: CPU s | PyTorch / ours |")
+print("|---|---|---|---|---|")
+for e, (tw, tc, aw, ac) in ours.items():
+    pw, pc = torch.get(e, (None, None))
+    print(f"| {e} | {tc:.1f} | {ac:.1f} | {fmt(pc)} | {ratio(pc, tc)} |")
 if torch_total:
-    print(f"| **whole study: wall** | **{ours_total[0]:.1f}** | | **{torch_total[0]:.1f}** | | **{ratio(torch_total[0], ours_total[0])}** |")
-    print(f"| **whole study: CPU (per core)** | | **{ours_total[1]:.1f}** | | **{torch_total[1]:.1f}** | **{ratio(torch_total[1], ours_total[1])}** |")
+    print(f"| **whole study, wall (s)** | | **{ours_total[0]:.1f}** | **{torch_total[0]:.1f}** | **{ratio(torch_total[0], ours_total[0])}** |")
+    print(f"| **whole study, CPU (s)** | | **{ours_total[1]:.1f}** | **{torch_total[1]:.1f}** | **{ratio(torch_total[1], ours_total[1])}** |")
 else:
-    print(f"| whole study: wall / CPU | {ours_total[0]:.1f} | {ours_total[1]:.1f} | - | - | - |")
+    print(f"| whole study, wall / CPU (s) | | {ours_total[0]:.1f} / {ours_total[1]:.1f} | - | - |")
 print()
-print("Ours counts every stage (analyses, figures and the report too); PyTorch's only the computation.")
+print("Whole study: ours is `repro run` from start to end (fetch, trainings, analyses, figures, report);")
+print("PyTorch's is its worker pool from start to end (start-up, MNIST loading, trainings).")
 PY
