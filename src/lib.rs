@@ -20,10 +20,18 @@ pub mod rng;
 pub mod study;
 pub mod training;
 
-/// Keeps freed tensor memory in the process (glibc). Batched sweeps allocate tensors of a few MB
-/// every step; by default glibc serves those with fresh mmaps and hands them back on free, so each
-/// step paid page faults and zeroing for every tensor (a quarter of a batched pass's time in a
-/// profile). A fixed mmap threshold of 1 GiB and no trimming keep those pages in the heap for reuse.
+/// mimalloc serves every Rust allocation (binaries, examples and tests alike, so benchmarks time
+/// what stages run): two single sim_functions trainings side by side in one process took
+/// 1.03-1.10 s each with glibc's malloc and 0.85-0.93 s with it (alone, 0.97 s with glibc), a
+/// random_labels training 5 % less; the 952k-parameter MLP, whose buffers are large, the same.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Keeps memory that C code frees (libtorch's, under the tch feature) in the process (glibc).
+/// Tensors of a few MB are allocated every step; by default glibc serves those with fresh mmaps
+/// and hands them back on free, so each step paid page faults and zeroing for every tensor (a
+/// quarter of a batched pass's time in a profile, before Rust's allocations went to mimalloc). A
+/// fixed mmap threshold of 1 GiB and no trimming keep those pages in the heap for reuse.
 /// `REPRO_DEFAULT_MALLOC=1` keeps glibc's defaults (for comparisons).
 pub fn tune_allocator() {
     if std::env::var_os("REPRO_DEFAULT_MALLOC").is_some() {
