@@ -37,7 +37,7 @@ def load(name):
         rows[workload] = 100 * float(secs) / int(steps)
     return rows
 flex, tch, torch = load("flex"), load("tch"), load("pytorch")
-print("Seconds per 100 training steps (per 100 run-steps for _xR: R runs per launch), one thread (ratio = ours / PyTorch):")
+print("Seconds per 100 training steps (per 100 run-steps for _xR: R runs per launch; per 100 batches of 1000 for _eval), one thread (ratio = ours / PyTorch):")
 print("| workload | flex | tch | PyTorch | flex / PyTorch | tch / PyTorch |")
 print("|---|---|---|---|---|---|")
 fmt = lambda v: f"{v:.3f}" if v is not None else "-"

@@ -6,6 +6,7 @@
 //! Every workload: the study's architecture, PyTorch-default init, Adam (lr 1e-3), a warm-up of a
 //! few steps, then `steps` timed optimiser steps on a fixed slice of the data, three times over:
 //! the fastest round is printed (other work on a shared machine only ever slows a round down).
+//! The `_eval` workloads time the full-set evaluation instead (batches of 1000, no autodiff).
 
 use std::time::Instant;
 
