@@ -43,7 +43,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call, grad, hessian, vjp, vmap
 
-from workloads import Cnn, mlp, read_idx
+from workloads import cnn, mlp, read_idx
 
 ARGS = None
 MNIST = {}
@@ -306,14 +306,6 @@ def fit(model, train, test, batch, epochs, evaluated, lr=1e-3, weight_decay=0.0)
     return model
 
 
-class ChannelsLastCnn(Cnn):
-    """The study's CNN with its activations in channels-last layout, oneDNN's fast path on this
-    CPU (a CNN1 training step at batch 500, one thread: 44-45 ms against 55-57 ms)."""
-
-    def forward(self, x):
-        return super().forward(x.view(-1, 1, 28, 28).contiguous(memory_format=torch.channels_last))
-
-
 def mnist_cnn(name):
     shapes = {
         "cnn1": ([(10, 4), (20, 4)], [320, 50, 100, 10], (0, 0.25)),
@@ -321,8 +313,7 @@ def mnist_cnn(name):
         "cnn3": ([(10, 5), (15, 5)], [240, 84, 10], None),
     }
     train, test = mnist()
-    model = ChannelsLastCnn(*shapes[name]).to(memory_format=torch.channels_last)
-    fit(model, train, test, 500, 15, range(1, 16), weight_decay=1e-4)
+    fit(cnn(*shapes[name]), train, test, 500, 15, range(1, 16), weight_decay=1e-4)
 
 
 def random_labels():

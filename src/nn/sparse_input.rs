@@ -338,20 +338,37 @@ mod kernel {
     /// `out[r] += Σ value * dense[column]` over row `r`'s listed entries, for every row:
     /// `dense` `[list.cols, width]`, `out` `[list.rows, width]`, both row-major.
     fn accumulate(list: &SparseRows, dense: &[f32], width: usize, out: &mut [f32]) {
-        accumulate_on(list, dense, width, out, has_vector_kernel());
+        accumulate_on(list, dense, width, out, Kernel::best());
     }
 
-    /// Whether this CPU runs the AVX2 kernel (x86-64 with AVX2 and FMA).
-    fn has_vector_kernel() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-        #[cfg(not(target_arch = "x86_64"))]
-        return false;
+    /// The loops that can run the product on this CPU.
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Kernel {
+        Portable,
+        /// x86-64 with AVX2 and FMA: 64 columns in eight 256-bit registers.
+        Avx2,
+        /// x86-64 with AVX-512F: 128 columns in eight 512-bit registers. Each output is the same
+        /// chain of fused multiply-adds as with AVX2, so the same bits (tested).
+        Avx512,
     }
 
-    /// [`accumulate`] with the AVX2 kernel or the portable loop (`vector` only where the CPU has
-    /// AVX2 and FMA).
-    fn accumulate_on(list: &SparseRows, dense: &[f32], width: usize, out: &mut [f32], vector: bool) {
+    impl Kernel {
+        fn best() -> Kernel {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::is_x86_feature_detected!("avx512f") {
+                    return Kernel::Avx512;
+                }
+                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                    return Kernel::Avx2;
+                }
+            }
+            Kernel::Portable
+        }
+    }
+
+    /// [`accumulate`] with `kernel` (one this CPU has).
+    fn accumulate_on(list: &SparseRows, dense: &[f32], width: usize, out: &mut [f32], kernel: Kernel) {
         assert_eq!(dense.len(), list.cols * width, "sparse input layer: dense operand of another size");
         assert_eq!(out.len(), list.rows * width, "sparse input layer: output of another size");
         if width == 0 {
@@ -359,38 +376,48 @@ mod kernel {
         }
         out.par_chunks_mut(CHUNK_ROWS * width).enumerate().for_each(|(chunk, out)| {
             let first = chunk * CHUNK_ROWS;
-            #[cfg(target_arch = "x86_64")]
-            if vector {
-                // SAFETY: the CPU has AVX2 and FMA (the caller checked); the sizes are checked
+            match kernel {
+                // SAFETY (both): `Kernel::best` found the CPU features; the sizes are checked
                 // above, and every listed column is below `list.cols` by construction.
-                return unsafe { avx2::accumulate_rows(list, first, dense, width, out) };
-            }
-            assert!(!vector, "no vector kernel on this architecture");
-            for (r, out) in out.chunks_exact_mut(width).enumerate() {
-                for e in list.row(first + r) {
-                    let (column, v) = (list.index[e] as usize, list.value[e]);
-                    for (o, &w) in out.iter_mut().zip(&dense[column * width..][..width]) {
-                        *o += v * w;
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 => unsafe { avx512::accumulate_rows(list, first, dense, width, out) },
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx2 => unsafe { avx2::accumulate_rows(list, first, dense, width, out) },
+                Kernel::Portable => {
+                    for (r, out) in out.chunks_exact_mut(width).enumerate() {
+                        for e in list.row(first + r) {
+                            let (column, v) = (list.index[e] as usize, list.value[e]);
+                            for (o, &w) in out.iter_mut().zip(&dense[column * width..][..width]) {
+                                *o += v * w;
+                            }
+                        }
                     }
                 }
+                #[cfg(not(target_arch = "x86_64"))]
+                _ => unreachable!("no vector kernel on this architecture"),
             }
         });
     }
 
-    /// The portable loop and the AVX2 kernel (where there is one) on the same product; x has
-    /// 70 rows (two tasks), 20 % of them non-zero.
+    /// The product by the portable loop and by every vector kernel this CPU has (fastest last); x
+    /// has 70 rows (two tasks), 20 % of them non-zero.
     #[cfg(test)]
-    pub fn both_paths(width: usize) -> (Vec<f32>, Vec<f32>) {
+    pub fn every_path(width: usize) -> Vec<Vec<f32>> {
         let (n, k) = (70, 30);
         let x: Vec<f32> = (0..n * k).map(|e| if e % 5 == 2 { (e % 7) as f32 - 2.5 } else { 0.0 }).collect();
         let dense: Vec<f32> = (0..k * width).map(|e| ((e * 37) % 101) as f32 / 50.0 - 1.0).collect();
         let list = SparseRows::from_dense(&x, n, k, x.iter().filter(|&&v| v != 0.0).count());
-        let run = |vector| {
+        let run = |kernel| {
             let mut out = vec![0.5; n * width];
-            accumulate_on(&list, &dense, width, &mut out, vector);
+            accumulate_on(&list, &dense, width, &mut out, kernel);
             out
         };
-        (run(false), run(has_vector_kernel()))
+        let kernels = match Kernel::best() {
+            Kernel::Avx512 => vec![Kernel::Portable, Kernel::Avx2, Kernel::Avx512],
+            Kernel::Avx2 => vec![Kernel::Portable, Kernel::Avx2],
+            Kernel::Portable => vec![Kernel::Portable],
+        };
+        kernels.into_iter().map(run).collect()
     }
 
     /// Eight vectors of eight floats accumulate in registers while a row's entries stream by.
@@ -471,6 +498,89 @@ mod kernel {
                         acc = _mm256_fmadd_ps(v, _mm256_maskload_ps(w, mask), acc);
                     }
                     _mm256_maskstore_ps(o, mask, acc);
+                }
+            }
+        }
+    }
+
+    /// Eight vectors of sixteen floats accumulate in registers while a row's
+    /// entries stream by: [`avx2`] at twice the width.
+    #[cfg(target_arch = "x86_64")]
+    mod avx512 {
+        use super::SparseRows;
+        use std::arch::x86_64::*;
+
+        /// [`super::accumulate`] for the rows `first..` that `out` holds, 128 columns at a time,
+        /// then 16, then the last few under a mask.
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn accumulate_rows(list: &SparseRows, first: usize, dense: &[f32], width: usize, out: &mut [f32]) {
+            let mut j = 0;
+            while j + 128 <= width {
+                // SAFETY (here and below): columns j..j + 16R are within `width`.
+                unsafe { tile::<8>(list, first, dense, width, out, j) };
+                j += 128;
+            }
+            while j + 16 <= width {
+                unsafe { tile::<1>(list, first, dense, width, out, j) };
+                j += 16;
+            }
+            if j < width {
+                // SAFETY: as above, for the last `width - j` < 16 columns, masked.
+                unsafe { tail(list, first, dense, width, out, j) };
+            }
+        }
+
+        /// Columns `j..j + 16R` of every row in `out`.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn tile<const R: usize>(
+            list: &SparseRows,
+            first: usize,
+            dense: &[f32],
+            width: usize,
+            out: &mut [f32],
+            j: usize,
+        ) {
+            for r in 0..out.len() / width {
+                // SAFETY: row r of `out` holds `width` floats from r * width, and j + 16R <= width;
+                // a listed column c < list.cols has `width` floats of `dense` from c * width.
+                unsafe {
+                    let o = out.as_mut_ptr().add(r * width + j);
+                    let mut acc = [_mm512_setzero_ps(); R];
+                    for (i, a) in acc.iter_mut().enumerate() {
+                        *a = _mm512_loadu_ps(o.add(16 * i));
+                    }
+                    for e in list.row(first + r) {
+                        let v = _mm512_set1_ps(*list.value.get_unchecked(e));
+                        let w = dense.as_ptr().add(*list.index.get_unchecked(e) as usize * width + j);
+                        for (i, a) in acc.iter_mut().enumerate() {
+                            *a = _mm512_fmadd_ps(v, _mm512_loadu_ps(w.add(16 * i)), *a);
+                        }
+                    }
+                    for (i, a) in acc.iter().enumerate() {
+                        _mm512_storeu_ps(o.add(16 * i), *a);
+                    }
+                }
+            }
+        }
+
+        /// Columns `j..width` (fewer than 16) of every row in `out`: masked loads and stores
+        /// touch no memory past them.
+        #[target_feature(enable = "avx512f")]
+        unsafe fn tail(list: &SparseRows, first: usize, dense: &[f32], width: usize, out: &mut [f32], j: usize) {
+            let mask: __mmask16 = ((1u32 << (width - j)) - 1) as __mmask16;
+            // SAFETY: the mask keeps every access within columns j..width of a row that holds
+            // `width` floats, in `out` (row r) and in `dense` (a listed column c < list.cols).
+            unsafe {
+                for r in 0..out.len() / width {
+                    let o = out.as_mut_ptr().add(r * width + j);
+                    let mut acc = _mm512_maskz_loadu_ps(mask, o);
+                    for e in list.row(first + r) {
+                        let v = _mm512_set1_ps(*list.value.get_unchecked(e));
+                        let w = dense.as_ptr().add(*list.index.get_unchecked(e) as usize * width + j);
+                        acc = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mask, w), acc);
+                    }
+                    _mm512_mask_storeu_ps(o, mask, acc);
                 }
             }
         }
@@ -586,14 +696,22 @@ mod tests {
         }
     }
 
-    /// The portable loop (for CPUs without AVX2) computes what the vector kernel computes, up
-    /// to rounding (fused multiply-adds there).
+    /// The portable loop (for CPUs without AVX2) computes what the vector kernels compute, up
+    /// to rounding (fused multiply-adds there); the AVX2 and AVX-512 kernels compute the same
+    /// bits, over every tile path of each (full tiles, single vectors, a masked tail).
     #[test]
-    fn the_portable_loop_agrees_with_the_vector_kernel() {
-        for width in [3, 64, 139] {
-            let (portable, vector) = kernel::both_paths(width);
+    fn the_portable_loop_agrees_with_the_vector_kernels_which_agree_bit_for_bit() {
+        for width in [3, 17, 64, 139, 272, 400] {
+            let paths = kernel::every_path(width);
+            let portable = &paths[0];
             assert!(portable.iter().any(|&v| v != 0.5));
-            assert_close(&portable, &vector, "portable vs vector");
+            for vector in &paths[1..] {
+                assert_close(portable, vector, "portable vs vector");
+            }
+            if let [_, avx2, avx512] = &paths[..] {
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(avx2), bits(avx512), "width {width}");
+            }
         }
     }
 
