@@ -67,7 +67,7 @@ class Stack:
     PyTorch's default init, fused Adam over all of them (each run's slice is its own Adam)."""
 
     def __init__(self, widths, runs, act, lr, weight_decay=0.0):
-        self.act, self.lr, self.weight_decay = act, lr, weight_decay
+        self.act = act
         self.params = []
         for fan_in, fan_out in zip(widths, widths[1:]):
             bound = 1 / math.sqrt(fan_in)
@@ -93,20 +93,21 @@ class Stack:
 
     def keep(self, kept):
         """Only the runs `kept` (row indices) go on, with their Adam state."""
-        index = torch.tensor(kept)
-        params = [p.detach()[index].clone().requires_grad_() for p in self.params]
-        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay, fused=True)
-        for old, new in zip(self.params, params):
-            state = self.opt.state[old]
-            opt.state[new] = {
-                "step": state["step"].clone(),
-                "exp_avg": state["exp_avg"][index].clone(),
-                "exp_avg_sq": state["exp_avg_sq"][index].clone(),
-            }
-        self.params, self.opt = params, opt
+        self.params, self.opt = keep_rows(self.params, self.opt, kept)
 
     def flat(self):
         return torch.cat([p.detach().flatten(1) for p in self.params], dim=1)
+
+
+def keep_rows(params, opt, kept):
+    """Rows `kept` of the stacked leaf tensors `params` (a row per run) as new leaves, under a new
+    fused Adam with `opt`'s settings and, row for row, its state."""
+    index = torch.tensor(kept)
+    rows = [p.detach()[index].clone().requires_grad_() for p in params]
+    new = torch.optim.Adam(rows, lr=opt.defaults["lr"], weight_decay=opt.defaults["weight_decay"], fused=True)
+    for old, row in zip(params, rows):
+        new.state[row] = {k: v[index].clone() if v.dim() else v.clone() for k, v in opt.state[old].items()}
+    return rows, new
 
 
 def train_until(stack, x, y, epochs, on_step=None):
@@ -230,12 +231,7 @@ def min_ratio(half):
             theta[active] = current.detach()
             if not going:
                 break
-            index = torch.tensor(going)
-            state = opt.state[current]
-            current = current.detach()[index].clone().requires_grad_()
-            new = torch.optim.Adam([current], lr=1e-2, fused=True)
-            new.state[current] = {k: (v[index].clone() if v.dim() else v.clone()) for k, v in state.items()}
-            opt = new
+            [current], opt = keep_rows([current], opt, going)
             active = [active[row] for row in going]
 
     batched_hessian = vmap(hessian(loss))
