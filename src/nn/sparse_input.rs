@@ -420,170 +420,221 @@ mod kernel {
         kernels.into_iter().map(run).collect()
     }
 
-    /// Eight vectors of eight floats accumulate in registers while a row's entries stream by.
+    /// The vector kernel's loops, written once for every instruction set: a module defines
+    /// `LANES` (floats per vector) and the vector operations (`zero`, `load`, `store`, `splat`,
+    /// `fmadd`, and `mask`, `load_masked`, `store_masked` for the last columns), and this
+    /// generates its `accumulate_rows`: eight vectors of columns accumulate in registers while a
+    /// row's entries stream by, then one vector, then the last few under a mask. Each output is
+    /// the same chain of fused multiply-adds whatever the set, hence the same bits.
+    #[cfg(target_arch = "x86_64")]
+    macro_rules! vector_kernel {
+        ($features:literal) => {
+            /// [`super::accumulate`] for the rows `first..` that `out` holds, `8 * LANES` columns
+            /// at a time, then `LANES`, then the last few under a mask.
+            #[target_feature(enable = $features)]
+            pub unsafe fn accumulate_rows(
+                list: &SparseRows,
+                first: usize,
+                dense: &[f32],
+                width: usize,
+                out: &mut [f32],
+            ) {
+                let mut j = 0;
+                while j + 8 * LANES <= width {
+                    // SAFETY (here and below): columns j..j + R * LANES are within `width`.
+                    unsafe { tile::<8>(list, first, dense, width, out, j) };
+                    j += 8 * LANES;
+                }
+                while j + LANES <= width {
+                    unsafe { tile::<1>(list, first, dense, width, out, j) };
+                    j += LANES;
+                }
+                if j < width {
+                    // SAFETY: as above, for the last `width - j` < LANES columns, masked.
+                    unsafe { tail(list, first, dense, width, out, j) };
+                }
+            }
+
+            /// Columns `j..j + R * LANES` of every row in `out`.
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn tile<const R: usize>(
+                list: &SparseRows,
+                first: usize,
+                dense: &[f32],
+                width: usize,
+                out: &mut [f32],
+                j: usize,
+            ) {
+                for r in 0..out.len() / width {
+                    // SAFETY: row r of `out` holds `width` floats from r * width, and
+                    // j + R * LANES <= width; a listed column c < list.cols has `width` floats of
+                    // `dense` from c * width.
+                    unsafe {
+                        let o = out.as_mut_ptr().add(r * width + j);
+                        let mut acc = [zero(); R];
+                        for (i, a) in acc.iter_mut().enumerate() {
+                            *a = load(o.add(LANES * i));
+                        }
+                        for e in list.row(first + r) {
+                            let v = splat(*list.value.get_unchecked(e));
+                            let w = dense.as_ptr().add(*list.index.get_unchecked(e) as usize * width + j);
+                            for (i, a) in acc.iter_mut().enumerate() {
+                                *a = fmadd(v, load(w.add(LANES * i)), *a);
+                            }
+                        }
+                        for (i, a) in acc.iter().enumerate() {
+                            store(o.add(LANES * i), *a);
+                        }
+                    }
+                }
+            }
+
+            /// Columns `j..width` (fewer than LANES) of every row in `out`: masked loads and
+            /// stores touch no memory past them.
+            #[target_feature(enable = $features)]
+            unsafe fn tail(list: &SparseRows, first: usize, dense: &[f32], width: usize, out: &mut [f32], j: usize) {
+                let m = mask(width - j);
+                // SAFETY: the mask keeps every access within columns j..width of a row that holds
+                // `width` floats, in `out` (row r) and in `dense` (a listed column c < list.cols).
+                unsafe {
+                    for r in 0..out.len() / width {
+                        let o = out.as_mut_ptr().add(r * width + j);
+                        let mut acc = load_masked(o, m);
+                        for e in list.row(first + r) {
+                            let v = splat(*list.value.get_unchecked(e));
+                            let w = dense.as_ptr().add(*list.index.get_unchecked(e) as usize * width + j);
+                            acc = fmadd(v, load_masked(w, m), acc);
+                        }
+                        store_masked(o, m, acc);
+                    }
+                }
+            }
+        };
+    }
+
+    /// AVX2 and FMA: 256-bit vectors of eight floats.
     #[cfg(target_arch = "x86_64")]
     mod avx2 {
         use super::SparseRows;
         use std::arch::x86_64::*;
 
-        /// [`super::accumulate`] for the rows `first..` that `out` holds, 64 columns at a time,
-        /// then 8, then the last few under a mask.
-        #[target_feature(enable = "avx2,fma")]
-        pub unsafe fn accumulate_rows(list: &SparseRows, first: usize, dense: &[f32], width: usize, out: &mut [f32]) {
-            let mut j = 0;
-            while j + 64 <= width {
-                // SAFETY (here and below): columns j..j + 8R are within `width`.
-                unsafe { tile::<8>(list, first, dense, width, out, j) };
-                j += 64;
-            }
-            while j + 8 <= width {
-                unsafe { tile::<1>(list, first, dense, width, out, j) };
-                j += 8;
-            }
-            if j < width {
-                // SAFETY: as above, for the last `width - j` < 8 columns, masked.
-                unsafe { tail(list, first, dense, width, out, j) };
-            }
-        }
+        const LANES: usize = 8;
 
-        /// Columns `j..j + 8R` of every row in `out`.
         #[target_feature(enable = "avx2,fma")]
         #[inline]
-        unsafe fn tile<const R: usize>(
-            list: &SparseRows,
-            first: usize,
-            dense: &[f32],
-            width: usize,
-            out: &mut [f32],
-            j: usize,
-        ) {
-            for r in 0..out.len() / width {
-                // SAFETY: row r of `out` holds `width` floats from r * width, and j + 8R <= width;
-                // a listed column c < list.cols has `width` floats of `dense` from c * width.
-                unsafe {
-                    let o = out.as_mut_ptr().add(r * width + j);
-                    let mut acc = [_mm256_setzero_ps(); R];
-                    for (i, a) in acc.iter_mut().enumerate() {
-                        *a = _mm256_loadu_ps(o.add(8 * i));
-                    }
-                    for e in list.row(first + r) {
-                        let v = _mm256_set1_ps(*list.value.get_unchecked(e));
-                        let w = dense.as_ptr().add(*list.index.get_unchecked(e) as usize * width + j);
-                        for (i, a) in acc.iter_mut().enumerate() {
-                            *a = _mm256_fmadd_ps(v, _mm256_loadu_ps(w.add(8 * i)), *a);
-                        }
-                    }
-                    for (i, a) in acc.iter().enumerate() {
-                        _mm256_storeu_ps(o.add(8 * i), *a);
-                    }
-                }
-            }
+        fn zero() -> __m256 {
+            _mm256_setzero_ps()
         }
 
-        /// Columns `j..width` (fewer than 8) of every row in `out`: masked loads and stores
-        /// touch no memory past them.
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn tail(list: &SparseRows, first: usize, dense: &[f32], width: usize, out: &mut [f32], j: usize) {
-            let lanes: [i32; 8] = std::array::from_fn(|lane| if j + lane < width { -1 } else { 0 });
-            // SAFETY: the mask keeps every access within columns j..width of a row that holds
-            // `width` floats, in `out` (row r) and in `dense` (a listed column c < list.cols).
-            unsafe {
-                let mask = _mm256_loadu_si256(lanes.as_ptr() as *const __m256i);
-                for r in 0..out.len() / width {
-                    let o = out.as_mut_ptr().add(r * width + j);
-                    let mut acc = _mm256_maskload_ps(o, mask);
-                    for e in list.row(first + r) {
-                        let v = _mm256_set1_ps(*list.value.get_unchecked(e));
-                        let w = dense.as_ptr().add(*list.index.get_unchecked(e) as usize * width + j);
-                        acc = _mm256_fmadd_ps(v, _mm256_maskload_ps(w, mask), acc);
-                    }
-                    _mm256_maskstore_ps(o, mask, acc);
-                }
-            }
+        #[inline]
+        fn splat(v: f32) -> __m256 {
+            _mm256_set1_ps(v)
         }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        fn fmadd(a: __m256, b: __m256, c: __m256) -> __m256 {
+            _mm256_fmadd_ps(a, b, c)
+        }
+
+        /// SAFETY (the loads and stores): `p` points at `LANES` floats, or at the masked-in ones.
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn load(p: *const f32) -> __m256 {
+            unsafe { _mm256_loadu_ps(p) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn store(p: *mut f32, v: __m256) {
+            unsafe { _mm256_storeu_ps(p, v) }
+        }
+
+        /// The first `n` lanes.
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        fn mask(n: usize) -> __m256i {
+            let lanes: [i32; LANES] = std::array::from_fn(|lane| if lane < n { -1 } else { 0 });
+            // SAFETY: `lanes` holds exactly 256 bits.
+            unsafe { _mm256_loadu_si256(lanes.as_ptr() as *const __m256i) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn load_masked(p: *const f32, m: __m256i) -> __m256 {
+            unsafe { _mm256_maskload_ps(p, m) }
+        }
+
+        #[target_feature(enable = "avx2,fma")]
+        #[inline]
+        unsafe fn store_masked(p: *mut f32, m: __m256i, v: __m256) {
+            unsafe { _mm256_maskstore_ps(p, m, v) }
+        }
+
+        vector_kernel!("avx2,fma");
     }
 
-    /// Eight vectors of sixteen floats accumulate in registers while a row's
-    /// entries stream by: [`avx2`] at twice the width.
+    /// AVX-512F: 512-bit vectors of sixteen floats.
     #[cfg(target_arch = "x86_64")]
     mod avx512 {
         use super::SparseRows;
         use std::arch::x86_64::*;
 
-        /// [`super::accumulate`] for the rows `first..` that `out` holds, 128 columns at a time,
-        /// then 16, then the last few under a mask.
-        #[target_feature(enable = "avx512f")]
-        pub unsafe fn accumulate_rows(list: &SparseRows, first: usize, dense: &[f32], width: usize, out: &mut [f32]) {
-            let mut j = 0;
-            while j + 128 <= width {
-                // SAFETY (here and below): columns j..j + 16R are within `width`.
-                unsafe { tile::<8>(list, first, dense, width, out, j) };
-                j += 128;
-            }
-            while j + 16 <= width {
-                unsafe { tile::<1>(list, first, dense, width, out, j) };
-                j += 16;
-            }
-            if j < width {
-                // SAFETY: as above, for the last `width - j` < 16 columns, masked.
-                unsafe { tail(list, first, dense, width, out, j) };
-            }
-        }
+        const LANES: usize = 16;
 
-        /// Columns `j..j + 16R` of every row in `out`.
         #[target_feature(enable = "avx512f")]
         #[inline]
-        unsafe fn tile<const R: usize>(
-            list: &SparseRows,
-            first: usize,
-            dense: &[f32],
-            width: usize,
-            out: &mut [f32],
-            j: usize,
-        ) {
-            for r in 0..out.len() / width {
-                // SAFETY: row r of `out` holds `width` floats from r * width, and j + 16R <= width;
-                // a listed column c < list.cols has `width` floats of `dense` from c * width.
-                unsafe {
-                    let o = out.as_mut_ptr().add(r * width + j);
-                    let mut acc = [_mm512_setzero_ps(); R];
-                    for (i, a) in acc.iter_mut().enumerate() {
-                        *a = _mm512_loadu_ps(o.add(16 * i));
-                    }
-                    for e in list.row(first + r) {
-                        let v = _mm512_set1_ps(*list.value.get_unchecked(e));
-                        let w = dense.as_ptr().add(*list.index.get_unchecked(e) as usize * width + j);
-                        for (i, a) in acc.iter_mut().enumerate() {
-                            *a = _mm512_fmadd_ps(v, _mm512_loadu_ps(w.add(16 * i)), *a);
-                        }
-                    }
-                    for (i, a) in acc.iter().enumerate() {
-                        _mm512_storeu_ps(o.add(16 * i), *a);
-                    }
-                }
-            }
+        fn zero() -> __m512 {
+            _mm512_setzero_ps()
         }
 
-        /// Columns `j..width` (fewer than 16) of every row in `out`: masked loads and stores
-        /// touch no memory past them.
         #[target_feature(enable = "avx512f")]
-        unsafe fn tail(list: &SparseRows, first: usize, dense: &[f32], width: usize, out: &mut [f32], j: usize) {
-            let mask: __mmask16 = ((1u32 << (width - j)) - 1) as __mmask16;
-            // SAFETY: the mask keeps every access within columns j..width of a row that holds
-            // `width` floats, in `out` (row r) and in `dense` (a listed column c < list.cols).
-            unsafe {
-                for r in 0..out.len() / width {
-                    let o = out.as_mut_ptr().add(r * width + j);
-                    let mut acc = _mm512_maskz_loadu_ps(mask, o);
-                    for e in list.row(first + r) {
-                        let v = _mm512_set1_ps(*list.value.get_unchecked(e));
-                        let w = dense.as_ptr().add(*list.index.get_unchecked(e) as usize * width + j);
-                        acc = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mask, w), acc);
-                    }
-                    _mm512_mask_storeu_ps(o, mask, acc);
-                }
-            }
+        #[inline]
+        fn splat(v: f32) -> __m512 {
+            _mm512_set1_ps(v)
         }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        fn fmadd(a: __m512, b: __m512, c: __m512) -> __m512 {
+            _mm512_fmadd_ps(a, b, c)
+        }
+
+        /// SAFETY (the loads and stores): `p` points at `LANES` floats, or at the masked-in ones.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn load(p: *const f32) -> __m512 {
+            unsafe { _mm512_loadu_ps(p) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn store(p: *mut f32, v: __m512) {
+            unsafe { _mm512_storeu_ps(p, v) }
+        }
+
+        /// The first `n` lanes.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        fn mask(n: usize) -> __mmask16 {
+            ((1u32 << n) - 1) as __mmask16
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn load_masked(p: *const f32, m: __mmask16) -> __m512 {
+            unsafe { _mm512_maskz_loadu_ps(m, p) }
+        }
+
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn store_masked(p: *mut f32, m: __mmask16, v: __m512) {
+            unsafe { _mm512_mask_storeu_ps(p, m, v) }
+        }
+
+        vector_kernel!("avx512f");
     }
 
     /// Whether a batch of these values would be listed for a layer of this width.
