@@ -329,7 +329,7 @@ fn execute(
         })
         .collect();
     // The budget is enforced, not advised: the stage's parallel work runs on a pool of that size.
-    let outcome = rayon::ThreadPoolBuilder::new()
+    let (outcome, cpu_seconds) = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|i| format!("stage-worker-{i}"))
         .build()
@@ -341,11 +341,8 @@ fn execute(
                 Err(panic) => Err(anyhow!("panicked: {}", panic_message(&panic))),
             };
             (result, pool_cpu_seconds(&pool).zip(cpu_before).map(|(after, before)| after - before))
-        });
-    let (outcome, cpu_seconds) = match outcome {
-        Ok((result, cpu)) => (result, cpu),
-        Err(e) => (Err(e), None),
-    };
+        })
+        .unwrap_or_else(|e| (Err(e), None));
     drop(ctxs);
     drop(progress);
     let seconds = started.elapsed().as_secs_f64();
