@@ -17,6 +17,11 @@ pub use super::placement::{Environment, Split};
 use super::progress::Reporter;
 use super::store::{BatchRun, Record, Store, walk_files};
 
+/// Below this expected cost (multiply-accumulates, as [`Stage::expected_cost`]) a batching group's
+/// ready instances run as one batch: about a second of training (weights_pca's 8 runs: 5.3e9;
+/// grad_norm's 3: 1.3e10), where min_ratio's 100 seeds (about 2e11) still spread over the slots.
+const UNSPLIT_GROUP_MACS: u64 = 20_000_000_000;
+
 pub struct RunOptions {
     /// Stages running at once.
     pub jobs: usize,
@@ -221,8 +226,17 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                             && other.batch_group == stage.batch_group
                             && other.placed(&opts.env) == placement
                     };
-                    let more = graph.order().iter().copied().filter(|&j| j != i && fits(j));
-                    members.extend(more.take(batch_size - 1));
+                    let more: Vec<usize> = graph.order().iter().copied().filter(|&j| j != i && fits(j)).collect();
+                    let group_cost = more.iter().map(|&j| graph.stage(j).expected_cost()).sum::<u64>();
+                    // A group too small to be worth a second slot is never split: each batch pays
+                    // a fixed cost (scratch, inputs, commit) that halving sub-second work does not
+                    // repay (weights_pca's 8 runs split 5+2+1 cost 2.4x the CPU of one batch).
+                    let size = if group_cost.saturating_add(stage.expected_cost()) < UNSPLIT_GROUP_MACS {
+                        opts.max_batch.max(1)
+                    } else {
+                        batch_size
+                    };
+                    members.extend(more.into_iter().take(size - 1));
                 }
                 let threads = stage.kind.max_threads.min(share).clamp(1, free_threads);
                 free_threads -= threads;
@@ -562,18 +576,27 @@ mod tests {
         Ok(())
     }
 
+    /// The batches run so far of these groups (tests share the log: each reads its own groups).
+    fn batch_sizes_of(groups: &[&str]) -> Vec<(String, usize)> {
+        BATCH_SIZES.lock().unwrap().iter().filter(|(g, _)| groups.contains(&g.as_str())).cloned().collect()
+    }
+
     static SWEEP: StageKind = StageKind::numeric_batched("sweep", batched);
 
     #[test]
     fn ready_instances_of_a_group_are_fused_into_as_many_batches_as_slots() {
         let (_scratch, store) = temp_store("batch");
         let stages: Vec<Stage> = (0..10)
-            .map(|i| Stage::new(&SWEEP, &[("i", i.to_string())], &()).batch_group(if i < 6 { "a" } else { "b" }))
+            .map(|i| {
+                Stage::new(&SWEEP, &[("i", i.to_string())], &())
+                    .batch_group(if i < 6 { "a" } else { "b" })
+                    .with_work(UNSPLIT_GROUP_MACS)
+            })
             .collect();
         let graph = Graph::new(stages).unwrap();
         let summary = run(&graph, &store, &options(&store, 2, 10, 4)).unwrap();
         assert_eq!(summary.ran, 10);
-        let sizes = std::mem::take(&mut *BATCH_SIZES.lock().unwrap());
+        let sizes = batch_sizes_of(&["a", "b"]);
         // 10 ready for 2 slots: the first batch takes ceil(10 / 2) = 5, capped at 4; later ones are
         // sized by what is still ready; groups never mix (asserted in `batched`).
         assert_eq!(sizes.iter().map(|(_, n)| *n).max(), Some(4), "{sizes:?}");
@@ -591,6 +614,22 @@ mod tests {
         // Fusion is not in the key: unfused, everything is cached.
         let again = run(&graph, &store, &options(&store, 2, 10, 1)).unwrap();
         assert_eq!((again.ran, again.cached), (0, 10));
+    }
+
+    #[test]
+    fn a_group_too_cheap_to_share_slots_runs_as_one_batch() {
+        let (_scratch, store) = temp_store("cheap-batch");
+        let stages = (0..8).map(|i| {
+            Stage::new(&SWEEP, &[("i", i.to_string())], &())
+                .batch_group("small")
+                .with_work(UNSPLIT_GROUP_MACS / 100)
+                .with_steps(10)
+        });
+        let graph = Graph::new(stages.collect()).unwrap();
+        let summary = run(&graph, &store, &options(&store, 2, 8, 256)).unwrap();
+        assert_eq!(summary.ran, 8);
+        let sizes = batch_sizes_of(&["small"]);
+        assert_eq!(sizes, vec![("small".to_string(), 8)], "8 x 10 x 1/100 of the floor: one batch");
     }
 
     /// Spins on the CPU for 60 ms of thread time, then sleeps 60 ms.
