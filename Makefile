@@ -22,7 +22,7 @@ REPRO := target/release/repro
 SETTINGS :=
 endif
 
-.PHONY: report build test test-tch test-slurm lint fmt bench gpu-bundle clean
+.PHONY: report build test test-tch test-slurm test-remote lint fmt bench gpu-bundle clean
 
 report: build
 	$(REPRO) run $(SETTINGS) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),-j $(JOBS))
@@ -45,6 +45,13 @@ test-slurm: build
 	bash scripts/slurm-local.sh start
 	SLURM_CONF=$(CURDIR)/target/slurm-local/slurm.conf $(CARGO) test --release --test slurm -- --ignored --nocapture; \
 	status=$$?; bash scripts/slurm-local.sh stop; exit $$status
+
+# Real remote-cache servers on 127.0.0.1 (moto's S3 and nginx's WebDAV; installed when missing),
+# the remote tests that need them (tests/remote.rs), then the servers are stopped whatever happened.
+test-remote: build
+	bash scripts/remote-local.sh start
+	eval "$$(bash scripts/remote-local.sh env)"; $(CARGO) test --release --test remote -- --ignored; \
+	status=$$?; bash scripts/remote-local.sh stop; exit $$status
 
 lint:
 	$(CARGO) fmt --check

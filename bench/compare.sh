@@ -11,7 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
-ws="${1:-$root/target/bench-compare}"
+# Absolute: the PyTorch side runs from bench/pytorch.
+ws="$(realpath -m "${1:-$root/target/bench-compare}")"
 jobs="${JOBS:-$(nproc)}"
 repro="$root/target/release/repro"
 export MNIST_MIRROR="${MNIST_MIRROR:-$(cd .. && pwd)/shared/mnist}"
@@ -54,7 +55,9 @@ for path in glob.glob(f"{ws}/cache/records/*.json"):
         experiment = "(shared: MNIST fetch, report)"
     sums = per[experiment]
     cpu = r.get("cpu_seconds") or 0.0
-    if r["backend"] != "-":  # a numeric stage: a training
+    # A numeric stage other than an analysis (weights_pca's PCA runs on the backend too, and the
+    # PyTorch side does no PCA): a training, or evaluations the rival does as well.
+    if r["backend"] != "-" and not r["kind"].endswith(".analyze"):
         sums[0] += r["seconds"]
         sums[1] += cpu
     sums[2] += r["seconds"]

@@ -27,6 +27,53 @@ pub struct Config {
     /// How `repro submit` asks a cluster scheduler for jobs (never part of a key).
     #[serde(default)]
     pub cluster: ClusterSettings,
+    /// A shared cache behind the local one (never part of a key).
+    #[serde(default)]
+    pub remote: RemoteSettings,
+}
+
+/// `[remote]`: where results are shared (`repro push`/`pull`; `repro run` fetches and uploads).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RemoteSettings {
+    /// `s3://bucket/prefix`, `http(s)://host/path` or `file:///path`; the environment's
+    /// `REPRO_REMOTE` wins over it (CI secrets). Unset or empty: no remote.
+    pub url: Option<String>,
+    /// S3-compatible services other than AWS: their endpoint (else `AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// S3: the region (else `AWS_REGION` / `AWS_DEFAULT_REGION`).
+    pub region: Option<String>,
+    /// S3 credentials, better left to `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Fetch from the remote, never upload to it (as `repro run --remote-read-only`).
+    pub read_only: bool,
+    /// Transfers in flight at once.
+    pub concurrency: usize,
+    /// Per request; and to connect.
+    pub timeout_s: f64,
+    pub connect_timeout_s: f64,
+    /// Retries of a failed request, with exponential backoff, within `retry_window_s`.
+    pub retries: usize,
+    pub retry_window_s: f64,
+}
+
+impl Default for RemoteSettings {
+    fn default() -> Self {
+        RemoteSettings {
+            url: None,
+            endpoint: None,
+            region: None,
+            access_key_id: None,
+            secret_access_key: None,
+            read_only: false,
+            concurrency: 16,
+            timeout_s: 60.0,
+            connect_timeout_s: 5.0,
+            retries: 3,
+            retry_window_s: 15.0,
+        }
+    }
 }
 
 /// `[cluster]`: Slurm programs, where job logs go, and resources per stage kind.

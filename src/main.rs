@@ -49,7 +49,19 @@ enum Command {
         /// Wait for another run holding the cache instead of exiting.
         #[arg(long)]
         wait: bool,
-        /// Also list cached stages.
+        /// Also list cached and fetched stages.
+        #[arg(short, long)]
+        verbose: bool,
+        /// Fetch from the remote but never upload to it (pull-request CI, untrusted machines).
+        #[arg(long)]
+        remote_read_only: bool,
+    },
+    /// Upload the selected up-to-date stages' records and objects that the remote lacks.
+    Push { patterns: Vec<String> },
+    /// Fetch from the remote what the selected stages need (computing nothing), then materialise artifacts/.
+    Pull {
+        patterns: Vec<String>,
+        /// Also list fetched and cached stages.
         #[arg(short, long)]
         verbose: bool,
     },
@@ -117,7 +129,11 @@ fn main() -> ExitCode {
         overrides: cli.common.set,
     };
     let result = match cli.command {
-        Command::Run { patterns, jobs, wait, verbose } => app::run(&ws, &RunArgs { patterns, jobs, wait, verbose }),
+        Command::Run { patterns, jobs, wait, verbose, remote_read_only } => {
+            app::run(&ws, &RunArgs { patterns, jobs, wait, verbose, remote_read_only })
+        }
+        Command::Push { patterns } => app::push(&ws, &patterns),
+        Command::Pull { patterns, verbose } => app::pull(&ws, &patterns, verbose),
         Command::Status { patterns, json } => app::status_cmd(&ws, &patterns, json).map(|_| 0),
         Command::Dag { dot, code, impact } => {
             let view = match (dot, code, impact) {

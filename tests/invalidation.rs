@@ -178,7 +178,8 @@ fn every_file_a_stage_can_run_enters_a_key() {
     // code that decides which stages exist and with which params (both in every key as values).
     let m = mutated();
     let wiring = |f: &str| {
-        matches!(f, "src/main.rs" | "src/lib.rs" | "src/app.rs" | "src/config.rs" | "src/study/mod.rs")
+        matches!(f, "src/main.rs" | "src/lib.rs" | "src/config.rs" | "src/study/mod.rs")
+            || f.starts_with("src/app/")
             || (f.starts_with("src/experiments/") && f.ends_with("/mod.rs"))
             || f == "src/report/browser.rs"
             || f.ends_with("/mod.rs") && m.base.files[f].edges.is_empty()

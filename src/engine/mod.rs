@@ -15,6 +15,7 @@ pub mod lineage;
 pub mod lock;
 pub mod placement;
 pub mod progress;
+pub mod remote;
 pub mod scheduler;
 pub mod status;
 pub mod store;

@@ -13,8 +13,9 @@ pub struct Reporter {
 impl Reporter {
     /// Bars only when stderr is a terminal and `CI` is not set.
     pub fn new() -> Reporter {
-        let interactive = std::io::stderr().is_terminal() && std::env::var_os("CI").is_none();
-        Reporter { multi: interactive.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8))) }
+        Reporter {
+            multi: interactive().then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8))),
+        }
     }
 
     pub fn start(&self, stage: &str) -> Progress {
@@ -80,4 +81,24 @@ impl Drop for Progress {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Bars are drawn only when stderr is a terminal and `CI` is not set.
+fn interactive() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
+}
+
+/// A bar for transferring `len` objects to or from a remote (hidden where stage bars are).
+pub fn transfer_bar(direction: &str, len: u64) -> ProgressBar {
+    if !interactive() || len == 0 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(8));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:25}] {pos}/{len} objects ({per_sec}, eta {eta})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(direction.to_string());
+    bar
 }

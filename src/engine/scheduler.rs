@@ -15,6 +15,7 @@ use super::key::KeyParts;
 use super::lineage;
 pub use super::placement::{Environment, Split};
 use super::progress::Reporter;
+use super::remote::{Fetched, Refusal, Remote};
 use super::store::{BatchRun, Record, Store, walk_files};
 
 /// Below this expected cost (multiply-accumulates, as [`Stage::expected_cost`]) a batching group's
@@ -39,12 +40,27 @@ pub struct RunOptions {
     pub accelerator_slots: usize,
     /// Handed to stages as [`StageContext::data_dir`].
     pub data_dir: std::path::PathBuf,
+    /// A shared cache asked for every stage the local store cannot serve, before computing it.
+    pub remote: Option<std::sync::Arc<Remote>>,
+    /// Compute what no cache serves (`false` for `repro pull`: fetch only).
+    pub compute: bool,
 }
 
 #[derive(Default)]
 pub struct RunSummary {
     pub ran: usize,
+    /// Served by the remote.
+    pub fetched: usize,
     pub cached: usize,
+    /// Stages computed by this run (their indices), the ones a remote does not have yet.
+    pub computed: Vec<usize>,
+    /// With `compute` off: stages no cache could serve.
+    pub unavailable: Vec<String>,
+    /// The remote failed during the run and was not asked again.
+    pub remote_dropped: bool,
+    /// Keys whose record on the remote names damaged or missing objects: computed here, they
+    /// are published again.
+    pub remote_damaged: std::collections::BTreeSet<String>,
     pub failed: Vec<(String, String)>,
     pub skipped: Vec<String>,
     /// Record of every stage that is now up to date, by stage index.
@@ -53,7 +69,13 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn line(&self) -> String {
-        format!("stages: {} run, {} cached, {} failed", self.ran, self.cached, self.failed.len())
+        format!(
+            "stages: {} run, {} fetched, {} cached, {} failed",
+            self.ran,
+            self.fetched,
+            self.cached,
+            self.failed.len()
+        )
     }
 }
 
@@ -114,6 +136,8 @@ enum State {
     Done,
     Failed,
     Skipped,
+    /// Not in any cache, and this run does not compute (`repro pull`).
+    Unavailable,
 }
 
 /// Brings the selected stages up to date. Stage failures are collected, not returned as errors:
@@ -128,47 +152,72 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
     let mut running = 0usize;
     let (tx, rx) = mpsc::channel::<(Vec<usize>, usize, Vec<Result<Record>>)>();
 
+    let mut remote = opts.remote.as_deref();
     std::thread::scope(|scope| -> Result<()> {
         loop {
             // Settle every stage whose fate is decided without running it, then start what fits.
-            for &i in graph.order() {
-                if !opts.selected[i] || !matches!(states[i], State::Waiting) {
-                    continue;
-                }
-                let stage = graph.stage(i);
-                if let Some(&j) = graph.deps(i).iter().find(|&&j| matches!(states[j], State::Failed | State::Skipped)) {
-                    states[i] = State::Skipped;
-                    summary.skipped.push(stage.id.clone());
-                    reporter.line(&format!("[skipped] {} (upstream {} failed)", stage.id, graph.stage(j).id));
-                    continue;
-                }
-                if !graph.deps(i).iter().all(|&j| matches!(states[j], State::Done)) {
-                    continue;
-                }
-                let computed = inputs(graph, i, &summary.records)
-                    .and_then(|(hashes, lineage)| Ok((key_parts(stage, hashes, &opts.env)?, lineage)));
-                let (parts, lineage) = match computed {
-                    Ok(p) => p,
-                    Err(e) => {
-                        fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}"));
+            // What the remote serves settles more downstream: settle again until nothing moves.
+            let mut settled_more = true;
+            while settled_more {
+                let mut asking = Vec::new();
+                for &i in graph.order() {
+                    if !opts.selected[i] || !matches!(states[i], State::Waiting) {
                         continue;
                     }
-                };
-                match store.record(&parts.key()) {
-                    Some(record) if store.check(&record).is_none() => {
-                        if opts.verbose {
-                            reporter.line(&format!("[cached]  {}", stage.id));
-                        }
-                        summary.cached += 1;
-                        summary.records.insert(i, record);
-                        states[i] = State::Done;
+                    let stage = graph.stage(i);
+                    let blocked = graph
+                        .deps(i)
+                        .iter()
+                        .find(|&&j| matches!(states[j], State::Failed | State::Skipped | State::Unavailable));
+                    if let Some(&j) = blocked {
+                        let why = if matches!(states[j], State::Unavailable) { "is in no cache" } else { "failed" };
+                        states[i] = State::Skipped;
+                        summary.skipped.push(stage.id.clone());
+                        reporter.line(&format!("[skipped] {} (upstream {} {why})", stage.id, graph.stage(j).id));
+                        continue;
                     }
-                    _ => {
-                        // The lineage file must be in the store before the stage reads it.
-                        let stored = lineage.map_or(Ok(()), |bytes| store.put_bytes(&bytes).map(drop));
-                        match stored {
-                            Ok(()) => states[i] = State::Ready(parts),
-                            Err(e) => fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}")),
+                    if !graph.deps(i).iter().all(|&j| matches!(states[j], State::Done)) {
+                        continue;
+                    }
+                    let computed = inputs(graph, i, &summary.records)
+                        .and_then(|(hashes, lineage)| Ok((key_parts(stage, hashes, &opts.env)?, lineage)));
+                    let (parts, lineage) = match computed {
+                        Ok(p) => p,
+                        Err(e) => {
+                            fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}"));
+                            continue;
+                        }
+                    };
+                    match store.record(&parts.key()) {
+                        Some(record) if store.check(&record).is_none() => {
+                            if opts.verbose {
+                                reporter.line(&format!("[cached]  {}", stage.id));
+                            }
+                            summary.cached += 1;
+                            summary.records.insert(i, record);
+                            states[i] = State::Done;
+                        }
+                        _ => {
+                            // The lineage file must be in the store before the stage reads it.
+                            let stored = lineage.map_or(Ok(()), |bytes| store.put_bytes(&bytes).map(drop));
+                            match stored {
+                                Ok(()) => {
+                                    states[i] = State::Ready(parts);
+                                    asking.push(i);
+                                }
+                                Err(e) => fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}")),
+                            }
+                        }
+                    }
+                }
+                settled_more =
+                    ask_remote(&mut remote, (graph, store, opts.verbose), asking, &mut states, &mut summary, &reporter);
+                if !opts.compute {
+                    for (i, state) in states.iter_mut().enumerate() {
+                        if matches!(state, State::Ready(_)) {
+                            *state = State::Unavailable;
+                            summary.unavailable.push(graph.stage(i).id.clone());
+                            settled_more = true;
                         }
                     }
                 }
@@ -279,6 +328,7 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                         });
                         reporter.line(&format!("[ran {:>7.1}s] {}{batch}", record.seconds, stage.id));
                         summary.ran += 1;
+                        summary.computed.push(i);
                         summary.records.insert(i, record);
                         states[i] = State::Done;
                     }
@@ -289,6 +339,59 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
         Ok(())
     })?;
     Ok(summary)
+}
+
+/// Asks the remote for the records of the stages just found ready (`asking`); those it serves
+/// are done. True when any was served: their dependents may settle now. A remote that does not
+/// answer is dropped for the rest of the run with one warning, and everything is computed here.
+fn ask_remote(
+    remote: &mut Option<&Remote>,
+    (graph, store, verbose): (&Graph, &Store, bool),
+    asking: Vec<usize>,
+    states: &mut [State],
+    summary: &mut RunSummary,
+    reporter: &Reporter,
+) -> bool {
+    let Some(from) = *remote else {
+        return false;
+    };
+    if asking.is_empty() {
+        return false;
+    }
+    let key_of = |i: usize| match &states[i] {
+        State::Ready(parts) => parts.key(),
+        _ => unreachable!("asked stages are ready"),
+    };
+    let keys: Vec<String> = asking.iter().map(|&i| key_of(i)).collect();
+    let mut served = false;
+    for (n, (i, answer)) in asking.into_iter().zip(from.fetch(store, &keys)).enumerate() {
+        let id = &graph.stage(i).id;
+        match answer {
+            Ok(Fetched::Served(record)) => {
+                if verbose {
+                    reporter.line(&format!("[fetched] {id}"));
+                }
+                summary.fetched += 1;
+                summary.records.insert(i, *record);
+                states[i] = State::Done;
+                served = true;
+            }
+            Ok(Fetched::Absent) => {}
+            Ok(Fetched::Refused(why)) => {
+                reporter.line(&format!("[remote]  {id}: not used, {why}; computing it"));
+                if matches!(why, Refusal::CorruptObject { .. } | Refusal::MissingObject { .. }) {
+                    summary.remote_damaged.insert(keys[n].clone());
+                }
+            }
+            Err(e) if remote.is_some() => {
+                reporter.line(&format!("warning: remote {} failed ({e:#}): computing here without it", from.url()));
+                *remote = None;
+                summary.remote_dropped = true;
+            }
+            Err(_) => {}
+        }
+    }
+    served
 }
 
 /// A stage instance about to run: its key parts and where its inputs are.
@@ -510,6 +613,8 @@ mod tests {
             data_dir: store.root().join("data"),
             max_batch,
             accelerator_slots: 0,
+            remote: None,
+            compute: true,
         }
     }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::graph::Graph;
 use super::key::render;
 use super::placement::Environment;
+use super::remote::Remote;
 use super::scheduler::{input_hashes, key_parts};
 use super::store::{Record, Store};
 
@@ -16,8 +17,11 @@ pub struct StageStatus {
     pub stale: bool,
     /// Empty when up to date.
     pub reasons: Vec<String>,
-    /// Known when every input is known (upstream up to date).
+    /// Known when every input is known (upstream up to date, or on the remote).
     pub key: Option<String>,
+    /// Stale here, and the remote holds its record (`repro pull` or `repro run` fetches it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub on_remote: bool,
     /// The cluster job last submitted for a stale stage, and what the queue says of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job: Option<JobStatus>,
@@ -71,8 +75,16 @@ impl Serialize for JobState {
     }
 }
 
-/// The status of every selected stage, in execution order.
-pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected: &[bool]) -> Vec<StageStatus> {
+/// The status of every selected stage, in execution order. With a remote, each stale stage whose
+/// key is known is looked up there (its record only); a record found there also makes the keys of
+/// its dependents known.
+pub fn status(
+    graph: &Graph,
+    store: Option<&Store>,
+    env: &Environment,
+    selected: &[bool],
+    mut remote: Option<&Remote>,
+) -> Vec<StageStatus> {
     let mut records: BTreeMap<usize, Record> = BTreeMap::new();
     let mut out = Vec::new();
     for &i in graph.order() {
@@ -96,7 +108,14 @@ pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected:
             for up in stale_upstream {
                 reasons.push(format!("upstream {up} will rerun"));
             }
-            out.push(StageStatus { stage: stage.id.clone(), stale: true, reasons, key: None, job: None });
+            out.push(StageStatus {
+                stage: stage.id.clone(),
+                stale: true,
+                reasons,
+                key: None,
+                on_remote: false,
+                job: None,
+            });
             continue;
         }
         let parts = match input_hashes(graph, i, &records).and_then(|h| key_parts(stage, h, env)) {
@@ -107,6 +126,7 @@ pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected:
                     stale: true,
                     reasons: vec![format!("{e:#}")],
                     key: None,
+                    on_remote: false,
                     job: None,
                 });
                 continue;
@@ -114,7 +134,7 @@ pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected:
         };
         let key = parts.key();
         let record = store.and_then(|s| s.record(&key));
-        let reasons = match (&record, store) {
+        let mut reasons = match (&record, store) {
             (Some(rec), Some(s)) => s.check(rec).map(|d| vec![d.to_string()]).unwrap_or_default(),
             _ => match &last {
                 None => vec!["never run".to_string()],
@@ -128,16 +148,27 @@ pub fn status(graph: &Graph, store: Option<&Store>, env: &Environment, selected:
                 }
             },
         };
-        if reasons.is_empty() {
+        let stale = !reasons.is_empty();
+        let mut on_remote = false;
+        if !stale {
             records.insert(i, record.expect("up to date means recorded"));
+        } else if let Some(from) = remote {
+            match from.records(std::slice::from_ref(&key)).pop().expect("one answer per key") {
+                Ok(Some(Ok(found))) => {
+                    reasons
+                        .push(format!("the remote has it: `repro pull` or `repro run` fetches it from {}", from.url()));
+                    records.insert(i, found);
+                    on_remote = true;
+                }
+                Ok(Some(Err(refusal))) => reasons.push(format!("the remote's record is not usable: {refusal}")),
+                Ok(None) => {}
+                Err(e) => {
+                    reasons.push(format!("the remote did not answer ({e:#}); not asked again"));
+                    remote = None;
+                }
+            }
         }
-        out.push(StageStatus {
-            stage: stage.id.clone(),
-            stale: !reasons.is_empty(),
-            reasons,
-            key: Some(key),
-            job: None,
-        });
+        out.push(StageStatus { stage: stage.id.clone(), stale, reasons, key: Some(key), on_remote, job: None });
     }
     out
 }

@@ -157,7 +157,8 @@ impl Store {
         Ok(ObjectRef { hash, size })
     }
 
-    fn object_is_intact(&self, hash: &str) -> bool {
+    /// Whether the object is here with the bytes its name promises.
+    pub fn object_is_intact(&self, hash: &str) -> bool {
         matches!(hash_file(&self.object_path(hash)), Ok(h) if h == hash)
     }
 

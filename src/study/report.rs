@@ -29,8 +29,9 @@ pub const COMMIT: &str = env!("REPRO_GIT_COMMIT");
 
 /// The report stage of `config`; the caller adds the experiments' report inputs.
 pub fn stage(config: &Config) -> Stage {
-    // Where jobs ran cannot change a result: cluster settings stay out of the report and its key.
-    let config = Config { cluster: Default::default(), ..config.clone() };
+    // Where jobs ran and where results are shared cannot change a result: cluster and remote
+    // settings stay out of the report and its key.
+    let config = Config { cluster: Default::default(), remote: Default::default(), ..config.clone() };
     Stage::new(&REPORT, &[], &ReportParams { config, commit: COMMIT.to_string() }).publish("").with_lineage()
 }
 

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod proxy;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,12 +98,21 @@ impl Drop for Workspace {
     }
 }
 
-/// Parses `stages: N run, M cached, K failed`.
+/// Parses `stages: N run, F fetched, M cached, K failed` into (N, M, K).
 pub fn summary(stdout: &str) -> Option<(usize, usize, usize)> {
-    let line = stdout.lines().find(|l| l.starts_with("stages: "))?;
-    let nums: Vec<usize> =
-        line.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
-    Some((nums[0], nums[1], nums[2]))
+    let counts = counts(stdout)?;
+    Some((counts["run"], counts["cached"], counts["failed"]))
+}
+
+/// The summary line's counts by label (`run`, `fetched`, `cached`, `failed`).
+pub fn counts(stdout: &str) -> Option<BTreeMap<String, usize>> {
+    let line = stdout.lines().find_map(|l| l.strip_prefix("stages: "))?;
+    line.split(", ")
+        .map(|part| {
+            let (n, label) = part.split_once(' ')?;
+            Some((label.to_string(), n.parse().ok()?))
+        })
+        .collect()
 }
 
 pub fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {

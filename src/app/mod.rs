@@ -1,5 +1,9 @@
 //! The commands behind the CLI: load the configuration, build the graph, act on the cache.
 
+mod sharing;
+
+pub use sharing::{pull, push};
+
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -76,6 +80,8 @@ impl Plan {
             data_dir: ws.data.clone(),
             max_batch: pipeline.max_batch,
             accelerator_slots: pipeline.gpu_slots,
+            remote: None,
+            compute: true,
         }
     }
 }
@@ -85,6 +91,8 @@ pub struct RunArgs {
     pub jobs: Option<usize>,
     pub wait: bool,
     pub verbose: bool,
+    /// Fetch from the remote, never upload (untrusted CI runs).
+    pub remote_read_only: bool,
 }
 
 pub fn cores() -> usize {
@@ -102,8 +110,18 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
     store.clean_tmp()?;
     let cores = cores();
     let jobs = args.jobs.unwrap_or(cores);
-    let opts = plan.run_options(ws, (jobs, jobs.max(cores)), selected.clone(), args.verbose);
+    let mut opts = plan.run_options(ws, (jobs, jobs.max(cores)), selected.clone(), args.verbose);
+    opts.remote = plan.remote()?;
     let summary = scheduler::run(&plan.graph, &store, &opts)?;
+    // What this run computed goes to the remote for the next machine (unless the remote failed
+    // during the run: it said so once, and `repro push` catches up later).
+    let read_only = args.remote_read_only || plan.loaded.config.remote.read_only;
+    if let Some(remote) = opts.remote.as_deref().filter(|_| !read_only && !summary.remote_dropped) {
+        let computed: Vec<_> = summary.computed.iter().filter_map(|i| summary.records.get(i).cloned()).collect();
+        if !computed.is_empty() {
+            sharing::report_push(remote, &remote.push(&store, &computed, &summary.remote_damaged));
+        }
+    }
     let manifest = artifacts::materialise(&ws.artifacts, &store, &plan.graph, &selected, &summary.records)?;
     for (stage, error) in &summary.failed {
         eprintln!("error: {stage} failed: {error}");
@@ -127,7 +145,7 @@ pub fn status_cmd(ws: &Workspace, patterns: &[String], json: bool) -> Result<Vec
     let plan = ws.plan()?;
     let selected = plan.graph.select(patterns)?;
     let store = Store::open_existing(&ws.cache);
-    let mut statuses = status(&plan.graph, store.as_ref(), &plan.env, &selected);
+    let mut statuses = status(&plan.graph, store.as_ref(), &plan.env, &selected, plan.remote()?.as_deref());
     follow_jobs(ws, &plan, &mut statuses);
     if json {
         println!("{}", serde_json::to_string_pretty(&statuses)?);
@@ -152,7 +170,9 @@ pub fn status_cmd(ws: &Workspace, patterns: &[String], json: bool) -> Result<Vec
                 count(&|s| *s == JobState::Ended)
             )
         };
-        println!("{} stale{on_cluster}, {} up to date", stale.len(), statuses.len() - stale.len());
+        let fetchable = stale.iter().filter(|s| s.on_remote).count();
+        let on_remote = if fetchable > 0 { format!(" ({fetchable} of them on the remote)") } else { String::new() };
+        println!("{} stale{on_cluster}{on_remote}, {} up to date", stale.len(), statuses.len() - stale.len());
     }
     Ok(statuses)
 }
@@ -183,7 +203,7 @@ pub fn submit(ws: &Workspace, patterns: &[String]) -> Result<i32> {
     let plan = ws.plan()?;
     let selected = plan.graph.select(patterns)?;
     let store = Store::open(&ws.cache)?;
-    let mut statuses = status(&plan.graph, Some(&store), &plan.env, &selected);
+    let mut statuses = status(&plan.graph, Some(&store), &plan.env, &selected, None);
     follow_jobs(ws, &plan, &mut statuses);
     if let Some(busy) = statuses.iter().find(|s| s.job.as_ref().is_some_and(|j| j.state != JobState::Ended)) {
         let job = busy.job.as_ref().unwrap();
@@ -263,7 +283,7 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
     let everything = vec![true; plan.graph.stages().len()];
     let index = match plan.graph.find(&target) {
         Some(i) => i,
-        None => status(&plan.graph, Some(&store), &plan.env, &everything)
+        None => status(&plan.graph, Some(&store), &plan.env, &everything, None)
             .iter()
             .find(|s| s.key.as_deref() == Some(target.as_str()))
             .and_then(|s| plan.graph.find(&s.stage))
@@ -271,7 +291,7 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
     };
     let stage = plan.graph.stage(index).id.clone();
     let selected = plan.graph.with_upstream(index);
-    let statuses = status(&plan.graph, Some(&store), &plan.env, &selected);
+    let statuses = status(&plan.graph, Some(&store), &plan.env, &selected, None);
     if let Some(up) = statuses.iter().find(|s| s.stale && s.stage != stage) {
         bail!("{stage} cannot run yet: upstream {} has no result ({})", up.stage, up.reasons.join("; "));
     }
@@ -425,7 +445,7 @@ pub fn gc(ws: &Workspace, prune: bool) -> Result<()> {
     let _lock = CacheLock::acquire(&ws.cache, false)?;
     let store = Store::open(&ws.cache)?;
     let all = vec![true; plan.graph.stages().len()];
-    let keep: HashSet<String> = status(&plan.graph, Some(&store), &plan.env, &all)
+    let keep: HashSet<String> = status(&plan.graph, Some(&store), &plan.env, &all, None)
         .into_iter()
         .filter(|s| !s.stale)
         .filter_map(|s| s.key)

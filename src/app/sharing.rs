@@ -1,0 +1,133 @@
+//! `repro push` / `repro pull`, and the remote that `repro run` and `repro status` consult.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use super::{Plan, Workspace};
+use crate::engine::artifacts;
+use crate::engine::lock::CacheLock;
+use crate::engine::remote::{PushReport, Remote, RemoteSpec};
+use crate::engine::scheduler;
+use crate::engine::status::status;
+use crate::engine::{Record, Store};
+
+/// Overrides `[remote] url` (CI keeps it in a secret).
+pub const URL_VARIABLE: &str = "REPRO_REMOTE";
+/// Signs records on push and requires valid signatures on fetch.
+pub const KEY_VARIABLE: &str = "REPRO_REMOTE_KEY";
+
+impl Plan {
+    /// The configured remote (`REPRO_REMOTE` first, then `[remote] url`), opened; `None` without
+    /// one. Opening sends nothing: an unreachable remote shows on first use.
+    pub fn remote(&self) -> Result<Option<Arc<Remote>>> {
+        let settings = &self.loaded.config.remote;
+        let url = std::env::var(URL_VARIABLE).ok().or_else(|| settings.url.clone()).unwrap_or_default();
+        if url.trim().is_empty() {
+            return Ok(None);
+        }
+        let seconds = |s: f64, what: &str| {
+            Duration::try_from_secs_f64(s).with_context(|| format!("[remote] {what} = {s} is not a duration"))
+        };
+        let credentials = match (&settings.access_key_id, &settings.secret_access_key) {
+            (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+            (None, None) => None,
+            _ => bail!("[remote]: give both access_key_id and secret_access_key, or neither"),
+        };
+        let spec = RemoteSpec {
+            url: url.trim().to_string(),
+            endpoint: settings.endpoint.clone(),
+            region: settings.region.clone(),
+            credentials,
+            concurrency: settings.concurrency,
+            timeout: seconds(settings.timeout_s, "timeout_s")?,
+            connect_timeout: seconds(settings.connect_timeout_s, "connect_timeout_s")?,
+            retries: settings.retries,
+            retry_window: seconds(settings.retry_window_s, "retry_window_s")?,
+            signing_key: std::env::var(KEY_VARIABLE).ok().filter(|k| !k.is_empty()).map(String::into_bytes),
+        };
+        let remote = Remote::open(&spec)?;
+        if let Some(note) = remote.unsigned_note() {
+            eprintln!("{note}");
+        }
+        Ok(Some(Arc::new(remote)))
+    }
+}
+
+/// Prints what a push did; true when everything selected is on the remote now.
+pub fn report_push(remote: &Remote, report: &PushReport) -> bool {
+    println!(
+        "pushed to {}: {} record(s) published ({} object(s), {}), {} already there, {} failed",
+        remote.url(),
+        report.published,
+        report.objects,
+        human_bytes(report.bytes),
+        report.already_there,
+        report.failed.len()
+    );
+    for (stage, why) in &report.failed {
+        eprintln!("warning: {stage}: {why}");
+    }
+    report.failed.is_empty()
+}
+
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+fn require_remote(plan: &Plan) -> Result<Arc<Remote>> {
+    plan.remote()?.with_context(|| {
+        format!(
+            "no remote: set [remote] url in the configuration, or {URL_VARIABLE} (s3://, http(s):// or file:// URL)"
+        )
+    })
+}
+
+/// `repro push`: publishes the selected stages that are up to date here and missing there.
+pub fn push(ws: &Workspace, patterns: &[String]) -> Result<i32> {
+    let plan = ws.plan()?;
+    let remote = require_remote(&plan)?;
+    let selected = plan.graph.select(patterns)?;
+    let store = Store::open_existing(&ws.cache)
+        .with_context(|| format!("no cache at {}: nothing to push", ws.cache.display()))?;
+    let statuses = status(&plan.graph, Some(&store), &plan.env, &selected, None);
+    let records: Vec<Record> =
+        statuses.iter().filter(|s| !s.stale).filter_map(|s| store.record(s.key.as_deref()?)).collect();
+    let stale = statuses.len() - records.len();
+    if stale > 0 {
+        eprintln!("{stale} selected stage(s) are not up to date here and are not pushed (`repro status` lists them)");
+    }
+    let report = remote.push(&store, &records, &Default::default());
+    Ok(if report_push(&remote, &report) { 0 } else { 1 })
+}
+
+/// `repro pull`: fetches what the selected stages of this configuration need, computing nothing,
+/// and materialises artifacts/ from what is then complete.
+pub fn pull(ws: &Workspace, patterns: &[String], verbose: bool) -> Result<i32> {
+    let plan = ws.plan()?;
+    let remote = require_remote(&plan)?;
+    let selected = plan.graph.select(patterns)?;
+    let _lock = CacheLock::acquire(&ws.cache, false)?;
+    let store = Store::open(&ws.cache)?;
+    store.clean_tmp()?;
+    let mut opts = plan.run_options(ws, (1, 1), selected.clone(), verbose);
+    opts.remote = Some(remote.clone());
+    opts.compute = false;
+    let summary = scheduler::run(&plan.graph, &store, &opts)?;
+    artifacts::materialise(&ws.artifacts, &store, &plan.graph, &selected, &summary.records)?;
+    println!(
+        "pulled from {}: {} stage(s) fetched, {} already here; {} in no cache{}",
+        remote.url(),
+        summary.fetched,
+        summary.cached,
+        summary.unavailable.len() + summary.skipped.len(),
+        if summary.unavailable.is_empty() { "" } else { " (`repro run` computes them)" }
+    );
+    Ok(if summary.failed.is_empty() { 0 } else { 1 })
+}
