@@ -7,7 +7,10 @@
 CARGO ?= cargo
 PROFILE ?=
 JOBS ?=
-BACKEND ?= flex
+# Without BACKEND: tch where an NVIDIA GPU is usable, flex otherwise (scripts/detect-backend.sh).
+ifndef BACKEND
+BACKEND := $(shell bash scripts/detect-backend.sh)
+endif
 DEVICE ?= auto
 
 TCH_TARGET := target/tch
@@ -22,13 +25,19 @@ REPRO := target/release/repro
 SETTINGS :=
 endif
 
-.PHONY: report build test test-tch test-slurm test-remote lint fmt bench gpu-bundle clean
+.PHONY: report build explain-backend test test-tch test-slurm test-remote lint fmt bench gpu-bundle clean
 
-report: build
+report: explain-backend build
 	$(REPRO) run $(SETTINGS) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),-j $(JOBS))
 
 build:
 	$(BUILD)
+
+# Says why a GPU build is coming (and what it downloads) when the backend was chosen for the user.
+explain-backend:
+ifeq ($(origin BACKEND)$(BACKEND),filetch)
+	@bash scripts/detect-backend.sh --explain >/dev/null
+endif
 
 # Tests run on the release profile so they share its compiled dependencies with `make report`.
 test:
