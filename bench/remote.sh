@@ -24,9 +24,16 @@ if ! (cd "$source_ws" && "$repro" status | tail -1 | grep -q "^0 stale"); then
   echo "computing the default study in $source_ws first ..." >&2
   (cd "$source_ws" && "$repro" run > /dev/null)
 fi
-objects=$(find "$source_ws/cache/objects" -type f | wc -l)
-bytes=$(du -sb "$source_ws/cache/objects" | cut -f1)
-stages=$(find "$source_ws/cache/records" -name '*.json' | wc -l)
+# What the current configuration's records name (the store may also hold older results).
+read -r stages objects bytes < <(cd "$source_ws" && "$repro" status --json | python3 -c '
+import json, sys
+current = [s["key"] for s in json.load(sys.stdin) if not s["stale"]]
+objects = {}
+for key in current:
+    record = json.load(open(f"cache/records/{key}.json"))
+    objects.update((o["hash"], o["size"]) for o in record["outputs"].values())
+print(len(current), len(objects), sum(objects.values()))
+')
 
 bash scripts/remote-local.sh start >&2
 trap 'bash scripts/remote-local.sh stop >&2' EXIT

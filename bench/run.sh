@@ -102,3 +102,7 @@ for path in glob.glob("cache/records/*.json"):
 for model, secs in sorted(per.items()):
     print(f"  {model}: {len(secs)} runs, {sum(secs):.1f} s in all, longest {max(secs):.1f} s")
 PY
+
+echo
+echo "Sharing the study through a remote cache (push, pull, a fresh run; bench/remote.sh):"
+bash "$root/bench/remote.sh" "$ws"
