@@ -176,42 +176,47 @@ impl Table {
         Table::concat(parts)
     }
 
-    /// Groups by `keys` and summarises `value` as mean, min, max and n, sorted by the keys.
+    /// Groups by `keys` and summarises `value` as mean, min, max and n (its non-null values),
+    /// sorted by the keys.
     pub fn band(&self, keys: &[&str], value: &str) -> Result<Table> {
-        let by: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
-        let sort_by: Vec<PlSmallStr> = keys.iter().map(|k| (*k).into()).collect();
-        let df = self
-            .df
-            .clone()
-            .lazy()
-            .group_by(by)
-            .agg([
-                col(value).cast(DataType::Float64).mean().alias("mean"),
-                col(value).cast(DataType::Float64).min().alias("min"),
-                col(value).cast(DataType::Float64).max().alias("max"),
-                col(value).count().alias("n"),
-            ])
-            .sort(sort_by, SortMultipleOptions::default())
-            .collect()?;
-        Ok(Table { df })
+        let column = self.df.column(value)?.cast(&DataType::Float64)?;
+        let values: Vec<Option<f64>> = column.f64()?.iter().collect();
+        let grouped = self.df.group_by_stable(keys.iter().copied())?;
+        let (mut first, mut mean, mut min, mut max, mut n) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for group in grouped.get_groups().iter() {
+            let rows: Vec<IdxSize> = match group {
+                GroupsIndicator::Idx((_, rows)) => rows.to_vec(),
+                GroupsIndicator::Slice([start, len]) => (start..start + len).collect(),
+            };
+            let present: Vec<f64> = rows.iter().filter_map(|&r| values[r as usize]).collect();
+            first.push(rows[0]);
+            n.push(present.len() as IdxSize);
+            mean.push((!present.is_empty()).then(|| present.iter().sum::<f64>() / present.len() as f64));
+            min.push(present.iter().copied().reduce(f64::min));
+            max.push(present.iter().copied().reduce(f64::max));
+        }
+        let mut df = self.df.select(keys.iter().copied())?.take(&IdxCa::from_vec("".into(), first))?;
+        for (name, stat) in [("mean", mean), ("min", min), ("max", max)] {
+            df.with_column(Column::new(name.into(), stat))?;
+        }
+        df.with_column(Column::new("n".into(), n))?;
+        Ok(Table { df: df.sort(keys.iter().copied(), SortMultipleOptions::default())? })
     }
 
     /// Rows whose `column` equals `value` (a string column).
     pub fn filter_eq(&self, column: &str, value: &str) -> Result<Table> {
-        let df =
-            self.df.clone().lazy().filter(col(column).cast(DataType::String).eq(lit(value.to_string()))).collect()?;
-        Ok(Table { df })
+        let column = self.df.column(column)?.cast(&DataType::String)?;
+        let keep: Vec<bool> = column.str()?.iter().map(|v| v == Some(value)).collect();
+        Ok(Table { df: self.df.filter(&BooleanChunked::from_slice("".into(), &keep))? })
     }
 
     /// Rows whose numeric `column` is one of `values` (compared as f64: pass the values as read
     /// from a table, not rounded through f32).
     pub fn filter_in(&self, column: &str, values: &[f64]) -> Result<Table> {
-        let pred = values
-            .iter()
-            .map(|v| col(column).cast(DataType::Float64).eq(lit(*v)))
-            .reduce(|a, b| a.or(b))
-            .unwrap_or(lit(false));
-        Ok(Table { df: self.df.clone().lazy().filter(pred).collect()? })
+        let column = self.df.column(column)?.cast(&DataType::Float64)?;
+        let keep: Vec<bool> = column.f64()?.iter().map(|v| v.is_some_and(|v| values.contains(&v))).collect();
+        Ok(Table { df: self.df.filter(&BooleanChunked::from_slice("".into(), &keep))? })
     }
 
     pub fn floats(&self, column: &str) -> Result<Vec<f64>> {
@@ -286,10 +291,10 @@ mod tests {
         let t = Table::from_rows(
             &["model", "epoch", "loss"],
             vec![
+                vec!["b".into(), 0u64.into(), 5.0f64.into()],
+                vec!["a".into(), 1u64.into(), 2.0f64.into()],
                 vec!["a".into(), 0u64.into(), 1.0f64.into()],
                 vec!["a".into(), 0u64.into(), 3.0f64.into()],
-                vec!["a".into(), 1u64.into(), 2.0f64.into()],
-                vec!["b".into(), 0u64.into(), 5.0f64.into()],
             ]
             .into_iter(),
         )
@@ -303,7 +308,7 @@ mod tests {
         assert_eq!(t.filter_eq("model", "b").unwrap().height(), 1);
         let long = t.melt("epoch", &["loss"]).unwrap();
         assert_eq!(long.column_names(), ["epoch", "value", "metric"]);
-        assert_eq!(long.floats("value").unwrap(), [1.0, 3.0, 2.0, 5.0]);
+        assert_eq!(long.floats("value").unwrap(), [5.0, 2.0, 1.0, 3.0]);
         assert_eq!(t.filter_in("epoch", &[1.0]).unwrap().height(), 1);
         // A value f32 cannot hold exactly (0.001) still matches itself.
         let lr = Table::from_rows(&["lr"], vec![vec![0.001f64.into()], vec![0.01f64.into()]].into_iter()).unwrap();
