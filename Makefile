@@ -17,11 +17,13 @@ TCH_TARGET := target/tch
 WITH_LIBTORCH := bash scripts/with-libtorch.sh
 ifeq ($(BACKEND),tch)
 BUILD := CARGO_TARGET_DIR=$(TCH_TARGET) $(WITH_LIBTORCH) $(CARGO) build --release --features tch
-REPRO := $(WITH_LIBTORCH) $(TCH_TARGET)/release/repro
+BIN := $(TCH_TARGET)/release/repro
+REPRO := $(WITH_LIBTORCH) $(BIN)
 SETTINGS := -s pipeline.backend=tch -s pipeline.device=$(DEVICE)
 else
 BUILD := $(CARGO) build --release
-REPRO := target/release/repro
+BIN := target/release/repro
+REPRO := $(BIN)
 SETTINGS :=
 endif
 
@@ -31,6 +33,7 @@ report: explain-backend build
 	$(REPRO) run $(SETTINGS) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),-j $(JOBS))
 
 build:
+	@[ -x $(BIN) ] || echo "First build of repro (release, $(BACKEND)): about 10 minutes on 2 cores, most of it polars and burn; cargo lists each crate as it compiles. Later builds take seconds."
 	$(BUILD)
 
 # Says why a GPU build is coming (and what it downloads) when the backend was chosen for the user.

@@ -193,6 +193,19 @@ fn push_then_pull_gives_identical_artifacts() {
     assert_eq!(b.run(&[]), (0, SMALL_STAGES));
 }
 
+#[test]
+fn a_run_uploads_what_an_earlier_run_computed_but_could_not_upload() {
+    let remote = Workspace::new("remote-catch-up", "");
+    let target = Target::directory("catch-up", &remote.path("store"));
+    let a = Workspace::new("remote-catch-up-a", &config());
+    a.run(&[]); // computed with no remote (or killed before its upload)
+    let run = target.run(&a, None);
+    assert_eq!((run.count("run"), run.count("cached")), (0, SMALL_STAGES), "{}", run.text);
+    assert!(run.text.contains(&format!("{SMALL_STAGES} record(s) published")), "{}", run.text);
+    let quiet = target.run(&a, None);
+    assert!(!quiet.text.contains("pushed to"), "nothing new, nothing said: {}", quiet.text);
+}
+
 /// The remote records (stage -> (envelope path, record)) under a remote's directory.
 fn remote_records(dir: &Path) -> BTreeMap<String, (PathBuf, serde_json::Value)> {
     files_under(&dir.join("records"))

@@ -113,13 +113,18 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
     let mut opts = plan.run_options(ws, (jobs, jobs.max(cores)), selected.clone(), args.verbose);
     opts.remote = plan.remote()?;
     let summary = scheduler::run(&plan.graph, &store, &opts)?;
-    // What this run computed goes to the remote for the next machine (unless the remote failed
-    // during the run: it said so once, and `repro push` catches up later).
+    // What is up to date here and did not come from the remote goes to it for the next machine:
+    // what this run computed, and what an earlier run computed but could not upload (killed, or
+    // the remote was down); the push asks before it sends. Unless the remote failed during this
+    // run: it said so once, and `repro push` catches up later.
     let read_only = args.remote_read_only || plan.loaded.config.remote.read_only;
     if let Some(remote) = opts.remote.as_deref().filter(|_| !read_only && !summary.remote_dropped) {
-        let computed: Vec<_> = summary.computed.iter().filter_map(|i| summary.records.get(i).cloned()).collect();
-        if !computed.is_empty() {
-            sharing::report_push(remote, &remote.push(&store, &computed, &summary.remote_damaged));
+        let fetched: HashSet<&usize> = summary.fetched.iter().collect();
+        let ours: Vec<_> =
+            summary.records.iter().filter(|(i, _)| !fetched.contains(i)).map(|(_, r)| r.clone()).collect();
+        let report = remote.push(&store, &ours, &summary.remote_damaged);
+        if report.published > 0 || !report.failed.is_empty() {
+            sharing::report_push(remote, &report);
         }
     }
     let manifest = artifacts::materialise(&ws.artifacts, &store, &plan.graph, &selected, &summary.records)?;

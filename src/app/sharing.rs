@@ -124,7 +124,7 @@ pub fn pull(ws: &Workspace, patterns: &[String], verbose: bool) -> Result<i32> {
     println!(
         "pulled from {}: {} stage(s) fetched, {} already here; {} in no cache{}",
         remote.url(),
-        summary.fetched,
+        summary.fetched.len(),
         summary.cached,
         summary.unavailable.len() + summary.skipped.len(),
         if summary.unavailable.is_empty() { "" } else { " (`repro run` computes them)" }

@@ -49,10 +49,10 @@ pub struct RunOptions {
 #[derive(Default)]
 pub struct RunSummary {
     pub ran: usize,
-    /// Served by the remote.
-    pub fetched: usize,
+    /// Stages the remote served (their indices).
+    pub fetched: Vec<usize>,
     pub cached: usize,
-    /// Stages computed by this run (their indices), the ones a remote does not have yet.
+    /// Stages computed by this run (their indices).
     pub computed: Vec<usize>,
     /// With `compute` off: stages no cache could serve.
     pub unavailable: Vec<String>,
@@ -72,7 +72,7 @@ impl RunSummary {
         format!(
             "stages: {} run, {} fetched, {} cached, {} failed",
             self.ran,
-            self.fetched,
+            self.fetched.len(),
             self.cached,
             self.failed.len()
         )
@@ -371,7 +371,7 @@ fn ask_remote(
                 if verbose {
                     reporter.line(&format!("[fetched] {id}"));
                 }
-                summary.fetched += 1;
+                summary.fetched.push(i);
                 summary.records.insert(i, *record);
                 states[i] = State::Done;
                 served = true;
