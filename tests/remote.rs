@@ -336,8 +336,12 @@ fn two_workspaces_pushing_the_same_stages_at_once_leave_a_consistent_remote() {
     }
     let c = Workspace::new("remote-race-c", &config());
     let run = target.run(&c, None);
-    assert_eq!((run.count("run"), run.count("fetched")), (0, SMALL_STAGES), "{}", run.text);
-    assert_eq!(run.lines_with("not used"), 0, "{}", run.text);
+    assert_eq!(run.lines_with("not used"), 0, "every record there is whole: {}", run.text);
+    // Each key's record is one pusher's or the other's; the report's key follows the wall times
+    // its lineage quotes, so a mix of the two pushers' trainings may call for a report of its own.
+    let computed = run.count("run");
+    assert!(computed == 0 || (computed == 1 && run.text.contains("] report")), "{}", run.text);
+    assert_eq!(run.count("fetched"), SMALL_STAGES - computed, "{}", run.text);
     assert!(c.repro(&["verify"]).status.success());
 }
 

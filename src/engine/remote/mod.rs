@@ -57,7 +57,7 @@ pub struct Remote {
     runtime: tokio::runtime::Runtime,
     concurrency: usize,
     signing_key: Option<Vec<u8>>,
-    /// The URL as the user wrote it (credentials never appear in it).
+    /// The URL for messages, without any password it carried.
     url: String,
 }
 
@@ -153,7 +153,7 @@ impl Remote {
             runtime,
             concurrency: spec.concurrency.max(1),
             signing_key: spec.signing_key.clone(),
-            url: spec.url.clone(),
+            url: shown(&url),
         })
     }
 
@@ -381,10 +381,32 @@ impl Remote {
     }
 }
 
+/// `url` for messages: a password in it (`https://user:secret@host/`) is masked.
+fn shown(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    shown.to_string()
+}
+
 /// What fetching one object did.
 #[derive(Debug)]
 enum ObjectFetch {
     Stored,
     Missing,
     Corrupt,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_the_url_never_reaches_a_message() {
+        let url = url::Url::parse("https://ci:hunter2@cache.example.org/repro").unwrap();
+        assert_eq!(shown(&url), "https://ci:***@cache.example.org/repro");
+        let plain = url::Url::parse("s3://bucket/prefix").unwrap();
+        assert_eq!(shown(&plain), "s3://bucket/prefix");
+    }
 }
