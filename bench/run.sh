@@ -106,3 +106,7 @@ PY
 echo
 echo "Sharing the study through a remote cache (push, pull, a fresh run; bench/remote.sh):"
 bash "$root/bench/remote.sh" "$ws"
+
+echo
+echo "Kills and checkpoints (the work a SIGKILL loses, what a checkpoint costs; bench/checkpoint.py):"
+python3 "$root/bench/checkpoint.py"

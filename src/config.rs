@@ -82,6 +82,11 @@ impl Default for RemoteSettings {
 pub struct ClusterSettings {
     pub sbatch: String,
     pub squeue: String,
+    /// Asked by a job to requeue itself when its time limit is near (after it checkpointed).
+    pub scontrol: String,
+    /// Jobs are submitted with `--requeue` and `--signal=B:USR1@` this many seconds: warned that
+    /// long before their time limit, they checkpoint, stop and requeue themselves.
+    pub warn_before_end_s: u32,
     pub partition: Option<String>,
     pub account: Option<String>,
     /// Any other `sbatch` arguments, as written.
@@ -111,6 +116,8 @@ impl Default for ClusterSettings {
         ClusterSettings {
             sbatch: "sbatch".into(),
             squeue: "squeue".into(),
+            scontrol: "scontrol".into(),
+            warn_before_end_s: 120,
             partition: None,
             account: None,
             sbatch_args: Vec::new(),
@@ -169,6 +176,11 @@ pub struct PipelineSettings {
     /// With `device = "auto"` and a GPU: slots of `-j` that CPU stages leave free while GPU stages
     /// wait for their inputs, so the GPU starts as soon as MNIST is there.
     pub gpu_slots: usize,
+    /// Long trainings save their state after this many seconds of work, and again after each
+    /// further interval, so a killed or preempted run resumes where it was (0: only when a signal
+    /// asks the run to stop). Not in any key: a resumed stage produces what an uninterrupted one
+    /// does.
+    pub checkpoint_every_s: f64,
 }
 
 impl Default for PipelineSettings {
@@ -179,6 +191,7 @@ impl Default for PipelineSettings {
             gpu_min_work: 20_000_000,
             max_batch: 256,
             gpu_slots: 4,
+            checkpoint_every_s: 10.0,
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::engine::scheduler::{self, RunOptions};
 use crate::engine::status::{JobState, JobStatus};
 use crate::engine::status::{StageStatus, status};
 use crate::engine::{Graph, Store, fingerprint};
-use crate::engine::{artifacts, cluster};
+use crate::engine::{artifacts, checkpoint, cluster};
 use crate::nn::Compute;
 use crate::nn::backend::Backend;
 use crate::study;
@@ -80,6 +80,8 @@ impl Plan {
             data_dir: ws.data.clone(),
             max_batch: pipeline.max_batch,
             accelerator_slots: pipeline.gpu_slots,
+            checkpoint_every: (pipeline.checkpoint_every_s > 0.0)
+                .then(|| std::time::Duration::from_secs_f64(pipeline.checkpoint_every_s)),
             remote: None,
             compute: true,
         }
@@ -102,6 +104,7 @@ pub fn cores() -> usize {
 /// `repro run`: returns the process exit code (non-zero when a stage failed).
 pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
     let started = Instant::now();
+    checkpoint::install_signal_handlers()?;
     warn_if_built_from_other_sources(ws);
     let plan = ws.plan()?;
     let selected = plan.graph.select(&args.patterns)?;
@@ -141,7 +144,7 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
     if args.verbose {
         eprintln!("finished in {:.2}s", started.elapsed().as_secs_f64());
     }
-    Ok(if summary.failed.is_empty() { 0 } else { 1 })
+    Ok(exit_code(&summary))
 }
 
 /// `repro status`: prints what is stale and why; exit code 0 either way.
@@ -251,6 +254,7 @@ pub fn submit(ws: &Workspace, patterns: &[String]) -> Result<i32> {
     let opts = cluster::SubmitOptions {
         sbatch: settings.sbatch.clone(),
         extra,
+        warn_before_end_s: settings.warn_before_end_s,
         logs: absolute(std::path::Path::new(&settings.logs)),
         resources: &resources,
         command,
@@ -282,6 +286,7 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
         (None, Some(list)) => cluster::stage_from_list(&list)?,
         _ => bail!("give one stage (its name or key) or --list FILE"),
     };
+    checkpoint::install_signal_handlers()?;
     let plan = ws.plan()?;
     let _shared = CacheLock::shared(&ws.cache)?;
     let store = Store::open(&ws.cache)?;
@@ -311,7 +316,31 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
         eprintln!("error: {stage} failed: {error}");
     }
     println!("{}", summary.line());
-    Ok(if summary.failed.is_empty() { 0 } else { 1 })
+    // Warned of its time limit, the job puts itself back in the queue (a preemption or a requeue
+    // by hand is the scheduler's to requeue); the job that comes back resumes the checkpoint.
+    if checkpoint::stopped_before_time_limit()
+        && let Ok(job) = std::env::var("SLURM_JOB_ID")
+    {
+        let scontrol = &plan.loaded.config.cluster.scontrol;
+        match std::process::Command::new(scontrol).args(["requeue", &job]).status() {
+            Ok(status) if status.success() => println!("job {job} requeued to resume its checkpoint"),
+            Ok(status) => eprintln!("warning: `{scontrol} requeue {job}` failed ({status})"),
+            Err(e) => eprintln!("warning: cannot run `{scontrol} requeue {job}`: {e}"),
+        }
+    }
+    Ok(exit_code(&summary))
+}
+
+/// 0 when every selected stage is up to date; 1 when one failed; 143 (as a process ended by
+/// SIGTERM) when a signal stopped the run after its stages saved their work.
+fn exit_code(summary: &scheduler::RunSummary) -> i32 {
+    if !summary.failed.is_empty() {
+        1
+    } else if !summary.stopped.is_empty() || crate::engine::checkpoint::interrupted() {
+        143
+    } else {
+        0
+    }
 }
 
 /// What `repro dag` prints.
@@ -450,16 +479,18 @@ pub fn gc(ws: &Workspace, prune: bool) -> Result<()> {
     let _lock = CacheLock::acquire(&ws.cache, false)?;
     let store = Store::open(&ws.cache)?;
     let all = vec![true; plan.graph.stages().len()];
-    let keep: HashSet<String> = status(&plan.graph, Some(&store), &plan.env, &all, None)
-        .into_iter()
-        .filter(|s| !s.stale)
-        .filter_map(|s| s.key)
-        .collect();
+    let (fresh, stale): (Vec<_>, Vec<_>) =
+        status(&plan.graph, Some(&store), &plan.env, &all, None).into_iter().partition(|s| !s.stale);
+    let keep: HashSet<String> = fresh.into_iter().filter_map(|s| s.key).collect();
     let (records, objects, bytes) = store.gc(&keep, prune)?;
     let scratch = store.clean_stale_tmp(std::time::Duration::from_secs(86_400))?;
+    // A checkpoint is worth keeping while the stage it belongs to is still to be computed.
+    let resumable: HashSet<String> = stale.into_iter().filter_map(|s| s.key).collect();
+    let (checkpoints, checkpoint_bytes) = checkpoint::remove_orphans(&ws.cache, &resumable)?;
     println!(
-        "removed {records} record(s), {objects} object(s) and {scratch} day-old scratch dir(s), {:.1} MB freed",
-        bytes as f64 / 1e6
+        "removed {records} record(s), {objects} object(s), {checkpoints} orphaned checkpoint(s) and {scratch} \
+         day-old scratch dir(s), {:.1} MB freed",
+        (bytes + checkpoint_bytes) as f64 / 1e6
     );
     Ok(())
 }

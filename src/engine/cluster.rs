@@ -33,6 +33,8 @@ pub struct SubmitOptions<'a> {
     pub sbatch: String,
     /// Extra `sbatch` arguments (partition, account, ...).
     pub extra: Vec<String>,
+    /// Seconds before its time limit a job is warned (SIGUSR1) to checkpoint and requeue itself.
+    pub warn_before_end_s: u32,
     /// Where job logs go (absolute: jobs start elsewhere).
     pub logs: PathBuf,
     /// Resources per stage kind.
@@ -110,7 +112,11 @@ pub fn submit(graph: &Graph, groups: &[Group], jobs_dir: &Path, opts: &SubmitOpt
             .arg(format!("--output={}", log_pattern.display()))
             .arg(format!("--cpus-per-task={}", r.cpus))
             .arg(format!("--mem={}", r.mem))
-            .arg(format!("--time={}", r.time));
+            .arg(format!("--time={}", r.time))
+            // Preempted, requeued by hand or warned of its time limit, a job checkpoints its
+            // stage and is requeued; the job that comes back resumes from the checkpoint.
+            .arg("--requeue")
+            .arg(format!("--signal=B:USR1@{}", opts.warn_before_end_s));
         if r.gpus > 0 {
             cmd.arg(format!("--gres=gpu:{}", r.gpus));
         }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::checkpoint::Checkpoint;
 use super::placement::Environment;
 use super::progress::Progress;
 
@@ -216,6 +217,8 @@ pub struct StageContext<'a> {
     pub out_dir: PathBuf,
     pub threads: usize,
     pub progress: &'a Progress,
+    /// Where a long stage saves its state as it goes, and finds it when it resumes.
+    pub checkpoint: Checkpoint<'a>,
     /// Backend and device the stage must compute on.
     pub env: &'a Environment,
     /// Where downloaded inputs are kept between runs (outside the store).

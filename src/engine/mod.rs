@@ -5,6 +5,7 @@
 
 pub mod artifacts;
 pub mod atomic;
+pub mod checkpoint;
 pub mod cluster;
 #[cfg(test)]
 pub mod code_graph;

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use super::checkpoint::{self, Checkpoint, Interrupted};
 use super::fingerprint;
 use super::graph::{Graph, Stage, StageContext};
 use super::hash_bytes;
@@ -38,6 +39,8 @@ pub struct RunOptions {
     /// With a split placement: slots that CPU-placed stages leave free while accelerator stages
     /// wait, so the accelerator starts as soon as its inputs exist.
     pub accelerator_slots: usize,
+    /// How much work a checkpointing stage does between saves (`None`: it never saves).
+    pub checkpoint_every: Option<std::time::Duration>,
     /// Handed to stages as [`StageContext::data_dir`].
     pub data_dir: std::path::PathBuf,
     /// A shared cache asked for every stage the local store cannot serve, before computing it.
@@ -62,6 +65,8 @@ pub struct RunSummary {
     /// are published again.
     pub remote_damaged: std::collections::BTreeSet<String>,
     pub failed: Vec<(String, String)>,
+    /// Stages a signal stopped after they saved their work (see [`checkpoint`]).
+    pub stopped: Vec<String>,
     pub skipped: Vec<String>,
     /// Record of every stage that is now up to date, by stage index.
     pub records: BTreeMap<usize, Record>,
@@ -69,8 +74,12 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub fn line(&self) -> String {
+        let stopped = match self.stopped.len() {
+            0 => String::new(),
+            n => format!(", {n} stopped (checkpointed)"),
+        };
         format!(
-            "stages: {} run, {} fetched, {} cached, {} failed",
+            "stages: {} run, {} fetched, {} cached, {} failed{stopped}",
             self.ran,
             self.fetched.len(),
             self.cached,
@@ -135,6 +144,8 @@ enum State {
     Running,
     Done,
     Failed,
+    /// Stopped by a signal with its work checkpointed: its dependents wait for the next run.
+    Stopped,
     Skipped,
     /// Not in any cache, and this run does not compute (`repro pull`).
     Unavailable,
@@ -250,7 +261,8 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
             let most_kept = if cpu_jobs >= 4 { cpu_jobs / 2 } else { 0 };
             let imminent = if most_kept > 0 { imminent_costs(graph, &states, opts) } else { Vec::new() };
             for i in candidates {
-                if running >= jobs || free_threads == 0 {
+                // Asked to stop: what runs saves its work and ends; nothing new starts.
+                if running >= jobs || free_threads == 0 || checkpoint::interrupted() {
                     break;
                 }
                 if !matches!(states[i], State::Ready(_)) {
@@ -308,8 +320,9 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                 let reporter = &reporter;
                 let env = &opts.env;
                 let data_dir = opts.data_dir.as_path();
+                let checkpoint_every = opts.checkpoint_every;
                 scope.spawn(move || {
-                    let results = execute(jobs_inputs, (threads, data_dir), store, reporter, env);
+                    let results = execute(jobs_inputs, (threads, data_dir, checkpoint_every), store, reporter, env);
                     let _ = tx.send((members, threads, results));
                 });
             }
@@ -327,10 +340,16 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                             format!(" (one of a batch of {} that took {:.1}s)", b.size, b.seconds)
                         });
                         reporter.line(&format!("[ran {:>7.1}s] {}{batch}", record.seconds, stage.id));
+                        checkpoint::remove(store.root(), &record.key);
                         summary.ran += 1;
                         summary.computed.push(i);
                         summary.records.insert(i, record);
                         states[i] = State::Done;
+                    }
+                    Err(e) if e.is::<Interrupted>() => {
+                        reporter.line(&format!("[stopped] {}: {e}", stage.id));
+                        summary.stopped.push(stage.id.clone());
+                        states[i] = State::Stopped;
                     }
                     Err(e) => fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}")),
                 }
@@ -411,7 +430,7 @@ fn fail(states: &mut [State], summary: &mut RunSummary, reporter: &Reporter, i: 
 /// commits each one's outputs and record.
 fn execute(
     jobs: Vec<Job>,
-    (threads, data_dir): (usize, &Path),
+    (threads, data_dir, checkpoint_every): (usize, &Path, Option<std::time::Duration>),
     store: &Store,
     reporter: &Reporter,
     env: &Environment,
@@ -430,17 +449,19 @@ fn execute(
         n => format!("{} and {} more", first.id, n - 1),
     };
     let progress = reporter.start(&label);
+    let checkpoint_cost = checkpoint::Cost::default();
     let (jobs, commits): (Vec<_>, Vec<_>) =
-        jobs.into_iter().map(|job| ((job.stage, job.inputs), (job.stage, job.parts))).unzip();
+        jobs.into_iter().map(|job| ((job.stage, job.inputs, job.parts.key()), (job.stage, job.parts))).unzip();
     let ctxs: Vec<StageContext> = jobs
         .into_iter()
         .zip(&scratches)
-        .map(|((stage, inputs), scratch)| StageContext {
+        .map(|((stage, inputs, key), scratch)| StageContext {
             stage,
             inputs,
             out_dir: scratch.clone(),
             threads,
             progress: &progress,
+            checkpoint: Checkpoint::new((store.root(), key), &stage.id, checkpoint_every, (reporter, &checkpoint_cost)),
             env,
             data_dir,
         })
@@ -462,6 +483,9 @@ fn execute(
         .unwrap_or_else(|e| (Err(e), None));
     drop(ctxs);
     drop(progress);
+    if let Some(cost) = checkpoint_cost.summary() {
+        reporter.line(&format!("[checkpoint] {label}: {cost}"));
+    }
     let seconds = started.elapsed().as_secs_f64();
     let n = commits.len();
     // A batch's wall and CPU time are shared evenly: summed over records they stay what was spent.
@@ -473,6 +497,7 @@ fn execute(
         .zip(&scratches)
         .map(|((stage, parts), scratch)| match &outcome {
             Ok(()) => commit(stage, parts, scratch, (&timing, batch.clone()), store, env),
+            Err(e) if e.is::<Interrupted>() => Err(Interrupted.into()),
             Err(e) => Err(anyhow!("{e:#}")),
         })
         .collect();
@@ -613,6 +638,7 @@ mod tests {
             data_dir: store.root().join("data"),
             max_batch,
             accelerator_slots: 0,
+            checkpoint_every: None,
             remote: None,
             compute: true,
         }

@@ -2,12 +2,14 @@
 //! the epoch loop shared by every MNIST experiment.
 
 use crate::rng::SeededRng;
+use anyhow::ensure;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use rand::seq::SliceRandom;
 
-use super::optim::Adam;
+use super::optim::{Adam, MomentsOnHost};
+use super::snapshot::{RngPosition, Snapshot, module_values, with_module_values};
 use crate::data::mnist::{PIXELS, Split};
 
 /// `nn.CrossEntropyLoss()` with class targets: mean over the batch of -log_softmax(z)[y].
@@ -98,36 +100,6 @@ pub fn evaluate(model: &impl Classifier, data: &DeviceSplit, batch: usize) -> Me
     Metrics { loss: loss_sum / data.len as f64, accuracy: correct as f64 / data.len as f64 }
 }
 
-/// One epoch of mini-batch training with a fresh seeded permutation (drop_last = false). Returns
-/// the mean of the mini-batch losses.
-pub fn train_epoch<M: Classifier>(
-    mut model: M,
-    optimizer: &mut Adam,
-    lr: f64,
-    data: &DeviceSplit,
-    batch: usize,
-    rng: &mut SeededRng,
-    mut on_step: impl FnMut(usize),
-) -> (M, f64) {
-    let mut order: Vec<usize> = (0..data.len).collect();
-    order.shuffle(rng);
-    // One upload of the epoch's order and one read of its losses: no step waits for the device.
-    let order = data.indices(&order);
-    let steps = data.len.div_ceil(batch);
-    let mut losses = Vec::with_capacity(steps);
-    for step in 0..steps {
-        let (x, y) = data.gather(order.clone().slice(step * batch..((step + 1) * batch).min(data.len)));
-        let logits = model.logits(x, Some(rng));
-        let loss = cross_entropy(logits, y);
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(lr, model, grads);
-        losses.push(loss.inner());
-        on_step(step);
-    }
-    let sum: f64 = super::values(Tensor::cat(losses, 0)).iter().map(|&l| l as f64).sum();
-    (model, sum / steps as f64)
-}
-
 /// One epoch's record: the mean mini-batch loss during the epoch, then full-set metrics after it.
 #[derive(Clone, Debug)]
 pub struct EpochMetrics {
@@ -151,46 +123,266 @@ pub struct FitOptions {
     pub evaluate_every: usize,
 }
 
-/// Trains for `opts.epochs`, evaluating the full train and test sets (evaluation mode) after every
-/// `opts.evaluate_every` epochs and after the last; the history holds the evaluated epochs.
-/// `progress(epoch, step, steps_per_epoch, last)` is called after each step.
-pub fn fit<M: Classifier>(
-    mut model: M,
-    optimizer: &mut Adam,
-    train: &DeviceSplit,
-    test: &DeviceSplit,
-    opts: &FitOptions,
-    rng: &mut SeededRng,
-    mut progress: impl FnMut(usize, usize, usize, Option<&EpochMetrics>),
-) -> (M, Vec<EpochMetrics>) {
-    let (train_eval, test_eval) = (train.inner(), test.inner());
-    let steps = train.len.div_ceil(opts.batch);
-    let mut history: Vec<EpochMetrics> = Vec::with_capacity(opts.epochs);
-    for epoch in 0..opts.epochs {
-        let (trained, mean_batch_loss) = train_epoch(model, optimizer, opts.lr, train, opts.batch, rng, |step| {
-            progress(epoch, step + 1, steps, history.last())
-        });
-        model = trained;
-        let last = epoch + 1 == opts.epochs;
-        let stopping_rule = opts.stop_at_train_accuracy.is_some();
-        if !(last || stopping_rule || (epoch + 1) % opts.evaluate_every.max(1) == 0) {
-            continue;
-        }
-        let frozen = model.valid();
-        let metrics = EpochMetrics {
-            epoch: epoch + 1,
-            mean_batch_loss,
-            train: evaluate(&frozen, &train_eval, opts.eval_batch),
-            test: evaluate(&frozen, &test_eval, opts.eval_batch),
-        };
-        let done = opts.stop_at_train_accuracy.is_some_and(|t| metrics.train.accuracy >= t);
-        history.push(metrics);
-        progress(epoch + 1, 0, steps, history.last());
-        if done {
-            break;
+/// A training in progress: mini-batch epochs, each a fresh seeded permutation (drop_last =
+/// false), with full-set evaluations between them. It can stop after any step and be saved
+/// ([`Fit::snapshot`]); restored, it goes on exactly as if it had not stopped.
+pub struct Fit<M> {
+    model: Option<M>,
+    optimizer: Adam,
+    rng: SeededRng,
+    /// Epochs completed, and steps completed of the current one.
+    epoch: usize,
+    step: usize,
+    /// The current epoch's order (empty between epochs).
+    order: Vec<usize>,
+    /// The current epoch's mini-batch losses read back at a save, then those still on the device.
+    losses_read: Vec<f32>,
+    losses: Vec<Tensor<1>>,
+    history: Vec<EpochMetrics>,
+    finished: bool,
+}
+
+/// Where a [`Fit`] stands, for messages.
+pub struct FitPosition {
+    pub epoch: usize,
+    pub step: usize,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct FitState {
+    epoch: usize,
+    step: usize,
+    finished: bool,
+    rng: RngPosition,
+    adam_steps: Option<i32>,
+}
+
+impl<M: Classifier> Fit<M> {
+    /// A training of `model` from its first step; `rng` shuffles (and draws dropout masks).
+    pub fn new(model: M, optimizer: Adam, rng: SeededRng) -> Fit<M> {
+        Fit {
+            model: Some(model),
+            optimizer,
+            rng,
+            epoch: 0,
+            step: 0,
+            order: Vec::new(),
+            losses_read: Vec::new(),
+            losses: Vec::new(),
+            history: Vec::new(),
+            finished: false,
         }
     }
-    (model, history)
+
+    pub fn position(&self) -> FitPosition {
+        FitPosition { epoch: self.epoch, step: self.step }
+    }
+
+    /// Trains until the end (true), or until `pause()` says to stop after a step or an epoch
+    /// (false: call again to go on). `progress(epoch, step, steps_per_epoch, last)` is called
+    /// after each step and each evaluation.
+    pub fn run(
+        &mut self,
+        (train, test): (&DeviceSplit, &DeviceSplit),
+        opts: &FitOptions,
+        mut progress: impl FnMut(usize, usize, usize, Option<&EpochMetrics>),
+        mut pause: impl FnMut() -> bool,
+    ) -> bool {
+        let steps = train.len.div_ceil(opts.batch);
+        while !self.finished && self.epoch < opts.epochs {
+            let epoch = self.epoch;
+            let history = self.history.last().cloned();
+            let paused = self.train_steps(train, (opts.batch, opts.lr), |step| {
+                progress(epoch, step, steps, history.as_ref());
+                pause()
+            });
+            if paused {
+                return false;
+            }
+            self.end_epoch(train, test, opts, steps);
+            progress(self.epoch, 0, steps, self.history.last());
+            if !self.finished && self.epoch < opts.epochs && pause() {
+                return false;
+            }
+        }
+        self.finished = true;
+        true
+    }
+
+    /// The rest of the current epoch's steps (shuffling first at its start), asking `pause(step)`
+    /// after each; true when it paused.
+    fn train_steps(
+        &mut self,
+        train: &DeviceSplit,
+        (batch, lr): (usize, f64),
+        mut pause: impl FnMut(usize) -> bool,
+    ) -> bool {
+        let steps = train.len.div_ceil(batch);
+        if self.step == 0 {
+            self.order = (0..train.len).collect();
+            self.order.shuffle(&mut self.rng);
+        }
+        if self.step == steps {
+            return false;
+        }
+        // One upload of the epoch's order and one read of its losses: no step waits.
+        let order = train.indices(&self.order);
+        let mut model = self.model.take().expect("a model between steps");
+        let mut paused = false;
+        while self.step < steps && !paused {
+            let rows = self.step * batch..((self.step + 1) * batch).min(train.len);
+            let (x, y) = train.gather(order.clone().slice(rows));
+            let loss = cross_entropy(model.logits(x, Some(&mut self.rng)), y);
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = self.optimizer.step(lr, model, grads);
+            self.losses.push(loss.inner());
+            self.step += 1;
+            paused = pause(self.step);
+        }
+        self.model = Some(model);
+        paused
+    }
+
+    /// The mean of the epoch's mini-batch losses, then the full-set evaluation if one is due.
+    fn end_epoch(&mut self, train: &DeviceSplit, test: &DeviceSplit, opts: &FitOptions, steps: usize) {
+        let pending = match self.losses.is_empty() {
+            true => Vec::new(),
+            false => super::values(Tensor::cat(std::mem::take(&mut self.losses), 0)),
+        };
+        let sum: f64 = self.losses_read.drain(..).chain(pending).map(|l| l as f64).sum();
+        let mean_batch_loss = sum / steps as f64;
+        self.epoch += 1;
+        self.step = 0;
+        self.order.clear();
+        let last = self.epoch == opts.epochs;
+        let stopping_rule = opts.stop_at_train_accuracy.is_some();
+        if !(last || stopping_rule || self.epoch.is_multiple_of(opts.evaluate_every.max(1))) {
+            return;
+        }
+        let frozen = self.model.as_ref().expect("a model between steps").valid();
+        let metrics = EpochMetrics {
+            epoch: self.epoch,
+            mean_batch_loss,
+            train: evaluate(&frozen, &train.inner(), opts.eval_batch),
+            test: evaluate(&frozen, &test.inner(), opts.eval_batch),
+        };
+        self.finished = opts.stop_at_train_accuracy.is_some_and(|t| metrics.train.accuracy >= t);
+        self.history.push(metrics);
+    }
+
+    /// The trained model and its history (the evaluated epochs).
+    pub fn finish(self) -> (M, Vec<EpochMetrics>) {
+        (self.model.expect("a model between steps"), self.history)
+    }
+
+    /// Everything the training needs to go on: parameters, Adam's moments and step, the
+    /// generator's position, the epoch's order and losses so far, the history.
+    pub fn snapshot(&mut self) -> anyhow::Result<Snapshot> {
+        if !self.losses.is_empty() {
+            let read = super::values(Tensor::cat(std::mem::take(&mut self.losses), 0));
+            self.losses_read.extend(read);
+        }
+        let adam = self.optimizer.state();
+        let state = FitState {
+            epoch: self.epoch,
+            step: self.step,
+            finished: self.finished,
+            rng: RngPosition::of(&self.rng),
+            adam_steps: adam.as_ref().map(|a| a.t),
+        };
+        let mut snapshot = Snapshot::new(&state)?;
+        snapshot.put_f32("params", &module_values(self.model.as_ref().expect("a model between steps")));
+        if let Some(adam) = adam {
+            snapshot.put_f32("adam_m", &adam.m);
+            snapshot.put_f32("adam_v", &adam.v);
+        }
+        snapshot.put_u32("order", &self.order.iter().map(|&i| i as u32).collect::<Vec<_>>());
+        snapshot.put_f32("losses", &self.losses_read);
+        let column = |f: fn(&EpochMetrics) -> f64| self.history.iter().map(f).collect::<Vec<_>>();
+        snapshot.put_f64("history_epoch", &column(|m| m.epoch as f64));
+        snapshot.put_f64("history_mean_batch_loss", &column(|m| m.mean_batch_loss));
+        snapshot.put_f64("history_train_loss", &column(|m| m.train.loss));
+        snapshot.put_f64("history_train_accuracy", &column(|m| m.train.accuracy));
+        snapshot.put_f64("history_test_loss", &column(|m| m.test.loss));
+        snapshot.put_f64("history_test_accuracy", &column(|m| m.test.accuracy));
+        Ok(snapshot)
+    }
+
+    /// The training `snapshot` saved, continued with `model` (any model of the same shape, on
+    /// the training `device`) and an Adam of `weight_decay`.
+    pub fn restore(model: M, weight_decay: f32, snapshot: &Snapshot, device: &Device) -> anyhow::Result<Fit<M>> {
+        let state: FitState = snapshot.state()?;
+        let model = with_module_values(model, &snapshot.f32s("params")?)?;
+        let adam = match state.adam_steps {
+            Some(t) => Some(MomentsOnHost { m: snapshot.f32s("adam_m")?, v: snapshot.f32s("adam_v")?, t }),
+            None => None,
+        };
+        let epochs = snapshot.f64s("history_epoch")?;
+        let columns = [
+            snapshot.f64s("history_mean_batch_loss")?,
+            snapshot.f64s("history_train_loss")?,
+            snapshot.f64s("history_train_accuracy")?,
+            snapshot.f64s("history_test_loss")?,
+            snapshot.f64s("history_test_accuracy")?,
+        ];
+        ensure!(columns.iter().all(|c| c.len() == epochs.len()), "the checkpoint's history is ragged");
+        let history = (0..epochs.len())
+            .map(|i| EpochMetrics {
+                epoch: epochs[i] as usize,
+                mean_batch_loss: columns[0][i],
+                train: Metrics { loss: columns[1][i], accuracy: columns[2][i] },
+                test: Metrics { loss: columns[3][i], accuracy: columns[4][i] },
+            })
+            .collect();
+        Ok(Fit {
+            model: Some(model),
+            optimizer: Adam::resume(weight_decay, adam, device),
+            rng: state.rng.restore()?,
+            epoch: state.epoch,
+            step: state.step,
+            order: snapshot.u32s("order")?.into_iter().map(|i| i as usize).collect(),
+            losses_read: snapshot.f32s("losses")?,
+            losses: Vec::new(),
+            history,
+            finished: state.finished,
+        })
+    }
+}
+
+/// One epoch of mini-batch training, without evaluation (the benchmarks' unit): the model and the
+/// mean of its mini-batch losses.
+pub fn train_epoch<M: Classifier>(
+    model: M,
+    optimizer: &mut Adam,
+    lr: f64,
+    data: &DeviceSplit,
+    batch: usize,
+    rng: &mut SeededRng,
+    mut on_step: impl FnMut(usize),
+) -> (M, f64) {
+    let parts = (std::mem::replace(optimizer, Adam::new(0.0)), rng.clone());
+    let mut fit = Fit::new(model, parts.0, parts.1);
+    fit.train_steps(data, (batch, lr), |step| {
+        on_step(step - 1);
+        false
+    });
+    let losses = super::values(Tensor::cat(std::mem::take(&mut fit.losses), 0));
+    let mean = losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64;
+    (*optimizer, *rng) = (fit.optimizer, fit.rng);
+    (fit.model.expect("a model after the epoch"), mean)
+}
+
+/// Trains for `opts.epochs` without stopping (see [`Fit`]): the trained model and its history.
+pub fn fit<M: Classifier>(
+    model: M,
+    optimizer: Adam,
+    (train, test): (&DeviceSplit, &DeviceSplit),
+    opts: &FitOptions,
+    rng: SeededRng,
+) -> (M, Vec<EpochMetrics>) {
+    let mut fit = Fit::new(model, optimizer, rng);
+    fit.run((train, test), opts, |_, _, _, _| {}, || false);
+    fit.finish()
 }
 
 #[cfg(test)]
@@ -224,8 +416,7 @@ mod tests {
             let model = Mlp::new(&[PIXELS, 8, 10], Activation::Relu, &mut Init::new(1), &device);
             let opts =
                 FitOptions { epochs: 5, batch: 10, lr: 1e-2, eval_batch: 16, stop_at_train_accuracy, evaluate_every };
-            let mut rng = SeededRng::seed_from_u64(9);
-            fit(model, &mut Adam::new(0.0), &data, &data, &opts, &mut rng, |_, _, _, _| {}).1
+            fit(model, Adam::new(0.0), (&data, &data), &opts, SeededRng::seed_from_u64(9)).1
         };
         let epochs = |history: &[EpochMetrics]| history.iter().map(|m| m.epoch).collect::<Vec<_>>();
         let (every, sparse) = (run(1, None), run(2, None));
@@ -238,5 +429,75 @@ mod tests {
         );
         // A stopping rule reads every epoch's accuracy (here it never stops: 200 %).
         assert_eq!(epochs(&run(2, Some(2.0))), [1, 2, 3, 4, 5]);
+    }
+
+    /// A training stopped after any step or epoch, saved to bytes, and restored into a model of
+    /// other weights ends with the same bits as one never stopped: parameters, history, losses.
+    #[test]
+    fn a_training_resumed_from_its_snapshots_ends_bit_for_bit_as_an_uninterrupted_one() {
+        use crate::nn::cnn::{Cnn, CnnShape};
+        use crate::nn::{Activation, Init, Mlp};
+        use rand::{Rng, SeedableRng};
+        let device = Device::flex().autodiff();
+        let mut rng = SeededRng::seed_from_u64(5);
+        let images = (0..45 * PIXELS).map(|_| if rng.random_bool(0.3) { rng.random::<f32>() } else { 0.0 }).collect();
+        let split = Split { images, labels: (0..45).map(|i| (i * 7 % 10) as u8).collect() };
+        let data = DeviceSplit::new(&split, &device);
+        // 45 images in batches of 10: four full steps and a short one per epoch.
+        let opts = FitOptions {
+            epochs: 4,
+            batch: 10,
+            lr: 3e-3,
+            eval_batch: 16,
+            stop_at_train_accuracy: None,
+            evaluate_every: 2,
+        };
+        let bits = |history: &[EpochMetrics]| -> Vec<[u64; 6]> {
+            history
+                .iter()
+                .map(|m| {
+                    [m.epoch as f64, m.mean_batch_loss, m.train.loss, m.train.accuracy, m.test.loss, m.test.accuracy]
+                        .map(f64::to_bits)
+                })
+                .collect()
+        };
+        fn check<M: Classifier + Clone>(
+            fresh: impl Fn(u64) -> M,
+            (data, opts): (&DeviceSplit, &FitOptions),
+            weight_decay: f32,
+            bits: &dyn Fn(&[EpochMetrics]) -> Vec<[u64; 6]>,
+        ) {
+            let device = data.images.device();
+            let reference = fit(fresh(1), Adam::new(weight_decay), (data, data), opts, SeededRng::seed_from_u64(9));
+            // Stop after every k-th step or epoch boundary, each time through bytes.
+            for every in [1, 2, 3, 7] {
+                let mut fit = Fit::new(fresh(1), Adam::new(weight_decay), SeededRng::seed_from_u64(9));
+                let (mut calls, mut stops) = (0, 0);
+                while !fit.run(
+                    (data, data),
+                    opts,
+                    |_, _, _, _| {},
+                    || {
+                        calls += 1;
+                        calls % every == 0
+                    },
+                ) {
+                    stops += 1;
+                    let bytes = fit.snapshot().unwrap().to_bytes().unwrap();
+                    let snapshot = Snapshot::from_bytes(&bytes).unwrap();
+                    fit = Fit::restore(fresh(2), weight_decay, &snapshot, &device).unwrap();
+                }
+                assert!(stops >= 20 / every, "every {every}: stopped {stops} times");
+                let (model, history) = fit.finish();
+                assert_eq!(module_values(&model), module_values(&reference.0), "every {every}: parameters");
+                assert_eq!(bits(&history), bits(&reference.1), "every {every}: history");
+            }
+        }
+        let mlp = |seed| Mlp::new(&[PIXELS, 8, 10], Activation::Relu, &mut Init::new(seed), &device);
+        check(mlp, (&data, &opts), 0.0, &bits);
+        // A CNN with dropout (drawn from the same generator) and weight decay.
+        let shape = CnnShape { convs: vec![(2, 5)], head: vec![2 * 12 * 12, 6, 10], dropout: Some((0, 0.25)) };
+        let cnn = |seed| Cnn::new(&shape, &mut Init::new(seed), &device);
+        check(cnn, (&data, &opts), 1e-4, &bits);
     }
 }

@@ -111,6 +111,7 @@ pub fn norm(v: &[f32]) -> f64 {
 }
 
 /// Adam on a flat vector, exactly as `torch.optim.Adam` (f32, bias correction, coupled L2).
+#[derive(Clone)]
 pub struct FlatAdam {
     pub lr: f32,
     pub betas: (f32, f32),
@@ -124,6 +125,16 @@ pub struct FlatAdam {
 impl FlatAdam {
     pub fn new(lr: f32, weight_decay: f32, n: usize) -> FlatAdam {
         FlatAdam { lr, betas: (0.9, 0.999), eps: 1e-8, weight_decay, m: vec![0.0; n], v: vec![0.0; n], t: 0 }
+    }
+
+    /// Its moments and step count, to checkpoint.
+    pub fn state(&self) -> super::optim::MomentsOnHost {
+        super::optim::MomentsOnHost { m: self.m.clone(), v: self.v.clone(), t: self.t }
+    }
+
+    /// An Adam of `lr` and `weight_decay` that goes on from `state`.
+    pub fn resume(lr: f32, weight_decay: f32, state: super::optim::MomentsOnHost) -> FlatAdam {
+        FlatAdam { m: state.m, v: state.v, t: state.t, ..FlatAdam::new(lr, weight_decay, 0) }
     }
 
     pub fn step(&mut self, theta: &mut [f32], grad: &[f32]) {

@@ -11,6 +11,7 @@ pub mod loss;
 pub mod mlp;
 pub mod optim;
 pub mod shape;
+pub mod snapshot;
 pub mod sparse_input;
 pub mod stacked;
 

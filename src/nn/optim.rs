@@ -57,6 +57,27 @@ impl Adam {
         let update = self.moments.get_or_insert_with(|| AdamMoments::zeros_like(&g)).update(lr, g);
         module.map(&mut Apply { layout: &self.layout, update })
     }
+
+    /// Its state, to checkpoint: both moments (in the module's parameter order) and the step
+    /// count; `None` before the first step.
+    pub fn state(&self) -> Option<MomentsOnHost> {
+        self.moments.as_ref().map(AdamMoments::to_host)
+    }
+
+    /// An Adam that continues from `state` on `device`. The layout is set again at the next step
+    /// from the module's parameter order, which is the order the moments were saved in.
+    pub fn resume(weight_decay: f32, state: Option<MomentsOnHost>, device: &Device) -> Adam {
+        let moments = state.map(|s| AdamMoments::from_host(s, [0], device));
+        Adam { weight_decay, layout: HashMap::new(), moments }
+    }
+}
+
+/// Adam's moments read back from the device (flattened), and its step count.
+#[derive(Clone)]
+pub struct MomentsOnHost {
+    pub m: Vec<f32>,
+    pub v: Vec<f32>,
+    pub t: i32,
 }
 
 /// torch.optim.Adam's state for parameters laid out in one tensor (the update is element-wise,
@@ -87,6 +108,27 @@ impl<const D: usize> AdamMoments<D> {
         self.m = self.m.clone() * b1 + g.clone() * (1.0 - b1);
         self.v = self.v.clone() * b2 + g.square() * (1.0 - b2);
         (self.m.clone() / (self.v.clone().sqrt() / bias2_sqrt + Self::EPS)) * step_size
+    }
+
+    /// The moments flattened on the host, and the step count.
+    pub fn to_host(&self) -> MomentsOnHost {
+        MomentsOnHost { m: super::values(self.m.clone()), v: super::values(self.v.clone()), t: self.t }
+    }
+
+    /// Moments of shape `dims` from `state` (a zero in `dims` takes the length of the vectors).
+    pub fn from_host(state: MomentsOnHost, mut dims: [usize; D], device: &Device) -> Self {
+        let device = device.clone().inner();
+        let n = state.m.len();
+        if let Some(free) = dims.iter().position(|&d| d == 0) {
+            dims[free] = n / dims.iter().filter(|&&d| d != 0).product::<usize>().max(1);
+        }
+        let tensor = |values: Vec<f32>| Tensor::<D>::from_data(TensorData::new(values, dims), &device);
+        AdamMoments { m: tensor(state.m), v: tensor(state.v), t: state.t }
+    }
+
+    /// The length of the first dimension (a stack's members).
+    pub fn rows(&self) -> usize {
+        self.m.dims()[0]
     }
 
     /// Applies `f` to both moments (e.g. to keep some members' rows).

@@ -12,7 +12,7 @@
 
 use burn::prelude::*;
 
-use super::optim::AdamMoments;
+use super::optim::{AdamMoments, MomentsOnHost};
 
 use super::{Activation, Init, Mlp, mlp::param_count};
 
@@ -182,6 +182,28 @@ impl StackedAdam {
             *p = p.clone() - slice;
             offset += a * b;
         }
+    }
+
+    /// Each member's moments (its row of each) and the step count they share, to checkpoint.
+    pub fn member_states(&self) -> Vec<MomentsOnHost> {
+        let MomentsOnHost { m, v, t } = self.moments.to_host();
+        let rows = |all: &[f32]| all.chunks(all.len() / self.members().max(1)).map(<[f32]>::to_vec).collect::<Vec<_>>();
+        rows(&m).into_iter().zip(rows(&v)).map(|(m, v)| MomentsOnHost { m, v, t }).collect()
+    }
+
+    /// Members that go on from `states` (saved by [`StackedAdam::member_states`] at one step
+    /// count), in that order.
+    pub fn resume(lr: f64, weight_decay: f32, states: Vec<MomentsOnHost>, device: &Device) -> StackedAdam {
+        let r = states.len();
+        assert!(r > 0 && states.iter().all(|s| s.t == states[0].t), "members resumed together share a step");
+        let t = states[0].t;
+        let (m, v): (Vec<Vec<f32>>, Vec<Vec<f32>>) = states.into_iter().map(|s| (s.m, s.v)).unzip();
+        let state = MomentsOnHost { m: m.concat(), v: v.concat(), t };
+        StackedAdam { lr, weight_decay, moments: AdamMoments::from_host(state, [r, 0], device) }
+    }
+
+    fn members(&self) -> usize {
+        self.moments.rows()
     }
 
     /// Keeps the moments of the members at `rows` (see [`StackedMlp::keep`]).

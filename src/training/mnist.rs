@@ -8,8 +8,11 @@ use super::mnist_inputs::MnistInputs;
 use crate::analysis::{Cell, Table};
 use crate::data::mnist::Split;
 use crate::engine::{Stage, StageContext, StageKind};
-use crate::nn::classify::{self, DeviceSplit, EpochMetrics, FitOptions};
+use crate::nn::classify::{self, DeviceSplit, EpochMetrics, Fit, FitOptions, FitPosition};
+use crate::nn::optim::Adam;
+use crate::nn::snapshot::Snapshot;
 use crate::nn::{Activation, Compute, Init, Mlp};
+use crate::rng::SeededRng;
 
 /// Per-epoch metrics as CSV: epoch, mean_batch_loss, train_loss, train_acc, test_loss, test_acc.
 pub fn write_history(path: &std::path::Path, history: &[EpochMetrics]) -> Result<()> {
@@ -133,7 +136,8 @@ pub fn train_mnist_mlp(ctx: &StageContext, t: &MlpTraining) -> Result<TrainedMlp
 }
 
 /// Trains `model` (built on the training device) with PyTorch's Adam and seeded reshuffles,
-/// evaluating the full `splits` after every epoch, with a progress bar per step.
+/// evaluating the full `splits` after every epoch, with a progress bar per step. The training
+/// saves itself at the stage's checkpoint as it goes and, given one for its key, resumes from it.
 pub fn fit_on_mnist<M: classify::Classifier>(
     ctx: &StageContext,
     model: M,
@@ -144,13 +148,23 @@ pub fn fit_on_mnist<M: classify::Classifier>(
 ) -> Result<(M, Vec<EpochMetrics>)> {
     use rand::SeedableRng;
     let device = Compute::for_stage(ctx)?.training_device()?;
-    let mut optimizer = crate::nn::optim::Adam::new(weight_decay);
     let (train_data, test_data) = (DeviceSplit::new(train, &device), DeviceSplit::new(test, &device));
-    // Shuffling and dropout draw from their own stream, so they do not depend on the model's size.
-    let mut rng = crate::rng::SeededRng::seed_from_u64(seed ^ 0x5eed_da7a);
     let steps = train_data.len.div_ceil(opts.batch);
+    let mut fit = match ctx.checkpoint.load() {
+        Some(bytes) => {
+            let fit = Fit::restore(model, weight_decay, &Snapshot::from_bytes(&bytes)?, &device)?;
+            let FitPosition { epoch, step } = fit.position();
+            ctx.checkpoint.resumed(&match step {
+                0 => format!("at epoch {} of {}", epoch + 1, opts.epochs),
+                _ => format!("at epoch {} of {}, step {step} of {steps}", epoch + 1, opts.epochs),
+            });
+            fit
+        }
+        // Shuffling and dropout draw from their own stream, so they do not depend on the model's size.
+        None => Fit::new(model, Adam::new(weight_decay), SeededRng::seed_from_u64(seed ^ 0x5eed_da7a)),
+    };
     ctx.progress.set_total((opts.epochs * steps) as u64);
-    Ok(classify::fit(model, &mut optimizer, &train_data, &test_data, opts, &mut rng, |epoch, step, _, last| {
+    let progress = |epoch: usize, step: usize, _: usize, last: Option<&EpochMetrics>| {
         ctx.progress.update((epoch * steps + step) as u64, || match last {
             Some(m) => format!(
                 "epoch {}/{} train acc {:.2}% test acc {:.2}%",
@@ -161,7 +175,11 @@ pub fn fit_on_mnist<M: classify::Classifier>(
             ),
             None => format!("epoch {}/{}", epoch + 1, opts.epochs),
         });
-    }))
+    };
+    while !fit.run((&train_data, &test_data), opts, progress, || ctx.checkpoint.due()) {
+        ctx.checkpoint.save(&fit.snapshot()?.to_bytes()?)?;
+    }
+    Ok(fit.finish())
 }
 
 /// The train stage of an MNIST-MLP experiment: trains per the stage's [`MlpTraining`] params and

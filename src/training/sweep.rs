@@ -4,6 +4,8 @@
 use anyhow::{Result, bail};
 
 use crate::engine::StageContext;
+use crate::engine::checkpoint::Interrupted;
+use crate::nn::snapshot::Snapshot;
 use crate::nn::{Activation, Compute, Init, Mlp};
 
 /// A flat f32 vector as little-endian bytes (weights handed between stages).
@@ -31,6 +33,26 @@ pub fn batch_params<P: serde::de::DeserializeOwned>(
         bail!("{}: a batch mixes settings its runs must share", ctxs[0].stage.kind.name);
     }
     Ok(runs)
+}
+
+/// The state a member of a batch saved at its checkpoint, if any.
+pub fn load_member(ctx: &StageContext) -> Result<Option<Snapshot>> {
+    ctx.checkpoint.load().map(|bytes| Snapshot::from_bytes(&bytes)).transpose()
+}
+
+/// Saves each member's state at its own checkpoint. When the process was asked to stop, every
+/// member is saved before the stop is returned.
+pub fn save_members<'a, 'c: 'a>(
+    states: impl IntoIterator<Item = (&'a StageContext<'c>, Result<Snapshot>)>,
+) -> Result<()> {
+    let mut stop = None;
+    for (ctx, snapshot) in states {
+        match ctx.checkpoint.save(&snapshot?.to_bytes()?) {
+            Err(e) if e.is::<Interrupted>() => stop = Some(e),
+            other => other?,
+        }
+    }
+    stop.map_or(Ok(()), Err)
 }
 
 /// The one file every instance of a batch reads as `name` (data the runs share).

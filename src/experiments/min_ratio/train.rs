@@ -1,6 +1,6 @@
 //! The runs of `min_ratio` (spec section 5): train, minimise the gradient norm, take the Hessian.
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
@@ -11,8 +11,10 @@ use crate::analysis::write_columns;
 use crate::data;
 use crate::engine::StageContext;
 use crate::nn::flat::{FlatAdam, MseObjective, norm};
+use crate::nn::optim::MomentsOnHost;
+use crate::nn::snapshot::Snapshot;
 use crate::nn::{Activation, Compute, Init, Mlp, mlp::param_count};
-use crate::training::sweep::{batch_params, shared_input};
+use crate::training::sweep::{batch_params, load_member, save_members, shared_input};
 
 pub const ID: &str = "min_ratio";
 pub const WIDTHS: [usize; 4] = [1, 12, 6, 1];
@@ -68,6 +70,7 @@ pub struct RunResult {
 
 /// Where one run's minimisation of ‖∇L‖² ended: the point with the smallest gradient norm seen,
 /// that norm, and the steps taken.
+#[derive(Clone)]
 pub struct Minimised {
     pub theta: Vec<f32>,
     pub grad_norm: f64,
@@ -77,49 +80,77 @@ pub struct Minimised {
 /// Minimises ‖∇L‖² from each of `starts` by Adam on 2·H·∇L (finite-difference HVP), all runs in
 /// lockstep so that each step is two batched passes (the gradients, then the HVP probes) however
 /// many runs there are; a run leaves when it reaches `target` or `max_steps`. Each run's numbers
-/// are those it would get alone.
+/// are those it would get alone. (The stage drives [`Descent`] itself, to save between steps.)
+#[cfg(test)]
 pub fn minimise_grad_norm(
     objective: &MseObjective,
     starts: &[Vec<f32>],
     lr: f32,
-    max_steps: usize,
-    target: f64,
-    fd_step: f32,
+    (max_steps, target, fd_step): (usize, f64, f32),
     mut progress: impl FnMut(usize, f64),
 ) -> Vec<Minimised> {
-    let mut thetas = starts.to_vec();
-    let mut adams: Vec<FlatAdam> = starts.iter().map(|t| FlatAdam::new(lr, 0.0, t.len())).collect();
-    let mut best: Vec<Minimised> =
-        starts.iter().map(|t| Minimised { theta: t.clone(), grad_norm: f64::INFINITY, steps: 0 }).collect();
-    let mut active: Vec<usize> = (0..starts.len()).collect();
-    let mut steps = 0;
-    while !active.is_empty() {
-        let current: Vec<Vec<f32>> = active.iter().map(|&r| thetas[r].clone()).collect();
+    let mut descent = Descent::new(starts, lr);
+    while descent.step(objective, (max_steps, target, fd_step)) {
+        progress(descent.steps, descent.best[descent.active[0]].grad_norm);
+    }
+    descent.best
+}
+
+/// [`minimise_grad_norm`] as a state that goes a step at a time, so it can stop and be saved
+/// between steps; runs resumed from the same step go on together.
+pub struct Descent {
+    pub thetas: Vec<Vec<f32>>,
+    pub adams: Vec<FlatAdam>,
+    pub best: Vec<Minimised>,
+    /// The runs still descending.
+    pub active: Vec<usize>,
+    /// Steps taken by the runs still descending.
+    pub steps: usize,
+}
+
+impl Descent {
+    #[cfg(test)]
+    pub fn new(starts: &[Vec<f32>], lr: f32) -> Descent {
+        Descent {
+            thetas: starts.to_vec(),
+            adams: starts.iter().map(|t| FlatAdam::new(lr, 0.0, t.len())).collect(),
+            best: starts.iter().map(|t| Minimised { theta: t.clone(), grad_norm: f64::INFINITY, steps: 0 }).collect(),
+            active: (0..starts.len()).collect(),
+            steps: 0,
+        }
+    }
+
+    /// One step of every active run; false when none is left.
+    pub fn step(&mut self, objective: &MseObjective, (max_steps, target, fd_step): (usize, f64, f32)) -> bool {
+        if self.active.is_empty() {
+            return false;
+        }
+        let current: Vec<Vec<f32>> = self.active.iter().map(|&r| self.thetas[r].clone()).collect();
         let grads = objective.grads(&current);
         let mut going = Vec::new();
-        for (&r, g) in active.iter().zip(grads) {
+        for (&r, g) in self.active.iter().zip(grads) {
             let g_norm = norm(&g);
-            if g_norm < best[r].grad_norm {
-                best[r].grad_norm = g_norm;
-                best[r].theta.clone_from(&thetas[r]);
+            let best = &mut self.best[r];
+            if g_norm < best.grad_norm {
+                best.grad_norm = g_norm;
+                best.theta.clone_from(&self.thetas[r]);
             }
-            best[r].steps = steps;
-            if !(g_norm < target || steps == max_steps) {
+            best.steps = self.steps;
+            if !(g_norm < target || self.steps == max_steps) {
                 going.push((r, g));
             }
         }
-        progress(steps, best[active[0]].grad_norm);
-        let probes: Vec<Vec<f32>> = going.iter().flat_map(|(r, g)| hvp_probes(&thetas[*r], g, fd_step)).collect();
+        let probes: Vec<Vec<f32>> = going.iter().flat_map(|(r, g)| hvp_probes(&self.thetas[*r], g, fd_step)).collect();
         let mut probe_grads = objective.grads(&probes).into_iter();
         for (r, g) in &going {
             let mine: Vec<Vec<f32>> = probe_grads.by_ref().take(if norm(g) == 0.0 { 0 } else { 2 }).collect();
             let direction: Vec<f32> = hvp_from(&mine, g, fd_step).iter().map(|v| 2.0 * v).collect();
-            adams[*r].step(&mut thetas[*r], &direction);
+            self.adams[*r].step(&mut self.thetas[*r], &direction);
         }
-        active = going.into_iter().map(|(r, _)| r).collect();
-        steps += 1;
+        self.active = going.into_iter().map(|(r, _)| r).collect();
+        self.steps += 1;
+        !self.active.is_empty()
     }
-    best
 }
 
 /// Minimises ½‖∇L‖² by Levenberg–Marquardt: the Jacobian of ∇L is the Hessian H (central
@@ -172,53 +203,250 @@ pub fn minimise_grad_norm_lm(
 
 /// Every run of the batch (same data and settings, their own seeds): training and the Adam phase
 /// of ‖∇L‖² in lockstep (batched passes), then per run Levenberg–Marquardt and the Hessian (each a
-/// batched pass of its 2n probes).
+/// batched pass of its 2n probes). Every run saves where it stands at its checkpoint as the batch
+/// goes; runs found saved resume there, those saved at one point going on together.
 pub fn run(ctxs: &[StageContext]) -> Result<()> {
     let runs: Vec<RunParams> = batch_params(ctxs, RunParams::group)?;
     let p = &runs[0];
     let (xs, ys) = data::read_xy(shared_input(ctxs, "data")?)?;
     let device: Device = Compute::for_stage(&ctxs[0])?.training_device()?;
     let objective = MseObjective::new(&WIDTHS, Activation::Relu, &xs, &ys, &device);
-    let mut thetas: Vec<Vec<f32>> =
-        runs.iter().map(|r| Mlp::new(&WIDTHS, Activation::Relu, &mut Init::new(r.seed), &device).flat()).collect();
+    let mut members: Vec<Member> = Vec::with_capacity(runs.len());
+    for (ctx, run) in ctxs.iter().zip(&runs) {
+        members.push(match load_member(ctx)? {
+            Some(saved) => Member::from_snapshot(&saved, p)?,
+            None => Member::fresh(run, &device),
+        });
+    }
+    let resumed: Vec<String> = members.iter().filter_map(|m| m.phase.resumed_at(p)).collect();
+    if !resumed.is_empty() {
+        let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+        resumed.iter().for_each(|at| *counts.entry(at).or_default() += 1);
+        let said: Vec<String> = counts.iter().map(|(at, n)| format!("{n} run(s) {at}")).collect();
+        ctxs[0].checkpoint.resumed(&said.join(", "));
+    }
     let progress = ctxs[0].progress;
     progress.set_total((p.epochs + p.norm_adam_steps + p.norm_lm_steps * runs.len()) as u64);
+    let save = |members: &[Member]| save_members(ctxs.iter().zip(members).map(|(ctx, m)| (ctx, m.to_snapshot())));
 
-    let mut adams: Vec<FlatAdam> = thetas.iter().map(|t| FlatAdam::new(p.lr, 0.0, t.len())).collect();
-    let mut loss_sums = vec![0.0f64; runs.len()];
-    for epoch in 0..p.epochs {
-        let steps = objective.losses_and_grads(&thetas);
-        for (r, (loss, grad)) in steps.into_iter().enumerate() {
-            loss_sums[r] += loss as f64;
-            adams[r].step(&mut thetas[r], &grad);
+    // Training, in lockstep per epoch the runs were saved at.
+    while let Some(start) = members.iter().filter_map(|m| m.phase.training_epoch()).min() {
+        let group: Vec<usize> =
+            (0..members.len()).filter(|&r| members[r].phase.training_epoch() == Some(start)).collect();
+        for epoch in start..p.epochs {
+            let thetas: Vec<Vec<f32>> = group.iter().map(|&r| members[r].theta.clone()).collect();
+            for (&r, (loss, grad)) in group.iter().zip(objective.losses_and_grads(&thetas)) {
+                let m = &mut members[r];
+                m.loss_sum += loss as f64;
+                m.adam.step(&mut m.theta, &grad);
+                m.phase = Phase::Training { epoch: epoch + 1 };
+            }
+            progress.update(epoch as u64 + 1, || format!("training {} runs", group.len()));
+            if epoch + 1 < p.epochs && ctxs[group[0]].checkpoint.due() {
+                save(&members)?;
+            }
         }
-        progress.update(epoch as u64 + 1, || format!("training {} runs", runs.len()));
+        let thetas: Vec<Vec<f32>> = group.iter().map(|&r| members[r].theta.clone()).collect();
+        for (&r, (loss, grad)) in group.iter().zip(objective.losses_and_grads(&thetas)) {
+            let m = &mut members[r];
+            let trained = Trained { loss, grad_norm: norm(&grad) };
+            let best = Minimised { theta: m.theta.clone(), grad_norm: f64::INFINITY, steps: 0 };
+            m.adam = FlatAdam::new(p.norm_lr, 0.0, m.theta.len());
+            m.phase = Phase::Descending { step: Some(0), trained, best };
+        }
     }
-    let trained = objective.losses_and_grads(&thetas);
 
-    let adam_phase = minimise_grad_norm(
-        &objective,
-        &thetas,
-        p.norm_lr,
-        p.norm_adam_steps,
-        p.grad_norm_target,
-        p.fd_step,
-        |step, n| progress.update((p.epochs + step) as u64, || format!("|g| {n:.2e}")),
-    );
-    for (r, ((ctx, run), after_adam)) in ctxs.iter().zip(&runs).zip(adam_phase).enumerate() {
-        let at = (p.epochs + p.norm_adam_steps + r * p.norm_lm_steps) as u64;
-        let lm = minimise_grad_norm_lm(
-            &objective,
-            &after_adam.theta,
-            p.norm_lm_steps,
-            p.grad_norm_target,
-            p.fd_step,
-            |step, n| progress.update(at + step as u64, || format!("run {}: |g| {n:.2e}", run.seed)),
-        );
-        let (train_loss, g) = &trained[r];
-        finish(ctx, run, &objective, (*train_loss, norm(g), loss_sums[r]), after_adam.steps + lm.steps, lm)?;
+    // The Adam phase of ‖∇L‖², in lockstep per step the runs were saved at.
+    let limits = (p.norm_adam_steps, p.grad_norm_target, p.fd_step);
+    while let Some(start) = members.iter().filter_map(|m| m.phase.descent_step()).min() {
+        let group: Vec<usize> =
+            (0..members.len()).filter(|&r| members[r].phase.descent_step() == Some(start)).collect();
+        let mut descent = Descent {
+            thetas: group.iter().map(|&r| members[r].theta.clone()).collect(),
+            adams: group.iter().map(|&r| members[r].adam.clone()).collect(),
+            best: group.iter().map(|&r| members[r].phase.best().clone()).collect(),
+            active: (0..group.len()).collect(),
+            steps: start,
+        };
+        loop {
+            let going = descent.step(&objective, limits);
+            progress.update((p.epochs + descent.steps) as u64, || {
+                format!("|g| {:.2e}", descent.best[descent.active.first().copied().unwrap_or(0)].grad_norm)
+            });
+            for (i, &r) in group.iter().enumerate() {
+                let m = &mut members[r];
+                m.theta.clone_from(&descent.thetas[i]);
+                m.adam.clone_from(&descent.adams[i]);
+                let Phase::Descending { step, best, .. } = &mut m.phase else { unreachable!("descending") };
+                *step = descent.active.contains(&i).then_some(descent.steps);
+                best.clone_from(&descent.best[i]);
+            }
+            if !going {
+                break;
+            }
+            if ctxs[group[0]].checkpoint.due() {
+                save(&members)?;
+            }
+        }
+    }
+
+    // Per run, Levenberg–Marquardt from the best point, then the Hessian and the outputs.
+    for (r, (ctx, run)) in ctxs.iter().zip(&runs).enumerate() {
+        if let Phase::Descending { step: None, trained, best } = &members[r].phase {
+            let at = (p.epochs + p.norm_adam_steps + r * p.norm_lm_steps) as u64;
+            let lm = minimise_grad_norm_lm(
+                &objective,
+                &best.theta,
+                p.norm_lm_steps,
+                p.grad_norm_target,
+                p.fd_step,
+                |step, n| progress.update(at + step as u64, || format!("run {}: |g| {n:.2e}", run.seed)),
+            );
+            let trained = (trained.loss, trained.grad_norm, members[r].loss_sum);
+            finish(ctx, run, &objective, trained, best.steps + lm.steps, lm)?;
+            let outputs = OUTPUTS.map(|name| ctx.output(name).and_then(|path| Ok(std::fs::read(path)?)));
+            let [run_json, eigenvalues] = outputs;
+            members[r].phase = Phase::Done { run_json: run_json?, eigenvalues: eigenvalues? };
+            if r + 1 < runs.len() && ctx.checkpoint.due() {
+                save(&members)?;
+            }
+        } else if let Phase::Done { run_json, eigenvalues } = &members[r].phase {
+            for (name, bytes) in OUTPUTS.iter().zip([run_json, eigenvalues]) {
+                std::fs::write(ctx.output(name)?, bytes)?;
+            }
+        }
     }
     Ok(())
+}
+
+const OUTPUTS: [&str; 2] = ["run.json", "eigenvalues.csv"];
+
+/// One run of a batch: its parameters, its Adam (the training's, then the descent's), the sum of
+/// its training losses, and where it stands.
+struct Member {
+    theta: Vec<f32>,
+    adam: FlatAdam,
+    loss_sum: f64,
+    phase: Phase,
+}
+
+/// The MSE and gradient norm a run's training ended with.
+#[derive(Clone, Copy)]
+struct Trained {
+    loss: f32,
+    grad_norm: f64,
+}
+
+enum Phase {
+    /// `epoch` epochs trained.
+    Training { epoch: usize },
+    /// Descending ‖∇L‖² by Adam, `step` steps taken (`None`: it has left the descent).
+    Descending { step: Option<usize>, trained: Trained, best: Minimised },
+    /// Finished: its outputs.
+    Done { run_json: Vec<u8>, eigenvalues: Vec<u8> },
+}
+
+impl Phase {
+    fn training_epoch(&self) -> Option<usize> {
+        match self {
+            Phase::Training { epoch } => Some(*epoch),
+            _ => None,
+        }
+    }
+
+    fn descent_step(&self) -> Option<usize> {
+        match self {
+            Phase::Descending { step, .. } => *step,
+            _ => None,
+        }
+    }
+
+    fn best(&self) -> &Minimised {
+        match self {
+            Phase::Descending { best, .. } => best,
+            _ => unreachable!("only a descending run has a best point"),
+        }
+    }
+
+    /// Where a run resumes, for the message (`None` for a run that starts afresh).
+    fn resumed_at(&self, p: &RunParams) -> Option<String> {
+        match self {
+            Phase::Training { epoch: 0 } => None,
+            Phase::Training { epoch } => Some(format!("at epoch {} of {}", epoch + 1, p.epochs)),
+            Phase::Descending { step: Some(step), .. } => {
+                Some(format!("at step {} of {} on the gradient norm", step + 1, p.norm_adam_steps))
+            }
+            Phase::Descending { step: None, .. } => Some("at Levenberg–Marquardt".into()),
+            Phase::Done { .. } => Some("finished".into()),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+enum SavedPhase {
+    Training { epoch: usize },
+    Descending { step: Option<usize>, best_steps: usize },
+    Done,
+}
+
+impl Member {
+    fn fresh(run: &RunParams, device: &Device) -> Member {
+        let theta = Mlp::new(&WIDTHS, Activation::Relu, &mut Init::new(run.seed), device).flat();
+        let adam = FlatAdam::new(run.lr, 0.0, theta.len());
+        Member { theta, adam, loss_sum: 0.0, phase: Phase::Training { epoch: 0 } }
+    }
+
+    fn to_snapshot(&self) -> Result<Snapshot> {
+        let (saved, scalars) = match &self.phase {
+            Phase::Training { epoch } => (SavedPhase::Training { epoch: *epoch }, vec![self.loss_sum]),
+            Phase::Descending { step, trained, best } => (
+                SavedPhase::Descending { step: *step, best_steps: best.steps },
+                vec![self.loss_sum, trained.loss as f64, trained.grad_norm, best.grad_norm],
+            ),
+            Phase::Done { .. } => (SavedPhase::Done, Vec::new()),
+        };
+        let adam = self.adam.state();
+        let mut snapshot = Snapshot::new(&(saved, adam.t))?;
+        snapshot.put_f64("scalars", &scalars);
+        match &self.phase {
+            Phase::Done { run_json, eigenvalues } => {
+                snapshot.put_bytes("run_json", run_json);
+                snapshot.put_bytes("eigenvalues", eigenvalues);
+            }
+            phase => {
+                snapshot.put_f32("theta", &self.theta);
+                snapshot.put_f32("adam_m", &adam.m);
+                snapshot.put_f32("adam_v", &adam.v);
+                if let Phase::Descending { best, .. } = phase {
+                    snapshot.put_f32("best_theta", &best.theta);
+                }
+            }
+        }
+        Ok(snapshot)
+    }
+
+    fn from_snapshot(snapshot: &Snapshot, p: &RunParams) -> Result<Member> {
+        let (saved, t): (SavedPhase, i32) = snapshot.state()?;
+        let scalars = snapshot.f64s("scalars")?;
+        let scalar = |i: usize| scalars.get(i).copied().context("a checkpoint short of its scalars");
+        if let SavedPhase::Done = saved {
+            let phase =
+                Phase::Done { run_json: snapshot.bytes("run_json")?, eigenvalues: snapshot.bytes("eigenvalues")? };
+            return Ok(Member { theta: Vec::new(), adam: FlatAdam::new(0.0, 0.0, 0), loss_sum: 0.0, phase });
+        }
+        let moments = MomentsOnHost { m: snapshot.f32s("adam_m")?, v: snapshot.f32s("adam_v")?, t };
+        let (lr, phase) = match saved {
+            SavedPhase::Training { epoch } => (p.lr, Phase::Training { epoch }),
+            SavedPhase::Descending { step, best_steps } => {
+                let trained = Trained { loss: scalar(1)? as f32, grad_norm: scalar(2)? };
+                let best = Minimised { theta: snapshot.f32s("best_theta")?, grad_norm: scalar(3)?, steps: best_steps };
+                (p.norm_lr, Phase::Descending { step, trained, best })
+            }
+            SavedPhase::Done => unreachable!("returned above"),
+        };
+        let adam = FlatAdam::resume(lr, 0.0, moments);
+        Ok(Member { theta: snapshot.f32s("theta")?, adam, loss_sum: scalar(0)?, phase })
+    }
 }
 
 /// The Hessian at the point reached and the run's outputs (`run.json`, `eigenvalues.csv`).
@@ -272,13 +500,13 @@ mod tests {
         let theta = Mlp::new(&WIDTHS, Activation::Relu, &mut Init::new(4), &device).flat();
         let start = norm(&objective.grad(&theta));
         let other = Mlp::new(&WIDTHS, Activation::Relu, &mut Init::new(5), &device).flat();
-        let both = minimise_grad_norm(&objective, &[theta.clone(), other], 1e-3, 300, 1e-12, 1e-3, |_, _| {});
+        let both = minimise_grad_norm(&objective, &[theta.clone(), other], 1e-3, (300, 1e-12, 1e-3), |_, _| {});
         let Minimised { theta: end_theta, grad_norm: end, steps } = &both[0];
         assert_eq!(*steps, 300);
         assert!(*end < 0.5 * start, "gradient norm {start} -> {end}");
         assert!((norm(&objective.grad(end_theta)) - end).abs() < 1e-9, "the best point is returned");
         // In lockstep with another run, a run ends exactly where it ends alone.
-        let alone = minimise_grad_norm(&objective, std::slice::from_ref(&theta), 1e-3, 300, 1e-12, 1e-3, |_, _| {});
+        let alone = minimise_grad_norm(&objective, std::slice::from_ref(&theta), 1e-3, (300, 1e-12, 1e-3), |_, _| {});
         assert_eq!(alone[0].theta, *end_theta);
 
         let lm = minimise_grad_norm_lm(&objective, &theta, 30, 1e-4, 1e-3, |_, _| {});

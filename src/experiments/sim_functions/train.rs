@@ -1,5 +1,7 @@
 //! The training of `sim_functions` (spec section 1): data, and every run of a model as one batch.
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 use burn::module::Module;
 use serde::{Deserialize, Serialize};
@@ -8,9 +10,11 @@ use super::model::{Model, RunReport};
 use crate::analysis;
 use crate::data::{self, synth::Function};
 use crate::engine::StageContext;
+use crate::nn::optim::MomentsOnHost;
+use crate::nn::snapshot::Snapshot;
 use crate::nn::stacked::{StackedAdam, StackedMlp, member_columns, select_rows};
-use crate::nn::{self, Activation, Compute};
-use crate::training::sweep::batch_params;
+use crate::nn::{self, Activation, Compute, Mlp};
+use crate::training::sweep::{batch_params, load_member, save_members};
 
 pub const ID: &str = "sim_functions";
 
@@ -45,26 +49,81 @@ fn should_stop(losses: &[f32], p: &TrainParams) -> bool {
 }
 
 /// Trains every run of `ctxs` (one model, their own functions and seeds) as one stacked model;
-/// a run that meets the stopping rule leaves the stack and writes its outputs then.
+/// a run that meets the stopping rule leaves the stack and writes its outputs then. Each run saves
+/// its state at its checkpoint as the stack goes; runs found saved resume from there (runs saved
+/// at different epochs, having been in different batches, train as one stack per epoch).
 pub fn train(ctxs: &[StageContext]) -> Result<()> {
     let runs: Vec<TrainParams> = batch_params(ctxs, TrainParams::group)?;
-    let first = &runs[0];
-    let data: Vec<(Vec<f32>, Vec<f32>)> =
-        ctxs.iter().map(|ctx| data::read_xy(ctx.input("data")?)).collect::<Result<_>>()?;
+    let data: Vec<Xy> = ctxs.iter().map(|ctx| data::read_xy(ctx.input("data")?)).collect::<Result<_>>()?;
     let device = Compute::for_stage(&ctxs[0])?.training_device()?;
-    let mut x = member_columns(&data.iter().map(|(xs, _)| xs.as_slice()).collect::<Vec<_>>(), &device)?;
-    let mut y = member_columns(&data.iter().map(|(_, ys)| ys.as_slice()).collect::<Vec<_>>(), &device)?;
-    let n = data[0].0.len();
-    let seeds: Vec<u64> = runs.iter().map(|p| p.seed).collect();
-    let mut model = StackedMlp::new(first.model.widths(), Activation::LeakyRelu, &seeds, &device);
-    let mut optimizer = StackedAdam::new(first.lr, first.weight_decay, model.params_mut());
     let max_epochs = runs.iter().map(|p| p.max_epochs).max().unwrap_or(0);
     ctxs[0].progress.set_total(max_epochs as u64);
+    let mut by_epoch: BTreeMap<usize, Vec<(usize, Option<RunState>)>> = BTreeMap::new();
+    for (run, ctx) in ctxs.iter().enumerate() {
+        match load_member(ctx)?.map(RunState::from_snapshot).transpose()? {
+            Some(RunState { finished: Some(prediction), losses, params, .. }) => {
+                let member = Mlp::from_flat(runs[run].model.widths(), ACTIVATION, &params, &device);
+                write_run(ctx, &runs[run], &data[run].0, &losses, &prediction, member)?;
+                ctx.checkpoint.resumed(&format!("finished at epoch {} before the stop", losses.len()));
+            }
+            saved => by_epoch.entry(saved.as_ref().map_or(0, |s| s.losses.len())).or_default().push((run, saved)),
+        }
+    }
+    for (epoch, members) in by_epoch {
+        if epoch > 0 {
+            let others = members.len() - 1;
+            ctxs[members[0].0]
+                .checkpoint
+                .resumed(&format!("at epoch {} of {max_epochs}, with {others} other runs", epoch + 1));
+        }
+        train_stack(ctxs, (&runs, &data), members, &device)?;
+    }
+    Ok(())
+}
 
+const ACTIVATION: Activation = Activation::LeakyRelu;
+
+/// A run's data: inputs and targets.
+type Xy = (Vec<f32>, Vec<f32>);
+
+/// Trains `members` (runs of `ctxs`, fresh or saved at one epoch) as one stack to their ends.
+fn train_stack(
+    ctxs: &[StageContext],
+    (runs, data): (&[TrainParams], &[Xy]),
+    members: Vec<(usize, Option<RunState>)>,
+    device: &burn::prelude::Device,
+) -> Result<()> {
+    let first = &runs[members[0].0];
+    let start = members[0].1.as_ref().map_or(0, |s| s.losses.len());
+    let max_epochs = members.iter().map(|(run, _)| runs[*run].max_epochs).max().unwrap_or(0);
+    let column = |pick: fn(&Xy) -> &[f32]| {
+        member_columns(&members.iter().map(|(run, _)| pick(&data[*run])).collect::<Vec<_>>(), device)
+    };
+    let (mut x, mut y) = (column(|d| &d.0)?, column(|d| &d.1)?);
+    let n = data[members[0].0].0.len();
     // Row i of the stack is run active[i].
-    let mut active: Vec<usize> = (0..runs.len()).collect();
-    let mut losses: Vec<Vec<f32>> = vec![Vec::with_capacity(max_epochs); runs.len()];
-    for epoch in 0..max_epochs {
+    let mut active: Vec<usize> = members.iter().map(|(run, _)| *run).collect();
+    let mut losses: Vec<Vec<f32>> = vec![Vec::new(); runs.len()];
+    let (mut model, mut optimizer) = if start == 0 {
+        let seeds: Vec<u64> = active.iter().map(|&run| runs[run].seed).collect();
+        let mut model = StackedMlp::new(first.model.widths(), ACTIVATION, &seeds, device);
+        let optimizer = StackedAdam::new(first.lr, first.weight_decay, model.params_mut());
+        (model, optimizer)
+    } else {
+        let mut flats = Vec::new();
+        let mut moments = Vec::new();
+        for (run, saved) in members {
+            let saved = saved.expect("a run saved at a later epoch");
+            losses[run] = saved.losses;
+            flats.push(saved.params);
+            moments.push(saved.adam.expect("a run still training has moments"));
+        }
+        let model = StackedMlp::from_flats(first.model.widths(), ACTIVATION, &flats, device);
+        (model, StackedAdam::resume(first.lr, first.weight_decay, moments, device))
+    };
+    // Runs that left the stack since the last save: saved as finished at the next one.
+    let mut unsaved: Vec<(usize, RunState)> = Vec::new();
+    for epoch in start..max_epochs {
         let step = model.mse_and_grads(&x, &y);
         optimizer.step(model.params_mut(), step.grads);
         let epoch_losses = nn::values(step.losses);
@@ -77,20 +136,45 @@ pub fn train(ctxs: &[StageContext]) -> Result<()> {
             }
         }
         ctxs[0].progress.update(epoch as u64 + 1, || format!("{} runs, loss {:.5}", active.len(), epoch_losses[0]));
-        if finished.is_empty() {
-            continue;
-        }
-        let outputs = nn::values(step.output);
-        let flats = model.flats();
-        for &row in &finished {
-            let run = active[row];
-            let prediction = outputs[row * n..(row + 1) * n].to_vec();
-            let member = model.member(&flats[row], &device);
-            write_run(&ctxs[run], &runs[run], &data[run].0, &losses[run], &prediction, member)?;
+        let due = ctxs[active[0]].checkpoint.due();
+        let flats = (!finished.is_empty() || due).then(|| model.flats());
+        if !finished.is_empty() {
+            let outputs = nn::values(step.output.clone());
+            let flats = flats.as_ref().expect("read above");
+            for &row in &finished {
+                let run = active[row];
+                let prediction = outputs[row * n..(row + 1) * n].to_vec();
+                let member = model.member(&flats[row], device);
+                write_run(&ctxs[run], &runs[run], &data[run].0, &losses[run], &prediction, member)?;
+                let state = RunState {
+                    losses: losses[run].clone(),
+                    params: flats[row].clone(),
+                    adam: None,
+                    finished: Some(prediction),
+                };
+                unsaved.push((run, state));
+            }
         }
         let rows: Vec<usize> = (0..active.len()).filter(|r| !finished.contains(r)).collect();
         if rows.is_empty() {
             break;
+        }
+        if let Some(flats) = flats.filter(|_| due) {
+            let moments = optimizer.member_states();
+            let training = rows.iter().map(|&row| {
+                let state = RunState {
+                    losses: losses[active[row]].clone(),
+                    params: flats[row].clone(),
+                    adam: None,
+                    finished: None,
+                };
+                (active[row], RunState { adam: Some(moments[row].clone()), ..state })
+            });
+            let states: Vec<(usize, RunState)> = unsaved.drain(..).chain(training).collect();
+            save_members(states.into_iter().map(|(run, state)| (&ctxs[run], state.to_snapshot())))?;
+        }
+        if finished.is_empty() {
+            continue;
         }
         model.keep(&rows);
         optimizer.keep(&rows);
@@ -99,6 +183,40 @@ pub fn train(ctxs: &[StageContext]) -> Result<()> {
         active = rows.iter().map(|&r| active[r]).collect();
     }
     Ok(())
+}
+
+/// A run's state at a checkpoint: its losses so far and parameters, then Adam's moments while it
+/// trains, or the prediction it finished with.
+struct RunState {
+    losses: Vec<f32>,
+    params: Vec<f32>,
+    adam: Option<MomentsOnHost>,
+    finished: Option<Vec<f32>>,
+}
+
+impl RunState {
+    fn to_snapshot(&self) -> Result<Snapshot> {
+        let mut snapshot = Snapshot::new(&self.adam.as_ref().map(|a| a.t))?;
+        snapshot.put_f32("losses", &self.losses);
+        snapshot.put_f32("params", &self.params);
+        if let Some(adam) = &self.adam {
+            snapshot.put_f32("adam_m", &adam.m);
+            snapshot.put_f32("adam_v", &adam.v);
+        }
+        if let Some(prediction) = &self.finished {
+            snapshot.put_f32("prediction", prediction);
+        }
+        Ok(snapshot)
+    }
+
+    fn from_snapshot(snapshot: Snapshot) -> Result<RunState> {
+        let adam = match snapshot.state::<Option<i32>>()? {
+            Some(t) => Some(MomentsOnHost { m: snapshot.f32s("adam_m")?, v: snapshot.f32s("adam_v")?, t }),
+            None => None,
+        };
+        let finished = if adam.is_none() { Some(snapshot.f32s("prediction")?) } else { None };
+        Ok(RunState { losses: snapshot.f32s("losses")?, params: snapshot.f32s("params")?, adam, finished })
+    }
 }
 
 /// One run's outputs: `run.json`, `loss.csv`, `prediction.csv`, `weights.bpk`.
