@@ -134,6 +134,9 @@ fn sigterm_saves_at_once_and_the_next_run_resumes() {
     assert!(text.contains("[stopped] mnist_cnn.train[model=cnn1,seed=3]: stopped by a signal"), "{text}");
     assert!(text.contains("1 stopped (checkpointed)"), "{text}");
     assert_eq!(checkpoints(&ws).len(), 1, "{text}");
+    let status = String::from_utf8_lossy(&ws.repro(&["status"]).stdout).to_string();
+    assert!(status.contains("a checkpoint of it is saved: the next run resumes it"), "{status}");
+    assert!(status.contains("(1 checkpointed)"), "{status}");
     let again = ws.repro(&["run"]);
     let text = format!("{}{}", String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&again.stderr));
     assert!(again.status.success(), "{text}");

@@ -1,11 +1,13 @@
 //! `make test-slurm`: the quick sim_functions sweep with 4 seeds, submitted to a real one-node Slurm
-//! cluster (scripts/slurm-local.sh), gives the artifacts of a local `repro run`.
+//! cluster (scripts/slurm-local.sh), gives the artifacts of a local `repro run`; a training job
+//! requeued while it runs (`scontrol requeue`, as a preemption) resumes from its checkpoint.
 //!
 //! Ignored under `make test` (it needs a cluster); `make test-slurm` starts one on this machine,
 //! runs it with `--ignored`, and stops the daemons.
 
 mod common;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::Workspace;
@@ -58,4 +60,64 @@ fn a_sweep_on_slurm_gives_the_artifacts_of_a_local_run() {
     assert!(String::from_utf8_lossy(&nothing.stdout).contains("nothing to submit"));
     let done = ws.repro(&["run-stage", "sim_functions.analyze"]);
     assert!(String::from_utf8_lossy(&done.stdout).contains("already complete"));
+}
+
+/// The stages still stale, failing the test on a job that ended without a result or a wait of
+/// more than five minutes.
+fn stale_stages(ws: &Workspace, started: Instant) -> Vec<Value> {
+    let out = ws.repro(&["status", "--json"]);
+    let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let stale: Vec<Value> = statuses.into_iter().filter(|s| s["stale"] == true).collect();
+    if let Some(ended) = stale.iter().find(|s| s["job"]["state"] == "ENDED") {
+        let log = std::fs::read_to_string(ended["job"]["log"].as_str().unwrap()).unwrap_or_default();
+        panic!("{} ended without a result; its log:\n{log}", ended["stage"]);
+    }
+    assert!(started.elapsed() < Duration::from_secs(300), "jobs still not done: {stale:?}");
+    stale
+}
+
+const CNN: &str = "[pipeline]\ncheckpoint_every_s = 0.5\n\n[experiments.mnist_cnn]\nseeds = [3]\nmodels = [\"cnn1\"]\n\
+epochs = 6\ntrain_subset = 12000\ntest_subset = 1000\n\n[data.mnist]\nmirrors = []\n\n\
+[cluster.default]\nmem = \"1G\"\ntime = \"00:10:00\"\n";
+
+#[test]
+#[ignore = "needs a Slurm cluster: make test-slurm starts one and runs this with --ignored"]
+fn a_training_job_requeued_while_it_runs_resumes_from_its_checkpoint() {
+    let local = Workspace::new("slurm-requeue-local", CNN);
+    local.run(&[]);
+
+    let ws = Workspace::new("slurm-requeue", CNN);
+    let out = ws.repro(&["submit"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let training = "mnist_cnn.train[model=cnn1,seed=3]";
+    let started = Instant::now();
+    // Requeue the training job once it runs and has saved a checkpoint.
+    let (job, log) = loop {
+        let stale = stale_stages(&ws, started);
+        let job = stale.iter().find(|s| s["stage"] == training).map(|s| s["job"].clone());
+        let job = job.unwrap_or_else(|| panic!("the training finished before it could be requeued: {stale:?}"));
+        let saved = std::fs::read_dir(ws.path("cache/checkpoints")).is_ok_and(|mut d| d.next().is_some());
+        if job["state"] == "RUNNING" && saved {
+            break (job["job"].as_str().unwrap().to_string(), job["log"].as_str().unwrap().to_string());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let requeue = Command::new("scontrol").args(["requeue", &job]).output().unwrap();
+    assert!(requeue.status.success(), "{}", String::from_utf8_lossy(&requeue.stderr));
+    // A requeued job may wait for a begin time; the test need not.
+    let mut released = false;
+    while !stale_stages(&ws, started).is_empty() {
+        if !released {
+            let show = Command::new("scontrol").args(["show", "job", &job]).output().unwrap();
+            if String::from_utf8_lossy(&show.stdout).contains("JobState=PENDING") {
+                let _ = Command::new("scontrol").args(["update", &format!("JobId={job}"), "StartTime=now"]).output();
+                released = true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(log.contains(&format!("[resumed]  {training}: at epoch")), "the requeued job's log:\n{log}");
+    assert_eq!(ws.run(&[]).0, 0, "every stage ran as a job");
+    assert_eq!(ws.artifacts_modulo_timings(), local.artifacts_modulo_timings());
 }

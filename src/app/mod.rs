@@ -164,6 +164,9 @@ pub fn status_cmd(ws: &Workspace, patterns: &[String], json: bool) -> Result<Vec
             for reason in &s.reasons {
                 println!("    {reason}");
             }
+            if s.checkpointed {
+                println!("    a checkpoint of it is saved: the next run resumes it");
+            }
         }
         let jobs: Vec<&JobState> = stale.iter().filter_map(|s| s.job.as_ref().map(|j| &j.state)).collect();
         let on_cluster = if jobs.is_empty() {
@@ -180,7 +183,9 @@ pub fn status_cmd(ws: &Workspace, patterns: &[String], json: bool) -> Result<Vec
         };
         let fetchable = stale.iter().filter(|s| s.on_remote).count();
         let on_remote = if fetchable > 0 { format!(" ({fetchable} of them on the remote)") } else { String::new() };
-        println!("{} stale{on_cluster}{on_remote}, {} up to date", stale.len(), statuses.len() - stale.len());
+        let resumable = stale.iter().filter(|s| s.checkpointed).count();
+        let resumes = if resumable > 0 { format!(" ({resumable} checkpointed)") } else { String::new() };
+        println!("{} stale{on_cluster}{on_remote}{resumes}, {} up to date", stale.len(), statuses.len() - stale.len());
     }
     Ok(statuses)
 }

@@ -237,6 +237,11 @@ fn dir_of(path: &Path) -> &Path {
     path.parent().unwrap_or(Path::new("."))
 }
 
+/// Whether a checkpoint for `key` is there (whole or not: a run checks it before resuming).
+pub fn exists(cache: &Path, key: &str) -> bool {
+    dir(cache).join(key).is_file()
+}
+
 /// Deletes the checkpoint of a committed stage key (it has nothing left to resume).
 pub fn remove(cache: &Path, key: &str) {
     let _ = std::fs::remove_file(dir(cache).join(key));

@@ -22,6 +22,9 @@ pub struct StageStatus {
     /// Stale here, and the remote holds its record (`repro pull` or `repro run` fetches it).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub on_remote: bool,
+    /// Stale, and a run stopped part-way left a checkpoint of it: it resumes there.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub checkpointed: bool,
     /// The cluster job last submitted for a stale stage, and what the queue says of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job: Option<JobStatus>,
@@ -114,6 +117,7 @@ pub fn status(
                 reasons,
                 key: None,
                 on_remote: false,
+                checkpointed: false,
                 job: None,
             });
             continue;
@@ -127,6 +131,7 @@ pub fn status(
                     reasons: vec![format!("{e:#}")],
                     key: None,
                     on_remote: false,
+                    checkpointed: false,
                     job: None,
                 });
                 continue;
@@ -168,7 +173,16 @@ pub fn status(
                 }
             }
         }
-        out.push(StageStatus { stage: stage.id.clone(), stale, reasons, key: Some(key), on_remote, job: None });
+        let checkpointed = stale && store.is_some_and(|st| super::checkpoint::exists(st.root(), &key));
+        out.push(StageStatus {
+            stage: stage.id.clone(),
+            stale,
+            reasons,
+            key: Some(key),
+            on_remote,
+            checkpointed,
+            job: None,
+        });
     }
     out
 }
