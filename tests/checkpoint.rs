@@ -112,9 +112,16 @@ fn fused_batches_killed_at_random_moments_resume_to_the_same_bytes() {
     assert_same_as_uninterrupted(&ws, &reference, seed);
 }
 
+/// Long enough (about ten seconds) that a signal a few seconds in meets the training, and saving on
+/// an interval never.
+fn long_cnn() -> String {
+    CNN.replace("checkpoint_every_s = 0.15", "checkpoint_every_s = 3600")
+        .replace("train_subset = 6000", "train_subset = 30000")
+}
+
 #[test]
 fn sigterm_saves_at_once_and_the_next_run_resumes() {
-    let config = CNN.replace("checkpoint_every_s = 0.15", "checkpoint_every_s = 3600");
+    let config = long_cnn();
     let reference = Workspace::new("ckpt-term-reference", &config);
     reference.run(&[]);
     let ws = Workspace::new("ckpt-term", &config);
@@ -173,4 +180,40 @@ fn gc_removes_checkpoints_no_stage_can_resume() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("2 orphaned checkpoint(s)"), "{text}");
     assert_eq!(checkpoints(&ws), vec![stale_key]);
+}
+
+/// A Slurm job warned of its time limit (SIGUSR1, sbatch's `--signal`) saves, stops and asks to
+/// be requeued; Slurm's own programs are stood in for by a script that notes how it was called.
+#[test]
+fn a_job_warned_of_its_time_limit_saves_and_requeues_itself() {
+    let ws = Workspace::new("ckpt-usr1", "");
+    let scontrol = ws.path("fake-scontrol");
+    std::fs::write(&scontrol, format!("#!/bin/sh\necho \"$@\" >> {}\n", ws.path("scontrol-calls").display())).unwrap();
+    std::fs::set_permissions(&scontrol, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = long_cnn() + &format!("\n[cluster]\nscontrol = \"{}\"\n", scontrol.display());
+    std::fs::write(ws.path("pipeline.toml"), &config).unwrap();
+    ws.run(&["mnist.fetch"]);
+    let training = "mnist_cnn.train[model=cnn1,seed=3]";
+    let child = ws
+        .command(&["run-stage", training])
+        .env("SLURM_JOB_ID", "4242")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(143), "{text}");
+    assert!(text.contains("job 4242 requeued to resume its checkpoint"), "{text}");
+    assert_eq!(std::fs::read_to_string(ws.path("scontrol-calls")).unwrap(), "requeue 4242\n");
+    assert_eq!(checkpoints(&ws).len(), 1, "{text}");
+    // The job that comes back resumes.
+    let again = ws.repro(&["run-stage", training]);
+    let text = format!("{}{}", String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&again.stderr));
+    assert!(again.status.success(), "{text}");
+    assert!(text.contains(&format!("[resumed]  {training}: at epoch")), "{text}");
+    assert!(checkpoints(&ws).is_empty());
 }
