@@ -9,8 +9,8 @@
 3. What one checkpoint costs (the `[checkpoint]` line of a complete run): the largest model of the
    study (params_generalization's 800x400 MLP, 952k parameters) and the 100-seed min_ratio batch.
 
-Usage: python3 bench/checkpoint.py [OUT_DIR]   (needs target/release/repro; MNIST from
-$MNIST_MIRROR or ../shared/mnist)
+Usage: python3 bench/checkpoint.py [OUT_DIR] [--without]   (needs target/release/repro; MNIST from
+$MNIST_MIRROR or ../shared/mnist). --without: the kill sequences with checkpoints off (before).
 """
 
 import os
@@ -23,7 +23,9 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPRO = os.path.join(ROOT, "target", "release", "repro")
-OUT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "bench-checkpoint"))
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+WITHOUT = "--without" in sys.argv
+OUT = os.path.abspath(ARGS[0] if ARGS else os.path.join(ROOT, "target", "bench-checkpoint"))
 ENV = dict(os.environ, CI="1")
 ENV.setdefault("MNIST_MIRROR", os.path.join(os.path.dirname(ROOT), "shared", "mnist"))
 
@@ -92,15 +94,18 @@ def checkpoint_lines(name, args):
 def main():
     os.makedirs(OUT, exist_ok=True)
     every = re.search(r"checkpoint_every_s = (\S+)", open(os.path.join(ROOT, "pipeline.toml")).read()).group(1)
-    print(f"checkpoint_every_s = {every} (pipeline.toml)\n")
+    print("checkpoints off (before)\n" if WITHOUT else f"checkpoint_every_s = {every} (pipeline.toml)\n")
+    off = ["-s", "pipeline.checkpoint_every_s=0"] if WITHOUT else []
     print("experiment                     kills  resumed  uninterrupted wall/CPU s   killed+resumed wall/CPU s   lost CPU s per kill")
     for name, args, kills in [
         ("optimisation", ["run", "min_ratio", "weights_pca", "grad_norm", "-j", "2"], [2, 5, 9, 14, 21, 30]),
         ("mnist-cnn1", ["run", "mnist_cnn.train[model=cnn1", "-j", "1"], [20, 45, 70]),
     ]:
-        (w0, c0), (w1, c1), made, resumed, _ = kill_sequence(name, args, kills)
+        (w0, c0), (w1, c1), made, resumed, _ = kill_sequence(name, args + off, kills)
         lost = (c1 - c0) / max(made, 1)
         print(f"{name:<30} {made:>5}  {resumed:>7}  {w0:>10.1f} / {c0:<10.1f}   {w1:>12.1f} / {c1:<12.1f}  {lost:>10.1f}")
+    if WITHOUT:
+        return
     print()
     for name, args in [
         ("params-952k", ["run", "params_generalization.train[hidden=800x400", "-j", "1"]),

@@ -39,18 +39,11 @@ fn a_sweep_on_slurm_gives_the_artifacts_of_a_local_run() {
 
     let started = Instant::now();
     loop {
-        let out = ws.repro(&["status", "--json"]);
-        let statuses: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-        let stale: Vec<&Value> = statuses.iter().filter(|s| s["stale"] == true).collect();
+        let stale = stale_stages(&ws, started);
         if stale.is_empty() {
             break;
         }
-        if let Some(ended) = stale.iter().find(|s| s["job"]["state"] == "ENDED") {
-            let log = std::fs::read_to_string(ended["job"]["log"].as_str().unwrap()).unwrap_or_default();
-            panic!("{} ended without a result; its log:\n{log}", ended["stage"]);
-        }
         assert!(stale.iter().all(|s| s["job"].is_object()), "every stale stage is followed: {stale:?}");
-        assert!(started.elapsed() < Duration::from_secs(300), "jobs still not done: {stale:?}");
         std::thread::sleep(Duration::from_secs(2));
     }
     // Every stage ran as a job: the local run only materialises.

@@ -80,8 +80,10 @@ impl Plan {
             data_dir: ws.data.clone(),
             max_batch: pipeline.max_batch,
             accelerator_slots: pipeline.gpu_slots,
-            checkpoint_every: (pipeline.checkpoint_every_s > 0.0)
-                .then(|| std::time::Duration::from_secs_f64(pipeline.checkpoint_every_s)),
+            // 0 (or inf) sets no interval: stages save only when a signal asks the run to stop.
+            checkpoint_every: std::time::Duration::try_from_secs_f64(pipeline.checkpoint_every_s)
+                .ok()
+                .filter(|every| !every.is_zero()),
             remote: None,
             compute: true,
         }
