@@ -435,10 +435,22 @@ mod tests {
     /// other weights ends with the same bits as one never stopped: parameters, history, losses.
     #[test]
     fn a_training_resumed_from_its_snapshots_ends_bit_for_bit_as_an_uninterrupted_one() {
+        resumed_training_matches(Device::flex().autodiff(), None);
+    }
+
+    /// On libtorch a resumed training continues from the same saved numbers; its kernels agree
+    /// with the uninterrupted run's to rounding (the agreement test's mnist_cnn tolerance).
+    #[cfg(feature = "tch")]
+    #[test]
+    fn on_libtorch_a_resumed_training_agrees_with_an_uninterrupted_one() {
+        resumed_training_matches(Device::libtorch().autodiff(), Some((1e-4, 1e-5)));
+    }
+
+    /// `tolerance`: `None` for the same bits, else (relative, absolute).
+    fn resumed_training_matches(device: Device, tolerance: Option<(f64, f64)>) {
         use crate::nn::cnn::{Cnn, CnnShape};
         use crate::nn::{Activation, Init, Mlp};
         use rand::{Rng, SeedableRng};
-        let device = Device::flex().autodiff();
         let mut rng = SeededRng::seed_from_u64(5);
         let images = (0..45 * PIXELS).map(|_| if rng.random_bool(0.3) { rng.random::<f32>() } else { 0.0 }).collect();
         let split = Split { images, labels: (0..45).map(|i| (i * 7 % 10) as u8).collect() };
@@ -452,20 +464,28 @@ mod tests {
             stop_at_train_accuracy: None,
             evaluate_every: 2,
         };
-        let bits = |history: &[EpochMetrics]| -> Vec<[u64; 6]> {
-            history
-                .iter()
-                .map(|m| {
+        let agree = move |got: &[f64], want: &[f64], what: &str| {
+            assert_eq!(got.len(), want.len(), "{what}");
+            for (g, w) in got.iter().zip(want) {
+                match tolerance {
+                    None => assert_eq!(g.to_bits(), w.to_bits(), "{what}: {g} vs {w}"),
+                    Some((rel, abs)) => assert!((g - w).abs() <= abs + rel * w.abs(), "{what}: {g} vs {w}"),
+                }
+            }
+        };
+        let history = |h: &[EpochMetrics]| -> Vec<f64> {
+            h.iter()
+                .flat_map(|m| {
                     [m.epoch as f64, m.mean_batch_loss, m.train.loss, m.train.accuracy, m.test.loss, m.test.accuracy]
-                        .map(f64::to_bits)
                 })
                 .collect()
         };
+        // The parameters and the history of a resumed run against the uninterrupted one's.
+        type Compare<'a> = &'a dyn Fn((Vec<f32>, &[EpochMetrics]), (Vec<f32>, &[EpochMetrics]), usize);
         fn check<M: Classifier + Clone>(
             fresh: impl Fn(u64) -> M,
-            (data, opts): (&DeviceSplit, &FitOptions),
-            weight_decay: f32,
-            bits: &dyn Fn(&[EpochMetrics]) -> Vec<[u64; 6]>,
+            (data, opts, weight_decay): (&DeviceSplit, &FitOptions, f32),
+            compare: Compare,
         ) {
             let device = data.images.device();
             let reference = fit(fresh(1), Adam::new(weight_decay), (data, data), opts, SeededRng::seed_from_u64(9));
@@ -489,15 +509,19 @@ mod tests {
                 }
                 assert!(stops >= 20 / every, "every {every}: stopped {stops} times");
                 let (model, history) = fit.finish();
-                assert_eq!(module_values(&model), module_values(&reference.0), "every {every}: parameters");
-                assert_eq!(bits(&history), bits(&reference.1), "every {every}: history");
+                compare((module_values(&model), &history), (module_values(&reference.0), &reference.1), every);
             }
         }
+        let compare = |(params, h): (Vec<f32>, &[EpochMetrics]), (want, wh): (Vec<f32>, &[EpochMetrics]), every| {
+            let wide = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
+            agree(&wide(params), &wide(want), &format!("every {every}: parameters"));
+            agree(&history(h), &history(wh), &format!("every {every}: history"));
+        };
         let mlp = |seed| Mlp::new(&[PIXELS, 8, 10], Activation::Relu, &mut Init::new(seed), &device);
-        check(mlp, (&data, &opts), 0.0, &bits);
+        check(mlp, (&data, &opts, 0.0), &compare);
         // A CNN with dropout (drawn from the same generator) and weight decay.
         let shape = CnnShape { convs: vec![(2, 5)], head: vec![2 * 12 * 12, 6, 10], dropout: Some((0, 0.25)) };
         let cnn = |seed| Cnn::new(&shape, &mut Init::new(seed), &device);
-        check(cnn, (&data, &opts), 1e-4, &bits);
+        check(cnn, (&data, &opts, 1e-4), &compare);
     }
 }
