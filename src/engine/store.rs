@@ -218,7 +218,8 @@ impl Store {
                 remove_entry(&path).with_context(|| format!("cannot clean {}", path.display()))?;
             }
         }
-        for sub in ["objects", "records", "last"] {
+        // A checkpoint being written when the run was killed leaves its temporary.
+        for sub in ["objects", "records", "last", "checkpoints"] {
             remove_temporaries(&self.root.join(sub))?;
         }
         Ok(())
@@ -379,5 +380,22 @@ mod stale_tmp_tests {
         fs::File::open(&old).unwrap().set_modified(two_days_ago).unwrap();
         assert_eq!(store.clean_stale_tmp(std::time::Duration::from_secs(86_400)).unwrap(), 1);
         assert!(!old.exists() && fresh.exists());
+    }
+
+    #[test]
+    fn a_run_clears_the_checkpoint_temporaries_this_host_left_and_nothing_else() {
+        let scratch = tempfile::tempdir().unwrap();
+        let store = Store::open(scratch.path()).unwrap();
+        let dir = super::super::checkpoint::dir(scratch.path());
+        fs::create_dir_all(&dir).unwrap();
+        let ours = atomic::temp_sibling(&dir.join("abcd"));
+        let theirs = dir.join(".abcd.tmp.othernode.7.0");
+        let whole = dir.join("abcd");
+        for path in [&ours, &theirs, &whole] {
+            fs::write(path, b"state").unwrap();
+        }
+        store.clean_tmp().unwrap();
+        assert!(!ours.exists(), "a save killed half-way on this host");
+        assert!(theirs.exists() && whole.exists(), "another host's save in flight, and a checkpoint");
     }
 }

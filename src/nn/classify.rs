@@ -442,6 +442,7 @@ mod tests {
     /// with the uninterrupted run's to rounding (the agreement test's mnist_cnn tolerance).
     #[cfg(feature = "tch")]
     #[test]
+    #[allow(deprecated)]
     fn on_libtorch_a_resumed_training_agrees_with_an_uninterrupted_one() {
         resumed_training_matches(Device::libtorch().autodiff(), Some((1e-4, 1e-5)));
     }
