@@ -1,10 +1,9 @@
 //! Long stages save checkpoints as they go: a run killed with SIGKILL at random moments after a
 //! checkpoint exists resumes from it, and the artifacts equal an uninterrupted run's to the byte
-//! (the report's wall times aside). SIGTERM makes a running stage save at once and stop.
+//! (the report's wall times aside). SIGTERM or SIGUSR1 makes a running stage save at once and stop.
 
 mod common;
 
-use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -112,11 +111,33 @@ fn fused_batches_killed_at_random_moments_resume_to_the_same_bytes() {
     assert_same_as_uninterrupted(&ws, &reference, seed);
 }
 
-/// Long enough (about ten seconds) that a signal a few seconds in meets the training, and saving on
-/// an interval never.
+/// About ten seconds of training, saving every second: a signal sent once the first checkpoint is
+/// there meets the training on any machine.
 fn long_cnn() -> String {
-    CNN.replace("checkpoint_every_s = 0.15", "checkpoint_every_s = 3600")
+    CNN.replace("checkpoint_every_s = 0.15", "checkpoint_every_s = 1")
         .replace("train_subset = 6000", "train_subset = 30000")
+}
+
+/// Sends `signal` to `child` once its training has saved a checkpoint; the time it was sent.
+fn signal_when_training(ws: &Workspace, child: &Child, signal: i32) -> std::time::SystemTime {
+    let started = Instant::now();
+    while checkpoints(ws).is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(120), "no checkpoint within two minutes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = std::time::SystemTime::now();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+    sent
+}
+
+/// The signal made the stage save: the checkpoint was written after it was sent (without the
+/// handler the process would have died with the older one).
+fn saved_after(ws: &Workspace, sent: std::time::SystemTime) {
+    let names = checkpoints(ws);
+    assert_eq!(names.len(), 1, "{names:?}");
+    let written = std::fs::metadata(ws.path(&format!("cache/checkpoints/{}", names[0]))).unwrap().modified().unwrap();
+    assert!(written >= sent, "the checkpoint predates the signal");
 }
 
 #[test]
@@ -126,21 +147,13 @@ fn sigterm_saves_at_once_and_the_next_run_resumes() {
     reference.run(&[]);
     let ws = Workspace::new("ckpt-term", &config);
     let child = ws.command(&["run"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    // Well into the training, long before any interval would save.
-    let training = Instant::now();
-    while !Path::new(&ws.path("cache/records")).read_dir().is_ok_and(|mut d| d.next().is_some()) {
-        assert!(training.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(1500));
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let sent = signal_when_training(&ws, &child, libc::SIGTERM);
     let out = child.wait_with_output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(143), "{text}");
     assert!(text.contains("[stopped] mnist_cnn.train[model=cnn1,seed=3]: stopped by a signal"), "{text}");
     assert!(text.contains("1 stopped (checkpointed)"), "{text}");
-    assert_eq!(checkpoints(&ws).len(), 1, "{text}");
+    saved_after(&ws, sent);
     let status = String::from_utf8_lossy(&ws.repro(&["status"]).stdout).to_string();
     assert!(status.contains("a checkpoint of it is saved: the next run resumes it"), "{status}");
     assert!(status.contains("(1 checkpointed)"), "{status}");
@@ -201,15 +214,13 @@ fn a_job_warned_of_its_time_limit_saves_and_requeues_itself() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
-    // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) }, 0);
+    let sent = signal_when_training(&ws, &child, libc::SIGUSR1);
     let out = child.wait_with_output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(143), "{text}");
     assert!(text.contains("job 4242 requeued to resume its checkpoint"), "{text}");
     assert_eq!(std::fs::read_to_string(ws.path("scontrol-calls")).unwrap(), "requeue 4242\n");
-    assert_eq!(checkpoints(&ws).len(), 1, "{text}");
+    saved_after(&ws, sent);
     // The job that comes back resumes.
     let again = ws.repro(&["run-stage", training]);
     let text = format!("{}{}", String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&again.stderr));
