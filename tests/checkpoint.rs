@@ -192,6 +192,11 @@ fn gc_removes_checkpoints_no_stage_can_resume() {
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{text}");
     assert!(text.contains("2 orphaned checkpoint(s)"), "{text}");
+    assert_eq!(checkpoints(&ws), vec![stale_key.clone()]);
+    // A run removes the checkpoint of a stage it finds complete (here: done by another process).
+    std::fs::write(dir.join(&done), b"repro-checkpoint/1\n").unwrap();
+    std::fs::write(&edited, CNN).unwrap();
+    ws.run(&[]);
     assert_eq!(checkpoints(&ws), vec![stale_key]);
 }
 

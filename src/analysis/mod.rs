@@ -282,9 +282,32 @@ pub fn format_float(v: f64) -> String {
     }
 }
 
+/// A setting or grid value as a person writes it: the shortest decimal that names it, once float
+/// noise below 10 significant digits is gone (0.6000000000000001 prints as 0.6, 1e-3 as 0.001);
+/// a grid's zero computed as -1 + 0.1 · 10 may miss by 1e-16: below 1e-12 is 0.
+pub fn format_setting(v: f64) -> String {
+    if v.abs() < 1e-12 {
+        return "0".into();
+    }
+    let clean: f64 = format!("{v:.9e}").parse().unwrap_or(v);
+    clean.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_print_without_float_noise() {
+        let grid: Vec<f64> = (0..31).map(|i| -1.0 + 0.1 * i as f64).collect();
+        assert_eq!(grid[16], 0.6000000000000001, "the grid's own noise");
+        assert_eq!(format_setting(grid[16]), "0.6");
+        assert_eq!(format_setting(grid[10]), "0");
+        assert_eq!(format_setting(-1.0 + 0.3 * 3.0 + 0.1), "0", "{}", -1.0 + 0.3 * 3.0 + 0.1);
+        assert_eq!(format_setting(1e-3), "0.001");
+        assert_eq!(format_setting(-1.5), "-1.5");
+        assert_eq!(format_setting(1.0 / 3.0), "0.3333333333");
+    }
 
     #[test]
     fn band_is_mean_min_max_per_group() {

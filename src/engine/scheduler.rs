@@ -201,6 +201,8 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                     };
                     match store.record(&parts.key()) {
                         Some(record) if store.check(&record).is_none() => {
+                            // Completed elsewhere (a cluster job, an earlier run): nothing to resume.
+                            checkpoint::remove(store.root(), &record.key);
                             if opts.verbose {
                                 reporter.line(&format!("[cached]  {}", stage.id));
                             }
@@ -387,6 +389,7 @@ fn ask_remote(
         let id = &graph.stage(i).id;
         match answer {
             Ok(Fetched::Served(record)) => {
+                checkpoint::remove(store.root(), &keys[n]);
                 if verbose {
                     reporter.line(&format!("[fetched] {id}"));
                 }

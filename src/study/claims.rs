@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use crate::analysis::Table;
 use crate::analysis::format_float as num;
+use crate::analysis::format_setting;
 use crate::analysis::stats::{mean, spearman};
 use crate::config::Config;
 use crate::report::Section;
@@ -601,7 +602,7 @@ pub fn interpolation_shows(curve: &Table, [b1, b2]: [usize; 2]) -> Result<Findin
                 format!(
                     "a barrier: test loss {} at α = {} between {} (α = 0) and {} (α = 1)",
                     num(loss[k]),
-                    alpha[k],
+                    format_setting(alpha[k]),
                     num(l0),
                     num(l1)
                 )
