@@ -19,6 +19,11 @@ impl Moments {
     }
 }
 
+/// What a process printed, stdout then stderr.
+fn text_of(out: &std::process::Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
 /// The checkpoints in the workspace's cache (temporaries aside).
 fn checkpoints(ws: &Workspace) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(ws.path("cache/checkpoints")) else { return Vec::new() };
@@ -63,7 +68,7 @@ fn kill_and_resume(ws: &Workspace, kills: usize, seed: u64) -> (String, usize) {
         killed += 1;
     }
     let out = ws.repro(&["run", "-j", "2"]);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = text_of(&out);
     assert!(out.status.success(), "seed {seed}: {text}");
     (text, killed)
 }
@@ -149,7 +154,7 @@ fn sigterm_saves_at_once_and_the_next_run_resumes() {
     let child = ws.command(&["run"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let sent = signal_when_training(&ws, &child, libc::SIGTERM);
     let out = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = text_of(&out);
     assert_eq!(out.status.code(), Some(143), "{text}");
     assert!(text.contains("[stopped] mnist_cnn.train[model=cnn1,seed=3]: stopped by a signal"), "{text}");
     assert!(text.contains("1 stopped (checkpointed)"), "{text}");
@@ -158,7 +163,7 @@ fn sigterm_saves_at_once_and_the_next_run_resumes() {
     assert!(status.contains("a checkpoint of it is saved: the next run resumes it"), "{status}");
     assert!(status.contains("(1 checkpointed)"), "{status}");
     let again = ws.repro(&["run"]);
-    let text = format!("{}{}", String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&again.stderr));
+    let text = text_of(&again);
     assert!(again.status.success(), "{text}");
     assert!(text.contains("[resumed]  mnist_cnn.train[model=cnn1,seed=3]: at epoch"), "{text}");
     assert_same_as_uninterrupted(&ws, &reference, 0);
@@ -221,14 +226,14 @@ fn a_job_warned_of_its_time_limit_saves_and_requeues_itself() {
         .unwrap();
     let sent = signal_when_training(&ws, &child, libc::SIGUSR1);
     let out = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = text_of(&out);
     assert_eq!(out.status.code(), Some(143), "{text}");
     assert!(text.contains("job 4242 requeued to resume its checkpoint"), "{text}");
     assert_eq!(std::fs::read_to_string(ws.path("scontrol-calls")).unwrap(), "requeue 4242\n");
     saved_after(&ws, sent);
     // The job that comes back resumes.
     let again = ws.repro(&["run-stage", training]);
-    let text = format!("{}{}", String::from_utf8_lossy(&again.stdout), String::from_utf8_lossy(&again.stderr));
+    let text = text_of(&again);
     assert!(again.status.success(), "{text}");
     assert!(text.contains(&format!("[resumed]  {training}: at epoch")), "{text}");
     assert!(checkpoints(&ws).is_empty());

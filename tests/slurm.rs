@@ -22,13 +22,7 @@ const STAGES: usize = 22;
 #[test]
 #[ignore = "needs a Slurm cluster: make test-slurm starts one and runs this with --ignored"]
 fn a_sweep_on_slurm_gives_the_artifacts_of_a_local_run() {
-    let local = Workspace::new("slurm-local", CONFIG);
-    local.run(&[]);
-
-    let ws = Workspace::new("slurm-jobs", CONFIG);
-    let out = ws.repro(&["submit"]);
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let (local, ws, stdout) = run_here_and_submit("slurm", CONFIG);
     // The 16 training runs wait on the same data jobs: one array.
     assert!(stdout.contains("sim_functions.train (array of 16)"), "{stdout}");
     assert!(stdout.contains("submitted 22 stage(s) as 5 job(s)"), "{stdout}");
@@ -55,6 +49,18 @@ fn a_sweep_on_slurm_gives_the_artifacts_of_a_local_run() {
     assert!(String::from_utf8_lossy(&done.stdout).contains("already complete"));
 }
 
+/// `config` run here (the reference), and submitted from a workspace of its own: both
+/// workspaces, and what `repro submit` printed.
+fn run_here_and_submit(name: &str, config: &str) -> (Workspace, Workspace, String) {
+    let local = Workspace::new(&format!("{name}-local"), config);
+    local.run(&[]);
+    let ws = Workspace::new(&format!("{name}-jobs"), config);
+    let out = ws.repro(&["submit"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    (local, ws, stdout)
+}
+
 /// The stages still stale, failing the test on a job that ended without a result or a wait of
 /// more than five minutes.
 fn stale_stages(ws: &Workspace, started: Instant) -> Vec<Value> {
@@ -76,12 +82,7 @@ epochs = 6\ntrain_subset = 12000\ntest_subset = 1000\n\n[data.mnist]\nmirrors = 
 #[test]
 #[ignore = "needs a Slurm cluster: make test-slurm starts one and runs this with --ignored"]
 fn a_training_job_requeued_while_it_runs_resumes_from_its_checkpoint() {
-    let local = Workspace::new("slurm-requeue-local", CNN);
-    local.run(&[]);
-
-    let ws = Workspace::new("slurm-requeue", CNN);
-    let out = ws.repro(&["submit"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (local, ws, _) = run_here_and_submit("slurm-requeue", CNN);
     let training = "mnist_cnn.train[model=cnn1,seed=3]";
     let started = Instant::now();
     // Requeue the training job once it runs and has saved a checkpoint.

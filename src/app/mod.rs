@@ -343,7 +343,7 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
 fn exit_code(summary: &scheduler::RunSummary) -> i32 {
     if !summary.failed.is_empty() {
         1
-    } else if !summary.stopped.is_empty() || crate::engine::checkpoint::interrupted() {
+    } else if !summary.stopped.is_empty() || checkpoint::interrupted() {
         143
     } else {
         0

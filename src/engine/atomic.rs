@@ -34,6 +34,17 @@ pub fn host() -> &'static str {
 
 /// Writes `bytes` to `path` through a temporary sibling: write, fsync, rename, fsync the directory.
 pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_through_temp(path, bytes, true)
+}
+
+/// As [`write`] without the fsyncs: a killed process leaves its writes in the page cache, so
+/// readers still see the old file or the new one; a power cut may tear the new one, which suits
+/// files that carry their own hash (checkpoints) and are cheaper rewritten often.
+pub fn write_unsynced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_through_temp(path, bytes, false)
+}
+
+fn write_through_temp(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
@@ -41,9 +52,11 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut file = File::create(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        sync_dir(path)
+        if durable { sync_dir(path) } else { Ok(()) }
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);

@@ -149,16 +149,9 @@ impl<'a> Checkpoint<'a> {
     pub fn save(&self, payload: &[u8]) -> Result<()> {
         let mut bytes = format!("{MAGIC}\n{}\n{}\n", self.key, super::hash_bytes(payload)).into_bytes();
         bytes.extend_from_slice(payload);
-        // Through a temporary and a rename, but without fsync: a killed process leaves its writes
-        // in the page cache; a power cut may tear the file, which its hash then shows.
-        let tmp = atomic::temp_sibling(&self.path);
-        let written = std::fs::create_dir_all(dir_of(&self.path))
-            .and_then(|()| std::fs::write(&tmp, &bytes))
-            .and_then(|()| std::fs::rename(&tmp, &self.path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e).with_context(|| format!("cannot write the checkpoint {}", self.path.display()));
-        }
+        // Unsynced: a power cut may tear the file, which its hash then shows.
+        atomic::write_unsynced(&self.path, &bytes)
+            .with_context(|| format!("cannot write the checkpoint {}", self.path.display()))?;
         *self.last_save.lock().expect("checkpoint clock") = Instant::now();
         self.cost.saved(bytes.len());
         if interrupted() {
@@ -231,10 +224,6 @@ impl Rounds {
             self.seconds += (end - start).as_secs_f64();
         }
     }
-}
-
-fn dir_of(path: &Path) -> &Path {
-    path.parent().unwrap_or(Path::new("."))
 }
 
 /// Whether a checkpoint for `key` is there (whole or not: a run checks it before resuming).

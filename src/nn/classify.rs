@@ -8,7 +8,7 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use rand::seq::SliceRandom;
 
-use super::optim::{Adam, MomentsOnHost};
+use super::optim::Adam;
 use super::snapshot::{RngPosition, Snapshot, module_values, with_module_values};
 use crate::data::mnist::{PIXELS, Split};
 
@@ -154,7 +154,6 @@ struct FitState {
     step: usize,
     finished: bool,
     rng: RngPosition,
-    adam_steps: Option<i32>,
 }
 
 impl<M: Classifier> Fit<M> {
@@ -245,12 +244,7 @@ impl<M: Classifier> Fit<M> {
 
     /// The mean of the epoch's mini-batch losses, then the full-set evaluation if one is due.
     fn end_epoch(&mut self, train: &DeviceSplit, test: &DeviceSplit, opts: &FitOptions, steps: usize) {
-        let pending = match self.losses.is_empty() {
-            true => Vec::new(),
-            false => super::values(Tensor::cat(std::mem::take(&mut self.losses), 0)),
-        };
-        let sum: f64 = self.losses_read.drain(..).chain(pending).map(|l| l as f64).sum();
-        let mean_batch_loss = sum / steps as f64;
+        let mean_batch_loss = self.take_loss_sum() / steps as f64;
         self.epoch += 1;
         self.step = 0;
         self.order.clear();
@@ -270,6 +264,20 @@ impl<M: Classifier> Fit<M> {
         self.history.push(metrics);
     }
 
+    /// Moves the epoch's losses still on the device to the host (one read for all of them).
+    fn read_losses(&mut self) {
+        if !self.losses.is_empty() {
+            let read = super::values(Tensor::cat(std::mem::take(&mut self.losses), 0));
+            self.losses_read.extend(read);
+        }
+    }
+
+    /// The sum of the epoch's mini-batch losses, in step order; they are cleared.
+    fn take_loss_sum(&mut self) -> f64 {
+        self.read_losses();
+        self.losses_read.drain(..).map(|l| l as f64).sum()
+    }
+
     /// The trained model and its history (the evaluated epochs).
     pub fn finish(self) -> (M, Vec<EpochMetrics>) {
         (self.model.expect("a model between steps"), self.history)
@@ -278,23 +286,13 @@ impl<M: Classifier> Fit<M> {
     /// Everything the training needs to go on: parameters, Adam's moments and step, the
     /// generator's position, the epoch's order and losses so far, the history.
     pub fn snapshot(&mut self) -> anyhow::Result<Snapshot> {
-        if !self.losses.is_empty() {
-            let read = super::values(Tensor::cat(std::mem::take(&mut self.losses), 0));
-            self.losses_read.extend(read);
-        }
-        let adam = self.optimizer.state();
-        let state = FitState {
-            epoch: self.epoch,
-            step: self.step,
-            finished: self.finished,
-            rng: RngPosition::of(&self.rng),
-            adam_steps: adam.as_ref().map(|a| a.t),
-        };
+        self.read_losses();
+        let state =
+            FitState { epoch: self.epoch, step: self.step, finished: self.finished, rng: RngPosition::of(&self.rng) };
         let mut snapshot = Snapshot::new(&state)?;
         snapshot.put_f32("params", &module_values(self.model.as_ref().expect("a model between steps")));
-        if let Some(adam) = adam {
-            snapshot.put_f32("adam_m", &adam.m);
-            snapshot.put_f32("adam_v", &adam.v);
+        if let Some(adam) = self.optimizer.state() {
+            snapshot.put_adam(&adam);
         }
         snapshot.put_u32("order", &self.order.iter().map(|&i| i as u32).collect::<Vec<_>>());
         snapshot.put_f32("losses", &self.losses_read);
@@ -313,10 +311,6 @@ impl<M: Classifier> Fit<M> {
     pub fn restore(model: M, weight_decay: f32, snapshot: &Snapshot, device: &Device) -> anyhow::Result<Fit<M>> {
         let state: FitState = snapshot.state()?;
         let model = with_module_values(model, &snapshot.f32s("params")?)?;
-        let adam = match state.adam_steps {
-            Some(t) => Some(MomentsOnHost { m: snapshot.f32s("adam_m")?, v: snapshot.f32s("adam_v")?, t }),
-            None => None,
-        };
         let epochs = snapshot.f64s("history_epoch")?;
         let columns = [
             snapshot.f64s("history_mean_batch_loss")?,
@@ -336,7 +330,7 @@ impl<M: Classifier> Fit<M> {
             .collect();
         Ok(Fit {
             model: Some(model),
-            optimizer: Adam::resume(weight_decay, adam, device),
+            optimizer: Adam::resume(weight_decay, snapshot.adam()?, device),
             rng: state.rng.restore()?,
             epoch: state.epoch,
             step: state.step,
@@ -360,14 +354,12 @@ pub fn train_epoch<M: Classifier>(
     rng: &mut SeededRng,
     mut on_step: impl FnMut(usize),
 ) -> (M, f64) {
-    let parts = (std::mem::replace(optimizer, Adam::new(0.0)), rng.clone());
-    let mut fit = Fit::new(model, parts.0, parts.1);
+    let mut fit = Fit::new(model, std::mem::replace(optimizer, Adam::new(0.0)), rng.clone());
     fit.train_steps(data, (batch, lr), |step| {
         on_step(step - 1);
         false
     });
-    let losses = super::values(Tensor::cat(std::mem::take(&mut fit.losses), 0));
-    let mean = losses.iter().map(|&l| l as f64).sum::<f64>() / losses.len() as f64;
+    let mean = fit.take_loss_sum() / fit.step as f64;
     (*optimizer, *rng) = (fit.optimizer, fit.rng);
     (fit.model.expect("a model after the epoch"), mean)
 }

@@ -67,7 +67,10 @@ impl Adam {
     /// An Adam that continues from `state` on `device`. The layout is set again at the next step
     /// from the module's parameter order, which is the order the moments were saved in.
     pub fn resume(weight_decay: f32, state: Option<MomentsOnHost>, device: &Device) -> Adam {
-        let moments = state.map(|s| AdamMoments::from_host(s, [0], device));
+        let moments = state.map(|s| {
+            let n = s.m.len();
+            AdamMoments::from_host(s, [n], device)
+        });
         Adam { weight_decay, layout: HashMap::new(), moments }
     }
 }
@@ -115,13 +118,9 @@ impl<const D: usize> AdamMoments<D> {
         MomentsOnHost { m: super::values(self.m.clone()), v: super::values(self.v.clone()), t: self.t }
     }
 
-    /// Moments of shape `dims` from `state` (a zero in `dims` takes the length of the vectors).
-    pub fn from_host(state: MomentsOnHost, mut dims: [usize; D], device: &Device) -> Self {
+    /// Moments of shape `dims` from `state` (as [`AdamMoments::to_host`] flattened them).
+    pub fn from_host(state: MomentsOnHost, dims: [usize; D], device: &Device) -> Self {
         let device = device.clone().inner();
-        let n = state.m.len();
-        if let Some(free) = dims.iter().position(|&d| d == 0) {
-            dims[free] = n / dims.iter().filter(|&&d| d != 0).product::<usize>().max(1);
-        }
         let tensor = |values: Vec<f32>| Tensor::<D>::from_data(TensorData::new(values, dims), &device);
         AdamMoments { m: tensor(state.m), v: tensor(state.v), t: state.t }
     }

@@ -12,6 +12,7 @@ use rand::SeedableRng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::optim::MomentsOnHost;
 use crate::rng::SeededRng;
 
 #[derive(Serialize, Deserialize)]
@@ -96,6 +97,23 @@ impl Snapshot {
 
     pub fn u32s(&self, name: &str) -> Result<Vec<u32>> {
         Ok(self.get(name, Kind::U32)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect())
+    }
+
+    /// Adam's state (both moments and the step count), where an optimiser has one.
+    pub fn put_adam(&mut self, adam: &MomentsOnHost) {
+        self.put_f32("adam_m", &adam.m);
+        self.put_f32("adam_v", &adam.v);
+        self.put_u32("adam_t", &[u32::try_from(adam.t).expect("a step count is never negative")]);
+    }
+
+    /// What [`Snapshot::put_adam`] saved; `None` where nothing was (an optimiser before its
+    /// first step, a finished run).
+    pub fn adam(&self) -> Result<Option<MomentsOnHost>> {
+        if !self.arrays.iter().any(|(n, ..)| n == "adam_t") {
+            return Ok(None);
+        }
+        let t = i32::try_from(*self.u32s("adam_t")?.first().context("an empty step count")?)?;
+        Ok(Some(MomentsOnHost { m: self.f32s("adam_m")?, v: self.f32s("adam_v")?, t }))
     }
 
     pub fn bytes(&self, name: &str) -> Result<Vec<u8>> {
@@ -226,6 +244,11 @@ mod tests {
         let loss: Vec<u64> = back.f64s("loss").unwrap().iter().map(|x| x.to_bits()).collect();
         assert_eq!(loss, [0.1f64.to_bits(), 1e-310f64.to_bits(), f64::NAN.to_bits()]);
         assert_eq!(back.u32s("order").unwrap(), [3, 1, 2]);
+        assert!(back.adam().unwrap().is_none(), "no optimiser state saved");
+        let mut with_adam = Snapshot::new(&()).unwrap();
+        with_adam.put_adam(&MomentsOnHost { m: vec![0.5, -0.0], v: vec![1e-30, 2.0], t: 7 });
+        let adam = Snapshot::from_bytes(&with_adam.to_bytes().unwrap()).unwrap().adam().unwrap().unwrap();
+        assert_eq!((bits(&adam.m), bits(&adam.v), adam.t), (bits(&[0.5, -0.0]), bits(&[1e-30, 2.0]), 7));
         assert_eq!(back.state::<(String, u64)>().unwrap(), ("epoch".to_string(), 7));
         assert!(back.f32s("missing").is_err() && back.f64s("w").is_err());
         let bytes = snapshot.to_bytes().unwrap();

@@ -199,7 +199,8 @@ impl StackedAdam {
         let t = states[0].t;
         let (m, v): (Vec<Vec<f32>>, Vec<Vec<f32>>) = states.into_iter().map(|s| (s.m, s.v)).unzip();
         let state = MomentsOnHost { m: m.concat(), v: v.concat(), t };
-        StackedAdam { lr, weight_decay, moments: AdamMoments::from_host(state, [r, 0], device) }
+        let per_member = state.m.len() / r;
+        StackedAdam { lr, weight_decay, moments: AdamMoments::from_host(state, [r, per_member], device) }
     }
 
     fn members(&self) -> usize {

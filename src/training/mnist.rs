@@ -10,7 +10,6 @@ use crate::data::mnist::Split;
 use crate::engine::{Stage, StageContext, StageKind};
 use crate::nn::classify::{self, DeviceSplit, EpochMetrics, Fit, FitOptions, FitPosition};
 use crate::nn::optim::Adam;
-use crate::nn::snapshot::Snapshot;
 use crate::nn::{Activation, Compute, Init, Mlp};
 use crate::rng::SeededRng;
 
@@ -150,9 +149,9 @@ pub fn fit_on_mnist<M: classify::Classifier>(
     let device = Compute::for_stage(ctx)?.training_device()?;
     let (train_data, test_data) = (DeviceSplit::new(train, &device), DeviceSplit::new(test, &device));
     let steps = train_data.len.div_ceil(opts.batch);
-    let mut fit = match ctx.checkpoint.load() {
-        Some(bytes) => {
-            let fit = Fit::restore(model, weight_decay, &Snapshot::from_bytes(&bytes)?, &device)?;
+    let mut fit = match super::saved_snapshot(ctx)? {
+        Some(saved) => {
+            let fit = Fit::restore(model, weight_decay, &saved, &device)?;
             let FitPosition { epoch, step } = fit.position();
             ctx.checkpoint.resumed(&match step {
                 0 => format!("at epoch {} of {}", epoch + 1, opts.epochs),

@@ -35,11 +35,6 @@ pub fn batch_params<P: serde::de::DeserializeOwned>(
     Ok(runs)
 }
 
-/// The state a member of a batch saved at its checkpoint, if any.
-pub fn load_member(ctx: &StageContext) -> Result<Option<Snapshot>> {
-    ctx.checkpoint.load().map(|bytes| Snapshot::from_bytes(&bytes)).transpose()
-}
-
 /// Saves each member's state at its own checkpoint. When the process was asked to stop, every
 /// member is saved before the stop is returned.
 pub fn save_members<'a, 'c: 'a>(

@@ -11,10 +11,10 @@ use crate::analysis::write_columns;
 use crate::data;
 use crate::engine::StageContext;
 use crate::nn::flat::{FlatAdam, MseObjective, norm};
-use crate::nn::optim::MomentsOnHost;
 use crate::nn::snapshot::Snapshot;
 use crate::nn::{Activation, Compute, Init, Mlp, mlp::param_count};
-use crate::training::sweep::{batch_params, load_member, save_members, shared_input};
+use crate::training::saved_snapshot;
+use crate::training::sweep::{batch_params, save_members, shared_input};
 
 pub const ID: &str = "min_ratio";
 pub const WIDTHS: [usize; 4] = [1, 12, 6, 1];
@@ -213,7 +213,7 @@ pub fn run(ctxs: &[StageContext]) -> Result<()> {
     let objective = MseObjective::new(&WIDTHS, Activation::Relu, &xs, &ys, &device);
     let mut members: Vec<Member> = Vec::with_capacity(runs.len());
     for (ctx, run) in ctxs.iter().zip(&runs) {
-        members.push(match load_member(ctx)? {
+        members.push(match saved_snapshot(ctx)? {
             Some(saved) => Member::from_snapshot(&saved, p)?,
             None => Member::fresh(run, &device),
         });
@@ -268,23 +268,31 @@ pub fn run(ctxs: &[StageContext]) -> Result<()> {
             active: (0..group.len()).collect(),
             steps: start,
         };
-        loop {
-            let going = descent.step(&objective, limits);
-            progress.update((p.epochs + descent.steps) as u64, || {
-                format!("|g| {:.2e}", descent.best[descent.active.first().copied().unwrap_or(0)].grad_norm)
-            });
+        // The descent holds the group's state while it runs; the members get it back to be saved,
+        // and when it ends.
+        let hand_back = |descent: &Descent, members: &mut [Member]| {
+            let mut still = vec![false; group.len()];
+            descent.active.iter().for_each(|&i| still[i] = true);
             for (i, &r) in group.iter().enumerate() {
                 let m = &mut members[r];
                 m.theta.clone_from(&descent.thetas[i]);
                 m.adam.clone_from(&descent.adams[i]);
                 let Phase::Descending { step, best, .. } = &mut m.phase else { unreachable!("descending") };
-                *step = descent.active.contains(&i).then_some(descent.steps);
+                *step = still[i].then_some(descent.steps);
                 best.clone_from(&descent.best[i]);
             }
+        };
+        loop {
+            let going = descent.step(&objective, limits);
+            progress.update((p.epochs + descent.steps) as u64, || {
+                format!("|g| {:.2e}", descent.best[descent.active.first().copied().unwrap_or(0)].grad_norm)
+            });
             if !going {
+                hand_back(&descent, &mut members);
                 break;
             }
             if ctxs[group[0]].checkpoint.due() {
+                hand_back(&descent, &mut members);
                 save(&members)?;
             }
         }
@@ -405,8 +413,7 @@ impl Member {
             ),
             Phase::Done { .. } => (SavedPhase::Done, Vec::new()),
         };
-        let adam = self.adam.state();
-        let mut snapshot = Snapshot::new(&(saved, adam.t))?;
+        let mut snapshot = Snapshot::new(&saved)?;
         snapshot.put_f64("scalars", &scalars);
         match &self.phase {
             Phase::Done { run_json, eigenvalues } => {
@@ -415,8 +422,7 @@ impl Member {
             }
             phase => {
                 snapshot.put_f32("theta", &self.theta);
-                snapshot.put_f32("adam_m", &adam.m);
-                snapshot.put_f32("adam_v", &adam.v);
+                snapshot.put_adam(&self.adam.state());
                 if let Phase::Descending { best, .. } = phase {
                     snapshot.put_f32("best_theta", &best.theta);
                 }
@@ -426,7 +432,7 @@ impl Member {
     }
 
     fn from_snapshot(snapshot: &Snapshot, p: &RunParams) -> Result<Member> {
-        let (saved, t): (SavedPhase, i32) = snapshot.state()?;
+        let saved: SavedPhase = snapshot.state()?;
         let scalars = snapshot.f64s("scalars")?;
         let scalar = |i: usize| scalars.get(i).copied().context("a checkpoint short of its scalars");
         if let SavedPhase::Done = saved {
@@ -434,7 +440,7 @@ impl Member {
                 Phase::Done { run_json: snapshot.bytes("run_json")?, eigenvalues: snapshot.bytes("eigenvalues")? };
             return Ok(Member { theta: Vec::new(), adam: FlatAdam::new(0.0, 0.0, 0), loss_sum: 0.0, phase });
         }
-        let moments = MomentsOnHost { m: snapshot.f32s("adam_m")?, v: snapshot.f32s("adam_v")?, t };
+        let moments = snapshot.adam()?.context("a run still computing was saved without its optimiser")?;
         let (lr, phase) = match saved {
             SavedPhase::Training { epoch } => (p.lr, Phase::Training { epoch }),
             SavedPhase::Descending { step, best_steps } => {

@@ -14,7 +14,8 @@ use crate::nn::optim::MomentsOnHost;
 use crate::nn::snapshot::Snapshot;
 use crate::nn::stacked::{StackedAdam, StackedMlp, member_columns, select_rows};
 use crate::nn::{self, Activation, Compute, Mlp};
-use crate::training::sweep::{batch_params, load_member, save_members};
+use crate::training::saved_snapshot;
+use crate::training::sweep::{batch_params, save_members};
 
 pub const ID: &str = "sim_functions";
 
@@ -60,7 +61,7 @@ pub fn train(ctxs: &[StageContext]) -> Result<()> {
     ctxs[0].progress.set_total(max_epochs as u64);
     let mut by_epoch: BTreeMap<usize, Vec<(usize, Option<RunState>)>> = BTreeMap::new();
     for (run, ctx) in ctxs.iter().enumerate() {
-        match load_member(ctx)?.map(RunState::from_snapshot).transpose()? {
+        match saved_snapshot(ctx)?.map(RunState::from_snapshot).transpose()? {
             Some(RunState { finished: Some(prediction), losses, params, .. }) => {
                 let member = Mlp::from_flat(runs[run].model.widths(), ACTIVATION, &params, &device);
                 write_run(ctx, &runs[run], &data[run].0, &losses, &prediction, member)?;
@@ -165,10 +166,10 @@ fn train_stack(
                 let state = RunState {
                     losses: losses[active[row]].clone(),
                     params: flats[row].clone(),
-                    adam: None,
+                    adam: Some(moments[row].clone()),
                     finished: None,
                 };
-                (active[row], RunState { adam: Some(moments[row].clone()), ..state })
+                (active[row], state)
             });
             let states: Vec<(usize, RunState)> = unsaved.drain(..).chain(training).collect();
             save_members(states.into_iter().map(|(run, state)| (&ctxs[run], state.to_snapshot())))?;
@@ -196,12 +197,11 @@ struct RunState {
 
 impl RunState {
     fn to_snapshot(&self) -> Result<Snapshot> {
-        let mut snapshot = Snapshot::new(&self.adam.as_ref().map(|a| a.t))?;
+        let mut snapshot = Snapshot::new(&())?;
         snapshot.put_f32("losses", &self.losses);
         snapshot.put_f32("params", &self.params);
         if let Some(adam) = &self.adam {
-            snapshot.put_f32("adam_m", &adam.m);
-            snapshot.put_f32("adam_v", &adam.v);
+            snapshot.put_adam(adam);
         }
         if let Some(prediction) = &self.finished {
             snapshot.put_f32("prediction", prediction);
@@ -210,10 +210,7 @@ impl RunState {
     }
 
     fn from_snapshot(snapshot: Snapshot) -> Result<RunState> {
-        let adam = match snapshot.state::<Option<i32>>()? {
-            Some(t) => Some(MomentsOnHost { m: snapshot.f32s("adam_m")?, v: snapshot.f32s("adam_v")?, t }),
-            None => None,
-        };
+        let adam = snapshot.adam()?;
         let finished = if adam.is_none() { Some(snapshot.f32s("prediction")?) } else { None };
         Ok(RunState { losses: snapshot.f32s("losses")?, params: snapshot.f32s("params")?, adam, finished })
     }
