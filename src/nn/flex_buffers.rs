@@ -22,3 +22,10 @@ pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor
     assert_eq!(values.len(), shape.iter().product::<usize>(), "values for a tensor of shape {shape:?}");
     FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(Shape::from(shape.to_vec())), DType::F32)
 }
+
+/// A tensor of `like`'s shape holding `values` in row-major order.
+pub fn tensor_like(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
+    let shape = like.layout().shape().clone();
+    assert_eq!(values.len(), shape.num_elements(), "values for a tensor of shape {shape:?}");
+    FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape), DType::F32)
+}

@@ -2,10 +2,11 @@
 
 use burn::nn::Linear;
 use burn::prelude::*;
-use burn::tensor::activation::{leaky_relu, relu};
+use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
 use super::Init;
+use super::leaky_relu::leaky_relu;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -19,7 +20,7 @@ impl Activation {
     pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Activation::Relu => relu(x),
-            Activation::LeakyRelu => leaky_relu(x, 0.01),
+            Activation::LeakyRelu => leaky_relu(x),
         }
     }
 }

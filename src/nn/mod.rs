@@ -7,6 +7,7 @@ pub mod conv_block;
 pub mod flat;
 pub mod flex_buffers;
 pub mod init;
+pub mod leaky_relu;
 pub mod loss;
 pub mod mlp;
 pub mod optim;
