@@ -110,6 +110,34 @@ enum Command {
         #[arg(long)]
         screenshot: Option<PathBuf>,
     },
+    /// What changed between this configuration's results and another's: settings, every
+    /// summary measurement (seeds as mean ± sd [min, max]), claims' verdicts (a flip first, and
+    /// exit code 1). Reads the store only; names what is not there and how to compute it.
+    Diff {
+        /// `last` (the newest logged run of another configuration; the default), `git:REV`
+        /// (the configuration file committed there), or another configuration file.
+        #[arg(long, value_name = "REF")]
+        against: Option<String>,
+        /// Compare with this configuration file under these overrides instead (repeatable).
+        #[arg(long, value_name = "KEY=VALUE")]
+        against_set: Vec<String>,
+        /// Unchanged settings, measurements and claims too.
+        #[arg(long)]
+        all: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One row per configuration the run log names whose results are in the store: its settings
+    /// that differ between rows, claims confirmed, each experiment's headline measurement (mean
+    /// over its runs), when it last ran.
+    Runs {
+        /// Every setting and measurement column, and configurations with nothing stored.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove artifacts/ (restored from the cache by the next run); --all also empties the cache.
     Clean {
         #[arg(long)]
@@ -149,6 +177,9 @@ fn main() -> ExitCode {
         Command::Submit { patterns } => app::submit(&ws, &patterns),
         Command::RunStage { stage, list } => app::run_stage(&ws, stage, list),
         Command::CheckReport { html, screenshot } => app::check_report(&ws, html, screenshot),
+        Command::Diff { against, against_set, all, json } => app::Against::parse(against.as_deref(), against_set)
+            .and_then(|against| app::diff_cmd(&ws, &app::DiffArgs { against, all, json })),
+        Command::Runs { all, json } => app::runs_cmd(&ws, all, json),
         Command::Clean { all } => app::clean(&ws, all).map(|_| 0),
     };
     match result {

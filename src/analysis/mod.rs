@@ -2,6 +2,7 @@
 //!
 //! A thin wrapper so that experiment code reads like the analysis it does, not like polars.
 
+pub mod compare;
 pub mod linalg;
 pub mod stats;
 

@@ -1,6 +1,9 @@
 //! The commands behind the CLI: load the configuration, build the graph, act on the cache.
 
+mod compare;
 mod sharing;
+
+pub use compare::{Against, DiffArgs, diff_cmd, runs_cmd};
 
 pub use sharing::{pull, push};
 
@@ -18,7 +21,7 @@ use crate::engine::scheduler::{self, RunOptions};
 use crate::engine::status::{JobState, JobStatus};
 use crate::engine::status::{StageStatus, status};
 use crate::engine::{Graph, Store, fingerprint};
-use crate::engine::{artifacts, checkpoint, cluster};
+use crate::engine::{artifacts, checkpoint, cluster, run_log};
 use crate::nn::Compute;
 use crate::nn::backend::Backend;
 use crate::study;
@@ -44,7 +47,11 @@ pub struct Plan {
 
 impl Workspace {
     pub fn plan(&self) -> Result<Plan> {
-        let loaded = config::load(&self.config, self.profile.as_deref(), &self.overrides)?;
+        self.plan_of(config::load(&self.config, self.profile.as_deref(), &self.overrides)?)
+    }
+
+    /// The plan of a configuration loaded by other means (another file, a git revision, the run log).
+    pub fn plan_of(&self, loaded: Loaded) -> Result<Plan> {
         let compute = Compute::from_settings(loaded.config.pipeline.backend, &loaded.config.pipeline.device)
             .with_context(|| format!("{}: [pipeline]", self.config.display()))?;
         let (backend, device) = compute.class();
@@ -140,6 +147,7 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
         eprintln!("{} stage(s) skipped because an upstream stage failed", summary.skipped.len());
     }
     println!("{}", summary.line());
+    log_run(ws, &plan, args, started, &summary.line());
     if manifest.artifacts.contains_key("report.html") {
         println!("report: {}", ws.artifacts.join("report.html").display());
     }
@@ -147,6 +155,27 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
         eprintln!("finished in {:.2}s", started.elapsed().as_secs_f64());
     }
     Ok(exit_code(&summary))
+}
+
+/// Appends this run to the workspace's run log (`repro diff --against last`, `repro runs`); a log
+/// that cannot be written costs a warning, never the run.
+fn log_run(ws: &Workspace, plan: &Plan, args: &RunArgs, started: Instant, outcome: &str) {
+    let entry = compare::logged_config(&plan.loaded.config).map(|(config, config_hash)| run_log::RunEntry {
+        started: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() - started.elapsed().as_secs_f64()),
+        seconds: started.elapsed().as_secs_f64(),
+        config_hash,
+        config,
+        file: ws.config.display().to_string(),
+        profile: ws.profile.clone(),
+        overrides: ws.overrides.clone(),
+        patterns: args.patterns.clone(),
+        outcome: outcome.to_string(),
+    });
+    if let Err(e) = entry.and_then(|entry| run_log::append(&ws.cache, &entry)) {
+        eprintln!("warning: the run log was not written: {e:#}");
+    }
 }
 
 /// `repro status`: prints what is stale and why; exit code 0 either way.

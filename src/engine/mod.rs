@@ -17,6 +17,7 @@ pub mod lock;
 pub mod placement;
 pub mod progress;
 pub mod remote;
+pub mod run_log;
 pub mod scheduler;
 pub mod status;
 pub mod store;

@@ -22,7 +22,19 @@ pub trait Experiment {
     fn stages(&self, mnist: &MnistInputs) -> Built;
     /// Its report section, from the inputs it asked for in [`Experiment::stages`].
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section>;
+    /// The columns of its `summary.csv` that name a row (one training run); the others, but
+    /// `experiment`, are what the run measured. `seed` among them groups repetitions.
+    fn summary_keys(&self) -> &'static [&'static str] {
+        &["model", "seed"]
+    }
+    /// The measurement of its summary that `repro runs` shows (its mean over the rows).
+    fn headline(&self) -> Option<&'static str> {
+        None
+    }
 }
+
+/// The report input every experiment's analysis provides: one row per run.
+pub const SUMMARY: &str = "summary.csv";
 
 /// The stages of one experiment and the outputs its report section reads.
 pub struct Built {

@@ -25,7 +25,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
-pub use self::experiment::{Built, Experiment, report_input};
+pub use self::experiment::{Built, Experiment, SUMMARY, report_input};
 use crate::data::mnist::MnistSource;
 use crate::engine::{InputRef, Stage};
 use crate::training::mnist_inputs::MnistInputs;
@@ -154,7 +154,8 @@ mod tests {
             build(&all, &MnistSource::default(), &Origins::new(), Path::new("pipeline.toml")).unwrap();
         for id in IDS {
             assert!(stages.iter().any(|s| s.id.starts_with(&format!("{id}."))), "{id} has no stage");
-            assert!(report.iter().any(|i| i.name.starts_with(&format!("{id}/"))), "{id} feeds no report input");
+            assert!(report.iter().any(|i| i.name == format!("{id}/{SUMMARY}")), "{id} gives the report no summary");
+            assert!(all.configured().iter().any(|e| e.id() == *id && e.headline().is_some()), "{id} has no headline");
         }
     }
 

@@ -193,7 +193,13 @@ pub const CLAIMS: [Spec; 12] = [
 ];
 
 /// Reads table `name` of experiment `id`, or `None` when the experiment is not configured.
-type TableOf<'a> = dyn Fn(&str, &str) -> Result<Option<Table>> + 'a;
+pub type TableOf<'a> = dyn Fn(&str, &str) -> Result<Option<Table>> + 'a;
+
+/// Every claim's finding (in [`CLAIMS`] order) from the tables `table` reads.
+pub fn findings(table: &TableOf, config: &Config) -> Result<Vec<Finding>> {
+    let evidence = Evidence { table, config };
+    CLAIMS.iter().map(|c| (c.evaluate)(&evidence)).collect()
+}
 
 /// The claims section, from the report inputs of each experiment.
 pub fn section(inputs_of: &dyn Fn(&str) -> BTreeMap<String, PathBuf>, config: &Config) -> Result<Section> {
@@ -204,8 +210,7 @@ pub fn section(inputs_of: &dyn Fn(&str) -> BTreeMap<String, PathBuf>, config: &C
         }
         Ok(Some(Table::read_csv(crate::report::input(&inputs, name)?)?))
     };
-    let evidence = Evidence { table, config };
-    let findings: Vec<Finding> = CLAIMS.iter().map(|c| (c.evaluate)(&evidence)).collect::<Result<_>>()?;
+    let findings = findings(table, config)?;
     let mut s = Section::new("claims", "Claims of the original report, checked");
     let counts = |v: Verdict| findings.iter().filter(|f| f.verdict == v).count();
     s.text(format!(

@@ -2,6 +2,7 @@
 //! their sections, checks the original's claims and says what ran.
 
 pub mod claims;
+pub mod diff;
 pub mod report;
 
 use anyhow::Result;

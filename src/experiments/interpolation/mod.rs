@@ -126,6 +126,14 @@ impl Experiment for Settings {
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
         report::section(inputs, self)
     }
+
+    fn headline(&self) -> Option<&'static str> {
+        Some("test_acc")
+    }
+
+    fn summary_keys(&self) -> &'static [&'static str] {
+        &["model", "variant", "batch_size", "seed"]
+    }
 }
 
 static TRAIN: StageKind = StageKind::numeric("interpolation.train", train::train);

@@ -131,6 +131,10 @@ impl Experiment for Settings {
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
         report::section(inputs, self)
     }
+
+    fn headline(&self) -> Option<&'static str> {
+        Some("ratio")
+    }
 }
 
 static DATA: StageKind = StageKind::plain("min_ratio.data", data::generate);

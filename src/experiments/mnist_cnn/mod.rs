@@ -131,6 +131,10 @@ impl Experiment for Settings {
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
         report::section(inputs, self)
     }
+
+    fn headline(&self) -> Option<&'static str> {
+        Some("test_acc")
+    }
 }
 
 // One thread each: a second thread makes a batch-500 step slower here (bench/RESULTS.md), so

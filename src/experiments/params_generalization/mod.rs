@@ -114,6 +114,10 @@ impl Experiment for Settings {
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
         report::section(inputs, self)
     }
+
+    fn headline(&self) -> Option<&'static str> {
+        Some("test_acc")
+    }
 }
 
 static TRAIN: StageKind = StageKind::numeric("params_generalization.train", train::train);

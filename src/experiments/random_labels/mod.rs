@@ -99,6 +99,10 @@ impl Experiment for Settings {
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
         report::section(inputs, self)
     }
+
+    fn headline(&self) -> Option<&'static str> {
+        Some("train_acc")
+    }
 }
 
 static TRAIN: StageKind = StageKind::numeric("random_labels.train", train::train);

@@ -150,6 +150,14 @@ impl Experiment for Settings {
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
         report::section(inputs, self)
     }
+
+    fn headline(&self) -> Option<&'static str> {
+        Some("final_loss")
+    }
+
+    fn summary_keys(&self) -> &'static [&'static str] {
+        &["function", "model", "seed"]
+    }
 }
 
 static DATA: StageKind = StageKind::plain("sim_functions.data", data::generate);

@@ -108,6 +108,10 @@ impl Experiment for Settings {
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
         report::section(inputs, self)
     }
+
+    fn headline(&self) -> Option<&'static str> {
+        Some("final_loss")
+    }
 }
 
 static DATA: StageKind = StageKind::plain("weights_pca.data", data::generate);

@@ -1,0 +1,268 @@
+//! What changed between the results of two configurations: their parameters, every experiment's
+//! summary measurements (seeds grouped), and the claims' verdicts. It reads tables only; where
+//! they come from (the store, by key) is the caller's business.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::claims::{self, CLAIMS, Finding, TableOf};
+use crate::analysis::Table;
+use crate::analysis::compare::{self, Change};
+use crate::config::Config;
+use crate::experiments::{IDS, SUMMARY};
+
+/// One side of a comparison.
+pub struct Side<'a> {
+    pub config: &'a Config,
+    /// An experiment's report inputs by name, when it is configured and all of them are in the
+    /// store; `None` otherwise.
+    pub inputs: &'a dyn Fn(&str) -> Option<BTreeMap<String, PathBuf>>,
+}
+
+impl Side<'_> {
+    fn configured(&self, id: &str) -> bool {
+        self.config.experiments.configured().iter().any(|e| e.id() == id)
+    }
+
+    /// The claims' findings on this side; an experiment configured but not in the store reads as such.
+    fn findings(&self) -> Result<Vec<Finding>> {
+        let table: &TableOf = &|id, name| match (self.inputs)(id) {
+            Some(inputs) => Ok(Some(Table::read_csv(crate::report::input(&inputs, name)?)?)),
+            None => Ok(None),
+        };
+        let mut found = claims::findings(table, self.config)?;
+        for (claim, finding) in CLAIMS.iter().zip(&mut found) {
+            if self.configured(claim.experiment) && (self.inputs)(claim.experiment).is_none() {
+                finding.measurement = NOT_STORED.to_string();
+            }
+        }
+        Ok(found)
+    }
+
+    /// The settings as dotted paths (`experiments.sim_functions.lr`) and values; where jobs run
+    /// and where results are shared are not settings of a result, and stay out.
+    fn settings(&self) -> Result<BTreeMap<String, Value>> {
+        let config = Config { cluster: Default::default(), remote: Default::default(), ..self.config.clone() };
+        let mut out = BTreeMap::new();
+        flatten("", &serde_json::to_value(config)?, &mut out);
+        out.remove("cluster");
+        out.remove("remote");
+        out.retain(|path, _| !path.starts_with("cluster.") && !path.starts_with("remote."));
+        Ok(out)
+    }
+}
+
+const NOT_STORED: &str = "not in the store";
+
+fn flatten(prefix: &str, value: &Value, out: &mut BTreeMap<String, Value>) {
+    match value {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, v) in map {
+                flatten(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, v, out);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_string(), value.clone());
+        }
+    }
+}
+
+/// A setting that differs (`None`: absent on that side).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct ParamChange {
+    pub path: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+}
+
+/// A claim on both sides.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClaimChange {
+    pub id: &'static str,
+    pub experiment: &'static str,
+    pub old: &'static str,
+    pub new: &'static str,
+    pub old_measurement: String,
+    pub new_measurement: String,
+    /// The verdict differs (and both sides measured it).
+    pub flipped: bool,
+}
+
+impl ClaimChange {
+    pub fn changed(&self) -> bool {
+        self.old != self.new || self.old_measurement != self.new_measurement
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExperimentDiff {
+    pub id: &'static str,
+    pub params: Vec<ParamChange>,
+    /// Whether each side's results are there to compare (`false`: not configured or not in the store).
+    pub old_present: bool,
+    pub new_present: bool,
+    /// Every measurement of its summary, changed or not (empty unless both sides are present).
+    pub metrics: Vec<Change>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Diff {
+    /// Every claim, in the claims table's order.
+    pub claims: Vec<ClaimChange>,
+    /// Settings outside any experiment's section.
+    pub params: Vec<ParamChange>,
+    /// Experiments configured on either side, in report order.
+    pub experiments: Vec<ExperimentDiff>,
+}
+
+impl Diff {
+    pub fn flipped(&self) -> impl Iterator<Item = &ClaimChange> {
+        self.claims.iter().filter(|c| c.flipped)
+    }
+}
+
+/// `old` against `new`.
+pub fn diff(old: &Side, new: &Side) -> Result<Diff> {
+    let (a, b) = (old.settings()?, new.settings()?);
+    let mut params: Vec<ParamChange> = a
+        .keys()
+        .chain(b.keys().filter(|k| !a.contains_key(*k)))
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| ParamChange { path: k.clone(), old: a.get(k).cloned(), new: b.get(k).cloned() })
+        .collect();
+    params.sort_by(|x, y| x.path.cmp(&y.path));
+    let mut experiments = Vec::new();
+    for &id in IDS.iter().filter(|id| old.configured(id) || new.configured(id)) {
+        let section = format!("experiments.{id}");
+        let (own, rest): (Vec<ParamChange>, Vec<ParamChange>) =
+            params.into_iter().partition(|p| p.path == section || p.path.starts_with(&format!("{section}.")));
+        params = rest;
+        let (was, is) = ((old.inputs)(id), (new.inputs)(id));
+        let metrics = match (&was, &is) {
+            (Some(x), Some(y)) => {
+                let keys = [new, old]
+                    .iter()
+                    .find_map(|s| s.config.experiments.configured().into_iter().find(|e| e.id() == id))
+                    .map(|e| e.summary_keys())
+                    .unwrap_or(&[]);
+                let read = |inputs: &BTreeMap<String, PathBuf>| Table::read_csv(crate::report::input(inputs, SUMMARY)?);
+                compare::compare(&read(x)?, &read(y)?, keys, &["experiment"])
+                    .with_context(|| format!("comparing {id}'s {SUMMARY}"))?
+            }
+            _ => Vec::new(),
+        };
+        experiments.push(ExperimentDiff {
+            id,
+            params: own,
+            old_present: was.is_some(),
+            new_present: is.is_some(),
+            metrics,
+        });
+    }
+    let (was, is) = (old.findings()?, new.findings()?);
+    let claims = CLAIMS
+        .iter()
+        .zip(was.into_iter().zip(is))
+        .map(|(c, (x, y))| {
+            let stored = |f: &Finding| f.measurement != NOT_STORED;
+            ClaimChange {
+                id: c.id,
+                experiment: c.experiment,
+                flipped: x.verdict != y.verdict && stored(&x) && stored(&y),
+                old: if stored(&x) { x.verdict.label() } else { NOT_STORED },
+                new: if stored(&y) { y.verdict.label() } else { NOT_STORED },
+                old_measurement: x.measurement,
+                new_measurement: y.measurement,
+            }
+        })
+        .collect();
+    Ok(Diff { claims, params, experiments })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Cell;
+
+    fn config(toml: &str) -> Config {
+        crate::config::parse(toml, std::path::Path::new("t.toml"), None, &[]).unwrap().config
+    }
+
+    fn write_summary(dir: &std::path::Path, rows: &[(u64, u64, f64)]) -> BTreeMap<String, PathBuf> {
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join(SUMMARY);
+        Table::from_rows(
+            &["experiment", "model", "variant", "batch_size", "test_acc", "sensitivity"],
+            rows.iter().map(|&(b, _, acc)| {
+                vec![
+                    Cell::from("sensitivity"),
+                    "mlp".into(),
+                    "adam".into(),
+                    b.into(),
+                    acc.into(),
+                    (1.0 / b as f64).into(),
+                ]
+            }),
+        )
+        .unwrap()
+        .write_csv(&path)
+        .unwrap();
+        BTreeMap::from([(SUMMARY.to_string(), path)])
+    }
+
+    #[test]
+    fn names_the_changed_setting_under_its_experiment_and_the_measurements_that_moved() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_config = config("[experiments.sensitivity]\nepochs = 10\n[experiments.grad_norm]\n");
+        let new_config = config("[experiments.sensitivity]\nepochs = 12\n[experiments.grad_norm]\n");
+        let old_inputs = write_summary(&dir.path().join("a"), &[(5, 0, 0.95), (25, 0, 0.96)]);
+        let new_inputs = write_summary(&dir.path().join("b"), &[(5, 0, 0.97), (25, 0, 0.96)]);
+        let old_of = |id: &str| (id == "sensitivity").then(|| old_inputs.clone());
+        let new_of = |id: &str| (id == "sensitivity").then(|| new_inputs.clone());
+        let d = diff(&Side { config: &old_config, inputs: &old_of }, &Side { config: &new_config, inputs: &new_of })
+            .unwrap();
+        assert!(d.params.is_empty(), "{:?}", d.params);
+        let sens = d.experiments.iter().find(|e| e.id == "sensitivity").unwrap();
+        assert_eq!(
+            sens.params,
+            vec![ParamChange {
+                path: "experiments.sensitivity.epochs".into(),
+                old: Some(10.into()),
+                new: Some(12.into())
+            }]
+        );
+        let moved: Vec<(&str, &str)> =
+            sens.metrics.iter().filter(|c| c.changed).map(|c| (c.group.as_str(), c.metric.as_str())).collect();
+        assert_eq!(moved, vec![("model=mlp variant=adam batch_size=5", "test_acc")]);
+        let grad = d.experiments.iter().find(|e| e.id == "grad_norm").unwrap();
+        assert!(!grad.old_present && !grad.new_present && grad.params.is_empty());
+        // grad_norm is configured but not stored on either side: its claim says so, and cannot flip.
+        let c6 = d.claims.iter().find(|c| c.id == "C6").unwrap();
+        assert_eq!((c6.old, c6.new, c6.flipped), (NOT_STORED, NOT_STORED, false));
+        // C10 (best batch in [10, 1000]): batch 25 best before, batch 5 now: the verdict flips.
+        let flipped: Vec<&str> = d.flipped().map(|c| c.id).collect();
+        assert_eq!(flipped, vec!["C10"]);
+        let c10 = d.claims.iter().find(|c| c.id == "C10").unwrap();
+        assert_eq!((c10.old, c10.new), ("confirmed", "not confirmed"));
+        // Not configured anywhere: measured nowhere, the same on both sides.
+        let c1 = d.claims.iter().find(|c| c.id == "C1").unwrap();
+        assert!(!c1.changed());
+    }
+
+    #[test]
+    fn a_section_added_on_one_side_lists_its_settings_as_new() {
+        let old_config = config("[experiments.grad_norm]\n");
+        let new_config = config("[experiments.grad_norm]\n[pipeline]\nmax_batch = 8\n[experiments.sensitivity]\n");
+        let none = |_: &str| None;
+        let d =
+            diff(&Side { config: &old_config, inputs: &none }, &Side { config: &new_config, inputs: &none }).unwrap();
+        assert_eq!(d.params.len(), 1);
+        assert_eq!(d.params[0].path, "pipeline.max_batch");
+        let sens = d.experiments.iter().find(|e| e.id == "sensitivity").unwrap();
+        assert!(!sens.params.is_empty() && sens.params.iter().all(|p| p.old.is_none() && p.new.is_some()));
+    }
+}
