@@ -6,10 +6,10 @@ mod common;
 use common::Workspace;
 
 const CONFIG: &str = "\
-[experiments.random_labels]\ntrain_subset = 300\ntest_subset = 200\nmax_epochs = 2\n\n\
+[experiments.random_labels]\nseeds = [0]\ntrain_subset = 300\ntest_subset = 200\nmax_epochs = 2\n\n\
 [experiments.params_generalization]\nmodels = [[2, 5], [20, 40]]\nepochs = 1\ntrain_subset = 500\ntest_subset = 200\n\n\
 [experiments.interpolation]\nepochs = 1\nalpha_points = 4\nlrs = [1e-3]\ntrain_subset = 500\ntest_subset = 200\n\n\
-[experiments.sensitivity]\nbatch_sizes = [25, 250]\nepochs = 1\ntrain_subset = 500\ntest_subset = 200\n\n\
+[experiments.sensitivity]\nbatch_sizes = [25, 250]\nseeds = [0, 1]\nepochs = 1\ntrain_subset = 500\ntest_subset = 200\n\n\
 [data.mnist]\nmirrors = []\n";
 
 fn csv(ws: &Workspace, name: &str) -> Vec<Vec<String>> {
@@ -25,8 +25,9 @@ fn column(rows: &[Vec<String>], name: &str) -> Vec<f64> {
 #[test]
 fn generalisation_experiments_run_end_to_end() {
     let ws = Workspace::new("generalisation", CONFIG);
-    // fetch; random_labels 1+2; params 2+2; interpolation 2 trainings + 1 interpolation + 2; sensitivity 2+2; report.
-    assert_eq!(ws.run(&[]), (1 + 3 + 4 + 5 + 4 + 1, 0));
+    // fetch; random_labels 1+2; params 2+2; interpolation 2 trainings + 1 interpolation + 2;
+    // sensitivity 2 batch sizes x 2 seeds + 2; report.
+    assert_eq!(ws.run(&[]), (1 + 3 + 4 + 5 + 6 + 1, 0));
 
     let random = csv(&ws, "random_labels/summary.csv");
     assert_eq!(column(&random, "params"), [110_826.0]);
@@ -47,7 +48,8 @@ fn generalisation_experiments_run_end_to_end() {
     assert_eq!(at_ends, trained);
 
     let sens = csv(&ws, "sensitivity/summary.csv");
-    assert_eq!(column(&sens, "batch_size"), [25.0, 250.0]);
+    assert_eq!(column(&sens, "batch_size"), [25.0, 25.0, 250.0, 250.0]);
+    assert_eq!(column(&sens, "seed"), [0.0, 1.0, 0.0, 1.0]);
     assert!(column(&sens, "sensitivity").iter().all(|s| *s > 0.0 && s.is_finite()));
     for figure in [
         "random_labels/random_labels.png",

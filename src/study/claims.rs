@@ -22,6 +22,8 @@ pub enum Verdict {
     NotTestable,
     /// Testable, but this run's configuration does not measure it (experiment off, budget too small).
     NotMeasured,
+    /// Measured, but the seeds do not settle it: they disagree, or too few ran (see [`Seeds`]).
+    Inconclusive,
 }
 
 impl Verdict {
@@ -31,6 +33,7 @@ impl Verdict {
             Verdict::NotConfirmed => "not confirmed",
             Verdict::NotTestable => "not testable as stated",
             Verdict::NotMeasured => "not measured in this run",
+            Verdict::Inconclusive => "inconclusive",
         }
     }
 
@@ -39,14 +42,99 @@ impl Verdict {
     }
 }
 
-/// A claim of the original (text from spec §13), how we check it, and the check itself: each
-/// claim carries its own evaluation, so the table can never pair a claim with another's finding.
+/// A claim of the original (text from spec §13), how we check it, how the check combines seeds,
+/// and the check itself: each claim carries its own evaluation, so the table can never pair a
+/// claim with another's finding.
 pub struct Spec {
     pub id: &'static str,
     pub experiment: &'static str,
     pub claim: &'static str,
     pub check: &'static str,
+    pub seeds: Seeds,
     pub evaluate: fn(&Evidence) -> Result<Finding>,
+}
+
+/// Least seeds that can settle a claim checked seed by seed.
+pub const MIN_SEEDS: usize = 3;
+/// Share of the seeds that must agree for a verdict.
+pub const SETTLED: f64 = 0.8;
+
+/// How a claim's check treats repeated runs (seeds); the claims table states it beside the check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seeds {
+    /// Checked on each seed's runs alone, then [`combine`]d ([`per_seed_rule`] states how).
+    PerSeed,
+    /// Checked on curves averaged over seeds (the analysis keeps no per-seed curve).
+    SeedMean,
+    /// A statement about every run, of every seed.
+    EveryRun,
+    /// Nothing to combine (the claim is not testable).
+    Unused,
+}
+
+impl Seeds {
+    pub fn text(self) -> String {
+        match self {
+            Seeds::PerSeed => "Seeds: each seed checked alone, combined by the rule above.".to_string(),
+            Seeds::SeedMean => "Seeds: on the mean curve over seeds.".to_string(),
+            Seeds::EveryRun => "Seeds: every run of every seed.".to_string(),
+            Seeds::Unused => String::new(),
+        }
+    }
+}
+
+/// How [`combine`] decides, as the claims section states it.
+pub fn per_seed_rule() -> String {
+    format!(
+        "A claim checked seed by seed is confirmed when it holds for at least {:.0} % of the seeds that measured it \
+         (and at least {MIN_SEEDS} did), not confirmed when it fails for at least {:.0} %, and inconclusive otherwise: \
+         with fewer seeds a difference cannot be told from seed-to-seed spread.",
+        100.0 * SETTLED,
+        100.0 * SETTLED
+    )
+}
+
+/// The verdict of `held` seeds for and `failed` against (the rule [`per_seed_rule`] states).
+pub fn combine(held: usize, failed: usize) -> Verdict {
+    let n = held + failed;
+    if n < MIN_SEEDS {
+        Verdict::Inconclusive
+    } else if held as f64 >= SETTLED * n as f64 {
+        Verdict::Confirmed
+    } else if failed as f64 >= SETTLED * n as f64 {
+        Verdict::NotConfirmed
+    } else {
+        Verdict::Inconclusive
+    }
+}
+
+/// `check` on each seed's rows of `summary` alone, combined: the verdict is what the seeds agree
+/// on, the measurement says how many held and what the seed means show.
+pub fn by_seed(summary: &Table, check: impl Fn(&Table) -> Result<Finding>) -> Result<Finding> {
+    let pooled = check(summary)?;
+    if matches!(pooled.verdict, Verdict::NotMeasured | Verdict::NotTestable) {
+        return Ok(pooled);
+    }
+    let mut seeds: Vec<String> =
+        if summary.column_names().iter().any(|c| c == "seed") { summary.strings("seed")? } else { vec![String::new()] };
+    seeds.sort_by_key(|s| s.parse::<u64>().unwrap_or(u64::MAX));
+    seeds.dedup();
+    let mut outcomes = Vec::new();
+    for seed in &seeds {
+        let rows = if seed.is_empty() { summary.clone() } else { summary.filter_eq("seed", seed)? };
+        outcomes.push((seed, check(&rows)?.verdict));
+    }
+    let held: Vec<&str> = outcomes.iter().filter(|o| o.1 == Verdict::Confirmed).map(|o| o.0.as_str()).collect();
+    let failed = outcomes.iter().filter(|o| o.1 == Verdict::NotConfirmed).count();
+    let n = held.len() + failed;
+    let mut text = format!("holds for {} of {n} seed{}", held.len(), if n == 1 { "" } else { "s" });
+    if !held.is_empty() && failed > 0 {
+        text.push_str(&format!(" (seeds {})", held.join(", ")));
+    }
+    if n < MIN_SEEDS {
+        text.push_str(&format!(", fewer than {MIN_SEEDS}: the seed-to-seed spread is unknown"));
+    }
+    Ok(finding(combine(held.len(), failed), format!("{text}; all seeds together: {}", pooled.measurement)))
 }
 
 /// What a claim is checked against: this run's tables and settings.
@@ -92,6 +180,7 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "On f1 the deepest model (M1) converges fastest.",
         check: "Epochs until the seed-mean training loss first reaches θ, the lowest loss every model reaches; \
                 confirmed if M1 gets there first.",
+        seeds: Seeds::SeedMean,
         evaluate: |ev| measured(ev.table("sim_functions", "loss_curves.csv")?, deep_converges_fastest),
     },
     Spec {
@@ -100,6 +189,7 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "On f1, after the first 1000 epochs the shallow model (M3) has the highest loss at every epoch.",
         check: "Share of epochs ≥ 1000 (where all three models still train) at which M3's seed-mean loss is the \
                 highest; confirmed at ≥ 99 %.",
+        seeds: Seeds::SeedMean,
         evaluate: |ev| measured(ev.table("sim_functions", "loss_curves.csv")?, |c| shallow_highest_after(c, 1000.0)),
     },
     Spec {
@@ -107,6 +197,7 @@ pub const CLAIMS: [Spec; 12] = [
         experiment: "sim_functions",
         claim: "On f2 all three models hit the epoch cap without converging.",
         check: "Every f2 run trains to max_epochs without meeting the stopping rule.",
+        seeds: Seeds::EveryRun,
         evaluate: |ev| match (ev.table("sim_functions", "summary.csv")?, &ev.config.experiments.sim_functions) {
             (Some(summary), Some(s)) => f2_hits_cap(&summary, s.max_epochs),
             _ => Ok(not_configured()),
@@ -118,6 +209,7 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "On f2 deeper models make smaller errors near the ends of the x range.",
         check: "MSE of the seed-mean prediction on the outer 10 % of the x range at each end; confirmed if the error \
                 falls with depth (M1 < M2 < M3).",
+        seeds: Seeds::SeedMean,
         evaluate: |ev| measured(ev.table("sim_functions", "predictions.csv")?, deeper_better_at_edges),
     },
     Spec {
@@ -125,15 +217,17 @@ pub const CLAIMS: [Spec; 12] = [
         experiment: "mnist_cnn",
         claim: "CNN1 beats CNN2 in loss (and accuracy).",
         check: "Final full-set test loss and accuracy, mean over seeds; confirmed if CNN1 is better on both.",
-        evaluate: |ev| measured(ev.table("mnist_cnn", "summary.csv")?, cnn1_beats_cnn2),
+        seeds: Seeds::PerSeed,
+        evaluate: |ev| measured(ev.table("mnist_cnn", "summary.csv")?, |t| by_seed(t, cnn1_beats_cnn2)),
     },
     Spec {
         id: "C6",
         experiment: "grad_norm",
         claim: "Around epoch 250 the gradient norm rises while the loss curve changes slope.",
         check: "Per live seed, in epochs 200-300: a rise of the gradient norm by ≥ 20 % over its running minimum, \
-                where the loss slope over the next 50 epochs differs from the previous 50 by ≥ 2×; confirmed if most \
-                live seeds show both (only the shape is checkable).",
+                where the loss slope over the next 50 epochs differs from the previous 50 by ≥ 2×; a seed holds if it \
+                shows both (only the shape is checkable); dead seeds are left out.",
+        seeds: Seeds::PerSeed,
         evaluate: |ev| match (ev.table("grad_norm", "curves.csv")?, ev.table("grad_norm", "summary.csv")?) {
             (Some(curves), Some(summary)) => norm_rises_near_250(&curves, &summary),
             _ => Ok(not_configured()),
@@ -145,7 +239,8 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "With random labels the training loss becomes low while the test loss stays much higher.",
         check: "Final full-set losses, mean over seeds; confirmed if training loss < ln(10)/4 ≈ 0.58 (a quarter of \
                 chance level) and test loss ≥ 3× the training loss.",
-        evaluate: |ev| measured(ev.table("random_labels", "summary.csv")?, memorises),
+        seeds: Seeds::PerSeed,
+        evaluate: |ev| measured(ev.table("random_labels", "summary.csv")?, |t| by_seed(t, memorises)),
     },
     Spec {
         id: "C8",
@@ -153,7 +248,8 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "The train-test gap (loss and accuracy) grows with the number of parameters.",
         check: "Spearman ρ of the final gap (test − train loss; train − test accuracy) against the parameter count; \
                 confirmed if ρ ≥ 0.5 for both.",
-        evaluate: |ev| measured(ev.table("params_generalization", "summary.csv")?, gap_grows),
+        seeds: Seeds::PerSeed,
+        evaluate: |ev| measured(ev.table("params_generalization", "summary.csv")?, |t| by_seed(t, gap_grows)),
     },
     Spec {
         id: "C9",
@@ -161,14 +257,16 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "Past some size, more parameters barely improve test accuracy.",
         check: "Test-accuracy gain over the last two doublings of parameters (largest model vs the largest one with \
                 ≤ ¼ of its parameters); confirmed if below 1 percentage point.",
-        evaluate: |ev| measured(ev.table("params_generalization", "summary.csv")?, saturates),
+        seeds: Seeds::PerSeed,
+        evaluate: |ev| measured(ev.table("params_generalization", "summary.csv")?, |t| by_seed(t, saturates)),
     },
     Spec {
         id: "C10",
         experiment: "sensitivity",
         claim: "Batch sizes between 10 and 1000 give the best results.",
         check: "The batch size with the best final test accuracy; confirmed if it lies in [10, 1000].",
-        evaluate: |ev| measured(ev.table("sensitivity", "summary.csv")?, best_batch),
+        seeds: Seeds::PerSeed,
+        evaluate: |ev| measured(ev.table("sensitivity", "summary.csv")?, |t| by_seed(t, best_batch)),
     },
     Spec {
         id: "C11",
@@ -176,7 +274,8 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "Sensitivity trends with batch size (the report does not say which way).",
         check: "Spearman ρ of sensitivity against batch size; a trend if |ρ| ≥ 0.7. Its direction cannot be checked \
                 against the report, which states none.",
-        evaluate: |ev| measured(ev.table("sensitivity", "summary.csv")?, sensitivity_trend),
+        seeds: Seeds::PerSeed,
+        evaluate: |ev| measured(ev.table("sensitivity", "summary.csv")?, |t| by_seed(t, sensitivity_trend)),
     },
     Spec {
         id: "C12",
@@ -185,6 +284,7 @@ pub const CLAIMS: [Spec; 12] = [
                 notebook performed none.)",
         check: "Nothing to confirm; we report what the real interpolation shows: the loss barrier between the two \
                 minima and how fast the loss rises beyond each.",
+        seeds: Seeds::Unused,
         evaluate: |ev| {
             let batches = ev.config.experiments.interpolation.as_ref().map_or([64, 1024], |s| s.batch_sizes);
             measured(ev.table("interpolation", "interpolation.csv")?, |curve| interpolation_shows(curve, batches))
@@ -214,14 +314,17 @@ pub fn section(inputs_of: &dyn Fn(&str) -> BTreeMap<String, PathBuf>, config: &C
     let mut s = Section::new("claims", "Claims of the original report, checked");
     let counts = |v: Verdict| findings.iter().filter(|f| f.verdict == v).count();
     s.text(format!(
-        "Each claim of the original report (paraphrased), the check we apply, what this run measured, and the verdict \
-         computed from the tables below. {} confirmed, {} not confirmed, {} not testable as stated, {} not measured in \
-         this run (an experiment left out, or a budget too small for the claim).",
+        "Each claim of the original report (paraphrased), the check we apply and how it combines seeds, what this run \
+         measured, and the verdict computed from the tables below. {} confirmed, {} not confirmed, {} inconclusive (the \
+         seeds disagree, or too few ran to tell a difference from seed-to-seed spread), {} not testable as stated, {} \
+         not measured in this run (an experiment left out, or a budget too small for the claim).",
         counts(Verdict::Confirmed),
         counts(Verdict::NotConfirmed),
+        counts(Verdict::Inconclusive),
         counts(Verdict::NotTestable),
         counts(Verdict::NotMeasured)
     ));
+    s.text(per_seed_rule());
     let rows = CLAIMS
         .iter()
         .zip(&findings)
@@ -230,7 +333,7 @@ pub fn section(inputs_of: &dyn Fn(&str) -> BTreeMap<String, PathBuf>, config: &C
                 c.id.to_string(),
                 format!("`{}`", c.experiment),
                 c.claim.to_string(),
-                c.check.to_string(),
+                format!("{} {}", c.check, c.seeds.text()).trim_end().to_string(),
                 f.measurement.clone(),
                 f.verdict.label().to_string(),
             ]
@@ -462,7 +565,7 @@ pub fn norm_rises_near_250(curves: &Table, summary: &Table) -> Result<Finding> {
         }
     }
     Ok(finding(
-        Verdict::from(2 * shown > live.len()),
+        combine(shown, live.len() - shown),
         format!("{shown} of {} live seeds; {}", live.len(), notes.join("; ")),
     ))
 }
@@ -787,17 +890,23 @@ mod tests {
 
     #[test]
     fn c6_finds_a_norm_bump_where_the_loss_bends() {
+        // Three seeds with the same curve.
         let curve = |bump: bool| {
-            let rows = (0..400).map(|e| {
-                let e = e as f64;
-                // Loss falls steeply until 250, then slowly; the norm bumps there if asked.
-                let loss = if e < 250.0 { 1.0 - 0.002 * e } else { 0.5 - 0.0002 * (e - 250.0) };
-                let norm = if bump && (240.0..=260.0).contains(&e) { 0.3 } else { 0.1 };
-                vec![e.into(), loss.into(), norm.into(), Cell::Int(0)]
+            let rows = (0..3).flat_map(|seed| {
+                (0..400).map(move |e| {
+                    let e = e as f64;
+                    // Loss falls steeply until 250, then slowly; the norm bumps there if asked.
+                    let loss = if e < 250.0 { 1.0 - 0.002 * e } else { 0.5 - 0.0002 * (e - 250.0) };
+                    let norm = if bump && (240.0..=260.0).contains(&e) { 0.3 } else { 0.1 };
+                    vec![e.into(), loss.into(), norm.into(), Cell::Int(seed)]
+                })
             });
             table(&["epoch", "loss", "grad_norm", "seed"], rows.collect())
         };
-        let summary = table(&["seed", "dead"], vec![vec![Cell::Int(0), Cell::Bool(false)]]);
+        let seeds = |n: i64| table(&["seed", "dead"], (0..n).map(|s| vec![Cell::Int(s), Cell::Bool(false)]).collect());
+        let summary = seeds(3);
+        let f = norm_rises_near_250(&curve(true), &seeds(1)).unwrap();
+        assert_eq!(f.verdict, Verdict::Inconclusive, "one live seed cannot settle it: {}", f.measurement);
         let f = norm_rises_near_250(&curve(true), &summary).unwrap();
         assert_eq!(f.verdict, Verdict::Confirmed, "{}", f.measurement);
         // The bump starts at 240, where the loss still falls at -0.002 and then at (0.492 - 0.52) / 50.
@@ -817,6 +926,38 @@ mod tests {
         assert_eq!(memorises(&run(0.3, 5.0)).unwrap().verdict, Verdict::Confirmed);
         assert_eq!(memorises(&run(0.3, 0.6)).unwrap().verdict, Verdict::NotConfirmed);
         assert_eq!(memorises(&run(1.5, 9.0)).unwrap().verdict, Verdict::NotConfirmed);
+    }
+
+    #[test]
+    fn seeds_settle_a_verdict_only_when_enough_of_them_agree() {
+        assert_eq!(combine(3, 0), Verdict::Confirmed);
+        assert_eq!(combine(4, 1), Verdict::Confirmed, "4 of 5 is 80 %");
+        assert_eq!(combine(3, 1), Verdict::Inconclusive, "3 of 4 is 75 %");
+        assert_eq!(combine(0, 5), Verdict::NotConfirmed);
+        assert_eq!(combine(2, 0), Verdict::Inconclusive, "two seeds cannot settle it");
+        // C10 on three seeds: batch 25 wins on seeds 0 and 2, batch 5 on seed 1.
+        let sweep = |rows: &[(i64, i64, f64)]| {
+            table(
+                &["seed", "batch_size", "test_acc", "sensitivity"],
+                rows.iter().map(|&(s, b, a)| vec![Cell::Int(s), Cell::Int(b), a.into(), 0.1.into()]).collect(),
+            )
+        };
+        let mixed = sweep(&[(0, 5, 0.95), (0, 25, 0.96), (1, 5, 0.97), (1, 25, 0.96), (2, 5, 0.94), (2, 25, 0.95)]);
+        let f = by_seed(&mixed, best_batch).unwrap();
+        assert_eq!(f.verdict, Verdict::Inconclusive);
+        assert!(
+            f.measurement
+                .starts_with("holds for 2 of 3 seeds (seeds 0, 2); all seeds together: best test accuracy at batch 25"),
+            "{}",
+            f.measurement
+        );
+        let agreed = sweep(&[(0, 5, 0.95), (0, 25, 0.96), (1, 5, 0.94), (1, 25, 0.96), (2, 5, 0.94), (2, 25, 0.95)]);
+        assert_eq!(by_seed(&agreed, best_batch).unwrap().verdict, Verdict::Confirmed);
+        // One seed: its outcome is shown, the verdict is not settled.
+        let one = sweep(&[(0, 5, 0.95), (0, 25, 0.96)]);
+        let f = by_seed(&one, best_batch).unwrap();
+        assert_eq!(f.verdict, Verdict::Inconclusive);
+        assert!(f.measurement.starts_with("holds for 1 of 1 seed, fewer than 3"), "{}", f.measurement);
     }
 
     #[test]

@@ -196,13 +196,14 @@ mod tests {
         std::fs::create_dir_all(dir).unwrap();
         let path = dir.join(SUMMARY);
         Table::from_rows(
-            &["experiment", "model", "variant", "batch_size", "test_acc", "sensitivity"],
-            rows.iter().map(|&(b, _, acc)| {
+            &["experiment", "model", "variant", "batch_size", "seed", "test_acc", "sensitivity"],
+            rows.iter().map(|&(b, seed, acc)| {
                 vec![
                     Cell::from("sensitivity"),
                     "mlp".into(),
                     "adam".into(),
                     b.into(),
+                    seed.into(),
                     acc.into(),
                     (1.0 / b as f64).into(),
                 ]
@@ -219,8 +220,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let old_config = config("[experiments.sensitivity]\nepochs = 10\n[experiments.grad_norm]\n");
         let new_config = config("[experiments.sensitivity]\nepochs = 12\n[experiments.grad_norm]\n");
-        let old_inputs = write_summary(&dir.path().join("a"), &[(5, 0, 0.95), (25, 0, 0.96)]);
-        let new_inputs = write_summary(&dir.path().join("b"), &[(5, 0, 0.97), (25, 0, 0.96)]);
+        // Three seeds; batch 5 gains on every seed, so each seed's best batch moves from 25 to 5.
+        let before: Vec<(u64, u64, f64)> = (0..3).flat_map(|s| [(5, s, 0.95), (25, s, 0.96)]).collect();
+        let after: Vec<(u64, u64, f64)> = (0..3).flat_map(|s| [(5, s, 0.97), (25, s, 0.96)]).collect();
+        let old_inputs = write_summary(&dir.path().join("a"), &before);
+        let new_inputs = write_summary(&dir.path().join("b"), &after);
         let old_of = |id: &str| (id == "sensitivity").then(|| old_inputs.clone());
         let new_of = |id: &str| (id == "sensitivity").then(|| new_inputs.clone());
         let d = diff(&Side { config: &old_config, inputs: &old_of }, &Side { config: &new_config, inputs: &new_of })
@@ -243,7 +247,7 @@ mod tests {
         // grad_norm is configured but not stored on either side: its claim says so, and cannot flip.
         let c6 = d.claims.iter().find(|c| c.id == "C6").unwrap();
         assert_eq!((c6.old, c6.new, c6.flipped), (NOT_STORED, NOT_STORED, false));
-        // C10 (best batch in [10, 1000]): batch 25 best before, batch 5 now: the verdict flips.
+        // C10 (best batch in [10, 1000]): batch 25 best on every seed before, batch 5 now: it flips.
         let flipped: Vec<&str> = d.flipped().map(|c| c.id).collect();
         assert_eq!(flipped, vec!["C10"]);
         let c10 = d.claims.iter().find(|c| c.id == "C10").unwrap();

@@ -44,7 +44,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            seeds: vec![0],
+            seeds: vec![0, 1, 2],
             train_subset: Some(10_000),
             test_subset: Default::default(),
             batch_size: 50,

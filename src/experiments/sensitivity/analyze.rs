@@ -1,4 +1,4 @@
-//! The analysis of `sensitivity`: one row per batch size.
+//! The analysis of `sensitivity`: one row per batch size and seed.
 
 use anyhow::Result;
 
@@ -10,7 +10,7 @@ use crate::nn::mlp::param_count;
 pub fn analyze(ctx: &StageContext) -> Result<()> {
     let mut runs: Vec<RunResult> =
         ctx.inputs.values().map(|p| Ok(serde_json::from_slice(&std::fs::read(p)?)?)).collect::<Result<_>>()?;
-    runs.sort_by_key(|r| r.batch_size);
+    runs.sort_by_key(|r| (r.batch_size, r.seed));
     Table::from_records(
         &runs,
         &[
@@ -18,6 +18,7 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
             ("model", &|_| "784-20-20-10".into()),
             ("variant", &|r| format!("batch {}", r.batch_size).into()),
             ("batch_size", &|r| (r.batch_size as u64).into()),
+            ("seed", &|r| r.seed.into()),
             ("params", &|_| (param_count(&WIDTHS) as u64).into()),
             ("epochs", &|r| (r.epochs as u64).into()),
             ("train_loss", &|r| r.train_loss.into()),

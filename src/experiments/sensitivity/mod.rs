@@ -29,7 +29,9 @@ use crate::training::mnist_inputs::MnistInputs;
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     pub batch_sizes: Vec<usize>,
-    pub seed: u64,
+    /// One training per batch size and seed: the claims on this sweep compare accuracies a few
+    /// tenths of a point apart, which one seed cannot settle.
+    pub seeds: Vec<u64>,
     pub epochs: usize,
     pub lr: f64,
     pub train_subset: Option<usize>,
@@ -41,7 +43,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             batch_sizes: vec![5, 25, 125, 500, 1000],
-            seed: Default::default(),
+            seeds: vec![0, 1, 2],
             epochs: 10,
             lr: 1e-3,
             train_subset: Default::default(),
@@ -57,8 +59,8 @@ impl Experiment for Settings {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.batch_sizes.is_empty() || self.batch_sizes.contains(&0) || self.epochs == 0 {
-            bail!("at least one batch size (each at least 1) and one epoch");
+        if self.batch_sizes.is_empty() || self.batch_sizes.contains(&0) || self.epochs == 0 || self.seeds.is_empty() {
+            bail!("at least one batch size (each at least 1), one seed and one epoch");
         }
         Ok(())
     }
@@ -71,11 +73,13 @@ impl Experiment for Settings {
         let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
         let mut out = Vec::new();
         for &batch in &self.batch_sizes {
-            let training = MlpTraining::plain(WIDTHS.to_vec(), self.seed, (self.epochs, batch), self.lr)
-                .subsets((self.train_subset, self.test_subset));
-            let run = training.stage(&TRAIN, &[("batch", batch.to_string())], mnist);
-            analyze = analyze.input(format!("{batch}/run.json"), &run, "run.json");
-            out.push(run);
+            for &seed in &self.seeds {
+                let training = MlpTraining::plain(WIDTHS.to_vec(), seed, (self.epochs, batch), self.lr)
+                    .subsets((self.train_subset, self.test_subset));
+                let run = training.stage(&TRAIN, &[("batch", batch.to_string()), ("seed", seed.to_string())], mnist);
+                analyze = analyze.input(format!("{batch}/{seed}/run.json"), &run, "run.json");
+                out.push(run);
+            }
         }
         let plot = Stage::new(&PLOT, &[], &()).input("summary.csv", &analyze, "summary.csv").publish(ID);
         let report = vec![

@@ -3,27 +3,54 @@
 
 use anyhow::Result;
 
-use crate::analysis::Table;
+use crate::analysis::stats::mean;
+use crate::analysis::{Cell, Table};
 use crate::engine::StageContext;
 use crate::plot::{self, Chart, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
-    let t = Table::read_csv(ctx.input("summary.csv")?)?;
+    // One point per batch size: the mean over its seeds.
+    let runs = Table::read_csv(ctx.input("summary.csv")?)?;
+    let t = means_by_batch(&runs)?;
     let bs = t.floats("batch_size")?;
     let pct = |c: &str| -> Result<Vec<f64>> { Ok(t.floats(c)?.iter().map(|v| 100.0 * v).collect()) };
     let sensitivity = || -> Result<Chart> {
-        let mut c =
-            Chart::new("Sensitivity: ‖∂softmax/∂x‖_F, mean over the test set", "batch size (log scale)", "sensitivity")
-                .log_x();
+        let mut c = Chart::new(
+            "Sensitivity: ‖∂softmax/∂x‖_F, mean over the test set and seeds",
+            "batch size (log scale)",
+            "sensitivity",
+        )
+        .log_x();
         c.series.push(Series::line("sensitivity", 3, bs.clone(), t.floats("sensitivity")?).with_markers());
         Ok(c)
     };
-    let mut loss = Chart::new("Loss vs batch size", "batch size (log scale)", "cross-entropy").log_x();
+    let mut loss =
+        Chart::new("Loss vs batch size (mean over seeds)", "batch size (log scale)", "cross-entropy").log_x();
     loss.series.push(Series::line("train", 0, bs.clone(), t.floats("train_loss")?).with_markers());
     loss.series.push(Series::line("test", 0, bs.clone(), t.floats("test_loss")?).dashed().with_markers());
     plot::render_panels(&[loss, sensitivity()?], &ctx.output("loss_sensitivity")?)?;
-    let mut acc = Chart::new("Accuracy vs batch size", "batch size (log scale)", "accuracy (%)").log_x();
+    let mut acc =
+        Chart::new("Accuracy vs batch size (mean over seeds)", "batch size (log scale)", "accuracy (%)").log_x();
     acc.series.push(Series::line("train", 0, bs.clone(), pct("train_acc")?).with_markers());
     acc.series.push(Series::line("test", 0, bs.clone(), pct("test_acc")?).dashed().with_markers());
     plot::render_panels(&[acc, sensitivity()?], &ctx.output("accuracy_sensitivity")?)
+}
+
+/// The measurements of `runs` averaged over seeds: one row per batch size, ascending.
+pub fn means_by_batch(runs: &Table) -> Result<Table> {
+    const MEASURED: [&str; 6] = ["train_loss", "train_acc", "test_loss", "test_acc", "sensitivity", "loss_input_grad"];
+    let batches = runs.floats("batch_size")?;
+    let mut distinct = batches.clone();
+    distinct.sort_by(f64::total_cmp);
+    distinct.dedup();
+    let columns: Vec<Vec<f64>> = MEASURED.iter().map(|c| runs.floats(c)).collect::<Result<_>>()?;
+    let rows = distinct.iter().map(|&b| {
+        let mine: Vec<usize> = (0..batches.len()).filter(|&k| batches[k] == b).collect();
+        let mut row: Vec<Cell> = vec![b.into()];
+        row.extend(columns.iter().map(|c| mean(&mine.iter().map(|&k| c[k]).collect::<Vec<_>>()).into()));
+        row
+    });
+    let mut names = vec!["batch_size"];
+    names.extend(MEASURED);
+    Table::from_rows(&names, rows)
 }

@@ -13,11 +13,12 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
     let summary = Table::read_csv(input(inputs, "summary.csv")?)?;
     let mut s = Section::new(ID, "9. Flatness vs generalisation, part 2: sensitivity vs batch size");
     s.text(format!(
-        "The 784-20-20-10 MLP (16,330 parameters) trained from seed {} with batch sizes {:?}, Adam (lr {}), {} epochs. \
+        "The 784-20-20-10 MLP (16,330 parameters) trained from seeds {:?} with batch sizes {:?}, Adam (lr {}), {} epochs; \
+         the figures and the comparison show the mean over seeds. \
          Sensitivity (Novak et al. 2018): the Frobenius norm of the Jacobian of the softmax output with respect to the \
          input, averaged over the test set, by autodiff (one backward pass per class); loss_input_grad is the mean norm \
          of the loss gradient with respect to the input.",
-        settings.seed, settings.batch_sizes, settings.lr, settings.epochs
+        settings.seeds, settings.batch_sizes, settings.lr, settings.epochs
     ));
     s.figure(
         "Loss and sensitivity vs batch size",
@@ -29,10 +30,11 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
         format!("{ID}/accuracy_sensitivity.png"),
         input(inputs, "accuracy_sensitivity.png")?,
     );
-    s.table("Every batch size (accuracies as fractions)", &summary)?;
+    s.table("Every run (accuracies as fractions)", &summary)?;
+    let means = super::plot::means_by_batch(&summary)?;
     let mut rows = Vec::new();
     for (bs, train_ref, test_ref) in REFERENCE {
-        let ours = summary.filter_in("batch_size", &[bs as f64])?;
+        let ours = means.filter_in("batch_size", &[bs as f64])?;
         if ours.height() == 0 {
             continue;
         }
@@ -47,7 +49,7 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
     s.table(
         "Accuracy (%), ours beside the original's",
         &Table::from_rows(
-            &["batch size", "train, original", "train, ours", "test, original", "test, ours"],
+            &["batch size", "train, original", "train, ours (seed mean)", "test, original", "test, ours (seed mean)"],
             rows.into_iter(),
         )?,
     )?;

@@ -16,6 +16,7 @@ pub const WIDTHS: [usize; 4] = [784, 20, 20, 10];
 #[derive(Serialize, Deserialize)]
 pub struct RunResult {
     pub batch_size: usize,
+    pub seed: u64,
     pub epochs: usize,
     pub train_loss: f64,
     pub train_acc: f64,
@@ -65,8 +66,10 @@ pub fn train(ctx: &StageContext) -> Result<()> {
         start = end;
     }
     let last = trained.history.last().expect("at least one epoch");
+    let training = ctx.params::<MlpTraining>()?;
     let result = RunResult {
-        batch_size: ctx.params::<MlpTraining>()?.batch_size,
+        batch_size: training.batch_size,
+        seed: training.seed,
         epochs: trained.history.len(),
         train_loss: last.train.loss,
         train_acc: last.train.accuracy,
