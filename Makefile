@@ -75,6 +75,7 @@ fmt:
 bench: build
 	bash bench/head_to_head.sh
 	bash bench/run.sh
+	bash bench/seeds.sh
 
 # A tch build for a GPU machine without internet, with MNIST and the config (README: "The libtorch
 # backend"); TORCH_VERSION is the machine's PyTorch (default 2.11.0).

@@ -38,6 +38,8 @@ fn diff_against_last_names_the_edited_setting_and_exactly_the_measurements_that_
     let ws = Workspace::new("diff", &config);
     ws.run(&["--profile", "quick"]);
     let before = std::fs::read_to_string(ws.path("artifacts/sensitivity/summary.csv")).unwrap();
+    let report = || std::fs::read_to_string(ws.path("artifacts/report.md")).unwrap();
+    assert!(!report().contains("What changed since the previous run"), "no previous run yet");
 
     // Nothing to compare with yet: every logged run is of this configuration.
     let out = ws.repro(&["diff", "--profile", "quick"]);
@@ -47,12 +49,27 @@ fn diff_against_last_names_the_edited_setting_and_exactly_the_measurements_that_
     // The edit: the quick profile's sensitivity trains 2 epochs instead of 1.
     let section = "[profiles.quick.experiments.sensitivity]\nbatch_sizes = [25, 500]\nepochs = 1\n";
     assert!(config.contains(section));
-    let edited = config.replace(section, &section.replace("epochs = 1", "epochs = 2"));
-    std::fs::write(ws.path("pipeline.toml"), edited).unwrap();
+    let edited_config = config.replace(section, &section.replace("epochs = 1", "epochs = 2"));
+    std::fs::write(ws.path("pipeline.toml"), &edited_config).unwrap();
     ws.run(&["--profile", "quick"]);
     let after = std::fs::read_to_string(ws.path("artifacts/sensitivity/summary.csv")).unwrap();
     let expected = cells_that_differ(&before, &after);
     assert!(expected.iter().any(|(_, m)| m == "test_acc"), "{expected:?}");
+
+    // The report compares with the previous run: the setting, and a row per moved measurement.
+    let page = report();
+    let section = &page[page.find("## What changed since the previous run").expect("the section")..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |k| k + 3)];
+    assert!(section.contains("| `experiments.sensitivity.epochs` | 1 | 2 |"), "{section}");
+    let moved_rows = section.lines().filter(|l| l.starts_with("| `sensitivity` |")).count();
+    assert_eq!(moved_rows, expected.len(), "{section}");
+    // Comparing does not make the report stale: a second run does nothing; nor does going back
+    // to the first configuration, whose report compared with nothing and still does.
+    assert_eq!(ws.run(&["--profile", "quick"]).0, 0);
+    assert_eq!(ws.run(&["--profile", "quick", "-s", "sensitivity.epochs=1"]).0, 0);
+    assert!(!report().contains("What changed since the previous run"));
+    std::fs::write(ws.path("pipeline.toml"), &edited_config).unwrap();
+    assert_eq!(ws.run(&["--profile", "quick"]).0, 0);
 
     let out = text(&ws.repro(&["diff", "--profile", "quick", "--against", "last"]));
     let settings: Vec<&str> =

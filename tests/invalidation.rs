@@ -175,13 +175,10 @@ fn shared_code_invalidates_the_stages_that_run_it() {
 #[test]
 fn every_file_a_stage_can_run_enters_a_key() {
     // Files no stage kind reaches are the command line, the configuration and the stage wiring:
-    // code that decides which stages exist and with which params (both in every key as values),
-    // and the comparison of stored results (`repro diff`, `repro runs`), which makes no output a
-    // key could serve.
+    // code that decides which stages exist and with which params (both in every key as values).
     let m = mutated();
     let wiring = |f: &str| {
         matches!(f, "src/main.rs" | "src/lib.rs" | "src/config.rs" | "src/study/mod.rs")
-            || matches!(f, "src/study/diff.rs" | "src/analysis/compare.rs")
             || f.starts_with("src/app/")
             || (f.starts_with("src/experiments/") && f.ends_with("/mod.rs"))
             || f == "src/report/browser.rs"

@@ -10,13 +10,14 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Plan, Workspace};
-use crate::analysis::compare::{Change, number};
+use crate::analysis::compare::Change;
 use crate::analysis::format_float;
 use crate::config::{self, Config, Loaded};
 use crate::engine::run_log::{self, RunEntry};
 use crate::engine::status::status;
 use crate::engine::{Store, hash_bytes};
 use crate::study::diff::{self, Diff, ParamChange, Side};
+use crate::study::report::Previous;
 
 /// What `repro diff` compares the workspace's configuration with.
 #[derive(Clone, Debug)]
@@ -73,10 +74,13 @@ struct Resolved {
     stored: Stored,
 }
 
+/// An experiment's report inputs in the store: name -> (blake3, object path).
+type StoredInputs = BTreeMap<String, (String, PathBuf)>;
+
 /// Which of a plan's results are in the store.
 struct Stored {
     /// Per configured experiment, its report inputs when every one is in the store.
-    inputs: BTreeMap<String, Option<BTreeMap<String, PathBuf>>>,
+    inputs: BTreeMap<String, Option<StoredInputs>>,
     /// Stages not in the store (stale), in execution order.
     missing: Vec<String>,
 }
@@ -86,13 +90,14 @@ fn stored(plan: &Plan, store: Option<&Store>) -> Stored {
     let statuses = status(graph, store, &plan.env, &vec![true; graph.stages().len()], None);
     let records: BTreeMap<&str, Option<&str>> =
         statuses.iter().map(|s| (s.stage.as_str(), (!s.stale).then_some(s.key.as_deref()).flatten())).collect();
-    let mut inputs: BTreeMap<String, Option<BTreeMap<String, PathBuf>>> = BTreeMap::new();
+    let mut inputs: BTreeMap<String, Option<StoredInputs>> = BTreeMap::new();
     let report = graph.find("report").map(|i| graph.stage(i));
     for input in report.map_or(&[][..], |r| &r.inputs[..]) {
         let Some((id, name)) = input.name.split_once('/') else { continue };
         let path =
             records.get(input.stage.as_str()).copied().flatten().and_then(|key| store?.record(key)).and_then(|r| {
-                r.outputs.get(&input.output).map(|o| store.expect("a record came from it").object_path(&o.hash))
+                let object = r.outputs.get(&input.output)?;
+                Some((object.hash.clone(), store?.object_path(&object.hash)))
             });
         let slot = inputs.entry(id.to_string()).or_insert_with(|| Some(BTreeMap::new()));
         match (slot.as_mut(), path) {
@@ -116,8 +121,42 @@ impl Resolved {
     }
 
     fn inputs_of(&self, id: &str) -> Option<BTreeMap<String, PathBuf>> {
-        self.stored.inputs.get(id).cloned().flatten()
+        let inputs = self.stored.inputs.get(id)?.as_ref()?;
+        Some(inputs.iter().map(|(name, (_, path))| (name.clone(), path.clone())).collect())
     }
+}
+
+/// What the report compares with: the run that preceded this configuration's first run (the
+/// newest in the log, for a configuration not run yet), with its tables that the store holds
+/// (none: no comparison). Fixed at the first run, so that running other configurations never
+/// makes this one's report stale, and going back to a configuration finds it complete;
+/// `repro diff` compares with anything. Quiet on purpose: a log written by another version, or a
+/// previous run since collected, only drops the section.
+pub fn previous_run(ws: &Workspace, config: &Config) -> Option<Previous> {
+    let store = Store::open_existing(&ws.cache)?;
+    let (_, this_hash) = logged_config(config).ok()?;
+    let log = run_log::read(&ws.cache);
+    let first_own = log.entries.iter().position(|e| e.config_hash == this_hash).unwrap_or(log.entries.len());
+    let entry = log.entries[..first_own].last()?;
+    let previous: Config = serde_json::from_value(entry.config.clone()).ok()?;
+    let loaded = Loaded {
+        config: previous.clone(),
+        origins: Default::default(),
+        file: PathBuf::from(&entry.file),
+        hash: entry.config_hash.clone(),
+    };
+    let stored = stored(&ws.plan_of(loaded).ok()?, Some(&store));
+    let mut inputs = BTreeMap::new();
+    for (id, found) in &stored.inputs {
+        for (name, (hash, _)) in found.iter().flatten().filter(|(name, _)| name.ends_with(".csv")) {
+            inputs.insert(format!("{id}/{name}"), hash.clone());
+        }
+    }
+    (!inputs.is_empty()).then(|| Previous {
+        label: format!("the run of {} ({})", utc(entry.started), describe(entry)),
+        config: previous,
+        inputs,
+    })
 }
 
 /// The command line that runs `ws`'s configuration with another profile and overrides.
@@ -274,18 +313,10 @@ pub fn diff_cmd(ws: &Workspace, args: &DiffArgs) -> Result<i32> {
     Ok(if d.flipped().next().is_some() { 1 } else { 0 })
 }
 
-fn value(v: &Option<Value>) -> String {
-    match v {
-        None => "(absent)".to_string(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
 fn param_lines(out: &mut String, params: &[ParamChange]) {
     let width = params.iter().map(|p| p.path.len()).max().unwrap_or(0);
     for p in params {
-        out.push_str(&format!("  {:width$}  {} → {}\n", p.path, value(&p.old), value(&p.new)));
+        out.push_str(&format!("  {:width$}  {} → {}\n", p.path, diff::setting(&p.old), diff::setting(&p.new)));
     }
 }
 
@@ -293,16 +324,12 @@ fn metric_lines(out: &mut String, metrics: &[&Change]) {
     let rows: Vec<[String; 4]> = metrics
         .iter()
         .map(|c| {
-            let side =
-                |v: &Option<crate::analysis::compare::Value>| v.as_ref().map_or("(absent)".into(), |v| v.to_string());
-            let delta = c.difference().map_or(String::new(), |d| {
-                if d == 0.0 {
-                    "(means equal)".into()
-                } else {
-                    format!("({}{})", if d > 0.0 { "+" } else { "" }, number(d))
-                }
-            });
-            [c.group.clone(), c.metric.clone(), format!("{} → {}", side(&c.old), side(&c.new)), delta]
+            [
+                c.group.clone(),
+                c.metric.clone(),
+                format!("{} → {}", diff::measurement(&c.old), diff::measurement(&c.new)),
+                diff::difference(c),
+            ]
         })
         .collect();
     let w0 = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0);

@@ -46,16 +46,25 @@ pub struct Plan {
 }
 
 impl Workspace {
+    /// The plan of this workspace's configuration; its report compares with the previous run
+    /// (the newest logged run of another configuration) when the store holds its results.
     pub fn plan(&self) -> Result<Plan> {
-        self.plan_of(config::load(&self.config, self.profile.as_deref(), &self.overrides)?)
+        let loaded = config::load(&self.config, self.profile.as_deref(), &self.overrides)?;
+        let previous = compare::previous_run(self, &loaded.config);
+        self.build_plan(loaded, previous.as_ref())
     }
 
-    /// The plan of a configuration loaded by other means (another file, a git revision, the run log).
+    /// The plan of a configuration loaded by other means (another file, a git revision, the run
+    /// log), compared with nothing.
     pub fn plan_of(&self, loaded: Loaded) -> Result<Plan> {
+        self.build_plan(loaded, None)
+    }
+
+    fn build_plan(&self, loaded: Loaded, previous: Option<&study::report::Previous>) -> Result<Plan> {
         let compute = Compute::from_settings(loaded.config.pipeline.backend, &loaded.config.pipeline.device)
             .with_context(|| format!("{}: [pipeline]", self.config.display()))?;
         let (backend, device) = compute.class();
-        let graph = Graph::new(study::build(&loaded)?)?;
+        let graph = Graph::new(study::build(&loaded, previous)?)?;
         // `auto` with a GPU: each stage goes where its work per step pays (pipeline.gpu_min_work).
         // Small stages run on flex, not on libtorch's CPU side: on tiny networks flex's steps are
         // 3-5x cheaper (bench/RESULTS.md, head-to-head), and it is always built in.

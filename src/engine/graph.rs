@@ -102,6 +102,10 @@ pub struct Stage {
     /// Settings that cannot change the result (download mirrors, timeouts): not in the key.
     pub unkeyed: BTreeMap<String, Value>,
     pub inputs: Vec<InputRef>,
+    /// Inputs that are objects of the store known by their hash (results of another
+    /// configuration), not outputs of a stage of this graph: input name -> blake3. They enter the
+    /// key like any input.
+    pub pinned: BTreeMap<String, String>,
     /// Ordering-only dependencies (they do not enter the key).
     pub after: Vec<String>,
     /// Where in the configuration `after` was declared, for error messages.
@@ -136,6 +140,7 @@ impl Stage {
             params: to_map(params),
             unkeyed: BTreeMap::new(),
             inputs: Vec::new(),
+            pinned: BTreeMap::new(),
             after: Vec::new(),
             after_origin: None,
             publish: None,
@@ -153,6 +158,12 @@ impl Stage {
 
     pub fn input(mut self, name: impl Into<String>, stage: &Stage, output: &str) -> Stage {
         self.inputs.push(InputRef { name: name.into(), stage: stage.id.clone(), output: output.into() });
+        self
+    }
+
+    /// Reads the store's object `hash` as input `name` (see [`Stage::pinned`]).
+    pub fn pinned_input(mut self, name: impl Into<String>, hash: impl Into<String>) -> Stage {
+        self.pinned.insert(name.into(), hash.into());
         self
     }
 

@@ -130,6 +130,7 @@ fn inputs(graph: &Graph, i: usize, records: &BTreeMap<usize, Record>) -> Result<
         })?;
         out.insert(input.name.clone(), obj.hash.clone());
     }
+    out.extend(stage.pinned.iter().map(|(name, hash)| (name.clone(), hash.clone())));
     let lineage = if stage.lineage { Some(lineage::build(graph, i, records)?) } else { None };
     if let Some(bytes) = &lineage {
         out.insert(lineage::INPUT.to_string(), hash_bytes(bytes));
@@ -312,7 +313,9 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                         };
                         let member = graph.stage(j);
                         let names = member.inputs.iter().map(|inp| inp.name.as_str());
-                        let names = names.chain(member.lineage.then_some(lineage::INPUT));
+                        let names = names
+                            .chain(member.pinned.keys().map(String::as_str))
+                            .chain(member.lineage.then_some(lineage::INPUT));
                         let inputs =
                             names.map(|name| (name.to_string(), store.object_path(&parts.inputs[name]))).collect();
                         Job { stage: member, parts, inputs }
@@ -695,6 +698,31 @@ mod tests {
         // The independent stages are cached now; the broken one is retried.
         let again = run(&graph, &store, &opts).unwrap();
         assert_eq!((again.ran, again.cached, again.failed.len()), (0, 6, 1));
+    }
+
+    /// Copies its pinned input `x` to its output.
+    fn copy_pinned(ctx: &StageContext) -> Result<()> {
+        std::fs::copy(ctx.input("x")?, ctx.output("out.txt")?)?;
+        Ok(())
+    }
+
+    static COPY: StageKind = StageKind::plain("copy", copy_pinned);
+
+    #[test]
+    fn a_pinned_object_is_read_from_the_store_and_keys_the_stage() {
+        let (_scratch, store) = temp_store("pinned");
+        let (a, b) = (store.put_bytes(b"one").unwrap(), store.put_bytes(b"two").unwrap());
+        let graph = |hash: &str| Graph::new(vec![Stage::new(&COPY, &[], &()).pinned_input("x", hash)]).unwrap();
+        let summary = run(&graph(&a.hash), &store, &options(&store, 1, 1, 1)).unwrap();
+        assert_eq!(summary.ran, 1);
+        let out = |summary: &RunSummary| {
+            std::fs::read(store.object_path(&summary.records[&0].outputs["out.txt"].hash)).unwrap()
+        };
+        assert_eq!(out(&summary), b"one");
+        assert_eq!(run(&graph(&a.hash), &store, &options(&store, 1, 1, 1)).unwrap().cached, 1);
+        // Another object under the same name is another key.
+        let other = run(&graph(&b.hash), &store, &options(&store, 1, 1, 1)).unwrap();
+        assert_eq!((other.ran, out(&other)), (1, b"two".to_vec()));
     }
 
     static BATCH_SIZES: std::sync::Mutex<Vec<(String, usize)>> = std::sync::Mutex::new(Vec::new());

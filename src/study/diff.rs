@@ -14,6 +14,7 @@ use crate::analysis::Table;
 use crate::analysis::compare::{self, Change};
 use crate::config::Config;
 use crate::experiments::{IDS, SUMMARY};
+use crate::report::Section;
 
 /// One side of a comparison.
 pub struct Side<'a> {
@@ -123,6 +124,105 @@ impl Diff {
     pub fn flipped(&self) -> impl Iterator<Item = &ClaimChange> {
         self.claims.iter().filter(|c| c.flipped)
     }
+}
+
+/// A setting's value as the configuration writes it (`(absent)` where a side lacks it).
+pub fn setting(v: &Option<Value>) -> String {
+    match v {
+        None => "(absent)".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// One side of a measurement (`(absent)` where that side has no such runs).
+pub fn measurement(v: &Option<compare::Value>) -> String {
+    v.as_ref().map_or("(absent)".into(), |v| v.to_string())
+}
+
+/// A measurement's difference of means, signed (empty where a side is missing or not a number).
+pub fn difference(c: &Change) -> String {
+    c.difference().map_or(String::new(), |d| {
+        if d == 0.0 {
+            "(means equal)".into()
+        } else {
+            format!("({}{})", if d > 0.0 { "+" } else { "" }, compare::number(d))
+        }
+    })
+}
+
+/// Measurement tables longer than this fold away in the report.
+const FOLD_ROWS: usize = 20;
+
+/// The report's "What changed since the previous run" section: what `repro diff` prints.
+pub fn section(d: &Diff, previous: &str) -> Section {
+    let mut s = Section::new("changes", "What changed since the previous run");
+    s.text(format!(
+        "This run compared with {previous}, the newest run in this workspace's log with another configuration: the \
+         settings that differ, the claims whose verdict or measurement changed, and every summary measurement that \
+         moved (runs that differ only by seed as mean ± sd [min, max] (n)). `repro diff` prints the same."
+    ));
+    for c in d.flipped() {
+        s.text(format!("**Verdict flipped: {} ({})**: {} → {}.", c.id, c.experiment, c.old, c.new));
+    }
+    let mut params: Vec<&ParamChange> = d.params.iter().collect();
+    params.extend(d.experiments.iter().flat_map(|e| &e.params));
+    if params.is_empty() {
+        s.text("No setting differs: the results differ because the code did (or the previous run's are not stored).");
+    } else {
+        let rows = params.iter().map(|p| vec![format!("`{}`", p.path), setting(&p.old), setting(&p.new)]).collect();
+        s.rows("Settings that differ", ["setting", "previous run", "this run"].map(String::from).to_vec(), rows, false);
+    }
+    let claims: Vec<Vec<String>> = d
+        .claims
+        .iter()
+        .filter(|c| c.changed())
+        .map(|c| {
+            vec![
+                c.id.to_string(),
+                format!("{} → {}", c.old, c.new),
+                c.old_measurement.clone(),
+                c.new_measurement.clone(),
+            ]
+        })
+        .collect();
+    if !claims.is_empty() {
+        let header = ["claim", "verdict", "previous run", "this run"].map(String::from).to_vec();
+        s.rows("Claims whose verdict or measurement changed", header, claims, false);
+    }
+    let moved: Vec<Vec<String>> = d
+        .experiments
+        .iter()
+        .flat_map(|e| e.metrics.iter().filter(|c| c.changed).map(move |c| (e.id, c)))
+        .map(|(id, c)| {
+            vec![
+                format!("`{id}`"),
+                c.group.clone(),
+                c.metric.clone(),
+                measurement(&c.old),
+                measurement(&c.new),
+                difference(c),
+            ]
+        })
+        .collect();
+    let count = moved.len();
+    if count > 0 {
+        let header = ["experiment", "runs", "measurement", "previous run", "this run", "difference"];
+        s.rows(
+            format!("Measurements that moved ({count})"),
+            header.map(String::from).to_vec(),
+            moved,
+            count > FOLD_ROWS,
+        );
+    }
+    let missing: Vec<&str> = d.experiments.iter().filter(|e| e.new_present && !e.old_present).map(|e| e.id).collect();
+    if !missing.is_empty() {
+        s.text(format!(
+            "Not compared (the previous run's results are not in the store, or it did not run them): {}.",
+            missing.join(", ")
+        ));
+    }
+    s
 }
 
 /// `old` against `new`.

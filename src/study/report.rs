@@ -22,21 +22,55 @@ struct ReportParams {
     /// The commit the binary was built from: part of the key, so the report always names the
     /// code that stands behind it.
     commit: String,
+    /// The configuration "What changed since the previous run" compares with (its results are
+    /// pinned inputs under [`PREVIOUS`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    previous: Option<PreviousRun>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PreviousRun {
+    label: String,
+    config: Config,
+}
+
+/// Where the previous run's results sit among the report's inputs: `previous/<id>/<name>`.
+pub const PREVIOUS: &str = "previous/";
+
+/// The run the report compares with: the newest in the workspace's run log whose configuration
+/// differs from this one, and which of its report inputs the store holds.
+#[derive(Clone, Debug)]
+pub struct Previous {
+    /// `the run of 2026-12-02 16:59 UTC (pipeline.toml --profile quick)`.
+    pub label: String,
+    pub config: Config,
+    /// Its report inputs in the store, `<id>/<name>` -> blake3.
+    pub inputs: BTreeMap<String, String>,
 }
 
 /// The commit this binary was built from (`-dirty` with uncommitted source changes).
 pub const COMMIT: &str = env!("REPRO_GIT_COMMIT");
 
-/// The report stage of `config`; the caller adds the experiments' report inputs.
-pub fn stage(config: &Config) -> Stage {
+/// The report stage of `config`, compared with `previous` when there is one; the caller adds
+/// the experiments' report inputs.
+pub fn stage(config: &Config, previous: Option<&Previous>) -> Stage {
     // Where jobs ran and where results are shared cannot change a result: cluster and remote
     // settings stay out of the report and its key.
-    let config = Config { cluster: Default::default(), remote: Default::default(), ..config.clone() };
-    Stage::new(&REPORT, &[], &ReportParams { config, commit: COMMIT.to_string() }).publish("").with_lineage()
+    let strip = |c: &Config| Config { cluster: Default::default(), remote: Default::default(), ..c.clone() };
+    let params = ReportParams {
+        config: strip(config),
+        commit: COMMIT.to_string(),
+        previous: previous.map(|p| PreviousRun { label: p.label.clone(), config: strip(&p.config) }),
+    };
+    let mut stage = Stage::new(&REPORT, &[], &params).publish("").with_lineage();
+    for (name, hash) in previous.map(|p| &p.inputs).into_iter().flatten() {
+        stage = stage.pinned_input(format!("{PREVIOUS}{name}"), hash);
+    }
+    stage
 }
 
 fn write_report(ctx: &StageContext) -> Result<()> {
-    let ReportParams { config, commit } = ctx.params()?;
+    let ReportParams { config, commit, previous } = ctx.params()?;
     let lineage = Lineage::read(ctx.input(lineage::INPUT)?)?;
     let inputs = Inputs { ctx };
     let mut sections = Vec::new();
@@ -50,6 +84,15 @@ fn write_report(ctx: &StageContext) -> Result<()> {
     }
     let claims = claims::section(&|id| inputs.of(id), &config)?;
     sections.insert(0, claims);
+    if let Some(previous) = previous {
+        let before = |id: &str| Some(inputs.of(&format!("{PREVIOUS}{id}"))).filter(|m| !m.is_empty());
+        let now = |id: &str| Some(inputs.of(id)).filter(|m| !m.is_empty());
+        let d = super::diff::diff(
+            &super::diff::Side { config: &previous.config, inputs: &before },
+            &super::diff::Side { config: &config, inputs: &now },
+        )?;
+        sections.insert(0, super::diff::section(&d, &previous.label));
+    }
     sections.push(provenance(&lineage, &config)?);
 
     let header = ReportHeader {
