@@ -58,8 +58,7 @@ pub struct DiffArgs {
 /// The configuration as the run log keeps it (where jobs ran and results are shared left out),
 /// and its hash: two runs of one configuration have the same.
 pub fn logged_config(config: &Config) -> Result<(Value, String)> {
-    let config = Config { cluster: Default::default(), remote: Default::default(), ..config.clone() };
-    let value = serde_json::to_value(&config)?;
+    let value = serde_json::to_value(crate::study::report::result_config(config))?;
     let hash = hash_bytes(&serde_json::to_vec(&value)?);
     Ok((value, hash))
 }
@@ -417,7 +416,6 @@ pub fn runs_cmd(ws: &Workspace, all: bool, json: bool) -> Result<i32> {
             continue;
         }
         let Ok(config) = serde_json::from_value::<Config>(entry.config.clone()) else { continue };
-        let (settings, _) = logged_config(&config)?;
         let loaded = Loaded {
             config,
             origins: Default::default(),
@@ -435,8 +433,10 @@ pub fn runs_cmd(ws: &Workspace, all: bool, json: bool) -> Result<i32> {
         let resolved = Resolved { plan, label: String::new(), compute: String::new(), stored };
         let inputs = |id: &str| resolved.inputs_of(id);
         let headline = headline(&resolved.side(&inputs))?;
-        let mut flat = BTreeMap::new();
-        flatten_settings("", &settings, &mut flat);
+        let flat = diff::settings(&resolved.plan.loaded.config)?
+            .into_iter()
+            .map(|(path, value)| (path, diff::setting(&Some(value))))
+            .collect();
         rows.push(RunRow {
             config_hash: entry.config_hash[..12].to_string(),
             last_run: utc(entry.started),
@@ -510,22 +510,6 @@ struct RunRow {
     stages: String,
     settings: BTreeMap<String, String>,
     headline: BTreeMap<String, String>,
-}
-
-fn flatten_settings(prefix: &str, value: &Value, out: &mut BTreeMap<String, String>) {
-    match value {
-        Value::Object(map) if !map.is_empty() => {
-            for (k, v) in map {
-                flatten_settings(&if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") }, v, out);
-            }
-        }
-        Value::String(s) => {
-            out.insert(prefix.to_string(), s.clone());
-        }
-        other => {
-            out.insert(prefix.to_string(), other.to_string());
-        }
-    }
 }
 
 /// A configuration's headline numbers: claims confirmed, and each experiment's headline

@@ -43,18 +43,15 @@ impl Side<'_> {
         }
         Ok(found)
     }
+}
 
-    /// The settings as dotted paths (`experiments.sim_functions.lr`) and values; where jobs run
-    /// and where results are shared are not settings of a result, and stay out.
-    fn settings(&self) -> Result<BTreeMap<String, Value>> {
-        let config = Config { cluster: Default::default(), remote: Default::default(), ..self.config.clone() };
-        let mut out = BTreeMap::new();
-        flatten("", &serde_json::to_value(config)?, &mut out);
-        out.remove("cluster");
-        out.remove("remote");
-        out.retain(|path, _| !path.starts_with("cluster.") && !path.starts_with("remote."));
-        Ok(out)
-    }
+/// The settings of `config` that bear on results, as dotted paths (`experiments.sim_functions.lr`)
+/// and values.
+pub fn settings(config: &Config) -> Result<BTreeMap<String, Value>> {
+    let mut out = BTreeMap::new();
+    flatten("", &serde_json::to_value(super::report::result_config(config))?, &mut out);
+    out.retain(|path, _| !["cluster", "remote"].iter().any(|s| path == s || path.starts_with(&format!("{s}."))));
+    Ok(out)
 }
 
 const NOT_STORED: &str = "not in the store";
@@ -227,7 +224,7 @@ pub fn section(d: &Diff, previous: &str) -> Section {
 
 /// `old` against `new`.
 pub fn diff(old: &Side, new: &Side) -> Result<Diff> {
-    let (a, b) = (old.settings()?, new.settings()?);
+    let (a, b) = (settings(old.config)?, settings(new.config)?);
     let mut params: Vec<ParamChange> = a
         .keys()
         .chain(b.keys().filter(|k| !a.contains_key(*k)))
