@@ -125,6 +125,22 @@ fn diff_against_last_names_the_edited_setting_and_exactly_the_measurements_that_
         "{out}"
     );
 
+    // Against the configuration as committed: the file now has the edit; git holds the original.
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").args(args).current_dir(&ws.dir).output().unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    std::fs::write(ws.path("pipeline.toml"), &config).unwrap();
+    git(&["init", "-q"]);
+    git(&["add", "pipeline.toml"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "original"]);
+    std::fs::write(ws.path("pipeline.toml"), &edited_config).unwrap();
+    let out = text(&ws.repro(&["diff", "--profile", "quick", "--against", "git:HEAD"]));
+    assert!(out.starts_with("old: git:HEAD:pipeline.toml"), "{out}");
+    assert!(out.contains("experiments.sensitivity.epochs  1 → 2"), "{out}");
+    let out = ws.repro(&["diff", "--profile", "quick", "--against", "git:no-such-rev"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("git show no-such-rev"));
+
     // Both configurations are listed, with only the setting that differs between them.
     let out = text(&ws.repro(&["runs"]));
     let lines: Vec<&str> = out.lines().collect();
