@@ -51,6 +51,20 @@ fn generalisation_experiments_run_end_to_end() {
     assert_eq!(column(&sens, "batch_size"), [25.0, 25.0, 250.0, 250.0]);
     assert_eq!(column(&sens, "seed"), [0.0, 1.0, 0.0, 1.0]);
     assert!(column(&sens, "sensitivity").iter().all(|s| *s > 0.0 && s.is_finite()));
+    // Every loss and accuracy figure draws what guessing scores (on the axis, or named at its edge).
+    for (figure, baselines) in [
+        ("random_labels/random_labels.svg", &["uniform prediction: ln 10 = 2.303", "chance: 10 %"][..]),
+        ("params_generalization/loss.svg", &["uniform prediction: ln 10 = 2.303"]),
+        ("params_generalization/accuracy.svg", &["chance: 10 %"]),
+        ("interpolation/interpolation_lr0.001.svg", &["uniform prediction: ln 10 = 2.303", "chance: 10 %"]),
+        ("sensitivity/accuracy_sensitivity.svg", &["chance: 10 %"]),
+        ("sensitivity/loss_sensitivity.svg", &["uniform prediction: ln 10 = 2.303"]),
+    ] {
+        let svg = String::from_utf8(ws.artifacts()[figure].clone()).unwrap();
+        for baseline in baselines {
+            assert!(svg.contains(baseline), "{figure} lacks `{baseline}`");
+        }
+    }
     for figure in [
         "random_labels/random_labels.png",
         "params_generalization/loss.svg",

@@ -27,6 +27,30 @@ fn second_run_does_nothing_and_artifacts_come_back_without_training() {
     assert_eq!(ws.run(&[]), (0, SMALL_STAGES));
     assert_eq!(ws.artifacts(), first, "artifacts restored byte for byte");
 
+    // The loss figure draws the best constant prediction's MSE: the targets' variance, computed
+    // here from predictions.csv (one model's rows of f1: the grid the runs train on).
+    let predictions = String::from_utf8(first["sim_functions/predictions.csv"].clone()).unwrap();
+    let mut lines = predictions.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (f, m, t) = (col("function"), col("model"), col("target"));
+    let targets: Vec<f64> = lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|r| r[f] == "f1" && r[m] == "m1")
+        .map(|r| r[t].parse().unwrap())
+        .collect();
+    let mean = targets.iter().sum::<f64>() / targets.len() as f64;
+    let variance = targets.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / targets.len() as f64;
+    let svg = String::from_utf8(first["sim_functions/loss_f1.svg"].clone()).unwrap();
+    let label = "constant prediction (variance of y): ";
+    let drawn: f64 = svg[svg.find(label).expect("the baseline's label") + label.len()..]
+        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == 'e' || c == '-'))
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((drawn - variance).abs() <= 1e-3 * variance, "drawn {drawn}, variance {variance}");
+
     let summary_csv = String::from_utf8(first["sim_functions/summary.csv"].clone()).unwrap();
     let header = summary_csv.lines().next().unwrap();
     for column in ["experiment", "function", "model", "seed", "params", "epochs", "final_loss"] {

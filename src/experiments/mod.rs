@@ -3,6 +3,7 @@
 //! them: configuration sections, the stage graph and the report's sections all come from it, so
 //! adding an experiment is one folder and one line below.
 
+pub mod baselines;
 mod experiment;
 pub mod seeds;
 

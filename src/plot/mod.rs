@@ -129,7 +129,22 @@ pub struct Chart {
     /// `None`: the corner where the legend covers the fewest data points.
     pub legend: Option<SeriesLabelPosition>,
     pub series: Vec<Series>,
+    /// What a trivial predictor scores on this chart's metric (chance accuracy, the loss of a
+    /// constant prediction), drawn as labelled horizontal lines.
+    pub baselines: Vec<Baseline>,
 }
+
+/// A horizontal reference line at `y`, labelled.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Baseline {
+    pub label: String,
+    pub y: f64,
+}
+
+/// A baseline stretches the y axis to reach it only while the data keep at least half of it;
+/// further off it is named at the edge it lies beyond, so 97-99 % curves are not flattened to
+/// show a chance level of 10 %.
+const BASELINE_STRETCH: f64 = 2.0;
 
 impl Chart {
     pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Chart {
@@ -141,7 +156,14 @@ impl Chart {
             log_y: false,
             legend: None,
             series: Vec::new(),
+            baselines: Vec::new(),
         }
+    }
+
+    /// Adds a reference line (see [`Chart::baselines`]).
+    pub fn baseline(mut self, label: impl Into<String>, y: f64) -> Chart {
+        self.baselines.push(Baseline { label: label.into(), y });
+        self
     }
 
     pub fn log_y(mut self) -> Chart {
@@ -352,6 +374,18 @@ where
     });
     let (x0, x1) = range(xs);
     let (y0, y1) = range(ys.collect::<Vec<_>>().into_iter());
+    // Baselines close enough to the data join the range; the others are named at an edge.
+    let (mut y0, mut y1) = (y0, y1);
+    let mut off_axis: Vec<(&Baseline, bool)> = Vec::new();
+    for b in &chart.baselines {
+        let at = axis(b.y, chart.log_y);
+        let (lo, hi) = (y0.min(at), y1.max(at));
+        if hi - lo <= BASELINE_STRETCH * (y1 - y0) {
+            (y0, y1) = range([lo, hi].into_iter());
+        } else {
+            off_axis.push((b, at < y0));
+        }
+    }
     let (x_ticks, y_ticks) = (Ticks::new(x0, x1, chart.log_x), Ticks::new(y0, y1, chart.log_y));
     let mut ctx = ChartBuilder::on(root)
         .caption(&chart.title, (FONT, 22))
@@ -416,6 +450,21 @@ where
                 + PathElement::new(vec![(a0, 0), (a1, 0)], c.stroke_width(3))
                 + PathElement::new(vec![(b0, 0), (b1, 0)], c.stroke_width(3))
         });
+    }
+    let grey = RGBColor(110, 110, 110);
+    let text_style = (FONT, 13).into_font().color(&grey);
+    for b in chart.baselines.iter().filter(|b| !off_axis.iter().any(|(o, _)| std::ptr::eq(*o, *b))) {
+        let at = axis(b.y, log_y);
+        ctx.draw_series(DashedLineSeries::new([(x0, at), (x1, at)], 4, 4, grey.stroke_width(1))).map_err(err)?;
+        let label = EmptyElement::at((x0, at)) + Text::new(b.label.clone(), (6, -16), text_style.clone());
+        ctx.draw_series(std::iter::once(label)).map_err(err)?;
+    }
+    for (k, (b, below)) in off_axis.iter().enumerate() {
+        let (edge, dy) = if *below { (y0, -18 - 16 * k as i32) } else { (y1, 4 + 16 * k as i32) };
+        let arrow = if *below { "↓" } else { "↑" };
+        let text = format!("{arrow} {} (off this axis)", b.label);
+        let label = EmptyElement::at((x0, edge)) + Text::new(text, (6, dy), text_style.clone());
+        ctx.draw_series(std::iter::once(label)).map_err(err)?;
     }
     let legend = chart.legend.clone().unwrap_or_else(|| emptiest_corner(&ctx, chart));
     ctx.configure_series_labels()
@@ -488,6 +537,29 @@ mod tests {
         let (lo, hi) = s.band.unwrap();
         assert_eq!(lo, [-1.0, 3.0, 7.0, 8.0]);
         assert_eq!(hi, [4.0, 8.0, 10.0, 10.0]);
+    }
+
+    /// The SVG of `chart`.
+    fn svg(chart: &Chart) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        render(chart, &dir.path().join("c")).unwrap();
+        std::fs::read_to_string(dir.path().join("c.svg")).unwrap()
+    }
+
+    #[test]
+    fn baselines_are_drawn_and_named_near_or_off_the_data() {
+        let x: Vec<f64> = (0..10).map(|v| v as f64).collect();
+        let near = Chart::new("t", "x", "loss").baseline("constant prediction 0.50", 0.5);
+        let near =
+            Chart { series: vec![Series::line("a", 0, x.clone(), x.iter().map(|v| 0.1 + 0.03 * v).collect())], ..near };
+        let text = svg(&near);
+        assert!(text.contains("constant prediction 0.50") && !text.contains("off this axis"), "drawn on the axis");
+        // Curves at 97-99 %: chance (10 %) would flatten them; it is named below the axis instead.
+        let far = Chart::new("t", "x", "accuracy (%)").baseline("chance 10 %", 10.0);
+        let far =
+            Chart { series: vec![Series::line("a", 0, x.clone(), x.iter().map(|v| 97.0 + 0.2 * v).collect())], ..far };
+        assert!(svg(&far).contains("↓ chance 10 % (off this axis)"));
+        assert!(!svg(&Chart { baselines: vec![], ..far }).contains("chance"));
     }
 
     #[test]

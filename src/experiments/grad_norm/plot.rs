@@ -4,7 +4,9 @@
 use anyhow::Result;
 
 use crate::analysis::Table;
+use crate::data::synth;
 use crate::engine::StageContext;
+use crate::experiments::baselines;
 use crate::plot::{self, Chart, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
@@ -12,7 +14,12 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
     let seeds: std::collections::BTreeSet<i64> = curves.floats("seed")?.iter().map(|&s| s as i64).collect();
     let mut norm =
         Chart::new("Gradient norm during training", "iteration (full batch: one epoch)", "‖∇L‖ (log scale)").log_y();
-    let mut loss = Chart::new("Loss during training", "iteration (full batch: one epoch)", "MSE");
+    // The training targets are fixed by the spec (sign(sin 5πx) on 200 points of [-1, 1]).
+    let targets: Vec<f64> = synth::grad_norm_data().1.into_iter().map(f64::from).collect();
+    let mut loss = baselines::function_fit_loss(
+        Chart::new("Loss during training", "iteration (full batch: one epoch)", "MSE"),
+        &targets,
+    );
     for (i, seed) in seeds.iter().enumerate() {
         let run = curves.filter_in("seed", &[*seed as f64])?;
         let x = run.floats("epoch")?;

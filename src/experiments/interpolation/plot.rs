@@ -6,6 +6,7 @@ use anyhow::Result;
 
 use crate::analysis::Table;
 use crate::engine::StageContext;
+use crate::experiments::baselines;
 use crate::plot::{self, Chart, Series};
 
 /// How a learning rate names stages, inputs and figures.
@@ -21,11 +22,13 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
         let alpha = t.floats("alpha")?;
         let pct = |c: &str| -> Result<Vec<f64>> { Ok(t.floats(c)?.iter().map(|v| 100.0 * v).collect()) };
         let x_label = "α  (θ = (1-α)·θ_batch64 + α·θ_batch1024)";
-        let mut loss =
-            Chart::new(format!("Interpolation, lr {lr}: cross-entropy"), x_label, "cross-entropy (log scale)").log_y();
+        let mut loss = baselines::mnist_loss(
+            Chart::new(format!("Interpolation, lr {lr}: cross-entropy"), x_label, "cross-entropy (log scale)").log_y(),
+        );
         loss.series.push(Series::line("train", 0, alpha.clone(), t.floats("train_loss")?).with_markers());
         loss.series.push(Series::line("test", 0, alpha.clone(), t.floats("test_loss")?).dashed());
-        let mut acc = Chart::new(format!("Interpolation, lr {lr}: accuracy"), x_label, "accuracy (%)");
+        let mut acc =
+            baselines::mnist_accuracy(Chart::new(format!("Interpolation, lr {lr}: accuracy"), x_label, "accuracy (%)"));
         acc.series.push(Series::line("train", 3, alpha.clone(), pct("train_acc")?).with_markers());
         acc.series.push(Series::line("test", 3, alpha, pct("test_acc")?).dashed());
         plot::render_panels(&[loss, acc], &ctx.output(&format!("interpolation_lr{lr}"))?)?;

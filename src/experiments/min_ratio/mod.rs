@@ -118,7 +118,10 @@ impl Experiment for Settings {
             analyze = analyze.input(format!("{seed}/run.json"), &run, "run.json");
             out.push(run);
         }
-        let plot = Stage::new(&PLOT, &[], &()).input("results.csv", &analyze, "results.csv").publish(ID);
+        let plot = Stage::new(&PLOT, &[], &())
+            .input("results.csv", &analyze, "results.csv")
+            .input("data.csv", &data, "data.csv")
+            .publish(ID);
         let report = vec![
             report_input(&analyze, "summary.csv"),
             report_input(&analyze, "results.csv"),

@@ -4,14 +4,21 @@ use anyhow::Result;
 
 use crate::analysis::Table;
 use crate::engine::StageContext;
+use crate::experiments::baselines;
 use crate::plot::{self, Chart, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
     let results = Table::read_csv(ctx.input("results.csv")?)?;
-    let mut chart = Chart::new(
-        "Minimal ratio vs loss at points of near-zero gradient",
-        "minimal ratio (share of Hessian eigenvalues > tolerance)",
-        "MSE at that point",
+    let (_, ys) = crate::data::read_xy(ctx.input("data.csv")?)?;
+    let targets: Vec<f64> = ys.into_iter().map(f64::from).collect();
+    // A network that outputs a constant sits at the targets' variance: points there learned nothing.
+    let mut chart = baselines::function_fit_loss(
+        Chart::new(
+            "Minimal ratio vs loss at points of near-zero gradient",
+            "minimal ratio (share of Hessian eigenvalues > tolerance)",
+            "MSE at that point",
+        ),
+        &targets,
     );
     for (i, (reached, label)) in
         [("true", "‖∇L‖ below target"), ("false", "target not reached")].into_iter().enumerate()

@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use crate::analysis::Table;
 use crate::engine::StageContext;
+use crate::experiments::baselines;
 use crate::plot::{self, Chart, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
@@ -16,9 +17,7 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
     ] {
         let seeds = plot::over_seeds(curves.floats("n")?.into_iter().fold(0.0, f64::max) as usize);
         let mut chart = Chart::new(format!("MNIST CNNs: {title}{seeds}"), "epoch", unit);
-        if metric == "loss" {
-            chart = chart.log_y();
-        }
+        chart = if metric == "loss" { baselines::mnist_loss(chart.log_y()) } else { baselines::mnist_accuracy(chart) };
         let scale = if metric == "acc" { 100.0 } else { 1.0 };
         for (i, model) in models.iter().enumerate() {
             for split in ["train", "test"] {

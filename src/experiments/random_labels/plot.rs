@@ -5,13 +5,16 @@ use anyhow::Result;
 
 use crate::analysis::Table;
 use crate::engine::StageContext;
+use crate::experiments::baselines;
 use crate::plot::{self, Chart, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
     let curves = Table::read_csv(ctx.input("curves.csv")?)?;
     let seeds: std::collections::BTreeSet<i64> = curves.floats("seed")?.iter().map(|&s| s as i64).collect();
-    let mut loss = Chart::new("Random labels: cross-entropy on the full sets", "epoch", "cross-entropy");
-    let mut acc = Chart::new("Random labels: accuracy on the full sets", "epoch", "accuracy (%)");
+    let mut loss =
+        baselines::mnist_loss(Chart::new("Random labels: cross-entropy on the full sets", "epoch", "cross-entropy"));
+    let mut acc =
+        baselines::mnist_accuracy(Chart::new("Random labels: accuracy on the full sets", "epoch", "accuracy (%)"));
     for (i, seed) in seeds.iter().enumerate() {
         let run = curves.filter_in("seed", &[*seed as f64])?;
         let x = run.floats("epoch")?;

@@ -6,6 +6,7 @@ use anyhow::Result;
 use crate::analysis::stats::mean;
 use crate::analysis::{Cell, Table};
 use crate::engine::StageContext;
+use crate::experiments::baselines;
 use crate::plot::{self, Chart, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
@@ -24,13 +25,15 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
         c.series.push(Series::line("sensitivity", 3, bs.clone(), t.floats("sensitivity")?).with_markers());
         Ok(c)
     };
-    let mut loss =
-        Chart::new("Loss vs batch size (mean over seeds)", "batch size (log scale)", "cross-entropy").log_x();
+    let mut loss = baselines::mnist_loss(
+        Chart::new("Loss vs batch size (mean over seeds)", "batch size (log scale)", "cross-entropy").log_x(),
+    );
     loss.series.push(Series::line("train", 0, bs.clone(), t.floats("train_loss")?).with_markers());
     loss.series.push(Series::line("test", 0, bs.clone(), t.floats("test_loss")?).dashed().with_markers());
     plot::render_panels(&[loss, sensitivity()?], &ctx.output("loss_sensitivity")?)?;
-    let mut acc =
-        Chart::new("Accuracy vs batch size (mean over seeds)", "batch size (log scale)", "accuracy (%)").log_x();
+    let mut acc = baselines::mnist_accuracy(
+        Chart::new("Accuracy vs batch size (mean over seeds)", "batch size (log scale)", "accuracy (%)").log_x(),
+    );
     acc.series.push(Series::line("train", 0, bs.clone(), pct("train_acc")?).with_markers());
     acc.series.push(Series::line("test", 0, bs.clone(), pct("test_acc")?).dashed().with_markers());
     plot::render_panels(&[acc, sensitivity()?], &ctx.output("accuracy_sensitivity")?)

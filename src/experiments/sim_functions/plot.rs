@@ -5,6 +5,7 @@ use anyhow::Result;
 use super::model::{DataParams, Model};
 use crate::analysis::Table;
 use crate::engine::StageContext;
+use crate::experiments::baselines;
 use crate::plot::{self, Chart, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
@@ -42,6 +43,8 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
     let mut target = Chart::new(format!("Target {f}(x) = {}", function.formula()), "x", "y");
     target.series.push(Series::line(f, plot::BLACK, truth.floats("x")?, truth.floats("target")?));
 
+    // The runs train on the prediction grid itself: its targets are the training targets.
+    let loss = baselines::function_fit_loss(loss, &truth.floats("target")?);
     plot::render(&loss, &ctx.output(&format!("loss_{f}"))?)?;
     plot::render(&fit, &ctx.output(&format!("predictions_{f}"))?)?;
     plot::render(&target, &ctx.output(&format!("target_{f}"))?)?;
