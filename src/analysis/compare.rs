@@ -11,7 +11,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 
 use super::stats::mean;
-use super::{Table, format_float};
+use super::{Table, format_float, format_number as number};
 
 /// The column that names a repetition: rows that differ only here form one group.
 pub const SEED: &str = "seed";
@@ -57,11 +57,6 @@ impl std::fmt::Display for Stat {
             )
         }
     }
-}
-
-/// A count as a count (571, not 571.0); anything else to 4 significant digits.
-pub fn number(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e9 { format!("{}", v as i64) } else { format_float(v) }
 }
 
 /// One side's value of a measurement for a group.

@@ -283,6 +283,12 @@ pub fn format_float(v: f64) -> String {
     }
 }
 
+/// A count as a count (571, not 571.0; epochs, iterations, parameters); anything else as
+/// [`format_float`].
+pub fn format_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 { format!("{v:.0}") } else { format_float(v) }
+}
+
 /// A setting or grid value as a person writes it: the shortest decimal that names it, once float
 /// noise below 10 significant digits is gone (0.6000000000000001 prints as 0.6, 1e-3 as 0.001);
 /// a grid's zero computed as -1 + 0.1 · 10 may miss by 1e-16: below 1e-12 is 0.

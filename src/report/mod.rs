@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::analysis::Table;
+use crate::analysis::compare::{SEED, Stat};
+use crate::analysis::{format_float, format_number as number};
 
 /// Report input `name` of an experiment's section, or an error naming it.
 pub fn input<'a>(inputs: &'a std::collections::BTreeMap<String, PathBuf>, name: &str) -> Result<&'a PathBuf> {
@@ -32,6 +34,9 @@ enum Block {
     Table { caption: String, header: Vec<String>, rows: Vec<Vec<String>>, folded: bool },
     Code(String),
 }
+
+/// Tables longer than this fold away by default.
+pub const FOLD_ROWS: usize = 20;
 
 /// One part of the report (an experiment, the claims, the provenance).
 pub struct Section {
@@ -59,8 +64,24 @@ impl Section {
         });
     }
 
+    /// A table; one longer than [`FOLD_ROWS`] folds away under a summary of its numeric columns
+    /// (mean, sd, extremes), so a 100-run listing does not bury the section.
     pub fn table(&mut self, caption: impl Into<String>, table: &Table) -> Result<()> {
-        self.rows(caption, table.column_names(), table.display_rows()?, false);
+        let caption = caption.into();
+        let n = table.height();
+        if n <= FOLD_ROWS {
+            self.rows(caption, table.column_names(), table.display_rows()?, false);
+            return Ok(());
+        }
+        let mut summary = Vec::new();
+        for name in table.column_names().into_iter().filter(|c| c != SEED) {
+            if let Some(s) = Stat::of(&table.floats(&name)?) {
+                summary.push(vec![name, number(s.mean), format_float(s.sd), number(s.min), number(s.max)]);
+            }
+        }
+        let header = ["column", "mean", "sd", "min", "max"].map(String::from).to_vec();
+        self.rows(format!("{caption}: summary of {n} rows"), header, summary, false);
+        self.rows(format!("{caption} (all {n} rows)"), table.column_names(), table.display_rows()?, true);
         Ok(())
     }
 
@@ -126,10 +147,7 @@ fn intro(header: &ReportHeader) -> String {
 /// "lo to hi" of `values` (4 significant digits), or "lo" when they are all equal.
 pub fn span(values: &[f64]) -> String {
     let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
-    // Counts (epochs, iterations) print as integers.
-    let show =
-        |v: f64| if v.fract() == 0.0 && v.abs() < 1e12 { format!("{v:.0}") } else { crate::analysis::format_float(v) };
-    if lo == hi { show(lo) } else { format!("{} to {}", show(lo), show(hi)) }
+    if lo == hi { number(lo) } else { format!("{} to {}", number(lo), number(hi)) }
 }
 
 /// A wall time for people: seconds below two minutes, then minutes, then hours.
@@ -302,6 +320,34 @@ pub fn base64(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_table_folds_under_a_summary() {
+        use crate::analysis::Cell;
+        let rows = |n: i64| {
+            Table::from_rows(
+                &["seed", "loss", "model"],
+                (0..n).map(|k| vec![Cell::Int(k), (k as f64).into(), "m".into()]),
+            )
+            .unwrap()
+        };
+        let mut s = Section::new("x", "x");
+        s.table("Every run", &rows(25)).unwrap();
+        s.table("Few runs", &rows(3)).unwrap();
+        let folded: Vec<(&String, usize, bool)> = s
+            .blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Table { caption, rows, folded, .. } => Some((caption, rows.len(), *folded)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(folded.iter().map(|(_, n, f)| (*n, *f)).collect::<Vec<_>>(), [(1, false), (25, true), (3, false)]);
+        assert_eq!(folded[0].0, "Every run: summary of 25 rows");
+        // loss 0..24: mean 12, extremes 0 and 24; seed and the text column are not summarised.
+        let Block::Table { rows: summary, .. } = &s.blocks[0] else { panic!() };
+        assert_eq!(summary[0], ["loss", "12", "7.360", "0", "24"]);
+    }
 
     #[test]
     fn spans_print_counts_as_integers() {

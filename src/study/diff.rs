@@ -143,13 +143,10 @@ pub fn difference(c: &Change) -> String {
         if d == 0.0 {
             "(means equal)".into()
         } else {
-            format!("({}{})", if d > 0.0 { "+" } else { "" }, compare::number(d))
+            format!("({}{})", if d > 0.0 { "+" } else { "" }, crate::analysis::format_number(d))
         }
     })
 }
-
-/// Measurement tables longer than this fold away in the report.
-const FOLD_ROWS: usize = 20;
 
 /// The report's "What changed since the previous run" section: what `repro diff` prints.
 pub fn section(d: &Diff, previous: &str) -> Section {
@@ -209,7 +206,7 @@ pub fn section(d: &Diff, previous: &str) -> Section {
             format!("Measurements that moved ({count})"),
             header.map(String::from).to_vec(),
             moved,
-            count > FOLD_ROWS,
+            count > crate::report::FOLD_ROWS,
         );
     }
     let missing: Vec<&str> = d.experiments.iter().filter(|e| e.new_present && !e.old_present).map(|e| e.id).collect();
