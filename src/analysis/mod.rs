@@ -220,6 +220,23 @@ impl Table {
         Ok(Table { df: self.df.filter(&BooleanChunked::from_slice("".into(), &keep))? })
     }
 
+    /// Per distinct value of the numeric column `key` (ascending): the mean of each of `columns`
+    /// over its rows (a model's or a batch size's seeds).
+    pub fn means_by(&self, key: &str, columns: &[&str]) -> Result<Vec<(f64, Vec<f64>)>> {
+        let keys = self.floats(key)?;
+        let values: Vec<Vec<f64>> = columns.iter().map(|c| self.floats(c)).collect::<Result<_>>()?;
+        let mut distinct = keys.clone();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
+        Ok(distinct
+            .into_iter()
+            .map(|at| {
+                let rows: Vec<usize> = (0..keys.len()).filter(|&k| keys[k] == at).collect();
+                (at, values.iter().map(|v| stats::mean(&rows.iter().map(|&k| v[k]).collect::<Vec<_>>())).collect())
+            })
+            .collect())
+    }
+
     pub fn floats(&self, column: &str) -> Result<Vec<f64>> {
         let s = self.df.column(column)?.cast(&DataType::Float64)?;
         Ok(s.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())

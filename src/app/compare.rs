@@ -11,11 +11,14 @@ use serde_json::Value;
 
 use super::{Plan, Workspace};
 use crate::analysis::compare::Change;
-use crate::analysis::format_float;
+use crate::analysis::stats::mean;
+use crate::analysis::{Table, format_float};
 use crate::config::{self, Config, Loaded};
 use crate::engine::run_log::{self, RunEntry};
 use crate::engine::status::status;
 use crate::engine::{Store, hash_bytes};
+use crate::experiments::SUMMARY;
+use crate::study::claims::Verdict;
 use crate::study::diff::{self, Diff, ParamChange, Side};
 use crate::study::report::Previous;
 
@@ -109,20 +112,41 @@ fn stored(plan: &Plan, store: Option<&Store>) -> Stored {
     Stored { inputs, missing: statuses.into_iter().filter(|s| s.stale).map(|s| s.stage).collect() }
 }
 
+impl Stored {
+    /// Experiment `id`'s report inputs by name, when all are in the store.
+    fn inputs_of(&self, id: &str) -> Option<BTreeMap<String, PathBuf>> {
+        let inputs = self.inputs.get(id)?.as_ref()?;
+        Some(inputs.iter().map(|(name, (_, path))| (name.clone(), path.clone())).collect())
+    }
+}
+
 impl Resolved {
     fn new(plan: Plan, label: String, compute: String, store: Option<&Store>) -> Resolved {
         let stored = stored(&plan, store);
         Resolved { plan, label, compute, stored }
     }
+}
 
-    fn side<'a>(&'a self, inputs: &'a dyn Fn(&str) -> Option<BTreeMap<String, PathBuf>>) -> Side<'a> {
-        Side { config: &self.plan.loaded.config, inputs }
-    }
+/// A configuration the run log kept, loaded as if from its file.
+fn logged(entry: &RunEntry) -> Result<Loaded> {
+    let config: Config = serde_json::from_value(entry.config.clone())
+        .context("the run log's configuration no longer parses (written by another version?)")?;
+    Ok(Loaded {
+        config,
+        origins: Default::default(),
+        file: PathBuf::from(&entry.file),
+        hash: entry.config_hash.clone(),
+    })
+}
 
-    fn inputs_of(&self, id: &str) -> Option<BTreeMap<String, PathBuf>> {
-        let inputs = self.stored.inputs.get(id)?.as_ref()?;
-        Some(inputs.iter().map(|(name, (_, path))| (name.clone(), path.clone())).collect())
+/// `the run of 2026-12-02 16:59 UTC (pipeline.toml --profile quick)`.
+fn run_label(entry: &RunEntry) -> String {
+    let mut words = vec![entry.file.clone()];
+    if let Some(p) = &entry.profile {
+        words.push(format!("--profile {p}"));
     }
+    words.extend(entry.overrides.iter().map(|o| format!("-s {o}")));
+    format!("the run of {} ({})", utc(entry.started), words.join(" "))
 }
 
 /// What the report compares with: the run that preceded this configuration's first run (the
@@ -137,25 +161,15 @@ pub fn previous_run(ws: &Workspace, config: &Config) -> Option<Previous> {
     let log = run_log::read(&ws.cache);
     let first_own = log.entries.iter().position(|e| e.config_hash == this_hash).unwrap_or(log.entries.len());
     let entry = log.entries[..first_own].last()?;
-    let previous: Config = serde_json::from_value(entry.config.clone()).ok()?;
-    let loaded = Loaded {
-        config: previous.clone(),
-        origins: Default::default(),
-        file: PathBuf::from(&entry.file),
-        hash: entry.config_hash.clone(),
-    };
-    let stored = stored(&ws.plan_of(loaded).ok()?, Some(&store));
+    let plan = ws.plan_of(logged(entry).ok()?).ok()?;
+    let stored = stored(&plan, Some(&store));
     let mut inputs = BTreeMap::new();
     for (id, found) in &stored.inputs {
         for (name, (hash, _)) in found.iter().flatten().filter(|(name, _)| name.ends_with(".csv")) {
             inputs.insert(format!("{id}/{name}"), hash.clone());
         }
     }
-    (!inputs.is_empty()).then(|| Previous {
-        label: format!("the run of {} ({})", utc(entry.started), describe(entry)),
-        config: previous,
-        inputs,
-    })
+    (!inputs.is_empty()).then(|| Previous { label: run_label(entry), config: plan.loaded.config, inputs })
 }
 
 /// The command line that runs `ws`'s configuration with another profile and overrides.
@@ -197,15 +211,8 @@ fn other(ws: &Workspace, against: &Against, this_hash: &str, store: Option<&Stor
                     )
                 }
             })?;
-            let config: Config = serde_json::from_value(entry.config.clone())
-                .context("the run log's configuration no longer parses (written by another version?)")?;
-            let loaded = Loaded {
-                config,
-                origins: Default::default(),
-                file: PathBuf::from(&entry.file),
-                hash: entry.config_hash.clone(),
-            };
-            let label = format!("the run of {} ({})", utc(entry.started), describe(entry));
+            let loaded = logged(entry)?;
+            let label = run_label(entry);
             let compute = format!(
                 "{} (as the configuration was then)",
                 command(ws, std::path::Path::new(&entry.file), entry.profile.as_deref(), &entry.overrides)
@@ -243,15 +250,6 @@ fn other(ws: &Workspace, against: &Against, this_hash: &str, store: Option<&Stor
     }
 }
 
-fn describe(entry: &RunEntry) -> String {
-    let mut words = vec![entry.file.clone()];
-    if let Some(p) = &entry.profile {
-        words.push(format!("--profile {p}"));
-    }
-    words.extend(entry.overrides.iter().map(|o| format!("-s {o}")));
-    words.join(" ")
-}
-
 #[derive(Serialize)]
 struct DiffJson<'a> {
     old: SideJson<'a>,
@@ -283,13 +281,13 @@ pub fn diff_cmd(ws: &Workspace, args: &DiffArgs) -> Result<i32> {
     }
     let compute = command(ws, &ws.config, ws.profile.as_deref(), &ws.overrides);
     let new = Resolved::new(plan, label, compute, store.as_ref());
-    let (old_of, new_of) = (|id: &str| old.inputs_of(id), |id: &str| new.inputs_of(id));
-    let d = diff::diff(&old.side(&old_of), &new.side(&new_of))?;
+    let (old_of, new_of) = (|id: &str| old.stored.inputs_of(id), |id: &str| new.stored.inputs_of(id));
+    let d = diff::diff(
+        &Side { config: &old.plan.loaded.config, inputs: &old_of },
+        &Side { config: &new.plan.loaded.config, inputs: &new_of },
+    )?;
     if args.json {
-        let side = |r: &'_ Resolved| -> Result<(String, String)> {
-            Ok((logged_config(&r.plan.loaded.config)?.1, r.label.clone()))
-        };
-        let (old_hash, new_hash) = (side(&old)?.0, side(&new)?.0);
+        let (old_hash, new_hash) = (logged_config(&old.plan.loaded.config)?.1, this_hash);
         let json = DiffJson {
             old: SideJson {
                 label: &old.label,
@@ -334,7 +332,9 @@ fn metric_lines(out: &mut String, metrics: &[&Change]) {
     let w0 = rows.iter().map(|r| r[0].chars().count()).max().unwrap_or(0);
     let w1 = rows.iter().map(|r| r[1].chars().count()).max().unwrap_or(0);
     for [group, metric, values, delta] in rows {
-        out.push_str(&format!("  {group:w0$}  {metric:w1$}  {values}  {delta}\n").replace("   \n", "\n"));
+        let line = format!("  {group:w0$}  {metric:w1$}  {values}  {delta}");
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
 }
 
@@ -415,13 +415,7 @@ pub fn runs_cmd(ws: &Workspace, all: bool, json: bool) -> Result<i32> {
         if !seen.insert(entry.config_hash.clone()) {
             continue;
         }
-        let Ok(config) = serde_json::from_value::<Config>(entry.config.clone()) else { continue };
-        let loaded = Loaded {
-            config,
-            origins: Default::default(),
-            file: PathBuf::from(&entry.file),
-            hash: entry.config_hash.clone(),
-        };
+        let Ok(loaded) = logged(entry) else { continue };
         let plan = ws.plan_of(loaded)?;
         let stored = stored(&plan, store.as_ref());
         let total = plan.graph.stages().len();
@@ -430,10 +424,9 @@ pub fn runs_cmd(ws: &Workspace, all: bool, json: bool) -> Result<i32> {
             continue;
         }
         let runs = log.entries.iter().filter(|e| e.config_hash == entry.config_hash).count();
-        let resolved = Resolved { plan, label: String::new(), compute: String::new(), stored };
-        let inputs = |id: &str| resolved.inputs_of(id);
-        let headline = headline(&resolved.side(&inputs))?;
-        let flat = diff::settings(&resolved.plan.loaded.config)?
+        let inputs = |id: &str| stored.inputs_of(id);
+        let headline = headline(&Side { config: &plan.loaded.config, inputs: &inputs })?;
+        let flat = diff::settings(&plan.loaded.config)?
             .into_iter()
             .map(|(path, value)| (path, diff::setting(&Some(value))))
             .collect();
@@ -516,22 +509,22 @@ struct RunRow {
 /// measurement (mean over its summary's rows).
 fn headline(side: &Side) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    let d = diff::diff(side, side)?;
-    let measured: Vec<_> = d.claims.iter().filter(|c| c.new == "confirmed" || c.new == "not confirmed").collect();
+    let findings = side.findings()?;
+    let measured: Vec<Verdict> = findings
+        .iter()
+        .map(|f| f.verdict)
+        .filter(|v| matches!(v, Verdict::Confirmed | Verdict::NotConfirmed))
+        .collect();
     if !measured.is_empty() {
-        let confirmed = measured.iter().filter(|c| c.new == "confirmed").count();
+        let confirmed = measured.iter().filter(|v| **v == Verdict::Confirmed).count();
         out.insert("claims confirmed".to_string(), format!("{confirmed}/{}", measured.len()));
     }
     for e in side.config.experiments.configured() {
-        let Some(metric) = e.headline() else { continue };
-        let Some(x) = d.experiments.iter().find(|x| x.id == e.id()) else { continue };
-        let found = x.metrics.iter().filter(|c| c.metric == metric).filter_map(|c| match &c.new {
-            Some(crate::analysis::compare::Value::Number(s)) => Some(s.mean),
-            _ => None,
-        });
-        let values: Vec<f64> = found.collect();
+        let (Some(metric), Some(inputs)) = (e.headline(), (side.inputs)(e.id())) else { continue };
+        let summary = Table::read_csv(crate::report::input(&inputs, SUMMARY)?)?;
+        let values = summary.floats(metric)?;
         if !values.is_empty() {
-            out.insert(format!("{}.{metric}", e.id()), format_float(crate::analysis::stats::mean(&values)));
+            out.insert(format!("{}.{metric}", e.id()), format_float(mean(&values)));
         }
     }
     Ok(out)

@@ -46,8 +46,8 @@ pub struct Plan {
 }
 
 impl Workspace {
-    /// The plan of this workspace's configuration; its report compares with the previous run
-    /// (the newest logged run of another configuration) when the store holds its results.
+    /// The plan of this workspace's configuration; its report compares with the run that
+    /// preceded this configuration's first run, when the store holds its results.
     pub fn plan(&self) -> Result<Plan> {
         let loaded = config::load(&self.config, self.profile.as_deref(), &self.overrides)?;
         let previous = compare::previous_run(self, &loaded.config);

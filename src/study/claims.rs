@@ -587,25 +587,9 @@ pub fn memorises(summary: &Table) -> Result<Finding> {
     ))
 }
 
-/// Per model (by parameter count, ascending): mean over seeds of the named columns.
-fn by_params(summary: &Table, columns: &[&str]) -> Result<Vec<(f64, Vec<f64>)>> {
-    let params = summary.floats("params")?;
-    let values: Vec<Vec<f64>> = columns.iter().map(|c| summary.floats(c)).collect::<Result<_>>()?;
-    let mut distinct: Vec<f64> = params.clone();
-    distinct.sort_by(f64::total_cmp);
-    distinct.dedup();
-    Ok(distinct
-        .into_iter()
-        .map(|p| {
-            let rows: Vec<usize> = (0..params.len()).filter(|&k| params[k] == p).collect();
-            (p, values.iter().map(|v| mean(&rows.iter().map(|&k| v[k]).collect::<Vec<_>>())).collect())
-        })
-        .collect())
-}
-
 /// C8.
 pub fn gap_grows(summary: &Table) -> Result<Finding> {
-    let models = by_params(summary, &["loss_gap", "acc_gap"])?;
+    let models = summary.means_by("params", &["loss_gap", "acc_gap"])?;
     if models.len() < 3 {
         return Ok(finding(Verdict::NotMeasured, "needs at least three model sizes"));
     }
@@ -635,7 +619,7 @@ pub fn gap_grows(summary: &Table) -> Result<Finding> {
 
 /// C9.
 pub fn saturates(summary: &Table) -> Result<Finding> {
-    let models = by_params(summary, &["test_acc"])?;
+    let models = summary.means_by("params", &["test_acc"])?;
     let (largest, acc_largest) = (models.last().map(|m| m.0).unwrap_or(0.0), models.last().map(|m| m.1[0]));
     let Some(quarter) = models.iter().rev().find(|m| m.0 <= largest / 4.0) else {
         return Ok(finding(Verdict::NotMeasured, "needs models at least two doublings apart"));

@@ -30,7 +30,7 @@ impl Side<'_> {
     }
 
     /// The claims' findings on this side; an experiment configured but not in the store reads as such.
-    fn findings(&self) -> Result<Vec<Finding>> {
+    pub fn findings(&self) -> Result<Vec<Finding>> {
         let table: &TableOf = &|id, name| match (self.inputs)(id) {
             Some(inputs) => Ok(Some(Table::read_csv(crate::report::input(&inputs, name)?)?)),
             None => Ok(None),
@@ -152,7 +152,7 @@ pub fn difference(c: &Change) -> String {
 pub fn section(d: &Diff, previous: &str) -> Section {
     let mut s = Section::new("changes", "What changed since the previous run");
     s.text(format!(
-        "This run compared with {previous}, the newest run in this workspace's log with another configuration: the \
+        "This run compared with {previous}, the run that preceded this configuration's first run: the \
          settings that differ, the claims whose verdict or measurement changed, and every summary measurement that \
          moved (runs that differ only by seed as mean ± sd [min, max] (n)). `repro diff` prints the same."
     ));

@@ -3,7 +3,6 @@
 
 use anyhow::Result;
 
-use crate::analysis::stats::mean;
 use crate::analysis::{Cell, Table};
 use crate::engine::StageContext;
 use crate::experiments::baselines;
@@ -42,15 +41,9 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
 /// The measurements of `runs` averaged over seeds: one row per batch size, ascending.
 pub fn means_by_batch(runs: &Table) -> Result<Table> {
     const MEASURED: [&str; 6] = ["train_loss", "train_acc", "test_loss", "test_acc", "sensitivity", "loss_input_grad"];
-    let batches = runs.floats("batch_size")?;
-    let mut distinct = batches.clone();
-    distinct.sort_by(f64::total_cmp);
-    distinct.dedup();
-    let columns: Vec<Vec<f64>> = MEASURED.iter().map(|c| runs.floats(c)).collect::<Result<_>>()?;
-    let rows = distinct.iter().map(|&b| {
-        let mine: Vec<usize> = (0..batches.len()).filter(|&k| batches[k] == b).collect();
-        let mut row: Vec<Cell> = vec![b.into()];
-        row.extend(columns.iter().map(|c| mean(&mine.iter().map(|&k| c[k]).collect::<Vec<_>>()).into()));
+    let rows = runs.means_by("batch_size", &MEASURED)?.into_iter().map(|(batch, means)| {
+        let mut row: Vec<Cell> = vec![batch.into()];
+        row.extend(means.into_iter().map(Cell::from));
         row
     });
     let mut names = vec!["batch_size"];
