@@ -1,6 +1,8 @@
 //! The report in a real browser (headless Chromium): every figure decodes, no script fails, and a
-//! screenshot of the top lands under artifacts/. A page with a broken image and a failing script
-//! must fail the same check, so the check is known to see what it looks for.
+//! screenshot of the top lands under artifacts/, and the page never scrolls sideways at a desktop or
+//! a phone width. A page with a broken image and a failing script, and pages with a wide table out
+//! of its scroll box or a long word, must fail the same check, so the check is known to see what
+//! it looks for.
 //!
 //! Without Chromium the test says so and passes, unless REPRO_REQUIRE_BROWSER=1 (set by CI, which
 //! installs Chromium first).
@@ -32,7 +34,9 @@ fn report_renders_in_chromium_with_every_figure_and_no_errors() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     // Two functions × (target, loss, predictions) figures.
-    assert!(stdout.contains("6 images, all decoded; no script errors"), "{stdout}");
+    assert!(stdout.contains("at 1280 px: 6 images, all decoded; no script errors"), "{stdout}");
+    assert!(stdout.contains("at 390 px: 6 images, all decoded; no script errors"), "{stdout}");
+    assert!(stdout.contains("fits the window: 1280 px wide") && stdout.contains("fits the window: 390 px wide"));
 
     let png = std::fs::read(ws.path("artifacts/report-top.png")).expect("screenshot saved under artifacts/");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
@@ -57,4 +61,34 @@ fn report_renders_in_chromium_with_every_figure_and_no_errors() {
     assert!(stdout.contains("6 images, 1 broken"), "{stdout}");
     assert!(stdout.contains("broken image: Target f1(x)"), "{stdout}");
     assert!(stdout.contains("script error: Uncaught ReferenceError: thisFunctionDoesNotExist"), "{stdout}");
+
+    // A table taken out of its scroll box, wider than a desktop window: the page scrolls sideways.
+    let columns: String = (0..60).map(|i| format!("<th>column_number_{i}</th>")).collect();
+    let wide = html.replacen("</body>", &format!("<table id=\"wide\"><tr>{columns}</tr></table></body>"), 1);
+    std::fs::write(ws.path("wide.html"), &wide).unwrap();
+    let out = ws.repro(&["check-report", "--html", "wide.html", "--screenshot", "wide.png"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("in a 1280 px window") && stdout.contains("in a 390 px window"), "{stdout}");
+    assert!(stdout.contains("<table#wide>"), "the culprit is named: {stdout}");
+    // The same table in the report's scroll box fits.
+    let boxed = html.replacen(
+        "</body>",
+        &format!("<div class=\"scroll\"><table id=\"wide\"><tr>{columns}</tr></table></div></body>"),
+        1,
+    );
+    std::fs::write(ws.path("boxed.html"), &boxed).unwrap();
+    let out = ws.repro(&["check-report", "--html", "boxed.html", "--screenshot", "boxed.png"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // One word longer than a phone is wide, in a bare block the report's CSS does not wrap: only
+    // the phone width fails.
+    let word = "0123456789".repeat(6);
+    std::fs::write(ws.path("word.html"), html.replacen("</body>", &format!("<div id=\"word\">{word}</div></body>"), 1))
+        .unwrap();
+    let out = ws.repro(&["check-report", "--html", "word.html", "--screenshot", "word.png"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("fits the window: 1280 px wide"), "{stdout}");
+    assert!(stdout.contains("in a 390 px window") && stdout.contains("<div#word>"), "{stdout}");
 }

@@ -40,6 +40,34 @@ fn optimisation_experiments_run_and_new_seeds_run_alone() {
         assert!((0.0..=1.0).contains(&r));
         assert_eq!(cells[counts[0]].parse::<f64>().unwrap() / 109.0, r);
     }
+    // Trivial points, recomputed by hand: the constant prediction's loss is the variance of y.
+    let column = |table: &str, name: &str| -> Vec<f64> {
+        let names: Vec<&str> = table.lines().next().unwrap().split(',').collect();
+        let k = names.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no column {name}"));
+        table.lines().skip(1).map(|l| l.split(',').nth(k).unwrap().parse().unwrap()).collect()
+    };
+    // The data the runs saw (data_seed 0, 200 samples), y = cos x in f32 as the stage writes it.
+    let (_, ys) = repro::data::synth::cosine_data(200, 0);
+    let ys: Vec<f64> = ys.into_iter().map(f64::from).collect();
+    let mean = ys.iter().sum::<f64>() / ys.len() as f64;
+    let variance = ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / ys.len() as f64;
+    let trivial: Vec<bool> = results
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(header.iter().position(|h| *h == "trivial").unwrap()).unwrap() == "true")
+        .collect();
+    for ((loss, r2), trivial) in column(&results, "loss").into_iter().zip(column(&results, "r2")).zip(&trivial) {
+        assert!((r2 - (1.0 - loss / variance)).abs() < 1e-6 * variance.max(1.0), "R² of loss {loss}: {r2}");
+        assert_eq!(*trivial, r2 < 0.1, "loss {loss}, R² {r2}");
+    }
+    let relation = String::from_utf8(a["min_ratio/relation.csv"].clone()).unwrap();
+    assert_eq!(column(&relation, "runs"), [3.0]);
+    assert_eq!(column(&relation, "trivial"), [trivial.iter().filter(|&&t| t).count() as f64]);
+    assert!((column(&relation, "constant_loss")[0] - variance).abs() < 1e-6);
+    // The figure draws that loss, named with its value.
+    let svg = String::from_utf8(a["min_ratio/min_ratio.svg"].clone()).unwrap();
+    let label = format!("constant prediction (variance of y): {}", repro::analysis::format_float(variance));
+    assert!(svg.contains(&label), "min_ratio.svg lacks `{label}`");
 
     // Three more min_ratio seeds: only their runs and what aggregates them rerun.
     let (ran, cached) = ws.run(&["-s", "min_ratio.seeds=\"0..6\""]);

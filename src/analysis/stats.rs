@@ -1,4 +1,4 @@
-//! Small statistics the claims need.
+//! Small statistics the claims and analyses need.
 
 /// Ranks 1..=n, ties sharing the mean of their ranks (as `scipy.stats.rankdata`).
 pub fn ranks(values: &[f64]) -> Vec<f64> {
@@ -39,6 +39,12 @@ pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
     pearson(&ranks(x), &ranks(y))
 }
 
+/// The half-width of the band that Spearman's ρ of `n` points with no relation falls in 95 % of
+/// the time, from its large-sample standard error 1/√(n − 1); `None` below 3 points.
+pub fn spearman_null_band(n: usize) -> Option<f64> {
+    (n >= 3).then(|| 1.96 / ((n - 1) as f64).sqrt())
+}
+
 pub fn mean(values: &[f64]) -> f64 {
     values.iter().sum::<f64>() / values.len() as f64
 }
@@ -51,6 +57,17 @@ mod tests {
     fn ranks_average_ties_like_scipy() {
         // scipy.stats.rankdata([0, 2, 3, 2]) == [1. , 2.5, 4. , 2.5]
         assert_eq!(ranks(&[0.0, 2.0, 3.0, 2.0]), vec![1.0, 2.5, 4.0, 2.5]);
+    }
+
+    #[test]
+    fn the_null_band_is_close_to_the_exact_critical_values() {
+        // Two-sided 5 % critical values of Spearman's ρ (Zar 1972, table of exact values):
+        // n = 10: 0.648, n = 30: 0.362, n = 100: 0.197.
+        for (n, exact) in [(10, 0.648), (30, 0.362), (100, 0.197)] {
+            let band = spearman_null_band(n).unwrap();
+            assert!((band - exact).abs() < 0.01, "n = {n}: {band} against {exact}");
+        }
+        assert_eq!(spearman_null_band(2), None);
     }
 
     #[test]

@@ -558,8 +558,9 @@ pub fn clean(ws: &Workspace, all: bool) -> Result<()> {
     Ok(())
 }
 
-/// `repro check-report`: the report in headless Chromium (exit 1 on a broken image or a script
-/// error), plus a screenshot of its top.
+/// `repro check-report`: the report in headless Chromium at each of [`browser::WINDOW_WIDTHS`]
+/// (exit 1 on a broken image, a script error or a page wider than the window), plus a screenshot
+/// of its top.
 pub fn check_report(ws: &Workspace, html: Option<PathBuf>, screenshot: Option<PathBuf>) -> Result<i32> {
     use crate::report::browser;
     let html = html.unwrap_or_else(|| ws.artifacts.join("report.html"));
@@ -567,21 +568,42 @@ pub fn check_report(ws: &Workspace, html: Option<PathBuf>, screenshot: Option<Pa
     let chromium = browser::find_chromium().context(
         "Chromium not found: install it (Debian: `apt-get install chromium`) or point REPRO_CHROMIUM at the binary",
     )?;
-    let page = browser::check(&chromium, &html)?;
+    let mut ok = true;
+    for width in browser::WINDOW_WIDTHS {
+        let page = browser::check(&chromium, &html, width)?;
+        ok &= page.ok();
+        if page.broken.is_empty() && page.errors.is_empty() {
+            println!("{} at {width} px: {} images, all decoded; no script errors", html.display(), page.images);
+        } else {
+            println!(
+                "{} at {width} px: {} images, {} broken; {} errors",
+                html.display(),
+                page.images,
+                page.broken.len(),
+                page.errors.len()
+            );
+        }
+        for image in &page.broken {
+            println!("  broken image: {image}");
+        }
+        for error in &page.errors {
+            println!("  {error}");
+        }
+        if page.scrolls_sideways() {
+            println!(
+                "  scrolls sideways: the document is {} px wide in a {} px window; reaching past the edge:",
+                page.document_width, page.window_width
+            );
+            for element in &page.too_wide {
+                println!("    {element}");
+            }
+        } else {
+            println!("  fits the window: {} px wide", page.document_width);
+        }
+    }
     browser::screenshot(&chromium, &html, &screenshot, (1280, 1600))?;
     println!("screenshot of the top: {}", screenshot.display());
-    if page.ok() {
-        println!("{}: {} images, all decoded; no script errors", html.display(), page.images);
-        return Ok(0);
-    }
-    println!("{}: {} images, {} broken; {} errors", html.display(), page.images, page.broken.len(), page.errors.len());
-    for image in &page.broken {
-        println!("  broken image: {image}");
-    }
-    for error in &page.errors {
-        println!("  {error}");
-    }
-    Ok(1)
+    Ok(if ok { 0 } else { 1 })
 }
 
 /// Where `repro check-report` saves its screenshot, under `artifacts/` (not a stage output, so

@@ -1,8 +1,11 @@
-//! The report in a real browser: headless Chromium loads `report.html`, and the check fails on any
-//! image that does not decode or any script error; a screenshot shows the top of the report.
+//! The report in a real browser: headless Chromium loads `report.html` at a desktop and a phone
+//! width, and the check fails on any image that does not decode, any script error, or a page wider
+//! than the window (a sideways scroll bar); a screenshot shows the top of the report.
 //!
 //! The check loads an instrumented copy (a probe script first in `<head>`, so it sees every error
 //! of what follows) and reads the probe's verdict from the DOM Chromium dumps after the load event.
+//! The copy loads in an iframe of the width under test: headless Chromium will not make a window
+//! narrower than 500 px, and an iframe is a true viewport (its media queries and layout width).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,13 +21,26 @@ pub struct PageCheck {
     pub broken: Vec<String>,
     /// Script errors and failed resource loads, as the page reported them.
     pub errors: Vec<String>,
+    /// The window's width and the document's (wider: the page scrolls sideways).
+    pub window_width: u32,
+    pub document_width: u32,
+    /// The outermost elements that reach past the window's right edge: tag, class or id, and
+    /// the start of their text.
+    pub too_wide: Vec<String>,
 }
 
 impl PageCheck {
     pub fn ok(&self) -> bool {
-        self.broken.is_empty() && self.errors.is_empty()
+        self.broken.is_empty() && self.errors.is_empty() && !self.scrolls_sideways()
+    }
+
+    pub fn scrolls_sideways(&self) -> bool {
+        self.document_width > self.window_width
     }
 }
+
+/// The widths the report must fit without scrolling sideways: a desktop window and a phone.
+pub const WINDOW_WIDTHS: [u32; 2] = [1280, 390];
 
 const PROBE_ID: &str = "repro-browser-check";
 
@@ -42,10 +58,37 @@ addEventListener('load', function () {
     var img = document.images[i];
     if (!img.complete || img.naturalWidth === 0) { broken.push(img.alt || img.src.slice(0, 60)); }
   }
-  var out = document.createElement('pre');
+  var window_width = document.documentElement.clientWidth;
+  var too_wide = [];
+  var reaches = function (el) { return el.getBoundingClientRect().right > window_width + 0.5; };
+  // Its own box reaches past the edge, or its text does (a long word overflows a box that fits).
+  var culprit = function (el) {
+    if (reaches(el)) { return true; }
+    if (el.scrollWidth <= el.clientWidth + 1 || el.getBoundingClientRect().left + el.scrollWidth <= window_width + 0.5) { return false; }
+    for (var c = 0; c < el.children.length; c++) { if (reaches(el.children[c])) { return false; } }
+    return true;
+  };
+  var all = document.body.getElementsByTagName('*');
+  for (var j = 0; j < all.length && too_wide.length < 5; j++) {
+    var el = all[j];
+    if (!culprit(el)) { continue; }
+    // Only the outermost, and not what scrolls inside its own box: an element inside one already
+    // named overflows with it, and one inside a scroll box moves the box's bar, not the page's.
+    var skip = false;
+    for (var p = el.parentElement; p && p !== document.body && !skip; p = p.parentElement) {
+      skip = p.__reproNamed === true || getComputedStyle(p).overflowX !== 'visible';
+    }
+    if (skip) { continue; }
+    el.__reproNamed = true;
+    too_wide.push('<' + el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className ? '.' + el.className : '')
+      + '> ' + Math.round(el.getBoundingClientRect().left + Math.max(el.scrollWidth, el.getBoundingClientRect().width)) + ' px: '
+      + (el.textContent || el.alt || '').trim().slice(0, 60));
+  }
+  var out = parent.document.createElement('pre');
   out.id = 'repro-browser-check';
-  out.textContent = JSON.stringify({ images: document.images.length, broken: broken, errors: __reproErrors });
-  document.body.appendChild(out);
+  out.textContent = JSON.stringify({ images: document.images.length, broken: broken, errors: __reproErrors,
+    window_width: window_width, document_width: document.documentElement.scrollWidth, too_wide: too_wide });
+  parent.document.body.appendChild(out);
 });
 </script>"#;
 
@@ -93,8 +136,9 @@ fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
-/// Loads `html` in headless Chromium and reports broken images and script errors.
-pub fn check(chromium: &Path, html: &Path) -> Result<PageCheck> {
+/// Loads `html` in headless Chromium in a window `width` px wide and reports broken images,
+/// script errors and whether the page is wider than the window.
+pub fn check(chromium: &Path, html: &Path, width: u32) -> Result<PageCheck> {
     let page = std::fs::read_to_string(html).with_context(|| format!("cannot read {}", html.display()))?;
     let Some(head) = page.find("<head>") else {
         bail!("{} has no <head>", html.display());
@@ -103,10 +147,20 @@ pub fn check(chromium: &Path, html: &Path) -> Result<PageCheck> {
     let scratch = tempdir("check")?;
     let scratch = scratch.path();
     // The report is self-contained, so the copy loads from anywhere.
+    let probed = format!("{}{PROBE}{}", &page[..at], &page[at..]);
     let probe_page = scratch.join("probed-report.html");
-    std::fs::write(&probe_page, format!("{}{PROBE}{}", &page[..at], &page[at..]))?;
+    std::fs::write(
+        &probe_page,
+        format!(
+            "<!DOCTYPE html><html><body style=\"margin:0\"><iframe style=\"border:0;width:{width}px;height:900px\" srcdoc=\"{}\"></iframe></body></html>",
+            probed.replace('&', "&amp;").replace('"', "&quot;")
+        ),
+    )?;
     let dom = run(
-        headless(chromium, scratch).args(["--virtual-time-budget=15000", "--dump-dom"]).arg(file_url(&probe_page)?),
+        headless(chromium, scratch)
+            .arg(format!("--window-size={},900", width.max(1280)))
+            .args(["--virtual-time-budget=15000", "--dump-dom"])
+            .arg(file_url(&probe_page)?),
         "check",
     );
     let dom = String::from_utf8_lossy(&dom?).to_string();

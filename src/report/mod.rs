@@ -262,9 +262,13 @@ fn to_html(header: &ReportHeader, sections: &[Section]) -> Result<String> {
                 Block::Table { caption, header, rows, folded } => {
                     if *folded {
                         let _ = write!(out, "<details><summary>{}</summary>", inline(caption));
-                        out.push_str("<table><thead><tr>");
+                        out.push_str("<div class=\"scroll\"><table><thead><tr>");
                     } else {
-                        let _ = write!(out, "<table><caption>{}</caption><thead><tr>", inline(caption));
+                        let _ = write!(
+                            out,
+                            "<div class=\"scroll\"><table><caption>{}</caption><thead><tr>",
+                            inline(caption)
+                        );
                     }
                     for h in header {
                         let _ = write!(out, "<th>{}</th>", escape(h));
@@ -277,7 +281,11 @@ fn to_html(header: &ReportHeader, sections: &[Section]) -> Result<String> {
                         }
                         out.push_str("</tr>\n");
                     }
-                    out.push_str(if *folded { "</tbody></table></details>\n" } else { "</tbody></table>\n" });
+                    out.push_str(if *folded {
+                        "</tbody></table></div></details>\n"
+                    } else {
+                        "</tbody></table></div>\n"
+                    });
                 }
                 Block::Code(text) => {
                     let _ = writeln!(out, "<pre>{}</pre>", escape(text.trim_end()));
@@ -290,6 +298,9 @@ fn to_html(header: &ReportHeader, sections: &[Section]) -> Result<String> {
     Ok(out)
 }
 
+// The page never scrolls sideways (checked by `repro check-report` at a desktop and a phone
+// width): a table wider than the page scrolls inside its own box, and long words (hashes, paths)
+// break rather than push the page wider.
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:1040px;margin:2em auto;padding:0 1em;color:#222;line-height:1.5}\
 h1{font-size:1.7em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}.intro{color:#333}\
 figure{margin:1.5em 0}img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:.9em}figcaption small{color:#777;overflow-wrap:anywhere}\
@@ -297,7 +308,8 @@ table{border-collapse:collapse;margin:1em 0;font-size:.85em}caption{text-align:l
 th,td{border:1px solid #ddd;padding:.25em .6em;text-align:right;vertical-align:top}th{background:#f5f5f5}td:first-child,th:first-child{text-align:left}\
 td.yes{background:#e3f4e1;font-weight:600}td.no{background:#fbe3e1;font-weight:600}td.na{background:#f1f1f1}\
 #claims td,#claims th{text-align:left}details{margin:1em 0}summary{cursor:pointer;font-weight:600}code{font-size:.92em;background:#f5f5f5;padding:0 .2em}\
-pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}nav ol{columns:2}";
+pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}nav ol{columns:2}\
+.scroll{overflow-x:auto;max-width:100%}p,li,summary,figcaption{overflow-wrap:break-word}";
 
 /// Standard base64 (RFC 4648) with padding.
 pub fn base64(bytes: &[u8]) -> String {

@@ -1,16 +1,78 @@
-//! The analysis of `min_ratio`: every run's critical point in one table.
+//! The analysis of `min_ratio`: every run's critical point in one table, which of them are
+//! trivial, and the relation the assignment asks about as a number.
 
-use anyhow::Result;
+use anyhow::{Result, bail};
+use serde::{Deserialize, Serialize};
 
 use super::train::{ID, RunResult, WIDTHS};
 use crate::analysis::Table;
+use crate::analysis::stats::{spearman, spearman_null_band};
 use crate::engine::StageContext;
+use crate::experiments::baselines::constant_prediction_mse;
 use crate::nn::mlp::param_count;
 
+#[derive(Serialize, Deserialize)]
+pub struct AnalyzeParams {
+    /// A critical point is trivial when it explains less than this share of the targets'
+    /// variance (R² = 1 − loss / Var y): the network is little better than a constant.
+    pub trivial_below_r2: f64,
+}
+
+/// What the critical points say together (`relation.csv`, one row).
+#[derive(Debug, PartialEq)]
+pub struct Relation {
+    pub runs: usize,
+    pub trivial: usize,
+    /// The constant prediction's loss, the variance of the targets.
+    pub constant_loss: f64,
+    /// Loss range of the non-trivial points (`None` when there are none).
+    pub fitted_loss: Option<(f64, f64)>,
+    /// Spearman's ρ between minimal ratio and loss over the non-trivial points, and the band
+    /// (±) that 95 % of samples with no relation fall in.
+    pub rho: Option<f64>,
+    pub null_band: Option<f64>,
+}
+
+/// R² of a critical point's loss against the constant prediction's.
+pub fn r2(loss: f64, constant_loss: f64) -> f64 {
+    1.0 - loss / constant_loss
+}
+
+/// Counts the trivial points of `(ratio, loss)` pairs and relates ratio to loss over the others.
+pub fn relate(points: &[(f64, f64)], constant_loss: f64, trivial_below_r2: f64) -> Relation {
+    let fitted: Vec<(f64, f64)> =
+        points.iter().copied().filter(|&(_, loss)| r2(loss, constant_loss) >= trivial_below_r2).collect();
+    let (ratios, losses): (Vec<f64>, Vec<f64>) = fitted.iter().copied().unzip();
+    let span = losses
+        .iter()
+        .copied()
+        .fold(None, |acc: Option<(f64, f64)>, l| Some(acc.map_or((l, l), |(lo, hi)| (lo.min(l), hi.max(l)))));
+    Relation {
+        runs: points.len(),
+        trivial: points.len() - fitted.len(),
+        constant_loss,
+        fitted_loss: span,
+        rho: spearman(&ratios, &losses),
+        null_band: spearman_null_band(fitted.len()),
+    }
+}
+
 pub fn analyze(ctx: &StageContext) -> Result<()> {
-    let mut runs: Vec<RunResult> =
-        ctx.inputs.values().map(|path| Ok(serde_json::from_slice(&std::fs::read(path)?)?)).collect::<Result<_>>()?;
+    let params: AnalyzeParams = ctx.params()?;
+    let runs: Result<Vec<RunResult>> = ctx
+        .inputs
+        .iter()
+        .filter(|(name, _)| name.ends_with("/run.json"))
+        .map(|(_, path)| Ok(serde_json::from_slice(&std::fs::read(path)?)?))
+        .collect();
+    let mut runs = runs?;
+    if runs.is_empty() {
+        bail!("no runs to analyse");
+    }
     runs.sort_by_key(|r| r.seed);
+    let (_, ys) = crate::data::read_xy(ctx.input("data.csv")?)?;
+    let constant_loss = constant_prediction_mse(&ys.iter().map(|&y| f64::from(y)).collect::<Vec<_>>());
+    let trivial = |r: &RunResult| r2(r.loss, constant_loss) < params.trivial_below_r2;
     let mut table = Table::from_records(
         &runs,
         &[
@@ -22,6 +84,8 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
             ("original_metric", &|r| r.original_metric.into()),
             ("grad_norm_after_training", &|r| r.grad_norm_after_training.into()),
             ("loss", &|r| r.loss.into()),
+            ("r2", &|r| r2(r.loss, constant_loss).into()),
+            ("trivial", &|r| trivial(r).into()),
             ("grad_norm", &|r| r.grad_norm.into()),
             ("reached", &|r| r.reached.into()),
             ("norm_steps", &|r| (r.norm_steps as u64).into()),
@@ -34,5 +98,62 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
         ],
     )?;
     table.write_csv(&ctx.output("results.csv")?)?;
-    table.write_csv(&ctx.output("summary.csv")?)
+    table.write_csv(&ctx.output("summary.csv")?)?;
+
+    let points: Vec<(f64, f64)> = runs.iter().map(|r| (r.ratio, r.loss)).collect();
+    let relation = relate(&points, constant_loss, params.trivial_below_r2);
+    // What cannot be computed (no fitted point, one point) is written as NaN: the column stays numeric.
+    let cell = |v: Option<f64>| v.unwrap_or(f64::NAN).into();
+    Table::from_rows(
+        &[
+            "runs",
+            "trivial",
+            "constant_loss",
+            "trivial_below_r2",
+            "fitted_loss_min",
+            "fitted_loss_max",
+            "rho",
+            "null_band",
+        ],
+        std::iter::once(
+            vec![
+                (relation.runs as u64).into(),
+                (relation.trivial as u64).into(),
+                relation.constant_loss.into(),
+                params.trivial_below_r2.into(),
+                cell(relation.fitted_loss.map(|s| s.0)),
+                cell(relation.fitted_loss.map(|s| s.1)),
+                cell(relation.rho),
+                cell(relation.null_band),
+            ]
+            .into_iter()
+            .collect::<Vec<crate::analysis::Cell>>(),
+        ),
+    )?
+    .write_csv(&ctx.output("relation.csv")?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trivial_points_are_those_near_the_constant_prediction() {
+        // Constant loss 0.5, trivial below R² 0.2, i.e. loss above 0.4.
+        let points = [(0.40, 0.01), (0.35, 0.10), (0.30, 0.25), (0.20, 0.39), (0.10, 0.41), (0.01, 0.50), (0.05, 0.52)];
+        let relation = relate(&points, 0.5, 0.2);
+        assert_eq!(relation.runs, 7);
+        assert_eq!(relation.trivial, 3, "0.41, 0.50 and 0.52 explain under a fifth of the variance");
+        assert_eq!(relation.fitted_loss, Some((0.01, 0.39)));
+        // Over the four fitted points the ratio falls exactly as the loss rises.
+        assert_eq!(relation.rho, Some(-1.0));
+        assert!((relation.null_band.unwrap() - 1.96 / 3f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn no_fitted_point_leaves_no_range_and_no_correlation() {
+        let relation = relate(&[(0.1, 0.5), (0.2, 0.49)], 0.5, 0.2);
+        assert_eq!(relation.trivial, 2);
+        assert_eq!((relation.fitted_loss, relation.rho), (None, None));
+    }
 }

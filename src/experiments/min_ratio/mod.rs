@@ -1,13 +1,22 @@
 //! Spec section 5, "What happens when the gradient is almost zero", as the assignment intends.
 //!
 //! Per run (100 seeds): a 1-12-6-1 ReLU network (109 parameters) is fitted by full-batch Adam
-//! (lr 1e-3, 100 epochs) with MSE to y = cos(x) on 1000 points x = 20·U[0,1) − 10 drawn once; then
+//! (lr 1e-2, 3000 epochs; the original's lr 1e-3 and 100 epochs are the `original` profile) with
+//! MSE to y = cos(x) on 1000 points x = 20·U[0,1) − 10 drawn once; then
 //! the objective switches to the squared gradient norm ‖∇L‖², minimised by Adam on its gradient
 //! 2·H·∇L (a central difference of gradients: burn has first-order autodiff only), then polished
 //! by Levenberg–Marquardt, until ‖∇L‖ falls below `grad_norm_target` (runs that never get there
 //! are reported, not hidden). At the point reached: the full Hessian of the training loss by central differences,
 //! symmetrised; its eigenvalues (symmetric solver); the minimal ratio = share of eigenvalues above
-//! `eigen_tolerance`.
+//! `eigen_tolerance`. A point that explains under `trivial_below_r2` of the targets' variance is
+//! trivial (a constant does nearly as well); over the others, Spearman's ρ between minimal ratio
+//! and loss is the relation the assignment asks about.
+//!
+//! Why not the original's training: after 100 epochs at lr 1e-3 every run still sits at the
+//! constant prediction's loss (Var cos ≈ 0.5), and minimising ‖∇L‖² from there finds the flat,
+//! dead-ReLU region, so all 100 critical points are the same trivial one and the figure can say
+//! nothing. 3000 epochs at lr 1e-2 (chosen by measuring the spread of losses reached) end the
+//! runs at different, genuinely fitted losses: all three periods of the cosine, some, or none.
 //!
 //! The original did no gradient-norm phase, took the Hessian of mean((f(x) − x)²) (target x, not
 //! cos x) with a non-symmetric solver, and plotted 0.1 × the mean training loss.
@@ -49,6 +58,8 @@ pub struct Settings {
     pub norm_adam_steps: usize,
     pub norm_lm_steps: usize,
     pub grad_norm_target: f64,
+    /// A critical point explaining less than this share of the targets' variance is trivial.
+    pub trivial_below_r2: f64,
     /// Step of the central differences (Hessian-vector products and the Hessian).
     pub fd_step: f32,
     pub eigen_tolerance: f64,
@@ -61,12 +72,13 @@ impl Default for Settings {
             seeds: crate::experiments::seeds::Seeds((0..100).collect()),
             data_seed: Default::default(),
             samples: 1000,
-            epochs: 100,
-            lr: 1e-3,
+            epochs: 3000,
+            lr: 1e-2,
             norm_lr: 1e-2,
             norm_adam_steps: 2000,
             norm_lm_steps: 20,
             grad_norm_target: 1e-2,
+            trivial_below_r2: 0.1,
             fd_step: 1e-3,
             eigen_tolerance: 1e-4,
             after: Default::default(),
@@ -83,6 +95,9 @@ impl Experiment for Settings {
         if self.seeds.0.is_empty() || self.samples == 0 {
             bail!("at least one seed and one sample");
         }
+        if !(0.0..1.0).contains(&self.trivial_below_r2) {
+            bail!("trivial_below_r2 is a share of the variance: at least 0 and below 1");
+        }
         if self.fd_step <= 0.0 || self.grad_norm_target <= 0.0 || self.eigen_tolerance < 0.0 {
             bail!("fd_step and grad_norm_target must be positive, eigen_tolerance not negative");
         }
@@ -95,7 +110,10 @@ impl Experiment for Settings {
 
     fn stages(&self, _mnist: &MnistInputs) -> Built {
         let data = Stage::new(&DATA, &[], &DataParams { seed: self.data_seed, samples: self.samples });
-        let mut analyze = Stage::new(&ANALYZE, &[], &()).publish(ID);
+        let mut analyze =
+            Stage::new(&ANALYZE, &[], &analyze::AnalyzeParams { trivial_below_r2: self.trivial_below_r2 })
+                .input("data.csv", &data, "data.csv")
+                .publish(ID);
         let mut out = Vec::new();
         for &seed in &self.seeds.0 {
             let params = RunParams {
@@ -125,6 +143,7 @@ impl Experiment for Settings {
         let report = vec![
             report_input(&analyze, "summary.csv"),
             report_input(&analyze, "results.csv"),
+            report_input(&analyze, "relation.csv"),
             report_input(&plot, "min_ratio.png"),
         ];
         out.extend([data, analyze, plot]);

@@ -20,10 +20,13 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
         ),
         &targets,
     );
-    for (i, (reached, label)) in
-        [("true", "‖∇L‖ below target"), ("false", "target not reached")].into_iter().enumerate()
-    {
-        let runs = results.filter_eq("reached", reached)?;
+    let fitted = results.filter_eq("trivial", "false")?;
+    let groups = [
+        (fitted.filter_eq("reached", "true")?, "‖∇L‖ below target"),
+        (fitted.filter_eq("reached", "false")?, "‖∇L‖ target not reached"),
+        (results.filter_eq("trivial", "true")?, "trivial: near the constant prediction"),
+    ];
+    for (i, (runs, label)) in groups.into_iter().enumerate() {
         if runs.height() > 0 {
             chart.series.push(Series::points(
                 format!("{label} ({} runs)", runs.height()),
