@@ -32,6 +32,21 @@ fn cells_that_differ(old: &str, new: &str) -> BTreeSet<(String, String)> {
     out
 }
 
+/// Every file under `dir`, as a path relative to it.
+fn walk(dir: &std::path::Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if path.is_dir() {
+            out.extend(walk(&path).into_iter().map(|inner| format!("{name}/{inner}")));
+        } else {
+            out.insert(name);
+        }
+    }
+    out
+}
+
 #[test]
 fn diff_against_last_names_the_edited_setting_and_exactly_the_measurements_that_moved() {
     let config = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pipeline.toml")).unwrap();
@@ -63,6 +78,25 @@ fn diff_against_last_names_the_edited_setting_and_exactly_the_measurements_that_
     assert!(section.contains("| `experiments.sensitivity.epochs` | 1 | 2 |"), "{section}");
     let moved_rows = section.lines().filter(|l| l.starts_with("| `sensitivity` |")).count();
     assert_eq!(moved_rows, expected.len(), "{section}");
+    // The figures whose data moved, drawn again with the previous run's curves faintly behind:
+    // sensitivity's two, and no other experiment's.
+    let changed: BTreeSet<String> = walk(&ws.path("artifacts/changed"));
+    assert_eq!(
+        changed,
+        ["accuracy_sensitivity", "loss_sensitivity"]
+            .iter()
+            .flat_map(|f| ["png", "svg"].map(|ext| format!("sensitivity/{f}.{ext}")))
+            .collect(),
+    );
+    for figure in ["accuracy_sensitivity", "loss_sensitivity"] {
+        assert!(section.contains(&format!("](changed/sensitivity/{figure}.png)")), "{section}");
+        let svg = std::fs::read_to_string(ws.path(&format!("artifacts/changed/sensitivity/{figure}.svg"))).unwrap();
+        assert!(svg.contains("previous run (faint)"), "{figure}.svg has no faint curves");
+        // This run's curves as the sensitivity stage drew them, every one of them.
+        let own = std::fs::read_to_string(ws.path(&format!("artifacts/sensitivity/{figure}.svg"))).unwrap();
+        let polylines = |svg: &str| svg.matches("<polyline").count();
+        assert!(polylines(&svg) > polylines(&own), "{figure}: no previous curves drawn");
+    }
     // Comparing does not make the report stale: a second run does nothing; nor does going back
     // to the first configuration, whose report compared with nothing and still does.
     assert_eq!(ws.run(&["--profile", "quick"]).0, 0);

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::engine::{InputRef, Stage};
+use crate::analysis::Table;
+use crate::engine::{InputRef, Stage, StageContext};
+use crate::plot::Figure;
 use crate::report::Section;
 use crate::training::mnist_inputs::MnistInputs;
 
@@ -27,10 +29,36 @@ pub trait Experiment {
     fn summary_keys(&self) -> &'static [&'static str] {
         &["model", "seed"]
     }
+    /// Its figures, drawn from `tables` as its plot stages draw them (the report draws them again
+    /// from a previous run's tables, to show its curves faintly behind this run's).
+    fn figures(&self, tables: &Tables) -> Result<Vec<Figure>>;
     /// The measurement of its summary that `repro runs` shows (its mean over the rows).
     fn headline(&self) -> Option<&'static str> {
         None
     }
+}
+
+/// The tables a figure is drawn from, by input name: a plot stage's inputs, or the report's view
+/// of the same tables (this run's, or a previous run's).
+pub type Tables = BTreeMap<String, PathBuf>;
+
+/// Reads the table `name` of `tables`.
+pub fn table(tables: &Tables, name: &str) -> Result<Table> {
+    Table::read_csv(crate::report::input(tables, name)?)
+}
+
+/// A plot stage's work: its figures, drawn from its inputs, written as its outputs.
+pub fn render_figures(ctx: &StageContext, figures: Result<Vec<Figure>>) -> Result<()> {
+    for figure in figures? {
+        figure.render(&ctx.output(&figure.name)?)?;
+    }
+    Ok(())
+}
+
+/// The report inputs that let the report draw `plot`'s figures again (see
+/// [`Experiment::figures`]): each of its inputs under the name the plot stage reads it by.
+pub fn figure_inputs(plot: &Stage) -> Vec<InputRef> {
+    plot.inputs.clone()
 }
 
 /// The report input every experiment's analysis provides: one row per run.

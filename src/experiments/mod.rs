@@ -120,8 +120,14 @@ pub fn build(
                 ),
             }
         }
+        // A table both a section and a figure read is one input.
         for input in b.report {
-            report.push(InputRef { name: format!("{id}/{}", input.name), ..input });
+            let input = InputRef { name: format!("{id}/{}", input.name), ..input };
+            match report.iter().find(|r: &&InputRef| r.name == input.name) {
+                None => report.push(input),
+                Some(same) if same.stage == input.stage && same.output == input.output => {}
+                Some(other) => bail!("{id} names two report inputs {}: {other:?} and {input:?}", input.name),
+            }
         }
         for mut stage in b.stages {
             stage.after = ordering.clone();

@@ -44,7 +44,7 @@ pub enum Mark {
     Points,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Series {
     pub label: String,
     pub color: usize,
@@ -57,11 +57,23 @@ pub struct Series {
     pub notes: Vec<(usize, String)>,
     /// Also mark each point (a line with markers).
     pub markers: bool,
+    /// Drawn pale and thin behind the others, without band or notes: a previous run's curve.
+    pub faint: bool,
 }
 
 impl Series {
     pub fn line(label: impl Into<String>, color: usize, x: Vec<f64>, y: Vec<f64>) -> Series {
-        Series { label: label.into(), color, mark: Mark::Line, x, y, band: None, notes: Vec::new(), markers: false }
+        Series {
+            label: label.into(),
+            color,
+            mark: Mark::Line,
+            x,
+            y,
+            band: None,
+            notes: Vec::new(),
+            markers: false,
+            faint: false,
+        }
     }
 
     pub fn points(label: impl Into<String>, color: usize, x: Vec<f64>, y: Vec<f64>) -> Series {
@@ -97,6 +109,12 @@ impl Series {
         self
     }
 
+    /// The same curve as a faint one (see [`Series::faint`]), labelled `label` (empty: no legend
+    /// entry).
+    pub fn faint(self, label: impl Into<String>) -> Series {
+        Series { label: label.into(), band: None, notes: Vec::new(), markers: false, faint: true, ..self }
+    }
+
     /// Keeps at most about `max_points` points (evenly spaced, always the last), so that figures
     /// of 20000-epoch curves stay small; the band keeps its extremes within each stride.
     pub fn thin(mut self, max_points: usize) -> Series {
@@ -119,7 +137,7 @@ impl Series {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Chart {
     pub title: String,
     pub x_label: String,
@@ -183,6 +201,51 @@ impl Chart {
     }
 }
 
+/// One figure file: one chart, or several stacked panels that share an x axis; `name` is the
+/// stem of its `.png` and `.svg`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Figure {
+    pub name: String,
+    pub panels: Vec<Chart>,
+}
+
+impl Figure {
+    pub fn new(name: impl Into<String>, panels: Vec<Chart>) -> Figure {
+        Figure { name: name.into(), panels }
+    }
+
+    /// Writes `<stem>.png` and `<stem>.svg`.
+    pub fn render(&self, stem: &Path) -> Result<()> {
+        match self.panels.as_slice() {
+            [chart] => render(chart, stem),
+            panels => render_panels(panels, stem),
+        }
+    }
+
+    /// `self` with `previous`'s curves drawn faintly behind its own, panel by panel (one legend
+    /// entry, "previous run", per panel); `None` when the two have different panels or the same
+    /// data (nothing to show).
+    pub fn over(&self, previous: &Figure) -> Option<Figure> {
+        if self.panels.len() != previous.panels.len() || self == previous {
+            return None;
+        }
+        let panels = self
+            .panels
+            .iter()
+            .zip(&previous.panels)
+            .map(|(now, before)| {
+                let faint = before
+                    .series
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| s.clone().faint(if i == 0 { "previous run (faint)" } else { "" }));
+                Chart { series: faint.chain(now.series.iter().cloned()).collect(), ..now.clone() }
+            })
+            .collect();
+        Some(Figure { name: self.name.clone(), panels })
+    }
+}
+
 /// A title suffix for curves averaged over seeds: what the line and the band are.
 pub fn over_seeds(n: usize) -> String {
     if n > 1 { format!(" (mean of {n} seeds; band: min to max)") } else { String::new() }
@@ -233,6 +296,12 @@ where
         draw(area, chart)?;
     }
     Ok(())
+}
+
+/// `c` moved `share` of the way to white (a faint version that stays opaque in PNG and SVG alike).
+fn mix_white(c: RGBColor, share: f64) -> RGBColor {
+    let towards = |v: u8| (v as f64 + (255.0 - v as f64) * share).round() as u8;
+    RGBColor(towards(c.0), towards(c.1), towards(c.2))
 }
 
 /// Log axes are drawn as linear axes over log10 of the data, labelled with the real values.
@@ -408,7 +477,8 @@ where
         .map_err(err)?;
     let mut taken_notes: Vec<(i32, i32, i32, i32)> = Vec::new();
     for s in &chart.series {
-        let c = color(s.color);
+        // A faint curve: its colour washed out towards white, thin, small points.
+        let (c, width, radius) = if s.faint { (mix_white(color(s.color), 0.7), 1, 2) } else { (color(s.color), 2, 4) };
         let pts: Vec<(f64, f64)> = s.x.iter().zip(&s.y).map(|(&x, &y)| (axis(x, log_x), axis(y, log_y))).collect();
         if let Some((low, high)) = &s.band {
             let mut poly: Vec<(f64, f64)> =
@@ -435,10 +505,15 @@ where
         }
         ctx.draw_series(notes).map_err(err)?;
         let drawn = match s.mark {
-            Mark::Line => ctx.draw_series(LineSeries::new(pts, c.stroke_width(2))).map_err(err)?,
-            Mark::Dashed => ctx.draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(2))).map_err(err)?,
-            Mark::Points => ctx.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, c.filled()))).map_err(err)?,
+            Mark::Line => ctx.draw_series(LineSeries::new(pts, c.stroke_width(width))).map_err(err)?,
+            Mark::Dashed => ctx.draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(width))).map_err(err)?,
+            Mark::Points => {
+                ctx.draw_series(pts.into_iter().map(|p| Circle::new(p, radius, c.filled()))).map_err(err)?
+            }
         };
+        if s.label.is_empty() {
+            continue;
+        }
         // Legend swatches: a solid line, a dashed line, or a short thick tick for points.
         let [(a0, a1), (b0, b1)] = match s.mark {
             Mark::Line => [(0, 10), (10, 20)],
@@ -544,6 +619,35 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         render(chart, &dir.path().join("c")).unwrap();
         std::fs::read_to_string(dir.path().join("c.svg")).unwrap()
+    }
+
+    #[test]
+    fn a_previous_run_is_drawn_faint_behind_only_when_its_data_differ() {
+        let x = vec![1.0, 2.0, 3.0];
+        let chart = |y: Vec<f64>| {
+            let mut c = Chart::new("loss", "epoch", "MSE");
+            c.series.push(Series::band("M1", 0, x.clone(), y.clone(), y.clone(), y.iter().map(|v| v + 1.0).collect()));
+            c.series.push(Series::line("M2", 1, x.clone(), y).note(0, "start"));
+            c
+        };
+        let now = Figure::new("loss", vec![chart(vec![3.0, 2.0, 1.0])]);
+        assert_eq!(now.over(&now.clone()), None, "same data: nothing to show");
+        assert_eq!(now.over(&Figure::new("loss", vec![])), None, "other panels: not comparable");
+
+        let over = now.over(&Figure::new("loss", vec![chart(vec![4.0, 3.0, 2.0])])).unwrap();
+        let series = &over.panels[0].series;
+        assert_eq!(series.len(), 4);
+        // The previous curves first (drawn behind), bare and faint, one legend entry for them all.
+        assert!(series[..2].iter().all(|s| s.faint && s.band.is_none() && s.notes.is_empty()));
+        assert_eq!((series[0].label.as_str(), series[1].label.as_str()), ("previous run (faint)", ""));
+        assert_eq!(series[0].y, vec![4.0, 3.0, 2.0]);
+        assert_eq!(&series[2..], &now.panels[0].series[..], "this run's curves as they were");
+
+        // Drawn washed out, 1 px wide: M1's blue (31, 119, 180) 70 % of the way to white is
+        // (31 + 0.7·224, 119 + 0.7·136, 180 + 0.7·75) = (187.8, 214.2, 232.5), rounded #BCD6E9.
+        let drawn = svg(&over.panels[0]);
+        assert!(drawn.contains(r##"stroke="#BCD6E9" stroke-width="1""##), "{drawn}");
+        assert_eq!(drawn.matches("previous run (faint)").count(), 1);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::claims;
 use crate::config::Config;
 use crate::engine::lineage::{self, Entry, Lineage};
 use crate::engine::{Stage, StageContext, StageKind};
+use crate::experiments::Experiment;
 use crate::report::{self, ReportHeader, Section, duration};
 
 static REPORT: StageKind = StageKind::plain("report", write_report);
@@ -95,7 +96,11 @@ fn write_report(ctx: &StageContext) -> Result<()> {
             &super::diff::Side { config: &previous.config, inputs: &before },
             &super::diff::Side { config: &config, inputs: &now },
         )?;
-        sections.insert(0, super::diff::section(&d, &previous.label));
+        let mut changes = super::diff::section(&d, &previous.label);
+        for experiment in config.experiments.configured() {
+            previous_behind(ctx, &inputs, experiment, &mut changes)?;
+        }
+        sections.insert(0, changes);
     }
     sections.push(provenance(&lineage, &config)?);
 
@@ -107,6 +112,45 @@ fn write_report(ctx: &StageContext) -> Result<()> {
         compute_seconds: lineage.stages.iter().map(|e| e.seconds).sum(),
     };
     report::write(&header, &sections, &ctx.output("report.md")?, &ctx.output("report.html")?)
+}
+
+/// Every figure of `experiment` whose data changed since the previous run, drawn again with the
+/// previous run's curves faintly behind this run's (as `changed/<id>/<figure>`), added to the
+/// "What changed" section. Tables of the previous run that this code cannot draw (written by an
+/// older version) are said so, not fatal.
+fn previous_behind(
+    ctx: &StageContext,
+    inputs: &Inputs,
+    experiment: &dyn Experiment,
+    changes: &mut Section,
+) -> Result<()> {
+    let id = experiment.id();
+    let before = inputs.of(&format!("{PREVIOUS}{id}"));
+    if before.is_empty() {
+        return Ok(());
+    }
+    let now = experiment.figures(&inputs.of(id))?;
+    let before = match experiment.figures(&before) {
+        Ok(figures) => figures,
+        Err(e) => {
+            changes.text(format!("{id}: the previous run's figures cannot be drawn from its tables ({e:#})."));
+            return Ok(());
+        }
+    };
+    for figure in &now {
+        let Some(over) = before.iter().find(|b| b.name == figure.name).and_then(|b| figure.over(b)) else {
+            continue;
+        };
+        let name = format!("changed/{id}/{}", over.name);
+        over.render(&ctx.output(&name)?)?;
+        let title = over.panels.iter().map(|c| c.title.as_str()).collect::<Vec<_>>().join("; ");
+        changes.figure(
+            format!("{id}: {title} (the previous run's curves faint behind this run's)"),
+            format!("{name}.png"),
+            &ctx.output(&format!("{name}.png"))?,
+        );
+    }
+    Ok(())
 }
 
 /// The backends and devices numeric stages ran on, as `tch` on `cuda:0`, `flex` on `cpu`.

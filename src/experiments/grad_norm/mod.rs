@@ -22,6 +22,7 @@ use self::train::TrainParams;
 pub use self::train::{ID, WIDTHS};
 use crate::data::synth;
 use crate::engine::{Stage, StageKind};
+use crate::experiments::experiment::{Tables, figure_inputs};
 use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
 use crate::training::mnist_inputs::MnistInputs;
@@ -72,13 +73,18 @@ impl Experiment for Settings {
             out.push(run);
         }
         let plot = Stage::new(&PLOT, &[], &()).input("curves.csv", &analyze, "curves.csv").publish(ID);
-        let report = vec![
+        let mut report = vec![
             report_input(&analyze, "summary.csv"),
             report_input(&analyze, "curves.csv"),
             report_input(&plot, "grad_norm.png"),
         ];
+        report.extend(figure_inputs(&plot));
         out.extend([data, analyze, plot]);
         Built { stages: out, report }
+    }
+
+    fn figures(&self, tables: &Tables) -> Result<Vec<crate::plot::Figure>> {
+        plot::charts(tables)
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {

@@ -3,14 +3,19 @@
 
 use anyhow::Result;
 
-use crate::analysis::Table;
 use crate::data::synth;
 use crate::engine::StageContext;
 use crate::experiments::baselines;
-use crate::plot::{self, Chart, Series};
+use crate::experiments::experiment::{Tables, render_figures, table};
+use crate::plot::{Chart, Figure, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
-    let curves = Table::read_csv(ctx.input("curves.csv")?)?;
+    render_figures(ctx, charts(&ctx.inputs))
+}
+
+/// The figures, from the plot stage's input tables.
+pub fn charts(tables: &Tables) -> Result<Vec<Figure>> {
+    let curves = table(tables, "curves.csv")?;
     let seeds: std::collections::BTreeSet<i64> = curves.floats("seed")?.iter().map(|&s| s as i64).collect();
     let mut norm =
         Chart::new("Gradient norm during training", "iteration (full batch: one epoch)", "‖∇L‖ (log scale)").log_y();
@@ -28,5 +33,5 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
         norm.series.push(Series::line(format!("seed {seed}"), i, x.clone(), norms));
         loss.series.push(Series::line(format!("seed {seed}"), i, x, run.floats("loss")?));
     }
-    plot::render_panels(&[norm, loss], &ctx.output("grad_norm")?)
+    Ok(vec![Figure::new("grad_norm", vec![norm, loss])])
 }

@@ -22,6 +22,7 @@ use self::plot::lr_label;
 use self::train::InterpolateParams;
 pub use self::train::{ID, WIDTHS};
 use crate::engine::{Stage, StageKind};
+use crate::experiments::experiment::{Tables, figure_inputs};
 use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
 use crate::training::mnist::MlpTraining;
@@ -119,8 +120,13 @@ impl Experiment for Settings {
         for &lr in &self.lrs {
             report.push(report_input(&plot, &format!("interpolation_lr{}.png", lr_label(lr))));
         }
+        report.extend(figure_inputs(&plot));
         out.extend([analyze, plot]);
         Built { stages: out, report }
+    }
+
+    fn figures(&self, tables: &Tables) -> Result<Vec<crate::plot::Figure>> {
+        plot::charts(tables)
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {

@@ -4,10 +4,10 @@
 
 use anyhow::Result;
 
-use crate::analysis::Table;
 use crate::engine::StageContext;
 use crate::experiments::baselines;
-use crate::plot::{self, Chart, Series};
+use crate::experiments::experiment::{Tables, render_figures, table};
+use crate::plot::{Chart, Figure, Series};
 
 /// How a learning rate names stages, inputs and figures.
 pub fn lr_label(lr: f64) -> String {
@@ -15,8 +15,14 @@ pub fn lr_label(lr: f64) -> String {
 }
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
-    let all = Table::read_csv(ctx.input("interpolation.csv")?)?;
+    render_figures(ctx, charts(&ctx.inputs))
+}
+
+/// The figures, from the plot stage's input tables.
+pub fn charts(tables: &Tables) -> Result<Vec<Figure>> {
+    let all = table(tables, "interpolation.csv")?;
     let lrs: std::collections::BTreeSet<String> = all.floats("lr")?.iter().map(|&l| lr_label(l)).collect();
+    let mut figures = Vec::new();
     for lr in lrs {
         let t = all.filter_in("lr", &[lr.parse::<f64>()?])?;
         let alpha = t.floats("alpha")?;
@@ -31,7 +37,7 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
             baselines::mnist_accuracy(Chart::new(format!("Interpolation, lr {lr}: accuracy"), x_label, "accuracy (%)"));
         acc.series.push(Series::line("train", 3, alpha.clone(), pct("train_acc")?).with_markers());
         acc.series.push(Series::line("test", 3, alpha, pct("test_acc")?).dashed());
-        plot::render_panels(&[loss, acc], &ctx.output(&format!("interpolation_lr{lr}"))?)?;
+        figures.push(Figure::new(format!("interpolation_lr{lr}"), vec![loss, acc]));
     }
-    Ok(())
+    Ok(figures)
 }

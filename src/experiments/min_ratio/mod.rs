@@ -37,6 +37,7 @@ use self::data::DataParams;
 use self::train::RunParams;
 pub use self::train::{ID, WIDTHS};
 use crate::engine::{Stage, StageKind};
+use crate::experiments::experiment::{Tables, figure_inputs};
 use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
 use crate::training::mnist_inputs::MnistInputs;
@@ -140,14 +141,19 @@ impl Experiment for Settings {
             .input("results.csv", &analyze, "results.csv")
             .input("data.csv", &data, "data.csv")
             .publish(ID);
-        let report = vec![
+        let mut report = vec![
             report_input(&analyze, "summary.csv"),
             report_input(&analyze, "results.csv"),
             report_input(&analyze, "relation.csv"),
             report_input(&plot, "min_ratio.png"),
         ];
+        report.extend(figure_inputs(&plot));
         out.extend([data, analyze, plot]);
         Built { stages: out, report }
+    }
+
+    fn figures(&self, tables: &Tables) -> Result<Vec<crate::plot::Figure>> {
+        plot::charts(tables)
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {

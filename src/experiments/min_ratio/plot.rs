@@ -2,14 +2,19 @@
 
 use anyhow::Result;
 
-use crate::analysis::Table;
 use crate::engine::StageContext;
 use crate::experiments::baselines;
-use crate::plot::{self, Chart, Series};
+use crate::experiments::experiment::{Tables, render_figures, table};
+use crate::plot::{Chart, Figure, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
-    let results = Table::read_csv(ctx.input("results.csv")?)?;
-    let (_, ys) = crate::data::read_xy(ctx.input("data.csv")?)?;
+    render_figures(ctx, charts(&ctx.inputs))
+}
+
+/// The figures, from the plot stage's input tables.
+pub fn charts(tables: &Tables) -> Result<Vec<Figure>> {
+    let results = table(tables, "results.csv")?;
+    let (_, ys) = crate::data::read_xy(crate::report::input(tables, "data.csv")?)?;
     let targets: Vec<f64> = ys.into_iter().map(f64::from).collect();
     // A network that outputs a constant sits at the targets' variance: points there learned nothing.
     let mut chart = baselines::function_fit_loss(
@@ -36,5 +41,5 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
             ));
         }
     }
-    plot::render(&chart, &ctx.output("min_ratio")?)
+    Ok(vec![Figure::new("min_ratio", vec![chart])])
 }

@@ -24,6 +24,7 @@ pub use self::model::Model;
 pub use self::train::ID;
 use self::train::TrainParams;
 use crate::engine::{Stage, StageKind};
+use crate::experiments::experiment::{Tables, figure_inputs};
 use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
 use crate::training::mnist_inputs::MnistInputs;
@@ -118,14 +119,19 @@ impl Experiment for Settings {
             }
         }
         let plot = Stage::new(&PLOT, &[], &()).input("curves.csv", &analyze, "curves.csv").publish(ID);
-        let report = vec![
+        let mut report = vec![
             report_input(&analyze, "summary.csv"),
             report_input(&plot, "loss.png"),
             report_input(&plot, "accuracy.png"),
         ];
         out.push(analyze);
+        report.extend(figure_inputs(&plot));
         out.push(plot);
         Built { stages: out, report }
+    }
+
+    fn figures(&self, tables: &Tables) -> Result<Vec<crate::plot::Figure>> {
+        plot::charts(tables)
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {

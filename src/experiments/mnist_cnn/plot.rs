@@ -2,15 +2,21 @@
 
 use anyhow::Result;
 
-use crate::analysis::Table;
 use crate::engine::StageContext;
 use crate::experiments::baselines;
-use crate::plot::{self, Chart, Series};
+use crate::experiments::experiment::{Tables, render_figures, table};
+use crate::plot::{self, Chart, Figure, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
-    let curves = Table::read_csv(ctx.input("curves.csv")?)?;
+    render_figures(ctx, charts(&ctx.inputs))
+}
+
+/// The figures, from the plot stage's input tables.
+pub fn charts(tables: &Tables) -> Result<Vec<Figure>> {
+    let curves = table(tables, "curves.csv")?;
     let models: Vec<String> =
         curves.strings("model")?.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut figures = Vec::new();
     for (metric, title, unit) in [
         ("loss", "Cross-entropy on the full sets", "cross-entropy (log scale)"),
         ("acc", "Accuracy on the full sets", "accuracy (%)"),
@@ -35,7 +41,7 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
             }
         }
         let name = if metric == "acc" { "accuracy" } else { "loss" };
-        plot::render(&chart, &ctx.output(name)?)?;
+        figures.push(Figure::new(name, vec![chart]));
     }
-    Ok(())
+    Ok(figures)
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::train::{ID, widths};
 use crate::engine::{Stage, StageKind};
+use crate::experiments::experiment::{Tables, figure_inputs};
 use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
 use crate::training::mnist::MlpTraining;
@@ -102,13 +103,18 @@ impl Experiment for Settings {
             }
         }
         let plot = Stage::new(&PLOT, &[], &()).input("summary.csv", &analyze, "summary.csv").publish(ID);
-        let report = vec![
+        let mut report = vec![
             report_input(&analyze, "summary.csv"),
             report_input(&plot, "loss.png"),
             report_input(&plot, "accuracy.png"),
         ];
+        report.extend(figure_inputs(&plot));
         out.extend([analyze, plot]);
         Built { stages: out, report }
+    }
+
+    fn figures(&self, tables: &Tables) -> Result<Vec<crate::plot::Figure>> {
+        plot::charts(tables)
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {

@@ -3,13 +3,18 @@
 
 use anyhow::Result;
 
-use crate::analysis::Table;
 use crate::engine::StageContext;
 use crate::experiments::baselines;
-use crate::plot::{self, Chart, Series};
+use crate::experiments::experiment::{Tables, render_figures, table};
+use crate::plot::{Chart, Figure, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
-    let summary = Table::read_csv(ctx.input("summary.csv")?)?;
+    render_figures(ctx, charts(&ctx.inputs))
+}
+
+/// The figures, from the plot stage's input tables.
+pub fn charts(tables: &Tables) -> Result<Vec<Figure>> {
+    let summary = table(tables, "summary.csv")?;
     let params = summary.floats("params")?;
     let pct = |c: &str| -> Result<Vec<f64>> { Ok(summary.floats(c)?.iter().map(|v| 100.0 * v).collect()) };
     let mut loss = baselines::mnist_loss(
@@ -24,6 +29,5 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
     );
     acc.series.push(Series::points("train", 0, params.clone(), pct("train_acc")?));
     acc.series.push(Series::points("test", 3, params, pct("test_acc")?));
-    plot::render(&loss, &ctx.output("loss")?)?;
-    plot::render(&acc, &ctx.output("accuracy")?)
+    Ok(vec![Figure::new("loss", vec![loss]), Figure::new("accuracy", vec![acc])])
 }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::train::{ID, WIDTHS};
 use crate::engine::{Stage, StageKind};
+use crate::experiments::experiment::{Tables, figure_inputs};
 use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
 use crate::training::mnist::MlpTraining;
@@ -91,9 +92,14 @@ impl Experiment for Settings {
             out.push(run);
         }
         let plot = Stage::new(&PLOT, &[], &()).input("curves.csv", &analyze, "curves.csv").publish(ID);
-        let report = vec![report_input(&analyze, "summary.csv"), report_input(&plot, "random_labels.png")];
+        let mut report = vec![report_input(&analyze, "summary.csv"), report_input(&plot, "random_labels.png")];
+        report.extend(figure_inputs(&plot));
         out.extend([analyze, plot]);
         Built { stages: out, report }
+    }
+
+    fn figures(&self, tables: &Tables) -> Result<Vec<crate::plot::Figure>> {
+        plot::charts(tables)
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {

@@ -3,13 +3,18 @@
 
 use anyhow::Result;
 
-use crate::analysis::Table;
 use crate::engine::StageContext;
 use crate::experiments::baselines;
-use crate::plot::{self, Chart, Series};
+use crate::experiments::experiment::{Tables, render_figures, table};
+use crate::plot::{Chart, Figure, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
-    let curves = Table::read_csv(ctx.input("curves.csv")?)?;
+    render_figures(ctx, charts(&ctx.inputs))
+}
+
+/// The figures, from the plot stage's input tables.
+pub fn charts(tables: &Tables) -> Result<Vec<Figure>> {
+    let curves = table(tables, "curves.csv")?;
     let seeds: std::collections::BTreeSet<i64> = curves.floats("seed")?.iter().map(|&s| s as i64).collect();
     let mut loss =
         baselines::mnist_loss(Chart::new("Random labels: cross-entropy on the full sets", "epoch", "cross-entropy"));
@@ -31,5 +36,5 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
         acc.series.push(Series::line(format!("train, random labels (seed {seed})"), i, x.clone(), pct("train_acc")?));
         acc.series.push(Series::line(format!("test, true labels (seed {seed})"), i, x, pct("test_acc")?).dashed());
     }
-    plot::render_panels(&[loss, acc], &ctx.output("random_labels")?)
+    Ok(vec![Figure::new("random_labels", vec![loss, acc])])
 }

@@ -6,11 +6,17 @@ use anyhow::Result;
 use crate::analysis::{Cell, Table};
 use crate::engine::StageContext;
 use crate::experiments::baselines;
-use crate::plot::{self, Chart, Series};
+use crate::experiments::experiment::{Tables, render_figures, table};
+use crate::plot::{Chart, Figure, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
+    render_figures(ctx, charts(&ctx.inputs))
+}
+
+/// The figures, from the plot stage's input tables.
+pub fn charts(tables: &Tables) -> Result<Vec<Figure>> {
     // One point per batch size: the mean over its seeds.
-    let runs = Table::read_csv(ctx.input("summary.csv")?)?;
+    let runs = table(tables, "summary.csv")?;
     let t = means_by_batch(&runs)?;
     let bs = t.floats("batch_size")?;
     let pct = |c: &str| -> Result<Vec<f64>> { Ok(t.floats(c)?.iter().map(|v| 100.0 * v).collect()) };
@@ -29,13 +35,13 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
     );
     loss.series.push(Series::line("train", 0, bs.clone(), t.floats("train_loss")?).with_markers());
     loss.series.push(Series::line("test", 0, bs.clone(), t.floats("test_loss")?).dashed().with_markers());
-    plot::render_panels(&[loss, sensitivity()?], &ctx.output("loss_sensitivity")?)?;
+    let loss_figure = Figure::new("loss_sensitivity", vec![loss, sensitivity()?]);
     let mut acc = baselines::mnist_accuracy(
         Chart::new("Accuracy vs batch size (mean over seeds)", "batch size (log scale)", "accuracy (%)").log_x(),
     );
     acc.series.push(Series::line("train", 0, bs.clone(), pct("train_acc")?).with_markers());
     acc.series.push(Series::line("test", 0, bs.clone(), pct("test_acc")?).dashed().with_markers());
-    plot::render_panels(&[acc, sensitivity()?], &ctx.output("accuracy_sensitivity")?)
+    Ok(vec![loss_figure, Figure::new("accuracy_sensitivity", vec![acc, sensitivity()?])])
 }
 
 /// The measurements of `runs` averaged over seeds: one row per batch size, ascending.

@@ -25,6 +25,7 @@ pub use self::train::ID;
 use self::train::TrainParams;
 use crate::data::synth::Function;
 use crate::engine::{Stage, StageKind};
+use crate::experiments::experiment::{Tables, figure_inputs};
 use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
 use crate::training::mnist_inputs::MnistInputs;
@@ -141,6 +142,7 @@ impl Experiment for Settings {
             for figure in ["target", "loss", "predictions"] {
                 report.push(report_input(&plot, &format!("{figure}_{}.png", function.name())));
             }
+            report.extend(figure_inputs(&plot));
             out.push(plot);
         }
         out.push(analyze);
@@ -149,6 +151,14 @@ impl Experiment for Settings {
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {
         report::section(inputs, self)
+    }
+
+    fn figures(&self, tables: &Tables) -> Result<Vec<crate::plot::Figure>> {
+        let mut figures = Vec::new();
+        for &function in &self.functions {
+            figures.extend(plot::charts(tables, function)?);
+        }
+        Ok(figures)
     }
 
     fn headline(&self) -> Option<&'static str> {

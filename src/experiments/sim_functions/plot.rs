@@ -3,16 +3,22 @@
 use anyhow::Result;
 
 use super::model::{DataParams, Model};
-use crate::analysis::Table;
+use crate::data::synth::Function;
 use crate::engine::StageContext;
 use crate::experiments::baselines;
-use crate::plot::{self, Chart, Series};
+use crate::experiments::experiment::{Tables, render_figures, table};
+use crate::plot::{self, Chart, Figure, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
     let DataParams { function } = ctx.params()?;
+    render_figures(ctx, charts(&ctx.inputs, function))
+}
+
+/// The figures of `function`, from the plot stage's input tables (every function's curves).
+pub fn charts(tables: &Tables, function: Function) -> Result<Vec<Figure>> {
     let f = function.name();
-    let curves = Table::read_csv(ctx.input("loss_curves.csv")?)?.filter_eq("function", f)?;
-    let preds = Table::read_csv(ctx.input("predictions.csv")?)?.filter_eq("function", f)?;
+    let curves = table(tables, "loss_curves.csv")?.filter_eq("function", f)?;
+    let preds = table(tables, "predictions.csv")?.filter_eq("function", f)?;
     let models: Vec<String> =
         curves.strings("model")?.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
 
@@ -45,8 +51,9 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
 
     // The runs train on the prediction grid itself: its targets are the training targets.
     let loss = baselines::function_fit_loss(loss, &truth.floats("target")?);
-    plot::render(&loss, &ctx.output(&format!("loss_{f}"))?)?;
-    plot::render(&fit, &ctx.output(&format!("predictions_{f}"))?)?;
-    plot::render(&target, &ctx.output(&format!("target_{f}"))?)?;
-    Ok(())
+    Ok(vec![
+        Figure::new(format!("loss_{f}"), vec![loss]),
+        Figure::new(format!("predictions_{f}"), vec![fit]),
+        Figure::new(format!("target_{f}"), vec![target]),
+    ])
 }

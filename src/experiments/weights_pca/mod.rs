@@ -24,6 +24,7 @@ use self::train::TrainParams;
 pub use self::train::{ID, WIDTHS};
 use crate::data::synth;
 use crate::engine::{Stage, StageKind};
+use crate::experiments::experiment::{Tables, figure_inputs};
 use crate::experiments::{Built, Experiment, report_input};
 use crate::nn::mlp::param_count;
 use crate::report::Section;
@@ -95,14 +96,19 @@ impl Experiment for Settings {
             .input("projected.csv", &analyze, "projected.csv")
             .input("explained.csv", &analyze, "explained.csv")
             .publish(ID);
-        let report = vec![
+        let mut report = vec![
             report_input(&analyze, "summary.csv"),
             report_input(&analyze, "explained.csv"),
             report_input(&plot, "whole.png"),
             report_input(&plot, "layer.png"),
         ];
+        report.extend(figure_inputs(&plot));
         out.extend([data, analyze, plot]);
         Built { stages: out, report }
+    }
+
+    fn figures(&self, tables: &Tables) -> Result<Vec<crate::plot::Figure>> {
+        plot::charts(tables)
     }
 
     fn section(&self, inputs: &BTreeMap<String, PathBuf>) -> Result<Section> {

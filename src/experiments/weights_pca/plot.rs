@@ -3,16 +3,22 @@
 
 use anyhow::Result;
 
-use crate::analysis::Table;
 use crate::engine::StageContext;
-use crate::plot::{self, Chart, Series};
+use crate::experiments::experiment::{Tables, render_figures, table};
+use crate::plot::{Chart, Figure, Series};
 
 /// Loss labels at this many evenly spaced snapshots per run (plus the last), so they stay legible.
 const NOTES_PER_RUN: usize = 4;
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
-    let projected = Table::read_csv(ctx.input("projected.csv")?)?;
-    let explained = Table::read_csv(ctx.input("explained.csv")?)?;
+    render_figures(ctx, charts(&ctx.inputs))
+}
+
+/// The figures, from the plot stage's input tables.
+pub fn charts(tables: &Tables) -> Result<Vec<Figure>> {
+    let projected = table(tables, "projected.csv")?;
+    let explained = table(tables, "explained.csv")?;
+    let mut figures = Vec::new();
     for (scope, title, file) in [
         ("whole", "Whole model (all 701 weights and biases)", "whole"),
         ("layer", "One layer (weights and biases)", "layer"),
@@ -38,7 +44,7 @@ pub fn figures(ctx: &StageContext) -> Result<()> {
             }
             chart.series.push(series);
         }
-        plot::render(&chart, &ctx.output(file)?)?;
+        figures.push(Figure::new(file, vec![chart]));
     }
-    Ok(())
+    Ok(figures)
 }
