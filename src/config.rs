@@ -354,6 +354,26 @@ mod tests {
     const BASE: &str = "[pipeline]\nbackend = \"flex\"\n\n[experiments.sim_functions]\nseeds = [0, 1]\nmax_epochs = 100\n\n[profiles.quick.experiments.sim_functions]\nmax_epochs = 7\n";
 
     #[test]
+    fn the_repository_profiles_load_and_say_what_they_promise() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipeline.toml");
+        let default = load(&file, None, &[]).unwrap().config.experiments;
+        let min_ratio = default.min_ratio.as_ref().unwrap();
+        assert_eq!((min_ratio.epochs, min_ratio.lr), (3000, 1e-2));
+        // `original`: min_ratio's training as the spec gives it (100 full-batch epochs, Adam lr 1e-3).
+        let original = load(&file, Some("original"), &[]).unwrap().config.experiments;
+        let min_ratio = original.min_ratio.as_ref().unwrap();
+        assert_eq!((min_ratio.epochs, min_ratio.lr), (100, 1e-3));
+        // `settled`: three seeds where the default keeps one, nothing else changed.
+        let settled = load(&file, Some("settled"), &[]).unwrap().config.experiments;
+        assert_eq!(default.mnist_cnn.as_ref().unwrap().seeds.len(), 1);
+        assert_eq!(settled.mnist_cnn.as_ref().unwrap().seeds.len(), 3);
+        assert_eq!(default.params_generalization.as_ref().unwrap().seeds.len(), 1);
+        assert_eq!(settled.params_generalization.as_ref().unwrap().seeds.len(), 3);
+        assert_eq!(settled.sensitivity.as_ref().unwrap().seeds, default.sensitivity.as_ref().unwrap().seeds);
+        load(&file, Some("quick"), &[]).unwrap();
+    }
+
+    #[test]
     fn profile_and_override_layer_in_order() {
         let c = parse_str(BASE, None, &[]).unwrap().config;
         assert_eq!(c.experiments.sim_functions.as_ref().unwrap().max_epochs, 100);
