@@ -19,15 +19,19 @@ const TOLERANCES: &[Tolerance] = &[
     ("mnist_cnn/summary.csv", (1e-4, 1e-5), &[]),
     ("weights_pca/summary.csv", (1e-4, 1e-6), &[]),
     ("grad_norm/summary.csv", (1e-3, 1e-5), &[]),
-    // The 100 training epochs agree to the 6th digit. The ‖∇L‖² minimisation that follows steers
+    // The training epochs agree to the 6th digit (flex computes this objective on the host,
+    // libtorch through burn: another summation order). The ‖∇L‖² minimisation that follows steers
     // by finite-difference Hessians, which amplify last-bit differences: it may stop at another
-    // nearby critical point. Its loss and minimal ratio stay close; the gradient norm reached, the
-    // eigenvalue counts and extremes are not comparable.
+    // nearby critical point. Its loss (and R², read off it) and minimal ratio stay close; the
+    // gradient norm reached, the eigenvalue counts and extremes, and whether a loss near the
+    // threshold counts as trivial, are not comparable.
     (
         "min_ratio/results.csv",
         (1e-4, 1e-6),
         &[
             ("loss", Some((5e-2, 0.0))),
+            ("r2", Some((0.0, 0.05))),
+            ("trivial", None),
             ("ratio", Some((0.0, 0.05))),
             ("grad_norm", None),
             ("reached", None),

@@ -4,6 +4,7 @@
 use burn::prelude::*;
 use burn::tensor::Gradients;
 
+use super::host_mlp::HostMlp;
 use super::stacked::{StackedMlp, member_flats};
 use super::{Activation, Init, Mlp};
 
@@ -71,6 +72,9 @@ pub struct MseObjective {
     x: Tensor<3>,
     y: Tensor<3>,
     device: Device,
+    /// When set, the objective is computed by [`HostMlp`] instead of burn (see
+    /// [`MseObjective::on_host`]).
+    host: Option<HostMlp>,
 }
 
 impl MseObjective {
@@ -78,13 +82,32 @@ impl MseObjective {
     pub fn new(widths: &[usize], activation: Activation, xs: &[f32], ys: &[f32], device: &Device) -> MseObjective {
         let plain = device.clone().inner();
         let tensor = |v: &[f32]| Tensor::<3>::from_data(TensorData::new(v.to_vec(), [1, v.len(), 1]), &plain);
-        MseObjective { widths: widths.to_vec(), activation, x: tensor(xs), y: tensor(ys), device: device.clone() }
+        MseObjective {
+            widths: widths.to_vec(),
+            activation,
+            x: tensor(xs),
+            y: tensor(ys),
+            device: device.clone(),
+            host: None,
+        }
+    }
+
+    /// The same objective computed on the host by [`HostMlp`], one network at a time: for the
+    /// flex backend, where burn's tiny products cost more than their arithmetic. (libtorch keeps
+    /// burn's path, and with it its own kernels and device.)
+    pub fn on_host(mut self) -> MseObjective {
+        let column = |t: &Tensor<3>| super::values(t.clone());
+        self.host = Some(HostMlp::new(&self.widths, self.activation, &column(&self.x), &column(&self.y)));
+        self
     }
 
     /// The loss and gradient at each of `thetas`, in one batched pass.
     pub fn losses_and_grads(&self, thetas: &[Vec<f32>]) -> Vec<(f32, Vec<f32>)> {
         if thetas.is_empty() {
             return Vec::new();
+        }
+        if let Some(host) = &self.host {
+            return thetas.iter().map(|theta| host.loss_and_grad(theta)).collect();
         }
         let r = thetas.len();
         let stack = StackedMlp::from_flats(&self.widths, self.activation, thetas, &self.device);

@@ -10,6 +10,7 @@ use crate::analysis::linalg::{
 use crate::analysis::write_columns;
 use crate::data;
 use crate::engine::StageContext;
+use crate::nn::backend::Backend;
 use crate::nn::flat::{FlatAdam, MseObjective, norm};
 use crate::nn::snapshot::Snapshot;
 use crate::nn::{Activation, Compute, Init, Mlp, mlp::param_count};
@@ -209,8 +210,11 @@ pub fn run(ctxs: &[StageContext]) -> Result<()> {
     let runs: Vec<RunParams> = batch_params(ctxs, RunParams::group)?;
     let p = &runs[0];
     let (xs, ys) = data::read_xy(shared_input(ctxs, "data")?)?;
-    let device: Device = Compute::for_stage(&ctxs[0])?.training_device()?;
+    let compute = Compute::for_stage(&ctxs[0])?;
+    let device: Device = compute.training_device()?;
     let objective = MseObjective::new(&WIDTHS, Activation::Relu, &xs, &ys, &device);
+    // On flex the gradients are computed on the host, network by network (see `HostMlp`).
+    let objective = if compute.backend == Backend::Flex { objective.on_host() } else { objective };
     let mut members: Vec<Member> = Vec::with_capacity(runs.len());
     for (ctx, run) in ctxs.iter().zip(&runs) {
         members.push(match saved_snapshot(ctx)? {

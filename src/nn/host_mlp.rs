@@ -1,0 +1,247 @@
+//! The full-batch MSE and its gradient for a small MLP, computed on the host in one pass per
+//! network: sixteen samples at a time, every layer's activations and deltas in arrays of sixteen
+//! lanes that the compiler turns into vector instructions.
+//!
+//! Why its own code: min_ratio evaluates this gradient about 14,000 times per run (training, the
+//! descent on ‖∇L‖², the Hessians' probes) for a 1-12-6-1 network on 1000 points. Through burn each
+//! evaluation is a dozen tensor operations whose matrices are tiny (an outer product for the first
+//! layer, a 6-to-1 product for the last), so the time went to the gemm crate's small-matrix path,
+//! packing, `reduce_dim` over bias gradients, and copies and fills (perf, bench/RESULTS.md), not to
+//! arithmetic. Here a network's whole pass stays in the first-level cache.
+//!
+//! The numbers are the same on every x86-64 CPU: the vector width only changes how many lanes one
+//! instruction covers, never the order of the additions (Rust does not contract `a * b + c` into
+//! a fused multiply-add, and each lane's sums are added up in a fixed order at the end). They
+//! differ from burn's in the last bits (another summation order), as two BLAS libraries do.
+
+use super::mlp::{Activation, param_count};
+
+/// Samples per step: one AVX-512 register of f32, two AVX2 ones.
+const LANES: usize = 16;
+
+/// A small MLP's MSE on fixed data: inputs `[N, widths[0]]`, targets `[N, widths.last()]`.
+pub struct HostMlp {
+    widths: Vec<usize>,
+    activation: Activation,
+    xs: Vec<f32>,
+    ys: Vec<f32>,
+}
+
+impl HostMlp {
+    pub fn new(widths: &[usize], activation: Activation, xs: &[f32], ys: &[f32]) -> HostMlp {
+        let (inputs, outputs) = (widths[0], *widths.last().expect("at least one layer"));
+        assert!(widths.len() >= 2 && xs.len().is_multiple_of(inputs), "inputs fit the first layer");
+        assert_eq!(xs.len() / inputs * outputs, ys.len(), "one target row per input row");
+        HostMlp { widths: widths.to_vec(), activation, xs: xs.to_vec(), ys: ys.to_vec() }
+    }
+
+    /// The MSE (mean over samples and outputs, as `nn.MSELoss()`) at `theta`, in the flat order
+    /// of [`super::Mlp::flat`], and its gradient in the same order.
+    pub fn loss_and_grad(&self, theta: &[f32]) -> (f32, Vec<f32>) {
+        assert_eq!(theta.len(), param_count(&self.widths), "flat vector length");
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F, checked just above.
+                return unsafe { self.pass_avx512(theta) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU has AVX2, checked just above.
+                return unsafe { self.pass_avx2(theta) };
+            }
+        }
+        self.pass(theta)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn pass_avx512(&self, theta: &[f32]) -> (f32, Vec<f32>) {
+        self.pass(theta)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn pass_avx2(&self, theta: &[f32]) -> (f32, Vec<f32>) {
+        self.pass(theta)
+    }
+
+    /// The pass itself; inlined into each instruction-set variant above. Every lane loop is
+    /// written `for lane in 0..LANES`, alike whether it reads one array or three, so that each
+    /// reads as the one vector instruction it becomes.
+    #[allow(clippy::needless_range_loop)]
+    #[inline(always)]
+    fn pass(&self, theta: &[f32]) -> (f32, Vec<f32>) {
+        type Lanes = [f32; LANES];
+        let widths = &self.widths;
+        let layers = widths.len() - 1;
+        let (inputs, outputs) = (widths[0], widths[layers]);
+        let samples = self.xs.len() / inputs;
+        // Where each layer's weights `[in, out]` and biases `[out]` start in `theta`.
+        let mut offsets = Vec::with_capacity(layers);
+        let mut at = 0;
+        for w in widths.windows(2) {
+            offsets.push(at);
+            at += w[0] * w[1] + w[1];
+        }
+        // Every layer's activations (the inputs first) and deltas, a row of lanes per unit, and
+        // each parameter's gradient as a row of lanes (summed at the end).
+        let mut acts: Vec<Vec<Lanes>> = widths.iter().map(|&w| vec![[0.0; LANES]; w]).collect();
+        let mut deltas: Vec<Vec<Lanes>> = widths.iter().map(|&w| vec![[0.0; LANES]; w]).collect();
+        let mut grad_lanes: Vec<Lanes> = vec![[0.0; LANES]; theta.len()];
+        let mut loss_lanes: Lanes = [0.0; LANES];
+        let scale = 2.0 / (samples * outputs) as f32;
+        let slope = super::leaky_relu::SLOPE;
+        let leaky = self.activation == Activation::LeakyRelu;
+
+        for start in (0..samples).step_by(LANES) {
+            let valid = LANES.min(samples - start);
+            // The inputs; lanes past the last sample are zeros and get no delta below.
+            for (unit, a) in acts[0].iter_mut().enumerate() {
+                for (lane, v) in a.iter_mut().enumerate() {
+                    *v = if lane < valid { self.xs[(start + lane) * inputs + unit] } else { 0.0 };
+                }
+            }
+            for layer in 0..layers {
+                let (n_in, n_out) = (widths[layer], widths[layer + 1]);
+                let w = &theta[offsets[layer]..offsets[layer] + n_in * n_out];
+                let b = &theta[offsets[layer] + n_in * n_out..offsets[layer] + n_in * n_out + n_out];
+                let (before, after) = acts.split_at_mut(layer + 1);
+                let (prev, next) = (&before[layer], &mut after[0]);
+                let hidden = layer + 1 < layers;
+                for (o, out) in next.iter_mut().enumerate() {
+                    let mut z: Lanes = [b[o]; LANES];
+                    for (i, a) in prev.iter().enumerate() {
+                        let weight = w[i * n_out + o];
+                        for lane in 0..LANES {
+                            z[lane] += a[lane] * weight;
+                        }
+                    }
+                    if hidden {
+                        for lane in 0..LANES {
+                            let v = z[lane];
+                            z[lane] = if leaky { if v < 0.0 { slope * v } else { v } } else { v.max(0.0) };
+                        }
+                    }
+                    *out = z;
+                }
+            }
+            // The loss and its gradient at the outputs.
+            for o in 0..outputs {
+                let mut diff: Lanes = [0.0; LANES];
+                for (lane, d) in diff.iter_mut().enumerate().take(valid) {
+                    *d = acts[layers][o][lane] - self.ys[(start + lane) * outputs + o];
+                }
+                for lane in 0..LANES {
+                    loss_lanes[lane] += diff[lane] * diff[lane];
+                    deltas[layers][o][lane] = scale * diff[lane];
+                }
+            }
+            // Backward, last layer first.
+            for layer in (0..layers).rev() {
+                let (n_in, n_out) = (widths[layer], widths[layer + 1]);
+                let (w_at, b_at) = (offsets[layer], offsets[layer] + n_in * n_out);
+                let (before, after) = deltas.split_at_mut(layer + 1);
+                let (delta_in, delta) = (&mut before[layer], &after[0]);
+                let prev = &acts[layer];
+                let (w_grads, rest) = grad_lanes[w_at..].split_at_mut(n_in * n_out);
+                for (i, a) in prev.iter().enumerate() {
+                    for (g, d) in w_grads[i * n_out..(i + 1) * n_out].iter_mut().zip(delta) {
+                        for lane in 0..LANES {
+                            g[lane] += a[lane] * d[lane];
+                        }
+                    }
+                }
+                for (g, d) in rest[..n_out].iter_mut().zip(delta) {
+                    for lane in 0..LANES {
+                        g[lane] += d[lane];
+                    }
+                }
+                debug_assert_eq!(b_at, w_at + n_in * n_out);
+                if layer == 0 {
+                    break;
+                }
+                // The delta of the layer below: back through the weights, then the activation
+                // (its derivative read off its output: positive where its input was).
+                let w = &theta[w_at..w_at + n_in * n_out];
+                for (i, (out, a)) in delta_in.iter_mut().zip(prev).enumerate() {
+                    let mut sum: Lanes = [0.0; LANES];
+                    for (weight, d) in w[i * n_out..(i + 1) * n_out].iter().zip(delta) {
+                        for lane in 0..LANES {
+                            sum[lane] += weight * d[lane];
+                        }
+                    }
+                    for lane in 0..LANES {
+                        out[lane] = if leaky {
+                            if a[lane] < 0.0 { slope * sum[lane] } else { sum[lane] }
+                        } else if a[lane] > 0.0 {
+                            sum[lane]
+                        } else {
+                            0.0
+                        };
+                    }
+                }
+            }
+        }
+        let grad = grad_lanes.iter().map(|lanes| lanes.iter().sum()).collect();
+        (loss_lanes.iter().sum::<f32>() / (samples * outputs) as f32, grad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::flat::MseObjective;
+    use crate::nn::{Init, Mlp};
+    use burn::prelude::Device;
+
+    fn data(n: usize) -> (Vec<f32>, Vec<f32>) {
+        let xs: Vec<f32> = (0..n).map(|i| -3.0 + 6.0 * i as f32 / n as f32).collect();
+        let ys = xs.iter().map(|x| (2.0 * x).cos()).collect();
+        (xs, ys)
+    }
+
+    #[test]
+    fn a_hand_computed_network_gives_the_hand_computed_loss_and_gradient() {
+        // 1-1-1, ReLU: f(x) = v · relu(w x + b) + c with w = 2, b = -1, v = 3, c = 0.5 on
+        // x = (1, 0), y = (4, 1). Sample 1: z = 1, h = 1, f = 3.5, e = -0.5. Sample 2: z = -1,
+        // h = 0, f = 0.5, e = -0.5. L = (0.25 + 0.25) / 2 = 0.25; dL/df = e (= 2e / 2).
+        // dv = Σ e h = -0.5; dc = Σ e = -1; dw = Σ e v x [z > 0] = -1.5; db = Σ e v [z > 0] = -1.5.
+        let mlp = HostMlp::new(&[1, 1, 1], Activation::Relu, &[1.0, 0.0], &[4.0, 1.0]);
+        let (loss, grad) = mlp.loss_and_grad(&[2.0, -1.0, 3.0, 0.5]);
+        assert_eq!(loss, 0.25);
+        assert_eq!(grad, vec![-1.5, -1.5, -0.5, -1.0]);
+    }
+
+    #[test]
+    fn it_agrees_with_burns_autodiff() {
+        let device = Device::flex().autodiff();
+        // 37 samples: two full steps of sixteen and a partial one.
+        let (xs, ys) = data(37);
+        for (widths, activation) in [(&[1, 12, 6, 1][..], Activation::Relu), (&[1, 5, 7, 1][..], Activation::LeakyRelu)]
+        {
+            let host = HostMlp::new(widths, activation, &xs, &ys);
+            let burn = MseObjective::new(widths, activation, &xs, &ys, &device);
+            for seed in 0..4 {
+                let theta = Mlp::new(widths, activation, &mut Init::new(seed), &device).flat();
+                let (loss, grad) = host.loss_and_grad(&theta);
+                let (want_loss, want_grad) = burn.loss_and_grad(&theta);
+                assert!((loss - want_loss).abs() <= 1e-6 * want_loss.abs().max(1.0), "{loss} vs {want_loss}");
+                let scale = want_grad.iter().fold(0.0f32, |m, g| m.max(g.abs())).max(1e-3);
+                for (k, (g, want)) in grad.iter().zip(&want_grad).enumerate() {
+                    assert!((g - want).abs() <= 1e-5 * scale, "{widths:?} seed {seed} parameter {k}: {g} vs {want}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let (xs, ys) = data(1000);
+        let host = HostMlp::new(&[1, 12, 6, 1], Activation::Relu, &xs, &ys);
+        let theta = Mlp::new(&[1, 12, 6, 1], Activation::Relu, &mut Init::new(3), &Device::flex()).flat();
+        let (loss, grad) = host.pass(&theta);
+        let (dispatched_loss, dispatched_grad) = host.loss_and_grad(&theta);
+        assert_eq!(loss.to_bits(), dispatched_loss.to_bits());
+        assert!(grad.iter().zip(&dispatched_grad).all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+}
