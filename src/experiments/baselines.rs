@@ -30,7 +30,11 @@ pub fn constant_prediction_mse(targets: &[f64]) -> f64 {
 
 /// A function fit's MSE chart, with the best constant prediction's loss drawn.
 pub fn function_fit_loss(chart: Chart, targets: &[f64]) -> Chart {
-    let mse = constant_prediction_mse(targets);
+    constant_prediction(chart, constant_prediction_mse(targets))
+}
+
+/// An MSE chart with the best constant prediction's loss `mse` (the targets' variance) drawn.
+pub fn constant_prediction(chart: Chart, mse: f64) -> Chart {
     chart.baseline(format!("constant prediction (variance of y): {}", crate::analysis::format_float(mse)), mse)
 }
 

@@ -48,8 +48,8 @@ pub fn table(tables: &Tables, name: &str) -> Result<Table> {
 }
 
 /// A plot stage's work: its figures, drawn from its inputs, written as its outputs.
-pub fn render_figures(ctx: &StageContext, figures: Result<Vec<Figure>>) -> Result<()> {
-    for figure in figures? {
+pub fn render_figures(ctx: &StageContext, figures: Vec<Figure>) -> Result<()> {
+    for figure in figures {
         figure.render(&ctx.output(&figure.name)?)?;
     }
     Ok(())

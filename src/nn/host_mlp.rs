@@ -139,7 +139,7 @@ impl HostMlp {
             // Backward, last layer first.
             for layer in (0..layers).rev() {
                 let (n_in, n_out) = (widths[layer], widths[layer + 1]);
-                let (w_at, b_at) = (offsets[layer], offsets[layer] + n_in * n_out);
+                let w_at = offsets[layer];
                 let (before, after) = deltas.split_at_mut(layer + 1);
                 let (delta_in, delta) = (&mut before[layer], &after[0]);
                 let prev = &acts[layer];
@@ -156,7 +156,6 @@ impl HostMlp {
                         g[lane] += d[lane];
                     }
                 }
-                debug_assert_eq!(b_at, w_at + n_in * n_out);
                 if layer == 0 {
                     break;
                 }

@@ -15,7 +15,7 @@ pub fn lr_label(lr: f64) -> String {
 }
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
-    render_figures(ctx, charts(&ctx.inputs))
+    render_figures(ctx, charts(&ctx.inputs)?)
 }
 
 /// The figures, from the plot stage's input tables.

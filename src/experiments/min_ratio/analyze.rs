@@ -5,8 +5,8 @@ use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::train::{ID, RunResult, WIDTHS};
-use crate::analysis::Table;
 use crate::analysis::stats::{spearman, spearman_null_band};
+use crate::analysis::{Cell, Table};
 use crate::engine::StageContext;
 use crate::experiments::baselines::constant_prediction_mse;
 use crate::nn::mlp::param_count;
@@ -38,10 +38,15 @@ pub fn r2(loss: f64, constant_loss: f64) -> f64 {
     1.0 - loss / constant_loss
 }
 
+/// Whether a critical point of `loss` is trivial: it explains less than `below_r2` of the variance.
+pub fn is_trivial(loss: f64, constant_loss: f64, below_r2: f64) -> bool {
+    r2(loss, constant_loss) < below_r2
+}
+
 /// Counts the trivial points of `(ratio, loss)` pairs and relates ratio to loss over the others.
 pub fn relate(points: &[(f64, f64)], constant_loss: f64, trivial_below_r2: f64) -> Relation {
     let fitted: Vec<(f64, f64)> =
-        points.iter().copied().filter(|&(_, loss)| r2(loss, constant_loss) >= trivial_below_r2).collect();
+        points.iter().copied().filter(|&(_, loss)| !is_trivial(loss, constant_loss, trivial_below_r2)).collect();
     let (ratios, losses): (Vec<f64>, Vec<f64>) = fitted.iter().copied().unzip();
     let span = losses
         .iter()
@@ -72,7 +77,6 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
     runs.sort_by_key(|r| r.seed);
     let (_, ys) = crate::data::read_xy(ctx.input("data.csv")?)?;
     let constant_loss = constant_prediction_mse(&ys.iter().map(|&y| f64::from(y)).collect::<Vec<_>>());
-    let trivial = |r: &RunResult| r2(r.loss, constant_loss) < params.trivial_below_r2;
     let mut table = Table::from_records(
         &runs,
         &[
@@ -85,7 +89,7 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
             ("grad_norm_after_training", &|r| r.grad_norm_after_training.into()),
             ("loss", &|r| r.loss.into()),
             ("r2", &|r| r2(r.loss, constant_loss).into()),
-            ("trivial", &|r| trivial(r).into()),
+            ("trivial", &|r| is_trivial(r.loss, constant_loss, params.trivial_below_r2).into()),
             ("grad_norm", &|r| r.grad_norm.into()),
             ("reached", &|r| r.reached.into()),
             ("norm_steps", &|r| (r.norm_steps as u64).into()),
@@ -103,7 +107,7 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
     let points: Vec<(f64, f64)> = runs.iter().map(|r| (r.ratio, r.loss)).collect();
     let relation = relate(&points, constant_loss, params.trivial_below_r2);
     // What cannot be computed (no fitted point, one point) is written as NaN: the column stays numeric.
-    let cell = |v: Option<f64>| v.unwrap_or(f64::NAN).into();
+    let cell = |v: Option<f64>| -> Cell { v.unwrap_or(f64::NAN).into() };
     Table::from_rows(
         &[
             "runs",
@@ -115,20 +119,16 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
             "rho",
             "null_band",
         ],
-        std::iter::once(
-            vec![
-                (relation.runs as u64).into(),
-                (relation.trivial as u64).into(),
-                relation.constant_loss.into(),
-                params.trivial_below_r2.into(),
-                cell(relation.fitted_loss.map(|s| s.0)),
-                cell(relation.fitted_loss.map(|s| s.1)),
-                cell(relation.rho),
-                cell(relation.null_band),
-            ]
-            .into_iter()
-            .collect::<Vec<crate::analysis::Cell>>(),
-        ),
+        std::iter::once(vec![
+            (relation.runs as u64).into(),
+            (relation.trivial as u64).into(),
+            relation.constant_loss.into(),
+            params.trivial_below_r2.into(),
+            cell(relation.fitted_loss.map(|s| s.0)),
+            cell(relation.fitted_loss.map(|s| s.1)),
+            cell(relation.rho),
+            cell(relation.null_band),
+        ]),
     )?
     .write_csv(&ctx.output("relation.csv")?)
 }

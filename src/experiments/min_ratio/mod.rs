@@ -139,7 +139,7 @@ impl Experiment for Settings {
         }
         let plot = Stage::new(&PLOT, &[], &())
             .input("results.csv", &analyze, "results.csv")
-            .input("data.csv", &data, "data.csv")
+            .input("relation.csv", &analyze, "relation.csv")
             .publish(ID);
         let mut report = vec![
             report_input(&analyze, "summary.csv"),

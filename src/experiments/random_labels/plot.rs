@@ -9,7 +9,7 @@ use crate::experiments::experiment::{Tables, render_figures, table};
 use crate::plot::{Chart, Figure, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
-    render_figures(ctx, charts(&ctx.inputs))
+    render_figures(ctx, charts(&ctx.inputs)?)
 }
 
 /// The figures, from the plot stage's input tables.

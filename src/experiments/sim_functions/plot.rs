@@ -11,7 +11,7 @@ use crate::plot::{self, Chart, Figure, Series};
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
     let DataParams { function } = ctx.params()?;
-    render_figures(ctx, charts(&ctx.inputs, function))
+    render_figures(ctx, charts(&ctx.inputs, function)?)
 }
 
 /// The figures of `function`, from the plot stage's input tables (every function's curves).

@@ -11,7 +11,7 @@ use crate::plot::{Chart, Figure, Series};
 const NOTES_PER_RUN: usize = 4;
 
 pub fn figures(ctx: &StageContext) -> Result<()> {
-    render_figures(ctx, charts(&ctx.inputs))
+    render_figures(ctx, charts(&ctx.inputs)?)
 }
 
 /// The figures, from the plot stage's input tables.
