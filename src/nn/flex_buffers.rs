@@ -29,3 +29,11 @@ pub fn tensor_like(values: Vec<f32>, like: &FlexTensor) -> FlexTensor {
     assert_eq!(values.len(), shape.num_elements(), "values for a tensor of shape {shape:?}");
     FlexTensor::new(Bytes::from_elems(values), Layout::contiguous(shape), DType::F32)
 }
+
+/// `t` as a tensor whose buffer holds exactly its values in row-major order, so the buffer can be
+/// written in place (without a copy when `t` already is one and owns its buffer alone).
+pub fn owned_exact(t: FlexTensor) -> FlexTensor {
+    let n = t.layout().shape().num_elements();
+    let exact = t.layout().contiguous_offsets() == Some((0, n)) && t.storage::<f32>().len() == n;
+    if exact { t } else { tensor_like(f32s(&contiguous(&t)).to_vec(), &t) }
+}

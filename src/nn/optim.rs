@@ -7,13 +7,28 @@
 //! for the study's small networks those per-tensor costs, not the arithmetic, were the step's
 //! cost on libtorch (PyTorch's Adam updates its parameters together with multi-tensor kernels),
 //! and on a GPU each is a kernel launch.
+//!
+//! The moments' update is one backend operation ([`AdamBackend`]): burn's composition of it is a
+//! dozen element-wise passes, each a fresh buffer, and for the study's largest MLP (952k
+//! parameters, params_generalization) those passes were a fifth of a training step on flex (perf).
+//! On flex it is one pass that writes both moments and the update in place, with burn's
+//! composition's bits (each operation rounded to f32 in the same order; tested).
+
+// burn-tch is deprecated upstream; see conv_block.rs.
+#![cfg_attr(feature = "tch", allow(deprecated))]
 
 use std::collections::HashMap;
 use std::ops::Range;
 
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
+
+use super::flex_buffers;
 
 pub struct Adam {
     weight_decay: f32,
@@ -106,11 +121,29 @@ impl<const D: usize> AdamMoments<D> {
     pub fn update(&mut self, lr: f64, g: Tensor<D>) -> Tensor<D> {
         self.t += 1;
         let (b1, b2) = Self::BETAS;
-        let step_size = lr / (1.0 - b1.powi(self.t));
-        let bias2_sqrt = (1.0 - b2.powi(self.t)).sqrt();
-        self.m = self.m.clone() * b1 + g.clone() * (1.0 - b1);
-        self.v = self.v.clone() * b2 + g.square() * (1.0 - b2);
-        (self.m.clone() / (self.v.clone().sqrt() / bias2_sqrt + Self::EPS)) * step_size
+        // Each coefficient as burn rounds an f64 scalar for an f32 tensor.
+        let coefficients = AdamCoefficients {
+            beta1: b1 as f32,
+            one_minus_beta1: (1.0 - b1) as f32,
+            beta2: b2 as f32,
+            one_minus_beta2: (1.0 - b2) as f32,
+            bias2_sqrt: (1.0 - b2.powi(self.t)).sqrt() as f32,
+            eps: Self::EPS as f32,
+            step_size: (lr / (1.0 - b1.powi(self.t))) as f32,
+        };
+        // Moved out (an empty tensor left behind), so that flex owns the buffers alone and
+        // writes them in place.
+        let empty = || Tensor::<D>::empty([0; D], &g.device());
+        let (m, v) = (std::mem::replace(&mut self.m, empty()), std::mem::replace(&mut self.v, empty()));
+        let (m, v, update) = <Dispatch as AdamBackend>::adam_update(
+            m.into_dispatch(),
+            v.into_dispatch(),
+            g.into_dispatch(),
+            coefficients,
+        );
+        self.m = Tensor::from_dispatch(m);
+        self.v = Tensor::from_dispatch(v);
+        Tensor::from_dispatch(update)
     }
 
     /// The moments flattened on the host, and the step count.
@@ -136,6 +169,82 @@ impl<const D: usize> AdamMoments<D> {
         self.v = f(self.v.clone());
     }
 }
+
+/// Adam's scalars at one step, each an f32 as burn would round it.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamCoefficients {
+    beta1: f32,
+    one_minus_beta1: f32,
+    beta2: f32,
+    one_minus_beta2: f32,
+    /// sqrt(1 - beta2^t)
+    bias2_sqrt: f32,
+    eps: f32,
+    /// lr / (1 - beta1^t)
+    step_size: f32,
+}
+
+#[backend_extension(Flex, LibTorch: cfg(feature = "tch"), Autodiff)]
+pub trait AdamBackend: Backend {
+    /// Adam's moments after gradient `g`, and the update: `(m', v', u)` with
+    /// `m' = m b1 + g (1 - b1)`, `v' = v b2 + g² (1 - b2)`, `u = m' / (sqrt(v') / bias2_sqrt + eps) · step_size`.
+    /// This default body is burn's composition (libtorch).
+    fn adam_update(
+        m: FloatTensor<Self>,
+        v: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        c: AdamCoefficients,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let m = Self::float_add(
+            Self::float_mul_scalar(m, c.beta1.into()),
+            Self::float_mul_scalar(g.clone(), c.one_minus_beta1.into()),
+        );
+        let g_squared = Self::float_mul(g.clone(), g);
+        let v = Self::float_add(
+            Self::float_mul_scalar(v, c.beta2.into()),
+            Self::float_mul_scalar(g_squared, c.one_minus_beta2.into()),
+        );
+        let denominator = Self::float_add_scalar(
+            Self::float_div_scalar(Self::float_sqrt(v.clone()), c.bias2_sqrt.into()),
+            c.eps.into(),
+        );
+        let update = Self::float_mul_scalar(Self::float_div(m.clone(), denominator), c.step_size.into());
+        (m, v, update)
+    }
+}
+
+impl AdamBackend for Flex {
+    fn adam_update(
+        m: FlexTensor,
+        v: FlexTensor,
+        g: FlexTensor,
+        c: AdamCoefficients,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (mut m, mut v, mut g) =
+            (flex_buffers::owned_exact(m), flex_buffers::owned_exact(v), flex_buffers::owned_exact(g));
+        assert!(
+            m.layout().shape() == g.layout().shape() && v.layout().shape() == g.layout().shape(),
+            "Adam: moments shaped as the gradient"
+        );
+        let (ms, vs, gs) = (m.storage_mut::<f32>(), v.storage_mut::<f32>(), g.storage_mut::<f32>());
+        for ((m, v), g) in ms.iter_mut().zip(vs.iter_mut()).zip(gs.iter_mut()) {
+            // The composition's operations, in its order, each rounded to f32 (no fused multiply-add).
+            *m = *m * c.beta1 + *g * c.one_minus_beta1;
+            *v = *v * c.beta2 + (*g * *g) * c.one_minus_beta2;
+            *g = (*m / (v.sqrt() / c.bias2_sqrt + c.eps)) * c.step_size;
+        }
+        (m, v, g)
+    }
+}
+
+#[cfg(feature = "tch")]
+impl AdamBackend for burn::backend::LibTorch {}
+
+#[cfg(feature = "tch")]
+impl<C: CheckpointStrategy> AdamBackend for Autodiff<burn::backend::LibTorch, C> {}
+
+// The moments live on the inner backend; autodiff over flex composes, as libtorch does.
+impl<C: CheckpointStrategy> AdamBackend for Autodiff<Flex, C> {}
 
 /// Collects, in the module's order, each parameter with a gradient: its id, its gradient and,
 /// `with_values` (for weight decay), its value (both flattened, on the inner backend).
@@ -215,5 +324,38 @@ mod tests {
             let grads = mse(model.forward(x.clone()), y.clone()).backward();
             assert!(model.flat_grad(&grads).iter().any(|&g| g != 0.0), "parameters still tracked");
         }
+    }
+
+    /// Flex's one-pass update gives burn's composition's bits (the same operation through
+    /// autodiff over flex, which composes), for moments and update, over several steps, on values
+    /// that probe the rounding: zeros of both signs, subnormals, large and tiny magnitudes.
+    #[test]
+    fn the_one_pass_update_has_the_compositions_bits() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = crate::rng::SeededRng::seed_from_u64(7);
+        let mut g: Vec<f32> = vec![0.0, -0.0, 1e-40, -1e-40, 1e30, -1e30, 1e-20, 3.0];
+        g.extend((0..997).map(|_| rng.random_range(-1.0f32..1.0) * 2.0_f32.powi(rng.random_range(-20..20))));
+        let n = g.len();
+        let run = |device: &Device| {
+            let tensor = |values: Vec<f32>| Tensor::<2>::from_data(TensorData::new(values, [5, n / 5]), device);
+            let mut moments = AdamMoments::zeros_like(&tensor(g.clone()));
+            let mut updates = Vec::new();
+            for step in 0..4 {
+                let scaled: Vec<f32> =
+                    g.iter().map(|v| v * (1.0 + step as f32) * if step % 2 == 0 { 1.0 } else { -0.5 }).collect();
+                updates.push(crate::nn::values(moments.update(1e-3, tensor(scaled))));
+            }
+            let MomentsOnHost { m, v, t } = moments.to_host();
+            (updates, m, v, t)
+        };
+        let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let (flex, composed) = (run(&Device::flex()), run(&Device::flex().autodiff()));
+        assert_eq!(flex.3, 4);
+        for (a, b) in flex.0.iter().zip(&composed.0) {
+            assert_eq!(bits(a), bits(b), "update");
+        }
+        assert_eq!(bits(&flex.1), bits(&composed.1), "first moment");
+        assert_eq!(bits(&flex.2), bits(&composed.2), "second moment");
+        assert!(flex.0[3].iter().any(|&u| u != 0.0));
     }
 }
