@@ -53,6 +53,36 @@ impl HostMlp {
         self.pass(theta)
     }
 
+    /// The network's outputs at `theta`, `[N, outputs]` row-major: a plain forward pass, for the
+    /// rare reads of a prediction (the gradient's pass keeps no outputs).
+    pub fn outputs(&self, theta: &[f32]) -> Vec<f32> {
+        assert_eq!(theta.len(), param_count(&self.widths), "flat vector length");
+        let inputs = self.widths[0];
+        let layers = self.widths.len() - 1;
+        let mut out = Vec::with_capacity(self.ys.len());
+        for x in self.xs.chunks_exact(inputs) {
+            let mut a = x.to_vec();
+            let mut at = 0;
+            for (layer, w) in self.widths.windows(2).enumerate() {
+                let (n_in, n_out) = (w[0], w[1]);
+                let (weights, biases) = theta[at..at + n_in * n_out + n_out].split_at(n_in * n_out);
+                let mut z = biases.to_vec();
+                for (i, &v) in a.iter().enumerate() {
+                    for (zo, &weight) in z.iter_mut().zip(&weights[i * n_out..(i + 1) * n_out]) {
+                        *zo += v * weight;
+                    }
+                }
+                if layer + 1 < layers {
+                    z.iter_mut().for_each(|v| *v = self.activation.apply_scalar(*v));
+                }
+                a = z;
+                at += n_in * n_out + n_out;
+            }
+            out.extend(a);
+        }
+        out
+    }
+
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn pass_avx512(&self, theta: &[f32]) -> (f32, Vec<f32>) {

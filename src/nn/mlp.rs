@@ -23,6 +23,15 @@ impl Activation {
             Activation::LeakyRelu => leaky_relu(x),
         }
     }
+
+    /// The activation of one value, as [`Activation::apply`] computes it element-wise.
+    pub fn apply_scalar(self, v: f32) -> f32 {
+        match self {
+            Activation::Relu => v.max(0.0),
+            Activation::LeakyRelu if v < 0.0 => super::leaky_relu::SLOPE * v,
+            Activation::LeakyRelu => v,
+        }
+    }
 }
 
 #[derive(Module, Debug)]

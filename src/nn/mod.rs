@@ -6,6 +6,7 @@ pub mod cnn;
 pub mod conv_block;
 pub mod flat;
 pub mod flex_buffers;
+pub mod full_batch;
 pub mod host_mlp;
 pub mod init;
 pub mod leaky_relu;

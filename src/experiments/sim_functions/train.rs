@@ -10,10 +10,11 @@ use super::model::{Model, RunReport};
 use crate::analysis;
 use crate::data::{self, synth::Function};
 use crate::engine::StageContext;
+use crate::nn::backend::Backend;
+use crate::nn::full_batch::{AdamSettings, HostStack, MemberStack, Start, TensorStack};
 use crate::nn::optim::MomentsOnHost;
 use crate::nn::snapshot::Snapshot;
-use crate::nn::stacked::{StackedAdam, StackedMlp, member_columns, select_rows};
-use crate::nn::{self, Activation, Compute, Mlp};
+use crate::nn::{Activation, Compute, Mlp};
 use crate::training::saved_snapshot;
 use crate::training::sweep::{batch_params, save_members};
 
@@ -56,7 +57,8 @@ fn should_stop(losses: &[f32], p: &TrainParams) -> bool {
 pub fn train(ctxs: &[StageContext]) -> Result<()> {
     let runs: Vec<TrainParams> = batch_params(ctxs, TrainParams::group)?;
     let data: Vec<Xy> = ctxs.iter().map(|ctx| data::read_xy(ctx.input("data")?)).collect::<Result<_>>()?;
-    let device = Compute::for_stage(&ctxs[0])?.training_device()?;
+    let compute = Compute::for_stage(&ctxs[0])?;
+    let device = compute.training_device()?;
     let max_epochs = runs.iter().map(|p| p.max_epochs).max().unwrap_or(0);
     ctxs[0].progress.set_total(max_epochs as u64);
     let mut by_epoch: BTreeMap<usize, Vec<(usize, Option<RunState>)>> = BTreeMap::new();
@@ -77,7 +79,7 @@ pub fn train(ctxs: &[StageContext]) -> Result<()> {
                 .checkpoint
                 .resumed(&format!("at epoch {} of {max_epochs}, with {others} other runs", epoch + 1));
         }
-        train_stack(ctxs, (&runs, &data), members, &device)?;
+        train_stack(ctxs, (&runs, &data), members, &compute)?;
     }
     Ok(())
 }
@@ -92,42 +94,37 @@ fn train_stack(
     ctxs: &[StageContext],
     (runs, data): (&[TrainParams], &[Xy]),
     members: Vec<(usize, Option<RunState>)>,
-    device: &burn::prelude::Device,
+    compute: &Compute,
 ) -> Result<()> {
+    let device = compute.training_device()?;
     let first = &runs[members[0].0];
     let start = members[0].1.as_ref().map_or(0, |s| s.losses.len());
     let max_epochs = members.iter().map(|(run, _)| runs[*run].max_epochs).max().unwrap_or(0);
-    let column = |pick: fn(&Xy) -> &[f32]| {
-        member_columns(&members.iter().map(|(run, _)| pick(&data[*run])).collect::<Vec<_>>(), device)
-    };
-    let (mut x, mut y) = (column(|d| &d.0)?, column(|d| &d.1)?);
-    let n = data[members[0].0].0.len();
     // Row i of the stack is run active[i].
     let mut active: Vec<usize> = members.iter().map(|(run, _)| *run).collect();
     let mut losses: Vec<Vec<f32>> = vec![Vec::new(); runs.len()];
-    let (mut model, mut optimizer) = if start == 0 {
-        let seeds: Vec<u64> = active.iter().map(|&run| runs[run].seed).collect();
-        let mut model = StackedMlp::new(first.model.widths(), ACTIVATION, &seeds, device);
-        let optimizer = StackedAdam::new(first.lr, first.weight_decay, model.params_mut());
-        (model, optimizer)
+    let begin = if start == 0 {
+        Start::Seeds(active.iter().map(|&run| runs[run].seed).collect())
     } else {
-        let mut flats = Vec::new();
-        let mut moments = Vec::new();
-        for (run, saved) in members {
-            let saved = saved.expect("a run saved at a later epoch");
-            losses[run] = saved.losses;
-            flats.push(saved.params);
-            moments.push(saved.adam.expect("a run still training has moments"));
+        let mut saved = Vec::new();
+        for (run, state) in members {
+            let state = state.expect("a run saved at a later epoch");
+            losses[run] = state.losses;
+            saved.push((state.params, state.adam.expect("a run still training has moments")));
         }
-        let model = StackedMlp::from_flats(first.model.widths(), ACTIVATION, &flats, device);
-        (model, StackedAdam::resume(first.lr, first.weight_decay, moments, device))
+        Start::Saved(saved)
+    };
+    let (widths, adam) = (first.model.widths(), AdamSettings { lr: first.lr, weight_decay: first.weight_decay });
+    let member_data: Vec<(&[f32], &[f32])> = active.iter().map(|&run| (&data[run].0[..], &data[run].1[..])).collect();
+    // On flex the networks train on the host, one after another (see `nn::full_batch`).
+    let mut stack: Box<dyn MemberStack> = match compute.backend {
+        Backend::Flex => Box::new(HostStack::new(widths, ACTIVATION, adam, begin, &member_data, &device)),
+        Backend::Tch => Box::new(TensorStack::new(widths, ACTIVATION, adam, begin, &member_data, &device)?),
     };
     // Runs that left the stack since the last save: saved as finished at the next one.
     let mut unsaved: Vec<(usize, RunState)> = Vec::new();
     for epoch in start..max_epochs {
-        let step = model.mse_and_grads(&x, &y);
-        optimizer.step(model.params_mut(), step.grads);
-        let epoch_losses = nn::values(step.losses);
+        let epoch_losses = stack.epoch();
         let mut finished = Vec::new();
         for (row, &run) in active.iter().enumerate() {
             losses[run].push(epoch_losses[row]);
@@ -138,14 +135,12 @@ fn train_stack(
         }
         ctxs[0].progress.update(epoch as u64 + 1, || format!("{} runs, loss {:.5}", active.len(), epoch_losses[0]));
         let due = ctxs[active[0]].checkpoint.due();
-        let flats = (!finished.is_empty() || due).then(|| model.flats());
+        let flats = (!finished.is_empty() || due).then(|| stack.flats());
         if !finished.is_empty() {
-            let outputs = nn::values(step.output.clone());
             let flats = flats.as_ref().expect("read above");
-            for &row in &finished {
+            for (&row, prediction) in finished.iter().zip(stack.last_outputs(&finished)) {
                 let run = active[row];
-                let prediction = outputs[row * n..(row + 1) * n].to_vec();
-                let member = model.member(&flats[row], device);
+                let member = Mlp::from_flat(widths, ACTIVATION, &flats[row], &device);
                 write_run(&ctxs[run], &runs[run], &data[run].0, &losses[run], &prediction, member)?;
                 let state = RunState {
                     losses: losses[run].clone(),
@@ -161,7 +156,7 @@ fn train_stack(
             break;
         }
         if let Some(flats) = flats.filter(|_| due) {
-            let moments = optimizer.member_states();
+            let moments = stack.moments();
             let training = rows.iter().map(|&row| {
                 let state = RunState {
                     losses: losses[active[row]].clone(),
@@ -177,10 +172,7 @@ fn train_stack(
         if finished.is_empty() {
             continue;
         }
-        model.keep(&rows);
-        optimizer.keep(&rows);
-        x = select_rows(x, &rows);
-        y = select_rows(y, &rows);
+        stack.keep(&rows);
         active = rows.iter().map(|&r| active[r]).collect();
     }
     Ok(())
