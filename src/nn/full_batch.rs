@@ -27,6 +27,15 @@ pub struct AdamSettings {
     pub weight_decay: f32,
 }
 
+/// What a stack's members share (shape and optimiser), and each member's data: inputs and
+/// targets, one unit each.
+pub struct Members<'a> {
+    pub widths: &'a [usize],
+    pub activation: Activation,
+    pub adam: AdamSettings,
+    pub data: Vec<(&'a [f32], &'a [f32])>,
+}
+
 /// Where members start: fresh from their seeds, or from saved parameters and Adam moments.
 pub enum Start {
     Seeds(Vec<u64>),
@@ -59,15 +68,8 @@ pub struct TensorStack {
 }
 
 impl TensorStack {
-    /// Members of `widths` on `data` (a member's inputs and targets, one unit each).
-    pub fn new(
-        widths: &[usize],
-        activation: Activation,
-        adam: AdamSettings,
-        start: Start,
-        data: &[(&[f32], &[f32])],
-        device: &Device,
-    ) -> anyhow::Result<TensorStack> {
+    pub fn new(members: &Members, start: Start, device: &Device) -> anyhow::Result<TensorStack> {
+        let Members { widths, activation, adam, ref data } = *members;
         let x = member_columns(&data.iter().map(|d| d.0).collect::<Vec<_>>(), device)?;
         let y = member_columns(&data.iter().map(|d| d.1).collect::<Vec<_>>(), device)?;
         let (model, optimizer) = match start {
@@ -134,14 +136,8 @@ struct HostMember {
 impl HostStack {
     /// As [`TensorStack::new`]; fresh members start as the stacked model would (burn's
     /// initialisation, read back from `device`).
-    pub fn new(
-        widths: &[usize],
-        activation: Activation,
-        adam: AdamSettings,
-        start: Start,
-        data: &[(&[f32], &[f32])],
-        device: &Device,
-    ) -> HostStack {
+    pub fn new(members: &Members, start: Start, device: &Device) -> HostStack {
+        let Members { widths, activation, adam, ref data } = *members;
         let saved: Vec<(Vec<f32>, Option<MomentsOnHost>)> = match start {
             Start::Seeds(seeds) => {
                 StackedMlp::new(widths, activation, &seeds, device).flats().into_iter().map(|f| (f, None)).collect()
@@ -153,7 +149,7 @@ impl HostStack {
         let members = saved
             .into_iter()
             .zip(data)
-            .map(|((theta, moments), (xs, ys))| HostMember {
+            .map(|((theta, moments), &(xs, ys))| HostMember {
                 objective: HostMlp::new(widths, activation, xs, ys),
                 adam: match moments {
                     Some(state) => FlatAdam::resume(lr, adam.weight_decay, state),
@@ -219,8 +215,12 @@ mod tests {
 
     const ADAM: AdamSettings = AdamSettings { lr: 1e-2, weight_decay: 1e-3 };
 
+    fn members(data: &[(Vec<f32>, Vec<f32>)]) -> Members<'_> {
+        Members { widths: &WIDTHS, activation: Activation::LeakyRelu, adam: ADAM, data: slices(data) }
+    }
+
     fn host(start: Start, data: &[(Vec<f32>, Vec<f32>)]) -> HostStack {
-        HostStack::new(&WIDTHS, Activation::LeakyRelu, ADAM, start, &slices(data), &Device::flex())
+        HostStack::new(&members(data), start, &Device::flex())
     }
 
     fn close(a: &[f32], b: &[f32], tolerance: f32, what: &str) {
@@ -236,15 +236,7 @@ mod tests {
     fn the_host_stack_trains_as_the_tensor_stack() {
         let data = data();
         let mut on_host = host(Start::Seeds(vec![3, 4]), &data);
-        let mut tensors = TensorStack::new(
-            &WIDTHS,
-            Activation::LeakyRelu,
-            ADAM,
-            Start::Seeds(vec![3, 4]),
-            &slices(&data),
-            &Device::flex(),
-        )
-        .unwrap();
+        let mut tensors = TensorStack::new(&members(&data), Start::Seeds(vec![3, 4]), &Device::flex()).unwrap();
         assert_eq!(on_host.flats(), tensors.flats(), "the same initial parameters");
         for epoch in 0..40 {
             close(&on_host.epoch(), &tensors.epoch(), 1e-4, &format!("losses at epoch {epoch}"));

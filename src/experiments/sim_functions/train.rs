@@ -11,7 +11,7 @@ use crate::analysis;
 use crate::data::{self, synth::Function};
 use crate::engine::StageContext;
 use crate::nn::backend::Backend;
-use crate::nn::full_batch::{AdamSettings, HostStack, MemberStack, Start, TensorStack};
+use crate::nn::full_batch::{AdamSettings, HostStack, MemberStack, Members, Start, TensorStack};
 use crate::nn::optim::MomentsOnHost;
 use crate::nn::snapshot::Snapshot;
 use crate::nn::{Activation, Compute, Mlp};
@@ -114,12 +114,17 @@ fn train_stack(
         }
         Start::Saved(saved)
     };
-    let (widths, adam) = (first.model.widths(), AdamSettings { lr: first.lr, weight_decay: first.weight_decay });
-    let member_data: Vec<(&[f32], &[f32])> = active.iter().map(|&run| (&data[run].0[..], &data[run].1[..])).collect();
+    let widths = first.model.widths();
+    let stacked = Members {
+        widths,
+        activation: ACTIVATION,
+        adam: AdamSettings { lr: first.lr, weight_decay: first.weight_decay },
+        data: active.iter().map(|&run| (&data[run].0[..], &data[run].1[..])).collect(),
+    };
     // On flex the networks train on the host, one after another (see `nn::full_batch`).
     let mut stack: Box<dyn MemberStack> = match compute.backend {
-        Backend::Flex => Box::new(HostStack::new(widths, ACTIVATION, adam, begin, &member_data, &device)),
-        Backend::Tch => Box::new(TensorStack::new(widths, ACTIVATION, adam, begin, &member_data, &device)?),
+        Backend::Flex => Box::new(HostStack::new(&stacked, begin, &device)),
+        Backend::Tch => Box::new(TensorStack::new(&stacked, begin, &device)?),
     };
     // Runs that left the stack since the last save: saved as finished at the next one.
     let mut unsaved: Vec<(usize, RunState)> = Vec::new();
