@@ -18,7 +18,7 @@ use super::Activation;
 use super::flat::FlatAdam;
 use super::host_mlp::HostMlp;
 use super::optim::MomentsOnHost;
-use super::stacked::{StackedAdam, StackedMlp, member_columns, select_rows};
+use super::stacked::{StackedAdam, StackedMlp, initial_flats, member_columns, select_rows};
 
 /// Adam's settings, shared by every member.
 #[derive(Clone, Copy, Debug)]
@@ -135,12 +135,12 @@ struct HostMember {
 
 impl HostStack {
     /// As [`TensorStack::new`]; fresh members start as the stacked model would (burn's
-    /// initialisation, read back from `device`).
+    /// initialisation on `device`, read back).
     pub fn new(members: &Members, start: Start, device: &Device) -> HostStack {
         let Members { widths, activation, adam, ref data } = *members;
         let saved: Vec<(Vec<f32>, Option<MomentsOnHost>)> = match start {
             Start::Seeds(seeds) => {
-                StackedMlp::new(widths, activation, &seeds, device).flats().into_iter().map(|f| (f, None)).collect()
+                initial_flats(widths, activation, &seeds, device).into_iter().map(|f| (f, None)).collect()
             }
             Start::Saved(saved) => saved.into_iter().map(|(f, m)| (f, Some(m))).collect(),
         };

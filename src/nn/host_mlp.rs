@@ -14,6 +14,7 @@
 //! a fused multiply-add, and each lane's sums are added up in a fixed order at the end). They
 //! differ from burn's in the last bits (another summation order), as two BLAS libraries do.
 
+use super::flat::layer_ranges;
 use super::mlp::{Activation, param_count};
 
 /// Samples per step: one AVX-512 register of f32, two AVX2 ones.
@@ -60,12 +61,12 @@ impl HostMlp {
         let inputs = self.widths[0];
         let layers = self.widths.len() - 1;
         let mut out = Vec::with_capacity(self.ys.len());
+        let ranges = layer_ranges(&self.widths);
         for x in self.xs.chunks_exact(inputs) {
             let mut a = x.to_vec();
-            let mut at = 0;
-            for (layer, w) in self.widths.windows(2).enumerate() {
+            for (layer, (w, range)) in self.widths.windows(2).zip(&ranges).enumerate() {
                 let (n_in, n_out) = (w[0], w[1]);
-                let (weights, biases) = theta[at..at + n_in * n_out + n_out].split_at(n_in * n_out);
+                let (weights, biases) = theta[range.clone()].split_at(n_in * n_out);
                 let mut z = biases.to_vec();
                 for (i, &v) in a.iter().enumerate() {
                     for (zo, &weight) in z.iter_mut().zip(&weights[i * n_out..(i + 1) * n_out]) {
@@ -76,7 +77,6 @@ impl HostMlp {
                     z.iter_mut().for_each(|v| *v = self.activation.apply_scalar(*v));
                 }
                 a = z;
-                at += n_in * n_out + n_out;
             }
             out.extend(a);
         }
@@ -107,12 +107,7 @@ impl HostMlp {
         let (inputs, outputs) = (widths[0], widths[layers]);
         let samples = self.xs.len() / inputs;
         // Where each layer's weights `[in, out]` and biases `[out]` start in `theta`.
-        let mut offsets = Vec::with_capacity(layers);
-        let mut at = 0;
-        for w in widths.windows(2) {
-            offsets.push(at);
-            at += w[0] * w[1] + w[1];
-        }
+        let offsets: Vec<usize> = layer_ranges(widths).into_iter().map(|r| r.start).collect();
         // Every layer's activations (the inputs first) and deltas, a row of lanes per unit, and
         // each parameter's gradient as a row of lanes (summed at the end).
         let mut acts: Vec<Vec<Lanes>> = widths.iter().map(|&w| vec![[0.0; LANES]; w]).collect();

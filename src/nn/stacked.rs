@@ -28,9 +28,7 @@ impl StackedMlp {
     /// One member per seed, each initialised exactly as `Mlp::new(widths, activation,
     /// &mut Init::new(seed), ..)` would be.
     pub fn new(widths: &[usize], activation: Activation, seeds: &[u64], device: &Device) -> StackedMlp {
-        let flats: Vec<Vec<f32>> =
-            seeds.iter().map(|&seed| Mlp::new(widths, activation, &mut Init::new(seed), device).flat()).collect();
-        StackedMlp::from_flats(widths, activation, &flats, device)
+        StackedMlp::from_flats(widths, activation, &initial_flats(widths, activation, seeds, device), device)
     }
 
     /// Members with these parameters (each in the order of [`Mlp::flat`]).
@@ -103,6 +101,12 @@ impl StackedMlp {
     pub fn params_mut(&mut self) -> &mut [Tensor<3>] {
         &mut self.params
     }
+}
+
+/// One network's parameters per seed, in the order of [`Mlp::flat`], each initialised exactly as
+/// `Mlp::new(widths, activation, &mut Init::new(seed), ..)` would be.
+pub fn initial_flats(widths: &[usize], activation: Activation, seeds: &[u64], device: &Device) -> Vec<Vec<f32>> {
+    seeds.iter().map(|&seed| Mlp::new(widths, activation, &mut Init::new(seed), device).flat()).collect()
 }
 
 /// Per member, the values of stacked tensors (parameters or their gradients) in the order of

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use burn::module::Module;
+use burn::prelude::Device;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Model, RunReport};
@@ -79,7 +80,7 @@ pub fn train(ctxs: &[StageContext]) -> Result<()> {
                 .checkpoint
                 .resumed(&format!("at epoch {} of {max_epochs}, with {others} other runs", epoch + 1));
         }
-        train_stack(ctxs, (&runs, &data), members, &compute)?;
+        train_stack(ctxs, (&runs, &data), members, (compute.backend, &device))?;
     }
     Ok(())
 }
@@ -94,9 +95,8 @@ fn train_stack(
     ctxs: &[StageContext],
     (runs, data): (&[TrainParams], &[Xy]),
     members: Vec<(usize, Option<RunState>)>,
-    compute: &Compute,
+    (backend, device): (Backend, &Device),
 ) -> Result<()> {
-    let device = compute.training_device()?;
     let first = &runs[members[0].0];
     let start = members[0].1.as_ref().map_or(0, |s| s.losses.len());
     let max_epochs = members.iter().map(|(run, _)| runs[*run].max_epochs).max().unwrap_or(0);
@@ -122,9 +122,9 @@ fn train_stack(
         data: active.iter().map(|&run| (&data[run].0[..], &data[run].1[..])).collect(),
     };
     // On flex the networks train on the host, one after another (see `nn::full_batch`).
-    let mut stack: Box<dyn MemberStack> = match compute.backend {
-        Backend::Flex => Box::new(HostStack::new(&stacked, begin, &device)),
-        Backend::Tch => Box::new(TensorStack::new(&stacked, begin, &device)?),
+    let mut stack: Box<dyn MemberStack> = match backend {
+        Backend::Flex => Box::new(HostStack::new(&stacked, begin, device)),
+        Backend::Tch => Box::new(TensorStack::new(&stacked, begin, device)?),
     };
     // Runs that left the stack since the last save: saved as finished at the next one.
     let mut unsaved: Vec<(usize, RunState)> = Vec::new();
@@ -145,7 +145,7 @@ fn train_stack(
             let flats = flats.as_ref().expect("read above");
             for (&row, prediction) in finished.iter().zip(stack.last_outputs(&finished)) {
                 let run = active[row];
-                let member = Mlp::from_flat(widths, ACTIVATION, &flats[row], &device);
+                let member = Mlp::from_flat(widths, ACTIVATION, &flats[row], device);
                 write_run(&ctxs[run], &runs[run], &data[run].0, &losses[run], &prediction, member)?;
                 let state = RunState {
                     losses: losses[run].clone(),
