@@ -242,9 +242,15 @@ fn a_corrupt_object_on_the_remote_is_not_used_and_is_replaced() {
     let refusal = format!("[remote]  {stage}: not used, output `{output}` on the remote fails its hash");
     assert_eq!(run.lines_with(&refusal), 1, "{}", run.text);
     assert!(run.text.contains(&format!("] {stage}")), "recomputed: {}", run.text);
-    // The training recomputes the same bytes; only the report (which quotes wall times) reruns too.
-    assert_eq!(run.count("run"), 2, "{}", run.text);
+    // The training recomputes the same bytes; the report quotes its wall time to the millisecond,
+    // so it reruns too, unless the recomputed training took the very same time (a training of a
+    // few milliseconds can): then it is served from the remote, byte for byte a's.
+    let report_ran = run.text.lines().any(|l| l.starts_with("[ran") && l.ends_with("] report"));
+    assert_eq!(run.count("run"), 1 + usize::from(report_ran), "{}", run.text);
     assert_eq!(b.artifacts_modulo_timings(), a.artifacts_modulo_timings());
+    if !report_ran {
+        assert_eq!(b.artifacts(), a.artifacts(), "a report served from the remote is a's");
+    }
     // b's upload replaced the bad object: a third workspace gets everything.
     let c = Workspace::new("remote-corrupt-c", &config());
     let third = target.run(&c, None);
