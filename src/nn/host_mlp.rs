@@ -1,6 +1,6 @@
 //! The full-batch MSE and its gradient for a small MLP, computed on the host in one pass per
-//! network: sixteen samples at a time, every layer's activations and deltas in arrays of sixteen
-//! lanes that the compiler turns into vector instructions.
+//! network: sixteen samples at a time, every layer's activations and deltas in rows of sixteen
+//! lanes, each operation on them one vector instruction (AVX-512, or two AVX2 ones).
 //!
 //! Why its own code: min_ratio evaluates this gradient about 14,000 times per run (training, the
 //! descent on ‖∇L‖², the Hessians' probes) for a 1-12-6-1 network on 1000 points. Through burn each
@@ -10,15 +10,17 @@
 //! arithmetic. Here a network's whole pass stays in the first-level cache.
 //!
 //! The numbers are the same on every x86-64 CPU: the vector width only changes how many lanes one
-//! instruction covers, never the order of the additions (Rust does not contract `a * b + c` into
-//! a fused multiply-add, and each lane's sums are added up in a fixed order at the end). They
-//! differ from burn's in the last bits (another summation order), as two BLAS libraries do.
+//! instruction covers, never the order of the additions (no fused multiply-adds, and each lane's
+//! sums are added up in a fixed order at the end). They differ from burn's in the last bits
+//! (another summation order), as two BLAS libraries do.
 
 use super::flat::layer_ranges;
 use super::mlp::{Activation, param_count};
 
 /// Samples per step: one AVX-512 register of f32, two AVX2 ones.
 const LANES: usize = 16;
+/// A row of lanes in memory: one unit's values (or one parameter's gradient) for sixteen samples.
+type Lanes = [f32; LANES];
 
 /// A small MLP's MSE on fixed data: inputs `[N, widths[0]]`, targets `[N, widths.last()]`.
 pub struct HostMlp {
@@ -51,7 +53,8 @@ impl HostMlp {
                 return unsafe { self.pass_avx2(theta) };
             }
         }
-        self.pass(theta)
+        // SAFETY: plain Rust.
+        unsafe { self.pass::<lanes::Portable>(theta) }
     }
 
     /// The network's outputs at `theta`, `[N, outputs]` row-major: a plain forward pass, for the
@@ -86,22 +89,28 @@ impl HostMlp {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn pass_avx512(&self, theta: &[f32]) -> (f32, Vec<f32>) {
-        self.pass(theta)
+        // SAFETY: the caller checked that the CPU has AVX-512F, which this function enables.
+        unsafe { self.pass::<lanes::Avx512>(theta) }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn pass_avx2(&self, theta: &[f32]) -> (f32, Vec<f32>) {
-        self.pass(theta)
+        // SAFETY: the caller checked that the CPU has AVX2, which this function enables.
+        unsafe { self.pass::<lanes::Avx2>(theta) }
     }
 
-    /// The pass itself; inlined into each instruction-set variant above. Every lane loop is
-    /// written `for lane in 0..LANES`, alike whether it reads one array or three, so that each
-    /// reads as the one vector instruction it becomes.
-    #[allow(clippy::needless_range_loop)]
+    /// The pass itself, over sixteen samples at a time held in a [`lanes::Vector`]; inlined into
+    /// each instruction-set variant above.
+    ///
+    /// The lanes are explicit vector operations rather than loops over arrays of sixteen: written
+    /// as loops, the compiler unrolled them and then vectorised across a layer's units instead,
+    /// which left every layer narrower than eight units (min_ratio's 6 and 1) scalar.
+    ///
+    /// # Safety
+    /// The CPU has the instructions `V` uses.
     #[inline(always)]
-    fn pass(&self, theta: &[f32]) -> (f32, Vec<f32>) {
-        type Lanes = [f32; LANES];
+    unsafe fn pass<V: lanes::Vector>(&self, theta: &[f32]) -> (f32, Vec<f32>) {
         let widths = &self.widths;
         let layers = widths.len() - 1;
         let (inputs, outputs) = (widths[0], widths[layers]);
@@ -113,9 +122,9 @@ impl HostMlp {
         let mut acts: Vec<Vec<Lanes>> = widths.iter().map(|&w| vec![[0.0; LANES]; w]).collect();
         let mut deltas: Vec<Vec<Lanes>> = widths.iter().map(|&w| vec![[0.0; LANES]; w]).collect();
         let mut grad_lanes: Vec<Lanes> = vec![[0.0; LANES]; theta.len()];
-        let mut loss_lanes: Lanes = [0.0; LANES];
-        let scale = 2.0 / (samples * outputs) as f32;
-        let slope = super::leaky_relu::SLOPE;
+        let mut loss_lanes = V::splat(0.0);
+        let scale = V::splat(2.0 / (samples * outputs) as f32);
+        let slope = V::splat(super::leaky_relu::SLOPE);
         let leaky = self.activation == Activation::LeakyRelu;
 
         for start in (0..samples).step_by(LANES) {
@@ -134,20 +143,14 @@ impl HostMlp {
                 let (prev, next) = (&before[layer], &mut after[0]);
                 let hidden = layer + 1 < layers;
                 for (o, out) in next.iter_mut().enumerate() {
-                    let mut z: Lanes = [b[o]; LANES];
+                    let mut z = V::splat(b[o]);
                     for (i, a) in prev.iter().enumerate() {
-                        let weight = w[i * n_out + o];
-                        for lane in 0..LANES {
-                            z[lane] += a[lane] * weight;
-                        }
+                        z = z.add(V::load(a).mul(V::splat(w[i * n_out + o])));
                     }
                     if hidden {
-                        for lane in 0..LANES {
-                            let v = z[lane];
-                            z[lane] = if leaky { if v < 0.0 { slope * v } else { v } } else { v.max(0.0) };
-                        }
+                        z = if leaky { z.leaky_relu(slope) } else { z.relu() };
                     }
-                    *out = z;
+                    z.store(out);
                 }
             }
             // The loss and its gradient at the outputs.
@@ -156,10 +159,9 @@ impl HostMlp {
                 for (lane, d) in diff.iter_mut().enumerate().take(valid) {
                     *d = acts[layers][o][lane] - self.ys[(start + lane) * outputs + o];
                 }
-                for lane in 0..LANES {
-                    loss_lanes[lane] += diff[lane] * diff[lane];
-                    deltas[layers][o][lane] = scale * diff[lane];
-                }
+                let diff = V::load(&diff);
+                loss_lanes = loss_lanes.add(diff.mul(diff));
+                scale.mul(diff).store(&mut deltas[layers][o]);
             }
             // Backward, last layer first.
             for layer in (0..layers).rev() {
@@ -170,16 +172,13 @@ impl HostMlp {
                 let prev = &acts[layer];
                 let (w_grads, rest) = grad_lanes[w_at..].split_at_mut(n_in * n_out);
                 for (i, a) in prev.iter().enumerate() {
+                    let a = V::load(a);
                     for (g, d) in w_grads[i * n_out..(i + 1) * n_out].iter_mut().zip(delta) {
-                        for lane in 0..LANES {
-                            g[lane] += a[lane] * d[lane];
-                        }
+                        V::load(g).add(a.mul(V::load(d))).store(g);
                     }
                 }
                 for (g, d) in rest[..n_out].iter_mut().zip(delta) {
-                    for lane in 0..LANES {
-                        g[lane] += d[lane];
-                    }
+                    V::load(g).add(V::load(d)).store(g);
                 }
                 if layer == 0 {
                     break;
@@ -188,26 +187,222 @@ impl HostMlp {
                 // (its derivative read off its output: positive where its input was).
                 let w = &theta[w_at..w_at + n_in * n_out];
                 for (i, (out, a)) in delta_in.iter_mut().zip(prev).enumerate() {
-                    let mut sum: Lanes = [0.0; LANES];
-                    for (weight, d) in w[i * n_out..(i + 1) * n_out].iter().zip(delta) {
-                        for lane in 0..LANES {
-                            sum[lane] += weight * d[lane];
-                        }
+                    let mut sum = V::splat(0.0);
+                    for (&weight, d) in w[i * n_out..(i + 1) * n_out].iter().zip(delta) {
+                        sum = sum.add(V::splat(weight).mul(V::load(d)));
                     }
-                    for lane in 0..LANES {
-                        out[lane] = if leaky {
-                            if a[lane] < 0.0 { slope * sum[lane] } else { sum[lane] }
-                        } else if a[lane] > 0.0 {
-                            sum[lane]
-                        } else {
-                            0.0
-                        };
-                    }
+                    let a = V::load(a);
+                    let sum = if leaky { sum.scaled_where_negative(a, slope) } else { sum.kept_where_positive(a) };
+                    sum.store(out);
                 }
             }
         }
         let grad = grad_lanes.iter().map(|lanes| lanes.iter().sum()).collect();
-        (loss_lanes.iter().sum::<f32>() / (samples * outputs) as f32, grad)
+        let mut loss: Lanes = [0.0; LANES];
+        loss_lanes.store(&mut loss);
+        (loss.iter().sum::<f32>() / (samples * outputs) as f32, grad)
+    }
+}
+
+/// Sixteen f32 lanes as one value, with the few operations the pass needs, per instruction set.
+/// Each operation is the same IEEE operation on every lane in every implementation (no fused
+/// multiply-add, comparisons false on NaN), so the pass gives the same bits on each.
+mod lanes {
+    use super::{LANES, Lanes};
+
+    /// # Safety
+    /// Implementations may use instructions the CPU must have: only call them from code that
+    /// checked (see [`super::HostMlp::loss_and_grad`]).
+    pub unsafe trait Vector: Copy {
+        fn splat(v: f32) -> Self;
+        fn load(lanes: &Lanes) -> Self;
+        fn store(self, lanes: &mut Lanes);
+        fn add(self, other: Self) -> Self;
+        fn mul(self, other: Self) -> Self;
+        /// `if v > 0 { v } else { 0 }` per lane.
+        fn relu(self) -> Self;
+        /// `if v < 0 { v * slope } else { v }` per lane.
+        fn leaky_relu(self, slope: Self) -> Self;
+        /// `if gate > 0 { v } else { 0 }` per lane: ReLU's derivative applied.
+        fn kept_where_positive(self, gate: Self) -> Self;
+        /// `if gate < 0 { v * slope } else { v }` per lane: leaky ReLU's derivative applied.
+        fn scaled_where_negative(self, gate: Self, slope: Self) -> Self;
+    }
+
+    /// Plain arrays, for CPUs without the vector instructions below (and as the reference in tests).
+    #[derive(Clone, Copy)]
+    pub struct Portable(Lanes);
+
+    impl Portable {
+        #[inline(always)]
+        fn zip(self, other: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+            Portable(std::array::from_fn(|lane| f(self.0[lane], other.0[lane])))
+        }
+    }
+
+    // SAFETY: plain Rust, no instruction-set requirement.
+    unsafe impl Vector for Portable {
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            Portable([v; LANES])
+        }
+        #[inline(always)]
+        fn load(lanes: &Lanes) -> Self {
+            Portable(*lanes)
+        }
+        #[inline(always)]
+        fn store(self, lanes: &mut Lanes) {
+            *lanes = self.0;
+        }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            self.zip(other, |a, b| a + b)
+        }
+        #[inline(always)]
+        fn mul(self, other: Self) -> Self {
+            self.zip(other, |a, b| a * b)
+        }
+        #[inline(always)]
+        fn relu(self) -> Self {
+            self.zip(self, |v, _| if v > 0.0 { v } else { 0.0 })
+        }
+        #[inline(always)]
+        fn leaky_relu(self, slope: Self) -> Self {
+            self.zip(slope, |v, s| if v < 0.0 { v * s } else { v })
+        }
+        #[inline(always)]
+        fn kept_where_positive(self, gate: Self) -> Self {
+            self.zip(gate, |v, g| if g > 0.0 { v } else { 0.0 })
+        }
+        #[inline(always)]
+        fn scaled_where_negative(self, gate: Self, slope: Self) -> Self {
+            Portable(std::array::from_fn(|l| if gate.0[l] < 0.0 { self.0[l] * slope.0[l] } else { self.0[l] }))
+        }
+    }
+
+    /// One AVX-512 register.
+    #[cfg(target_arch = "x86_64")]
+    #[derive(Clone, Copy)]
+    pub struct Avx512(std::arch::x86_64::__m512);
+
+    // SAFETY: every operation is an AVX-512F instruction; the trait's contract has callers check.
+    #[cfg(target_arch = "x86_64")]
+    unsafe impl Vector for Avx512 {
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            // SAFETY (here and below): the CPU has AVX-512F (the trait's contract); loads and
+            // stores address the sixteen floats of a `Lanes`.
+            unsafe { Avx512(std::arch::x86_64::_mm512_set1_ps(v)) }
+        }
+        #[inline(always)]
+        fn load(lanes: &Lanes) -> Self {
+            unsafe { Avx512(std::arch::x86_64::_mm512_loadu_ps(lanes.as_ptr())) }
+        }
+        #[inline(always)]
+        fn store(self, lanes: &mut Lanes) {
+            unsafe { std::arch::x86_64::_mm512_storeu_ps(lanes.as_mut_ptr(), self.0) }
+        }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            unsafe { Avx512(std::arch::x86_64::_mm512_add_ps(self.0, other.0)) }
+        }
+        #[inline(always)]
+        fn mul(self, other: Self) -> Self {
+            unsafe { Avx512(std::arch::x86_64::_mm512_mul_ps(self.0, other.0)) }
+        }
+        #[inline(always)]
+        fn relu(self) -> Self {
+            self.kept_where_positive(self)
+        }
+        #[inline(always)]
+        fn leaky_relu(self, slope: Self) -> Self {
+            self.scaled_where_negative(self, slope)
+        }
+        #[inline(always)]
+        fn kept_where_positive(self, gate: Self) -> Self {
+            use std::arch::x86_64::*;
+            unsafe {
+                let positive = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(gate.0, _mm512_setzero_ps());
+                Avx512(_mm512_maskz_mov_ps(positive, self.0))
+            }
+        }
+        #[inline(always)]
+        fn scaled_where_negative(self, gate: Self, slope: Self) -> Self {
+            use std::arch::x86_64::*;
+            unsafe {
+                let negative = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(gate.0, _mm512_setzero_ps());
+                Avx512(_mm512_mask_mul_ps(self.0, negative, self.0, slope.0))
+            }
+        }
+    }
+
+    /// Two AVX registers.
+    #[cfg(target_arch = "x86_64")]
+    #[derive(Clone, Copy)]
+    pub struct Avx2([std::arch::x86_64::__m256; 2]);
+
+    #[cfg(target_arch = "x86_64")]
+    impl Avx2 {
+        #[inline(always)]
+        fn each(
+            self,
+            other: Self,
+            f: impl Fn(std::arch::x86_64::__m256, std::arch::x86_64::__m256) -> std::arch::x86_64::__m256,
+        ) -> Self {
+            Avx2([f(self.0[0], other.0[0]), f(self.0[1], other.0[1])])
+        }
+    }
+
+    // SAFETY: every operation is an AVX instruction; the trait's contract has callers check.
+    #[cfg(target_arch = "x86_64")]
+    unsafe impl Vector for Avx2 {
+        #[inline(always)]
+        fn splat(v: f32) -> Self {
+            // SAFETY (here and below): the CPU has AVX2 (the trait's contract); loads and stores
+            // address the two halves of a `Lanes`.
+            unsafe { Avx2([std::arch::x86_64::_mm256_set1_ps(v); 2]) }
+        }
+        #[inline(always)]
+        fn load(lanes: &Lanes) -> Self {
+            use std::arch::x86_64::_mm256_loadu_ps;
+            unsafe { Avx2([_mm256_loadu_ps(lanes.as_ptr()), _mm256_loadu_ps(lanes.as_ptr().add(8))]) }
+        }
+        #[inline(always)]
+        fn store(self, lanes: &mut Lanes) {
+            use std::arch::x86_64::_mm256_storeu_ps;
+            unsafe {
+                _mm256_storeu_ps(lanes.as_mut_ptr(), self.0[0]);
+                _mm256_storeu_ps(lanes.as_mut_ptr().add(8), self.0[1]);
+            }
+        }
+        #[inline(always)]
+        fn add(self, other: Self) -> Self {
+            self.each(other, |a, b| unsafe { std::arch::x86_64::_mm256_add_ps(a, b) })
+        }
+        #[inline(always)]
+        fn mul(self, other: Self) -> Self {
+            self.each(other, |a, b| unsafe { std::arch::x86_64::_mm256_mul_ps(a, b) })
+        }
+        #[inline(always)]
+        fn relu(self) -> Self {
+            self.kept_where_positive(self)
+        }
+        #[inline(always)]
+        fn leaky_relu(self, slope: Self) -> Self {
+            self.scaled_where_negative(self, slope)
+        }
+        #[inline(always)]
+        fn kept_where_positive(self, gate: Self) -> Self {
+            use std::arch::x86_64::*;
+            self.each(gate, |v, g| unsafe { _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(g, _mm256_setzero_ps()), v) })
+        }
+        #[inline(always)]
+        fn scaled_where_negative(self, gate: Self, slope: Self) -> Self {
+            use std::arch::x86_64::*;
+            let scaled = self.mul(slope);
+            let negative = gate.each(gate, |g, _| unsafe { _mm256_cmp_ps::<_CMP_LT_OQ>(g, _mm256_setzero_ps()) });
+            Avx2([0, 1].map(|h| unsafe { _mm256_blendv_ps(self.0[h], scaled.0[h], negative.0[h]) }))
+        }
     }
 }
 
@@ -258,14 +453,36 @@ mod tests {
         }
     }
 
+    /// Each instruction set this CPU has, against the plain arrays, bit for bit: both
+    /// activations, a partial last group of samples (1000 = 62 * 16 + 8).
     #[test]
     fn every_instruction_set_gives_the_same_bits() {
         let (xs, ys) = data(1000);
-        let host = HostMlp::new(&[1, 12, 6, 1], Activation::Relu, &xs, &ys);
-        let theta = Mlp::new(&[1, 12, 6, 1], Activation::Relu, &mut Init::new(3), &Device::flex()).flat();
-        let (loss, grad) = host.pass(&theta);
-        let (dispatched_loss, dispatched_grad) = host.loss_and_grad(&theta);
-        assert_eq!(loss.to_bits(), dispatched_loss.to_bits());
-        assert!(grad.iter().zip(&dispatched_grad).all(|(a, b)| a.to_bits() == b.to_bits()));
+        for (widths, activation) in
+            [(&[1, 12, 6, 1][..], Activation::Relu), (&[1, 5, 10, 5, 1][..], Activation::LeakyRelu)]
+        {
+            let host = HostMlp::new(widths, activation, &xs, &ys);
+            let theta = Mlp::new(widths, activation, &mut Init::new(3), &Device::flex()).flat();
+            // SAFETY: plain Rust.
+            let reference = unsafe { host.pass::<lanes::Portable>(&theta) };
+            let mut variants = vec![("dispatched", host.loss_and_grad(&theta))];
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has AVX2, checked just above.
+                    variants.push(("avx2", unsafe { host.pass_avx2(&theta) }));
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F, checked just above.
+                    variants.push(("avx512", unsafe { host.pass_avx512(&theta) }));
+                }
+            }
+            for (name, (loss, grad)) in variants {
+                assert_eq!(loss.to_bits(), reference.0.to_bits(), "{name} {widths:?}: loss");
+                let same = grad.iter().zip(&reference.1).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same && grad.len() == reference.1.len(), "{name} {widths:?}: gradient");
+            }
+            assert!(reference.1.iter().any(|&g| g != 0.0));
+        }
     }
 }
