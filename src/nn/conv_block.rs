@@ -186,6 +186,33 @@ mod kernel {
                 })
                 .collect()
         }
+        /// Rows of a tall sub-plane (see [`im2col`]): enough for every row offset of its parity.
+        fn tall_rows(&self) -> usize {
+            self.hp() + self.k / 2
+        }
+        /// Tall sub-planes per image: (channel, row parity, column offset in 0..=k).
+        fn tall_planes(&self) -> usize {
+            self.c * 2 * (self.k + 1)
+        }
+        /// Where tall sub-plane (c, row parity, column offset) starts in an image's tall planes.
+        fn tall_plane(&self, c: usize, parity: usize, e: usize) -> usize {
+            ((c * 2 + parity) * (self.k + 1) + e) * self.tall_rows() * self.wp()
+        }
+        /// Per unfolded row (c, kh, kw), where in an image's tall sub-planes its four window
+        /// slots' values start: sub-plane (c, a, e) is rows a/2.. of tall plane (c, a % 2, e).
+        fn tall_plane_offsets(&self) -> Vec<[usize; 4]> {
+            let k = self.k;
+            (0..self.kk())
+                .map(|r| {
+                    let (c, kh, kw) = (r / (k * k), (r / k) % k, r % k);
+                    [0, 1, 2, 3].map(|s| {
+                        let (di, dj) = slot(s);
+                        let (a, e) = (kh + di, kw + dj);
+                        self.tall_plane(c, a % 2, e) + a / 2 * self.wp()
+                    })
+                })
+                .collect()
+        }
         /// Images per chunk.
         fn chunk(&self) -> usize {
             (CHUNK_FLOATS / (self.kk() * self.p()).max(1)).clamp(1, self.n.max(1))
@@ -277,10 +304,7 @@ mod kernel {
                 || (zero(), Vec::new(), Vec::new(), Vec::new()),
                 |((mut dw, mut db), mut dy, mut cols, mut dcols), (((g, winners), xs), dx)| {
                     let b = xs.len() / d.image();
-                    unpool(g, winners, &d, b, &mut dy);
-                    for (sum, row) in db.iter_mut().zip(dy.chunks(b * d.p())) {
-                        *sum += row.iter().map(|&v| v as f64).sum::<f64>();
-                    }
+                    unpool(g, winners, &d, b, &mut dy, &mut db);
                     im2col(xs, &d, &mut cols);
                     // dW [Co, K] += dy [Co, B*P] . cols^T [B*P, K]
                     let (dy_m, cols_t) = (Mat::rows(&dy, b * d.p()), Mat::columns(&cols, b * d.p()));
@@ -316,24 +340,30 @@ mod kernel {
     /// cols[(c, kh, kw), b*P + (s, pi, pj)] = x[b, c, 2*pi + di + kh, 2*pj + dj + kw] for the
     /// chunk's images `xs`, (di, dj) = slot(s).
     ///
-    /// An entry depends on (kh, di) and (kw, dj) only through their sums, so per image and channel
-    /// there are only (k+1)^2 distinct stride-2 sub-planes `x[c, 2*pi + a, 2*pj + e]`, against
-    /// 4*k^2 unfolded runs: each sub-plane is gathered once, and every unfolded row of an image is
-    /// four contiguous copies of sub-planes.
+    /// An entry depends on (kh, di) and (kw, dj) only through their sums a and e, so per image
+    /// and channel there are only (k+1)^2 distinct stride-2 sub-planes `x[c, 2*pi + a, 2*pj + e]`,
+    /// against 4*k^2 unfolded runs; and the sub-planes of a and a + 2 are the same rows shifted
+    /// by one. So each channel's rows are gathered once per column offset e into two tall
+    /// sub-planes (even and odd rows), and every unfolded row of an image is four contiguous
+    /// copies out of them.
     fn im2col(xs: &[f32], d: &Dims, cols: &mut Vec<f32>) {
-        let (p, q) = (d.p(), d.q());
+        let (p, q, wp) = (d.p(), d.q(), d.wp());
         let b = xs.len() / d.image();
         // Every entry is written below; resizing only zero-fills when the buffer grows.
         cols.resize(d.kk() * b * p, 0.0);
-        let mut planes = vec![0.0; d.sub_planes() * q];
-        let sources = d.sub_plane_offsets();
+        let mut planes = vec![0.0; d.tall_planes() * d.tall_rows() * wp];
+        let sources = d.tall_plane_offsets();
+        // Rows of the image that some sub-plane reads (the rest of a tall plane is never read).
+        let rows = d.h.min(2 * d.tall_rows());
         for (bi, image) in xs.chunks_exact(d.image()).enumerate() {
-            for (i, sub) in planes.chunks_exact_mut(q).enumerate() {
-                let (c, a, e) = d.sub_plane(i);
-                // To the image's end, not the plane's: the vector path may read one value past a run.
-                let plane = &image[c * d.h * d.w..];
-                for (pi, dst) in sub.chunks_exact_mut(d.wp()).enumerate() {
-                    every_other(dst, &plane[(2 * pi + a) * d.w + e..]);
+            for c in 0..d.c {
+                for r in 0..rows {
+                    // To the image's end, not the row's: the vector path may read one value past a run.
+                    let row = &image[(c * d.h + r) * d.w..];
+                    for e in 0..=d.k {
+                        let at = d.tall_plane(c, r % 2, e) + r / 2 * wp;
+                        every_other(&mut planes[at..at + wp], &row[e..]);
+                    }
                 }
             }
             for (row, sources) in cols.chunks_exact_mut(b * p).zip(&sources) {
@@ -466,19 +496,27 @@ mod kernel {
     }
 
     /// The pooled gradient `g` (the chunk's `[B, Co, Hp, Wp]`) routed to each window's winner:
-    /// `dy` `[Co, B*P]`. Windows do not overlap (stride = window), so winners are assigned.
-    fn unpool(g: &[f32], winners: &[u8], d: &Dims, b: usize, dy: &mut Vec<f32>) {
+    /// `dy` `[Co, B*P]`, every entry written (the winner's slot gets the gradient, the other three
+    /// zero: one branch-free pass instead of a fill and a scatter). Each channel's routed
+    /// gradient is also added to `db` (the bias gradient: the sum of `dy`'s row, taken over the
+    /// windows, whose gradient went somewhere, instead of over four times as many entries).
+    fn unpool(g: &[f32], winners: &[u8], d: &Dims, b: usize, dy: &mut Vec<f32>, db: &mut [f64]) {
         let (p, q) = (d.p(), d.q());
-        dy.clear();
+        // Every entry is written below; resizing only zero-fills when the buffer grows.
         dy.resize(d.co * b * p, 0.0);
         for (i, (g, winners)) in g.chunks_exact(q).zip(winners.chunks_exact(q)).enumerate() {
             let (bi, co) = (i / d.co, i % d.co);
             let plane = &mut dy[co * b * p + bi * p..][..p];
-            for (o, (&gv, &winner)) in g.iter().zip(winners).enumerate() {
-                if winner != NO_WINNER {
-                    plane[winner as usize * q + o] = gv;
-                }
+            let (s01, s23) = plane.split_at_mut(2 * q);
+            let ((s0, s1), (s2, s3)) = (s01.split_at_mut(q), s23.split_at_mut(q));
+            let slots = s0.iter_mut().zip(s1.iter_mut()).zip(s2.iter_mut().zip(s3.iter_mut()));
+            for (((d0, d1), (d2, d3)), (&gv, &winner)) in slots.zip(g.iter().zip(winners)) {
+                *d0 = if winner == 0 { gv } else { 0.0 };
+                *d1 = if winner == 1 { gv } else { 0.0 };
+                *d2 = if winner == 2 { gv } else { 0.0 };
+                *d3 = if winner == 3 { gv } else { 0.0 };
             }
+            db[co] += g.iter().zip(winners).filter(|&(_, &w)| w != NO_WINNER).map(|(&v, _)| v as f64).sum::<f64>();
         }
     }
 
@@ -510,8 +548,12 @@ mod kernel {
         if accumulate {
             assert_eq!(dst.len(), m * n, "conv block: accumulating into a matrix of another size");
         } else {
-            dst.clear();
+            // The product overwrites every entry (gemm does not read `dst` then): resizing only
+            // zero-fills when the buffer grows, and what an earlier chunk left is overwritten.
             dst.resize(m * n, 0.0);
+            if k == 0 {
+                dst.fill(0.0);
+            }
         }
         if m == 0 || n == 0 || k == 0 {
             return;
