@@ -219,14 +219,20 @@ mod lanes {
         fn store(self, lanes: &mut Lanes);
         fn add(self, other: Self) -> Self;
         fn mul(self, other: Self) -> Self;
-        /// `if v > 0 { v } else { 0 }` per lane.
-        fn relu(self) -> Self;
-        /// `if v < 0 { v * slope } else { v }` per lane.
-        fn leaky_relu(self, slope: Self) -> Self;
         /// `if gate > 0 { v } else { 0 }` per lane: ReLU's derivative applied.
         fn kept_where_positive(self, gate: Self) -> Self;
         /// `if gate < 0 { v * slope } else { v }` per lane: leaky ReLU's derivative applied.
         fn scaled_where_negative(self, gate: Self, slope: Self) -> Self;
+        /// `if v > 0 { v } else { 0 }` per lane.
+        #[inline(always)]
+        fn relu(self) -> Self {
+            self.kept_where_positive(self)
+        }
+        /// `if v < 0 { v * slope } else { v }` per lane.
+        #[inline(always)]
+        fn leaky_relu(self, slope: Self) -> Self {
+            self.scaled_where_negative(self, slope)
+        }
     }
 
     /// Plain arrays, for CPUs without the vector instructions below (and as the reference in tests).
@@ -261,14 +267,6 @@ mod lanes {
         #[inline(always)]
         fn mul(self, other: Self) -> Self {
             self.zip(other, |a, b| a * b)
-        }
-        #[inline(always)]
-        fn relu(self) -> Self {
-            self.zip(self, |v, _| if v > 0.0 { v } else { 0.0 })
-        }
-        #[inline(always)]
-        fn leaky_relu(self, slope: Self) -> Self {
-            self.zip(slope, |v, s| if v < 0.0 { v * s } else { v })
         }
         #[inline(always)]
         fn kept_where_positive(self, gate: Self) -> Self {
@@ -309,14 +307,6 @@ mod lanes {
         #[inline(always)]
         fn mul(self, other: Self) -> Self {
             unsafe { Avx512(std::arch::x86_64::_mm512_mul_ps(self.0, other.0)) }
-        }
-        #[inline(always)]
-        fn relu(self) -> Self {
-            self.kept_where_positive(self)
-        }
-        #[inline(always)]
-        fn leaky_relu(self, slope: Self) -> Self {
-            self.scaled_where_negative(self, slope)
         }
         #[inline(always)]
         fn kept_where_positive(self, gate: Self) -> Self {
@@ -382,14 +372,6 @@ mod lanes {
         #[inline(always)]
         fn mul(self, other: Self) -> Self {
             self.each(other, |a, b| unsafe { std::arch::x86_64::_mm256_mul_ps(a, b) })
-        }
-        #[inline(always)]
-        fn relu(self) -> Self {
-            self.kept_where_positive(self)
-        }
-        #[inline(always)]
-        fn leaky_relu(self, slope: Self) -> Self {
-            self.scaled_where_negative(self, slope)
         }
         #[inline(always)]
         fn kept_where_positive(self, gate: Self) -> Self {
