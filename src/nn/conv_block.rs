@@ -163,7 +163,7 @@ mod kernel {
             self.c * self.h * self.w
         }
         /// Distinct stride-2 sub-planes per image: (channel, row offset, column offset), the
-        /// offsets in 0..=k (see [`im2col`]).
+        /// offsets in 0..=k (see [`im2col`]; [`col2im`] sums into them).
         fn sub_planes(&self) -> usize {
             self.c * (self.k + 1) * (self.k + 1)
         }
@@ -172,19 +172,24 @@ mod kernel {
             let side = self.k + 1;
             (i / (side * side), (i / side) % side, i % side)
         }
-        /// Per unfolded row (c, kh, kw), where in an image's sub-planes its four window slots'
-        /// values start.
-        fn sub_plane_offsets(&self) -> Vec<[usize; 4]> {
-            let (k, side) = (self.k, self.k + 1);
+        /// Per unfolded row (c, kh, kw), where its four window slots' values start, given where
+        /// sub-plane (c, a, e) starts (`at`): slot (di, dj) reads sub-plane (c, kh + di, kw + dj).
+        fn slot_sources(&self, at: impl Fn(usize, usize, usize) -> usize) -> Vec<[usize; 4]> {
+            let k = self.k;
             (0..self.kk())
                 .map(|r| {
                     let (c, kh, kw) = (r / (k * k), (r / k) % k, r % k);
                     [0, 1, 2, 3].map(|s| {
                         let (di, dj) = slot(s);
-                        ((c * side + kh + di) * side + kw + dj) * self.q()
+                        at(c, kh + di, kw + dj)
                     })
                 })
                 .collect()
+        }
+        /// [`Dims::slot_sources`] in an image's sub-planes, one after another.
+        fn sub_plane_offsets(&self) -> Vec<[usize; 4]> {
+            let side = self.k + 1;
+            self.slot_sources(|c, a, e| ((c * side + a) * side + e) * self.q())
         }
         /// Rows of a tall sub-plane (see [`im2col`]): enough for every row offset of its parity.
         fn tall_rows(&self) -> usize {
@@ -198,20 +203,10 @@ mod kernel {
         fn tall_plane(&self, c: usize, parity: usize, e: usize) -> usize {
             ((c * 2 + parity) * (self.k + 1) + e) * self.tall_rows() * self.wp()
         }
-        /// Per unfolded row (c, kh, kw), where in an image's tall sub-planes its four window
-        /// slots' values start: sub-plane (c, a, e) is rows a/2.. of tall plane (c, a % 2, e).
+        /// [`Dims::slot_sources`] in an image's tall sub-planes: sub-plane (c, a, e) is rows
+        /// a/2.. of tall plane (c, a % 2, e).
         fn tall_plane_offsets(&self) -> Vec<[usize; 4]> {
-            let k = self.k;
-            (0..self.kk())
-                .map(|r| {
-                    let (c, kh, kw) = (r / (k * k), (r / k) % k, r % k);
-                    [0, 1, 2, 3].map(|s| {
-                        let (di, dj) = slot(s);
-                        let (a, e) = (kh + di, kw + dj);
-                        self.tall_plane(c, a % 2, e) + a / 2 * self.wp()
-                    })
-                })
-                .collect()
+            self.slot_sources(|c, a, e| self.tall_plane(c, a % 2, e) + a / 2 * self.wp())
         }
         /// Images per chunk.
         fn chunk(&self) -> usize {
@@ -375,7 +370,9 @@ mod kernel {
     }
 
     /// The adjoint of [`im2col`]: every unfolded entry added onto the pixel it came from (summed
-    /// per sub-plane first, then spread onto the image).
+    /// per sub-plane first, then spread onto the image). It keeps the square sub-planes, not
+    /// `im2col`'s tall ones: summing into tall planes would add a pixel's contributions in another
+    /// order, so the input gradient, and the CNNs' training, would change in their last bits.
     fn col2im(dcols: &[f32], d: &Dims, dx: &mut [f32]) {
         let (p, q) = (d.p(), d.q());
         let b = dx.len() / d.image();
