@@ -30,9 +30,11 @@ fn checkpoints(ws: &Workspace) -> Vec<String> {
     entries.flatten().map(|e| e.file_name().to_string_lossy().to_string()).filter(|n| !n.starts_with('.')).collect()
 }
 
-/// Starts `repro run -j 2` and waits until it has saved a checkpoint; `None` if it finished first.
-fn start_until_checkpointed(ws: &Workspace, before: &[String]) -> Option<Child> {
-    let mut child = ws.command(&["run", "-j", "2"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+/// Starts `repro run -j 2`, its output going to `log`, and waits until it has saved a checkpoint;
+/// `None` if it finished first.
+fn start_until_checkpointed(ws: &Workspace, before: &[String], log: &std::path::Path) -> Option<Child> {
+    let log = std::fs::File::create(log).unwrap();
+    let mut child = ws.command(&["run", "-j", "2"]).stdout(Stdio::null()).stderr(log).spawn().unwrap();
     let started = Instant::now();
     loop {
         if child.try_wait().unwrap().is_some() {
@@ -54,22 +56,31 @@ fn start_until_checkpointed(ws: &Workspace, before: &[String]) -> Option<Child> 
     }
 }
 
-/// Kills a run with SIGKILL at random moments after it checkpointed, `kills` times (fewer if the
-/// work ends first), then completes it; returns the completing run's output and the kills made.
+/// Kills runs with SIGKILL at random moments after they checkpointed until `kills` of those kills
+/// left a checkpoint behind (a kill can land after a short stage finished and deleted its own, and
+/// before the next one saved), then completes the work. Returns what every run printed, in order,
+/// and the kills that left a checkpoint. Gives up adding kills when the work ends first.
 fn kill_and_resume(ws: &Workspace, kills: usize, seed: u64) -> (String, usize) {
     let mut moments = Moments(seed);
+    let mut logs = Vec::new();
     let mut killed = 0;
-    for _ in 0..kills {
+    while killed < kills && logs.len() < 4 * kills {
         let before = checkpoints(ws);
-        let Some(mut child) = start_until_checkpointed(ws, &before) else { break };
+        let log = ws.path(&format!("killed-run-{}.log", logs.len()));
+        logs.push(log.clone());
+        let Some(mut child) = start_until_checkpointed(ws, &before, &log) else { break };
         std::thread::sleep(Duration::from_millis(moments.next_ms(400)));
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
-        killed += 1;
+        if !checkpoints(ws).is_empty() {
+            killed += 1;
+        }
     }
     let out = ws.repro(&["run", "-j", "2"]);
-    let text = text_of(&out);
-    assert!(out.status.success(), "seed {seed}: {text}");
+    let last = text_of(&out);
+    assert!(out.status.success(), "seed {seed}: {last}");
+    let mut text: String = logs.iter().map(|log| std::fs::read_to_string(log).unwrap()).collect();
+    text.push_str(&last);
     (text, killed)
 }
 
@@ -92,7 +103,7 @@ fn a_cnn_training_killed_at_random_moments_resumes_to_the_same_bytes() {
     let ws = Workspace::new("ckpt-cnn", CNN);
     let (text, killed) = kill_and_resume(&ws, 3, seed);
     assert!(killed >= 2, "seed {seed}: the training outlasted only {killed} kill(s)");
-    // Resumed part-way through an epoch or at its start, never from scratch.
+    // A later run resumed part-way through an epoch or at its start, never from scratch.
     assert!(text.contains("[resumed]  mnist_cnn.train[model=cnn1,seed=3]: at epoch"), "{text}");
     assert_same_as_uninterrupted(&ws, &reference, seed);
 }
@@ -112,7 +123,7 @@ fn fused_batches_killed_at_random_moments_resume_to_the_same_bytes() {
     let ws = Workspace::new("ckpt-batch", BATCHES);
     let (text, killed) = kill_and_resume(&ws, 4, seed);
     assert!(killed >= 2, "seed {seed}: the batches outlasted only {killed} kill(s)");
-    assert!(text.contains("[resumed]"), "{text}");
+    assert!(text.contains("[resumed]"), "seed {seed}: no run resumed a batch:\n{text}");
     assert_same_as_uninterrupted(&ws, &reference, seed);
 }
 
