@@ -134,13 +134,20 @@ fn long_cnn() -> String {
         .replace("train_subset = 6000", "train_subset = 30000")
 }
 
-/// Sends `signal` to `child` once its training has saved a checkpoint; the time it was sent.
+/// A file's modification time comes from a clock that ticks every few milliseconds, so it may
+/// read earlier than a `SystemTime::now()` taken just before the write.
+const MTIME_TICK: Duration = Duration::from_millis(50);
+
+/// Sends `signal` to `child` a while after its training saved a first checkpoint (long enough
+/// that a save the signal causes is later than that one by more than [`MTIME_TICK`], and well
+/// within the next periodic save); the time it was sent.
 fn signal_when_training(ws: &Workspace, child: &Child, signal: i32) -> std::time::SystemTime {
     let started = Instant::now();
     while checkpoints(ws).is_empty() {
         assert!(started.elapsed() < Duration::from_secs(120), "no checkpoint within two minutes");
         std::thread::sleep(Duration::from_millis(20));
     }
+    std::thread::sleep(4 * MTIME_TICK);
     let sent = std::time::SystemTime::now();
     // SAFETY: kill(2) on our own child's pid.
     assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
@@ -153,7 +160,7 @@ fn saved_after(ws: &Workspace, sent: std::time::SystemTime) {
     let names = checkpoints(ws);
     assert_eq!(names.len(), 1, "{names:?}");
     let written = std::fs::metadata(ws.path(&format!("cache/checkpoints/{}", names[0]))).unwrap().modified().unwrap();
-    assert!(written >= sent, "the checkpoint predates the signal");
+    assert!(written + MTIME_TICK >= sent, "the checkpoint predates the signal");
 }
 
 #[test]
