@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
     let widths: Vec<usize> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
     let widths = if widths.is_empty() { vec![10, 20, 50, 100, 128, 200, 400, 800] } else { widths };
     let device = Device::flex().autodiff();
-    let images = TensorData::new(train.images[..BATCH * mnist::PIXELS].to_vec(), [BATCH, mnist::PIXELS]);
+    let images = TensorData::new(train.images()[..BATCH * mnist::PIXELS].to_vec(), [BATCH, mnist::PIXELS]);
     let x = Tensor::<2>::from_data(images, &device);
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     println!("width\ttrain dense ms\ttrain sparse ms\tforward dense ms\tforward sparse ms");

@@ -6,6 +6,7 @@ use anyhow::ensure;
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use burn::tensor::{AllocationProperty, Bytes, DType};
 use rand::seq::SliceRandom;
 
 use super::optim::Adam;
@@ -27,11 +28,13 @@ pub struct DeviceSplit {
 }
 
 impl DeviceSplit {
+    /// On the host the images tensor reads the split's own pixels (copied only if written to).
     pub fn new(split: &Split, device: &Device) -> DeviceSplit {
         let len = split.len();
-        let images = Tensor::from_data(TensorData::new(split.images.clone(), [len, PIXELS]), device);
+        let pixels = Bytes::from_shared(split.image_bytes(), AllocationProperty::Native);
+        let images = Tensor::from_data(TensorData::from_bytes(pixels, [len, PIXELS], DType::F32), device);
         let labels = Tensor::from_data(
-            TensorData::new(split.labels.iter().map(|&l| l as i64).collect::<Vec<_>>(), [len]),
+            TensorData::new(split.labels().iter().map(|&l| l as i64).collect::<Vec<_>>(), [len]),
             device,
         );
         DeviceSplit { images, labels, len }
@@ -402,7 +405,7 @@ mod tests {
         let device = Device::flex().autodiff();
         let mut rng = SeededRng::seed_from_u64(3);
         let images = (0..30 * PIXELS).map(|_| if rng.random_bool(0.2) { rng.random::<f32>() } else { 0.0 }).collect();
-        let split = Split { images, labels: (0..30).map(|i| (i % 10) as u8).collect() };
+        let split = Split::new(images, (0..30).map(|i| (i % 10) as u8).collect());
         let data = DeviceSplit::new(&split, &device);
         let run = |evaluate_every: usize, stop_at_train_accuracy: Option<f64>| {
             let model = Mlp::new(&[PIXELS, 8, 10], Activation::Relu, &mut Init::new(1), &device);
@@ -446,7 +449,7 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = SeededRng::seed_from_u64(5);
         let images = (0..45 * PIXELS).map(|_| if rng.random_bool(0.3) { rng.random::<f32>() } else { 0.0 }).collect();
-        let split = Split { images, labels: (0..45).map(|i| (i * 7 % 10) as u8).collect() };
+        let split = Split::new(images, (0..45).map(|i| (i * 7 % 10) as u8).collect());
         let data = DeviceSplit::new(&split, &device);
         // 45 images in batches of 10: four full steps and a short one per epoch.
         let opts = FitOptions {

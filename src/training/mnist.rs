@@ -118,7 +118,8 @@ pub fn train_mnist_mlp(ctx: &StageContext, t: &MlpTraining) -> Result<TrainedMlp
     let test = test.head(t.test_subset.unwrap_or(usize::MAX));
     if let Some(seed) = t.random_labels {
         let mut rng = crate::rng::SeededRng::seed_from_u64(seed);
-        train.labels = (0..train.len()).map(|_| rng.random_range(0..10u8)).collect();
+        let labels = (0..train.len()).map(|_| rng.random_range(0..10u8)).collect();
+        train = train.relabeled(labels);
     }
     let device = Compute::for_stage(ctx)?.training_device()?;
     let model = Mlp::new(&t.widths, Activation::Relu, &mut Init::new(t.seed), &device);

@@ -1,5 +1,8 @@
 //! The MNIST files as a stage (`mnist.fetch`), and how a stage reads them.
 
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
@@ -33,17 +36,56 @@ impl MnistInputs {
         mnist_files::FILES.iter().fold(stage, |s, f| s.input(f.name, &self.fetch, f.name))
     }
 
-    /// The training and test splits of a stage fed by [`MnistInputs::feed`].
+    /// The training and test splits of a stage fed by [`MnistInputs::feed`]. Every stage of the
+    /// process shares one copy of each (see [`LoadedSplits`]).
     pub fn load(ctx: &StageContext) -> Result<(Split, Split)> {
-        let train = mnist_files::load_split(
-            ctx.input(mnist_files::TRAIN_IMAGES.name)?,
-            ctx.input(mnist_files::TRAIN_LABELS.name)?,
-        )?;
-        let test = mnist_files::load_split(
-            ctx.input(mnist_files::TEST_IMAGES.name)?,
-            ctx.input(mnist_files::TEST_LABELS.name)?,
-        )?;
+        let train =
+            LOADED.get(ctx.input(mnist_files::TRAIN_IMAGES.name)?, ctx.input(mnist_files::TRAIN_LABELS.name)?)?;
+        let test = LOADED.get(ctx.input(mnist_files::TEST_IMAGES.name)?, ctx.input(mnist_files::TEST_LABELS.name)?)?;
         Ok((train, test))
+    }
+}
+
+static LOADED: LoadedSplits = LoadedSplits::new();
+
+/// The splits this process has read, by their two files. A run's MNIST stages (some twenty-five
+/// in the default study, two at a time) would otherwise each parse 55 M pixels into 220 MB of
+/// fresh memory, whose first touch alone costs this kind of VM seconds of system time. Inputs are
+/// store objects, immutable and named by their content, so a path always holds the same split.
+/// The last few splits are kept: a run reads one training and one test split.
+struct LoadedSplits {
+    #[allow(clippy::type_complexity)]
+    entries: Mutex<Vec<((PathBuf, PathBuf), Arc<Mutex<Option<Split>>>)>>,
+}
+
+impl LoadedSplits {
+    const KEPT: usize = 4;
+
+    const fn new() -> LoadedSplits {
+        LoadedSplits { entries: Mutex::new(Vec::new()) }
+    }
+
+    fn get(&self, images: &Path, labels: &Path) -> Result<Split> {
+        let key = (images.to_path_buf(), labels.to_path_buf());
+        let slot = {
+            let mut entries = self.entries.lock().expect("loaded splits");
+            let slot = match entries.iter().position(|(k, _)| *k == key) {
+                Some(i) => entries.remove(i).1,
+                None => Arc::default(),
+            };
+            // Most recently used last; the oldest goes first.
+            entries.push((key, slot.clone()));
+            if entries.len() > Self::KEPT {
+                entries.remove(0);
+            }
+            slot
+        };
+        // Held while loading: a second stage asking for the same split waits for this one's.
+        let mut split = slot.lock().expect("loaded split");
+        if split.is_none() {
+            *split = Some(mnist_files::load_split(images, labels)?);
+        }
+        Ok(split.clone().expect("just loaded"))
     }
 }
 
@@ -60,4 +102,48 @@ fn fetch_mnist(ctx: &StageContext) -> Result<()> {
         std::fs::copy(&path, ctx.output(file.name)?)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::idx;
+    use crate::data::mnist::PIXELS;
+
+    fn write_split(dir: &Path, name: &str, labels: &[u8]) -> (PathBuf, PathBuf) {
+        let images: Vec<u8> = (0..labels.len() * PIXELS).map(|i| (i % 251) as u8).collect();
+        let paths = (dir.join(format!("{name}-images")), dir.join(format!("{name}-labels")));
+        std::fs::write(&paths.0, idx::encode(&[labels.len(), 28, 28], &images)).unwrap();
+        std::fs::write(&paths.1, idx::encode(&[labels.len()], labels)).unwrap();
+        paths
+    }
+
+    /// A split asked for again is the one already read (the same pixels in memory), other files
+    /// are read on their own, a failed read is not kept, and only the last few splits stay.
+    #[test]
+    fn a_split_is_read_once_per_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let loaded = LoadedSplits::new();
+        let (a_images, a_labels) = write_split(dir.path(), "a", &[1, 2, 3]);
+        let (b_images, b_labels) = write_split(dir.path(), "b", &[4, 5]);
+        let first = loaded.get(&a_images, &a_labels).unwrap();
+        let again = loaded.get(&a_images, &a_labels).unwrap();
+        assert_eq!(first.images().as_ptr(), again.images().as_ptr());
+        let other = loaded.get(&b_images, &b_labels).unwrap();
+        assert_eq!(other.labels(), [4, 5]);
+        assert_ne!(other.images().as_ptr(), first.images().as_ptr());
+
+        let missing = dir.path().join("missing");
+        assert!(loaded.get(&missing, &a_labels).is_err());
+        std::fs::copy(&a_images, &missing).unwrap();
+        assert_eq!(loaded.get(&missing, &a_labels).unwrap().labels(), [1, 2, 3], "a failure is retried");
+
+        for i in 0..LoadedSplits::KEPT {
+            let (images, labels) = write_split(dir.path(), &format!("c{i}"), &[i as u8]);
+            loaded.get(&images, &labels).unwrap();
+        }
+        let reread = loaded.get(&a_images, &a_labels).unwrap();
+        assert_ne!(reread.images().as_ptr(), first.images().as_ptr(), "the oldest split was let go");
+        assert_eq!(reread.images(), first.images());
+    }
 }
