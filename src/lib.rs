@@ -27,15 +27,28 @@ pub mod training;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Keeps memory that C code frees (libtorch's, under the tch feature) in the process (glibc).
-/// Tensors of a few MB are allocated every step; by default glibc serves those with fresh mmaps
-/// and hands them back on free, so each step paid page faults and zeroing for every tensor (a
-/// quarter of a batched pass's time in a profile, before Rust's allocations went to mimalloc). A
-/// fixed mmap threshold of 1 GiB and no trimming keep those pages in the heap for reuse.
-/// `REPRO_DEFAULT_MALLOC=1` keeps glibc's defaults (for comparisons).
+/// Keeps freed memory in the process for reuse, for both allocators:
+///
+/// - mimalloc (every Rust allocation) returns pages it has not reused within a second to the
+///   system by default, and a stage that frees a large buffer (an evaluation pass's activations,
+///   a split) and allocates it again an epoch later pays the page faults and zeroing once more:
+///   the default study spent 15.6 s of system time that way, 8.2 s with purging off (peak
+///   resident memory 596 MB and 657 MB; bench/RESULTS.md). `MIMALLOC_PURGE_DELAY`, when set,
+///   still decides.
+/// - glibc (what C code frees: libtorch's, under the tch feature). Tensors of a few MB are
+///   allocated every step; by default glibc serves those with fresh mmaps and hands them back on
+///   free, so each step paid page faults and zeroing for every tensor (a quarter of a batched
+///   pass's time in a profile, before Rust's allocations went to mimalloc). A fixed mmap
+///   threshold of 1 GiB and no trimming keep those pages in the heap for reuse.
+///
+/// `REPRO_DEFAULT_MALLOC=1` keeps both allocators' defaults (for comparisons).
 pub fn tune_allocator() {
     if std::env::var_os("REPRO_DEFAULT_MALLOC").is_some() {
         return;
+    }
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: mi_option_set only changes mimalloc's policy; it is safe from any thread.
+        unsafe { mimalloc_options::mi_option_set(mimalloc_options::PURGE_DELAY, -1) };
     }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -48,6 +61,37 @@ pub fn tune_allocator() {
         unsafe {
             mallopt(M_MMAP_THRESHOLD, 1 << 30);
             mallopt(M_TRIM_THRESHOLD, i32::MAX);
+        }
+    }
+}
+
+/// mimalloc's option interface (in the library the `mimalloc` crate links; its Rust declarations
+/// sit behind a feature that would build a second copy of the bindings for two functions).
+mod mimalloc_options {
+    use std::ffi::{c_int, c_long};
+
+    /// `mi_option_purge_delay` in `mi_option_e` (the same place in mimalloc 2 and 3; the crate
+    /// builds mimalloc 3).
+    pub const PURGE_DELAY: c_int = 15;
+
+    unsafe extern "C" {
+        pub fn mi_option_set(option: c_int, value: c_long);
+        #[cfg(test)]
+        pub fn mi_option_get(option: c_int) -> c_long;
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The option number names the purge delay: unset, it reads mimalloc 3's default of
+        /// 1000 ms (`src/options.c`; the options beside it default to 0 or 1). Tests never call
+        /// `tune_allocator`.
+        #[test]
+        fn the_purge_delay_option_is_the_one_set() {
+            if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+                assert_eq!(unsafe { mi_option_get(PURGE_DELAY) }, 1000);
+            }
         }
     }
 }
