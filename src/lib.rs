@@ -21,9 +21,9 @@ pub mod study;
 pub mod training;
 
 /// mimalloc serves every Rust allocation (binaries, examples and tests alike, so benchmarks time
-/// what stages run): two single sim_functions trainings side by side in one process took
-/// 1.03-1.10 s each with glibc's malloc and 0.85-0.93 s with it (alone, 0.97 s with glibc), a
-/// random_labels training 5 % less; the 952k-parameter MLP, whose buffers are large, the same.
+/// what stages run): small trainings side by side in one process allocate and free tensors by
+/// the thousand every second, and glibc's malloc made them contend (measured in
+/// bench/RESULTS.md, "Why the same commit took 314 s, 465 s and 630 s").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -32,9 +32,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// - mimalloc (every Rust allocation) returns pages it has not reused within a second to the
 ///   system by default, and a stage that frees a large buffer (an evaluation pass's activations,
 ///   a split) and allocates it again an epoch later pays the page faults and zeroing once more:
-///   the default study spent 15.6 s of system time that way, 8.2 s with purging off (peak
-///   resident memory 596 MB and 657 MB; bench/RESULTS.md). `MIMALLOC_PURGE_DELAY`, when set,
-///   still decides.
+///   with purging off the default study spends half the system time, for a tenth more peak
+///   resident memory (bench/RESULTS.md). `MIMALLOC_PURGE_DELAY`, when set, still decides.
 /// - glibc (what C code frees: libtorch's, under the tch feature). Tensors of a few MB are
 ///   allocated every step; by default glibc serves those with fresh mmaps and hands them back on
 ///   free, so each step paid page faults and zeroing for every tensor (a quarter of a batched

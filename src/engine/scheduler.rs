@@ -259,8 +259,7 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
             let cpu_jobs = if accelerator_waiting { jobs.saturating_sub(opts.accelerator_slots).max(1) } else { jobs };
             // A CPU training leaves slots to dearer ones about to be ready, at most half of them
             // (a slow download then idles half the slots at most), and only where there are four
-            // or more: on two (this development machine) the whole study took 418 s with a slot
-            // kept against 394 s without.
+            // or more: on two, keeping one made the whole study slower (bench/RESULTS.md).
             let most_kept = if cpu_jobs >= 4 { cpu_jobs / 2 } else { 0 };
             let imminent = if most_kept > 0 { imminent_costs(graph, &states, opts) } else { Vec::new() };
             for i in candidates {
@@ -517,7 +516,7 @@ fn execute(
 /// fetches, generated data) that is running or about to start: they will be ready in moments.
 /// Without slots kept for them, sweeps that happen to be ready first fill every slot and the
 /// longest trainings start last (on the GPU machine random_labels and sensitivity at batch 5,
-/// waiting only for MNIST, started at 33 s and 47 s behind the sweeps and ended the run).
+/// waiting only for MNIST, started behind the sweeps and ended the run).
 fn imminent_costs(graph: &Graph, states: &[State], opts: &RunOptions) -> Vec<u64> {
     let glue_underway =
         |j: usize| matches!(states[j], State::Running | State::Ready(_)) && graph.stage(j).work.is_none();

@@ -50,13 +50,17 @@ static LOADED: LoadedSplits = LoadedSplits::new();
 
 /// The splits this process has read, by their two files. A run's MNIST stages (some twenty-five
 /// in the default study, two at a time) would otherwise each parse 55 M pixels into 220 MB of
-/// fresh memory, whose first touch alone costs this kind of VM seconds of system time. Inputs are
+/// fresh memory and pay its page faults (system time measured in bench/RESULTS.md). Inputs are
 /// store objects, immutable and named by their content, so a path always holds the same split.
 /// The last few splits are kept: a run reads one training and one test split.
 struct LoadedSplits {
-    #[allow(clippy::type_complexity)]
-    entries: Mutex<Vec<((PathBuf, PathBuf), Arc<Mutex<Option<Split>>>)>>,
+    entries: Mutex<Vec<(SplitFiles, SplitSlot)>>,
 }
+
+/// A split's images and labels files.
+type SplitFiles = (PathBuf, PathBuf);
+/// A split once read; locked while it is read, so that stages asking at once read it once.
+type SplitSlot = Arc<Mutex<Option<Split>>>;
 
 impl LoadedSplits {
     const KEPT: usize = 4;
