@@ -66,7 +66,7 @@ fn kill_and_resume(ws: &Workspace, kills: usize, seed: u64) -> (String, usize) {
     let mut killed = 0;
     while killed < kills && logs.len() < 4 * kills {
         let before = checkpoints(ws);
-        let log = ws.path(&format!("killed-run-{}.log", logs.len()));
+        let log = ws.path(&format!("run-{}.log", logs.len()));
         logs.push(log.clone());
         let Some(mut child) = start_until_checkpointed(ws, &before, &log) else { break };
         std::thread::sleep(Duration::from_millis(moments.next_ms(400)));
