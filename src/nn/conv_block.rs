@@ -263,16 +263,10 @@ mod kernel {
         out.par_chunks_mut(chunk * d.pooled())
             .zip(winners.par_chunks_mut(chunk * d.pooled()))
             .zip(xs.par_chunks(chunk * d.image()))
-            .for_each_init(
-                || (Vec::new(), Vec::new()),
-                |(cols, y), ((out, winners), xs)| {
-                    let b = xs.len() / d.image();
-                    im2col(xs, &d, cols);
-                    // y [Co, B*P] = weight [Co, K] . cols [K, B*P]
-                    matmul(y, d.co, b * d.p(), d.kk(), Mat::rows(ws, d.kk()), Mat::rows(cols, b * d.p()), false);
-                    bias_relu_pool(y, bs, &d, out, winners);
-                },
-            );
+            .for_each_init(ForwardScratch::default, |scratch, ((out, winners), xs)| {
+                let chunk = ForwardChunk { xs, weight: ws, bias: bs, out, winners };
+                forward_chunk_widest(&d, chunk, scratch)
+            });
         let out = tensor(out, [n, co, d.hp(), d.wp()]);
         let saved = Saved { dims: d, weight: ws.to_vec(), winners, x };
         (out, saved)
@@ -289,40 +283,116 @@ mod kernel {
             true => dx.chunks_mut(chunk * d.image()).collect(),
             false => (0..d.n.div_ceil(chunk)).map(|_| Default::default()).collect(),
         };
-        let zero = || (vec![0.0f32; d.co * d.kk()], vec![0.0f64; d.co]);
-        let (dw, db) = g
+        let zero = || GradSums { weight: vec![0.0f32; d.co * d.kk()], bias: vec![0.0f64; d.co] };
+        let sums = g
             .par_chunks(chunk * d.pooled())
             .zip(saved.winners.par_chunks(chunk * d.pooled()))
             .zip(xs.par_chunks(chunk * d.image()))
             .zip(dx_parts)
             .fold(
-                || (zero(), Vec::new(), Vec::new(), Vec::new()),
-                |((mut dw, mut db), mut dy, mut cols, mut dcols), (((g, winners), xs), dx)| {
-                    let b = xs.len() / d.image();
-                    unpool(g, winners, &d, b, &mut dy, &mut db);
-                    im2col(xs, &d, &mut cols);
-                    // dW [Co, K] += dy [Co, B*P] . cols^T [B*P, K]
-                    let (dy_m, cols_t) = (Mat::rows(&dy, b * d.p()), Mat::columns(&cols, b * d.p()));
-                    matmul(&mut dw, d.co, d.kk(), b * d.p(), dy_m, cols_t, true);
-                    if !dx.is_empty() {
-                        // dcols [K, B*P] = weight^T [K, Co] . dy [Co, B*P], folded back onto the images.
-                        let (w_t, dy_m) = (Mat::columns(ws, d.kk()), Mat::rows(&dy, b * d.p()));
-                        matmul(&mut dcols, d.kk(), b * d.p(), d.co, w_t, dy_m, false);
-                        col2im(&dcols, &d, dx);
-                    }
-                    ((dw, db), dy, cols, dcols)
+                || (zero(), BackwardScratch::default()),
+                |(mut sums, mut scratch), (((g, winners), xs), dx)| {
+                    let chunk = BackwardChunk { g, winners, xs, weight: ws, dx };
+                    backward_chunk_widest(&d, chunk, &mut sums, &mut scratch);
+                    (sums, scratch)
                 },
             )
-            .map(|(sums, ..)| sums)
-            .reduce(zero, |(mut dw, mut db), (dw2, db2)| {
-                dw.iter_mut().zip(dw2).for_each(|(a, b)| *a += b);
-                db.iter_mut().zip(db2).for_each(|(a, b)| *a += b);
-                (dw, db)
+            .map(|(sums, _)| sums)
+            .reduce(zero, |mut sums, other| {
+                sums.weight.iter_mut().zip(other.weight).for_each(|(a, b)| *a += b);
+                sums.bias.iter_mut().zip(other.bias).for_each(|(a, b)| *a += b);
+                sums
             });
+        let (dw, db) = (sums.weight, sums.bias);
         Grads {
             x: wants_x.then(|| tensor(dx, [d.n, d.c, d.h, d.w])),
             weight: tensor(dw, [d.co, d.c, d.k, d.k]),
             bias: tensor(db.into_iter().map(|v| v as f32).collect(), [d.co]),
+        }
+    }
+
+    /// A chunk of images in the forward pass: the images `[B, C, H, W]`, the weight `[Co, K]` and
+    /// bias, and where the pooled output and each window's winner go (both `[B, Co, Hp, Wp]`).
+    struct ForwardChunk<'a> {
+        xs: &'a [f32],
+        weight: &'a [f32],
+        bias: &'a [f32],
+        out: &'a mut [f32],
+        winners: &'a mut [u8],
+    }
+
+    /// Buffers a thread reuses from chunk to chunk: the unfolded images and their convolution.
+    #[derive(Default)]
+    struct ForwardScratch {
+        cols: Vec<f32>,
+        y: Vec<f32>,
+    }
+
+    widest_vectors!(fn forward_chunk_widest => forward_chunk(d: &Dims, chunk: ForwardChunk<'_>, scratch: &mut ForwardScratch));
+
+    /// The forward pass of a chunk: unfolded, multiplied, pooled. Inlined into each instruction
+    /// set's variant ([`forward_chunk_widest`]).
+    #[inline(always)]
+    fn forward_chunk(d: &Dims, chunk: ForwardChunk, scratch: &mut ForwardScratch) {
+        let ForwardScratch { cols, y } = scratch;
+        let b = chunk.xs.len() / d.image();
+        im2col(chunk.xs, d, cols);
+        // y [Co, B*P] = weight [Co, K] . cols [K, B*P]
+        matmul(y, d.co, b * d.p(), d.kk(), Mat::rows(chunk.weight, d.kk()), Mat::rows(cols, b * d.p()), false);
+        bias_relu_pool(y, chunk.bias, d, chunk.out, chunk.winners);
+    }
+
+    /// A chunk of images in the backward pass: the pooled gradient `g` and the winners (both
+    /// `[B, Co, Hp, Wp]`), the images `xs` `[B, C, H, W]`, the weight `[Co, K]`, and where the
+    /// images' gradient goes (empty where the images need none).
+    struct BackwardChunk<'a> {
+        g: &'a [f32],
+        winners: &'a [u8],
+        xs: &'a [f32],
+        weight: &'a [f32],
+        dx: &'a mut [f32],
+    }
+
+    /// The weight gradient `[Co, K]` and the bias gradient (in f64, rounded once at the end) of
+    /// the chunks a thread took.
+    struct GradSums {
+        weight: Vec<f32>,
+        bias: Vec<f64>,
+    }
+
+    /// Buffers a thread reuses from chunk to chunk: the unpooled gradient, the unfolded images
+    /// and their gradient.
+    #[derive(Default)]
+    struct BackwardScratch {
+        dy: Vec<f32>,
+        cols: Vec<f32>,
+        dcols: Vec<f32>,
+    }
+
+    widest_vectors!(fn backward_chunk_widest => backward_chunk(
+        d: &Dims,
+        chunk: BackwardChunk<'_>,
+        sums: &mut GradSums,
+        scratch: &mut BackwardScratch,
+    ));
+
+    /// The backward pass of a chunk: the gradient unpooled, the weight gradient added to `sums`,
+    /// and the images' gradient, if wanted, folded back from the unfolded one. Inlined into each
+    /// instruction set's variant ([`backward_chunk_widest`]).
+    #[inline(always)]
+    fn backward_chunk(d: &Dims, chunk: BackwardChunk, sums: &mut GradSums, scratch: &mut BackwardScratch) {
+        let BackwardScratch { dy, cols, dcols } = scratch;
+        let b = chunk.xs.len() / d.image();
+        unpool(chunk.g, chunk.winners, d, b, dy, &mut sums.bias);
+        im2col(chunk.xs, d, cols);
+        // dW [Co, K] += dy [Co, B*P] . cols^T [B*P, K]
+        let (dy_m, cols_t) = (Mat::rows(dy, b * d.p()), Mat::columns(cols, b * d.p()));
+        matmul(&mut sums.weight, d.co, d.kk(), b * d.p(), dy_m, cols_t, true);
+        if !chunk.dx.is_empty() {
+            // dcols [K, B*P] = weight^T [K, Co] . dy [Co, B*P], folded back onto the images.
+            let (w_t, dy_m) = (Mat::columns(chunk.weight, d.kk()), Mat::rows(dy, b * d.p()));
+            matmul(dcols, d.kk(), b * d.p(), d.co, w_t, dy_m, false);
+            col2im(dcols, d, chunk.dx);
         }
     }
 
@@ -341,6 +411,7 @@ mod kernel {
     /// by one. So each channel's rows are gathered once per column offset e into two tall
     /// sub-planes (even and odd rows), and every unfolded row of an image is four contiguous
     /// copies out of them.
+    #[inline(always)]
     fn im2col(xs: &[f32], d: &Dims, cols: &mut Vec<f32>) {
         let (p, q, wp) = (d.p(), d.q(), d.wp());
         let b = xs.len() / d.image();
@@ -373,6 +444,7 @@ mod kernel {
     /// per sub-plane first, then spread onto the image). It keeps the square sub-planes, not
     /// `im2col`'s tall ones: summing into tall planes would add a pixel's contributions in another
     /// order, so the input gradient, and the CNNs' training, would change in their last bits.
+    #[inline(always)]
     fn col2im(dcols: &[f32], d: &Dims, dx: &mut [f32]) {
         let (p, q) = (d.p(), d.q());
         let b = dx.len() / d.image();
@@ -398,7 +470,7 @@ mod kernel {
 
     /// `dst = src` for runs of 16 or 144 values: eight at a time inline (a `memcpy` call per run
     /// costs more than the copy).
-    #[inline]
+    #[inline(always)]
     fn copy_run(dst: &mut [f32], src: &[f32]) {
         let mut dst8 = dst.chunks_exact_mut(8);
         let mut src8 = src.chunks_exact(8);
@@ -414,7 +486,7 @@ mod kernel {
     /// `dst[j] = src[2 * j]`. The unfolding's runs are short (4 or 12 values here) and strided,
     /// which the compiler leaves scalar (a quarter of a CNN step); on x86-64 four values at a time
     /// come from two loads and a shuffle (SSE, always there). `src` may be longer than needed.
-    #[inline]
+    #[inline(always)]
     fn every_other(dst: &mut [f32], src: &[f32]) {
         assert!(src.len() + 1 >= 2 * dst.len(), "conv block: run out of its plane");
         #[allow(unused_mut)]
@@ -439,7 +511,7 @@ mod kernel {
     /// `dst[2 * j] += src[j]`, the adjoint of [`every_other`]. On x86-64 the odd entries in
     /// between get `+ 0.0`: the same values, so `dst` must not extend into another thread's
     /// data (callers pass one image's plane).
-    #[inline]
+    #[inline(always)]
     fn add_to_every_other(dst: &mut [f32], src: &[f32]) {
         assert!(dst.len() + 1 >= 2 * src.len(), "conv block: run out of its plane");
         #[allow(unused_mut)]
@@ -468,6 +540,7 @@ mod kernel {
     /// PyTorch does), and applies ReLU to it (ReLU and max commute), for the chunk's `y`.
     /// Branch-free over the four candidate blocks, so that it vectorises: on real data each
     /// comparison is a coin flip a branch would mispredict.
+    #[inline(always)]
     fn bias_relu_pool(y: &[f32], bias: &[f32], d: &Dims, out: &mut [f32], winners: &mut [u8]) {
         let (p, q) = (d.p(), d.q());
         let bp = y.len() / d.co;
@@ -497,6 +570,7 @@ mod kernel {
     /// zero: one branch-free pass instead of a fill and a scatter). Each channel's routed
     /// gradient is also added to `db` (the bias gradient: the sum of `dy`'s row, taken over the
     /// windows, whose gradient went somewhere, instead of over four times as many entries).
+    #[inline(always)]
     fn unpool(g: &[f32], winners: &[u8], d: &Dims, b: usize, dy: &mut Vec<f32>, db: &mut [f64]) {
         let (p, q) = (d.p(), d.q());
         // Every entry is written below; resizing only zero-fills when the buffer grows.
@@ -513,8 +587,37 @@ mod kernel {
                 *d2 = if winner == 2 { gv } else { 0.0 };
                 *d3 = if winner == 3 { gv } else { 0.0 };
             }
-            db[co] += g.iter().zip(winners).filter(|&(_, &w)| w != NO_WINNER).map(|(&v, _)| v as f64).sum::<f64>();
         }
+        for (i, sum) in live_sums(g, winners, q).into_iter().enumerate() {
+            db[i % d.co] += sum;
+        }
+    }
+
+    /// Each plane's (`q` windows') sum of the gradients of its live windows, in f64, added in
+    /// order from -0.0: the bits of `filter(live).sum()` (a dead window adds -0.0, which leaves
+    /// every value as it is). Four planes at a time, so that four chains of additions are in
+    /// flight rather than each addition waiting on the one before.
+    #[inline(always)]
+    fn live_sums(g: &[f32], winners: &[u8], q: usize) -> Vec<f64> {
+        let term = |at: usize| if winners[at] != NO_WINNER { f64::from(g[at]) } else { -0.0 };
+        let mut sums = vec![-0.0f64; g.len() / q];
+        let mut groups = sums.chunks_exact_mut(4);
+        for (group, sums) in (&mut groups).enumerate() {
+            let start = group * 4 * q;
+            for window in 0..q {
+                for (plane, sum) in sums.iter_mut().enumerate() {
+                    *sum += term(start + plane * q + window);
+                }
+            }
+        }
+        let rest = groups.into_remainder();
+        let start = g.len() - rest.len() * q;
+        for (plane, sum) in rest.iter_mut().enumerate() {
+            for window in 0..q {
+                *sum += term(start + plane * q + window);
+            }
+        }
+        sums
     }
 
     /// A read-only matrix in a buffer: element (i, j) at `i * row_stride + j * col_stride`.
@@ -582,6 +685,40 @@ mod kernel {
                 false,
                 gemm::Parallelism::None,
             )
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// Plane by plane the bits of the plain sum over live windows: planes of one window and
+        /// of several, a count of planes that is not a multiple of four, signed zeros, dead
+        /// windows among live ones and planes all dead.
+        #[test]
+        fn live_sums_are_the_plain_sums() {
+            use rand::{Rng, SeedableRng};
+            let mut rng = crate::rng::SeededRng::seed_from_u64(3);
+            for (q, planes) in [(1, 3), (16, 9), (144, 70)] {
+                let g: Vec<f32> = (0..q * planes)
+                    .map(|i| match i % 11 {
+                        0 => -0.0,
+                        1 => 0.0,
+                        _ => rng.random_range(-1.0f32..1.0) * 10f32.powi(rng.random_range(-8..3)),
+                    })
+                    .collect();
+                let winners: Vec<u8> = (0..q * planes)
+                    .map(|i| if i / q == 2 || rng.random_bool(0.4) { NO_WINNER } else { rng.random_range(0..4) })
+                    .collect();
+                let plain: Vec<f64> = g
+                    .chunks_exact(q)
+                    .zip(winners.chunks_exact(q))
+                    .map(|(g, w)| g.iter().zip(w).filter(|&(_, &w)| w != NO_WINNER).map(|(&v, _)| v as f64).sum())
+                    .collect();
+                let ours = live_sums(&g, &winners, q);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&ours), bits(&plain), "q {q}, {planes} planes");
+            }
         }
     }
 }
@@ -711,6 +848,24 @@ mod tests {
         let case = Case::new([7, 4, 16, 16], [6, 4, 5, 5]);
         assert_eq!(kernel::chunk_for(&case.x_shape, &case.w_shape), 4);
         assert_same_as_composed(&case, &device);
+    }
+
+    /// The kernels compiled for each instruction set this CPU has give the same bits: output and
+    /// all three gradients, on a batch of several chunks.
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        use crate::nn::{VectorIsa, with_vector_ceiling};
+        let device = Device::flex().autodiff();
+        let case = Case::new([7, 4, 16, 16], [6, 4, 5, 5]);
+        let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let run = |isa| one.install(|| with_vector_ceiling(isa, || case.run(conv_relu_pool, &device)));
+        let reference = run(VectorIsa::Baseline);
+        assert!(reference[2].iter().any(|&v| v != 0.0), "a weight gradient to compare");
+        for isa in VectorIsa::available() {
+            let bits =
+                |values: &[Vec<f32>; 4]| values.each_ref().map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+            assert_eq!(bits(&run(isa)), bits(&reference), "{isa:?}");
+        }
     }
 
     #[test]
