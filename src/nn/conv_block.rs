@@ -284,25 +284,28 @@ mod kernel {
             false => (0..d.n.div_ceil(chunk)).map(|_| Default::default()).collect(),
         };
         let zero = || GradSums { weight: vec![0.0f32; d.co * d.kk()], bias: vec![0.0f64; d.co] };
-        let sums = g
+        // Each chunk's weight and bias gradients, added up in the chunks' order: the same bits on
+        // any number of threads. (A parallel fold adds them up in whatever groups the work was
+        // split into, and with more than one thread that depends on which thread stole what.)
+        let parts: Vec<GradSums> = g
             .par_chunks(chunk * d.pooled())
             .zip(saved.winners.par_chunks(chunk * d.pooled()))
             .zip(xs.par_chunks(chunk * d.image()))
             .zip(dx_parts)
-            .fold(
-                || (zero(), BackwardScratch::default()),
-                |(mut sums, mut scratch), (((g, winners), xs), dx)| {
-                    let chunk = BackwardChunk { g, winners, xs, weight: ws, dx };
-                    backward_chunk_widest(&d, chunk, &mut sums, &mut scratch);
-                    (sums, scratch)
-                },
-            )
-            .map(|(sums, _)| sums)
-            .reduce(zero, |mut sums, other| {
-                sums.weight.iter_mut().zip(other.weight).for_each(|(a, b)| *a += b);
-                sums.bias.iter_mut().zip(other.bias).for_each(|(a, b)| *a += b);
+            .map_init(BackwardScratch::default, |scratch, (((g, winners), xs), dx)| {
+                let mut sums = zero();
+                backward_chunk_widest(&d, BackwardChunk { g, winners, xs, weight: ws, dx }, &mut sums, scratch);
                 sums
-            });
+            })
+            .collect();
+        let sums = parts
+            .into_iter()
+            .reduce(|mut sums, part| {
+                sums.weight.iter_mut().zip(part.weight).for_each(|(a, b)| *a += b);
+                sums.bias.iter_mut().zip(part.bias).for_each(|(a, b)| *a += b);
+                sums
+            })
+            .unwrap_or_else(zero);
         let (dw, db) = (sums.weight, sums.bias);
         Grads {
             x: wants_x.then(|| tensor(dx, [d.n, d.c, d.h, d.w])),
@@ -354,7 +357,7 @@ mod kernel {
     }
 
     /// The weight gradient `[Co, K]` and the bias gradient (in f64, rounded once at the end) of
-    /// the chunks a thread took.
+    /// a chunk.
     struct GradSums {
         weight: Vec<f32>,
         bias: Vec<f64>,
@@ -865,6 +868,24 @@ mod tests {
             let bits =
                 |values: &[Vec<f32>; 4]| values.each_ref().map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
             assert_eq!(bits(&run(isa)), bits(&reference), "{isa:?}");
+        }
+    }
+
+    /// The same bits on one thread as on several: the chunks' gradients are added up in their
+    /// order, not in the groups the threads happened to take (ten chunks of four images).
+    #[test]
+    fn the_gradients_do_not_depend_on_the_number_of_threads() {
+        let device = Device::flex().autodiff();
+        let case = Case::new([40, 4, 16, 16], [6, 4, 5, 5]);
+        assert_eq!(kernel::chunk_for(&case.x_shape, &case.w_shape), 4);
+        let run = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let values = pool.install(|| case.run(conv_relu_pool, &device));
+            values.map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+        };
+        let one = run(1);
+        for threads in [2, 4] {
+            assert_eq!(run(threads), one, "{threads} threads");
         }
     }
 
