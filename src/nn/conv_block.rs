@@ -108,7 +108,9 @@ impl Backward<Flex, 3> for ConvReluPoolBackward {
 /// the convolution outputs that fall in a pooling window, ordered by their place in the window
 /// first: (di, dj, pi, pj) for output (2*pi + di, 2*pj + dj). A window's four candidates then sit
 /// at the same offset of four contiguous blocks, so pooling is element-wise over the blocks (and
-/// vectorises), and the row and column that floor-mode pooling drops are never computed.
+/// vectorises), and the row and column that floor-mode pooling drops are never computed. Each
+/// chunk's passes are compiled for the widest vectors the CPU has (`widest_vectors!`), and the
+/// chunks' gradients are added up in the chunks' order, so the bits depend on neither.
 mod kernel {
     use super::*;
     use crate::nn::flex_buffers::{contiguous, f32s, tensor};
