@@ -54,6 +54,8 @@ pub mod sparse_input;
 pub mod stacked;
 
 pub use backend::Compute;
+pub use init::Init;
+pub use mlp::{Activation, Mlp};
 
 /// The instruction sets `widest_vectors!` compiles kernels for, narrowest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -97,8 +99,6 @@ pub fn with_vector_ceiling<R>(ceiling: VectorIsa, f: impl FnOnce() -> R) -> R {
     VECTOR_CEILING.with(|c| c.set(before));
     result
 }
-pub use init::Init;
-pub use mlp::{Activation, Mlp};
 
 use burn::prelude::*;
 
