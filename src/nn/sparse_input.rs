@@ -247,12 +247,12 @@ mod kernel {
             if width < LEAST_WIDTH || !fits(rows) || !fits(cols) {
                 return None;
             }
-            // NaN counts as non-zero and is listed, so it spreads as it would through the product.
-            let nonzero = x.iter().filter(|&&v| v != 0.0).count();
+            let kernel = Kernel::best();
+            let nonzero = count_nonzero(x, kernel);
             if nonzero as f64 > MOST_NONZERO * x.len() as f64 {
                 return None;
             }
-            Some(Self::from_dense(x, rows, cols, nonzero))
+            Some(Self::from_dense(x, rows, cols, nonzero, kernel))
         }
 
         /// Rows of the listed matrix.
@@ -265,32 +265,48 @@ mod kernel {
             self.cols
         }
 
-        fn from_dense(xs: &[f32], rows: usize, cols: usize, nonzero: usize) -> SparseRows {
+        /// The listing of `xs` (`[rows, cols]`, `nonzero` entries not zero), by `kernel`'s loop:
+        /// every kernel lists the same entries in the same order.
+        fn from_dense(xs: &[f32], rows: usize, cols: usize, nonzero: usize, kernel: Kernel) -> SparseRows {
+            // Room past the last entry: the loops write a whole vector (or one entry) at the end
+            // of the listing whatever the share of it that is kept.
+            let slack = 16;
             let mut listing = SparseRows {
                 rows,
                 cols,
                 starts: Vec::with_capacity(rows + 1),
-                index: Vec::with_capacity(nonzero),
-                value: Vec::with_capacity(nonzero),
+                index: vec![0; nonzero + slack],
+                value: vec![0.0; nonzero + slack],
             };
             listing.starts.push(0);
+            match kernel {
+                // SAFETY: `Kernel::best` found AVX-512F; `index` and `value` hold `nonzero` entries
+                // and a vector's more, and `nonzero` is the count of the entries listed (the
+                // function checks that it never writes past them).
+                #[cfg(target_arch = "x86_64")]
+                Kernel::Avx512 => unsafe { avx512::list_rows(xs, cols, &mut listing) },
+                _ => listing.list_rows_portably(xs, cols),
+            }
+            assert_eq!(listing.starts.last(), Some(&nonzero), "sparse input layer: listed as many as counted");
+            listing.index.truncate(nonzero);
+            listing.value.truncate(nonzero);
+            listing
+        }
+
+        /// [`SparseRows::from_dense`]'s loop in plain Rust.
+        fn list_rows_portably(&mut self, xs: &[f32], cols: usize) {
             // Branch-free: every entry is written at the end of the listing, which grows only
             // past the non-zero ones (a branch per pixel would mispredict about a fifth of them).
-            listing.index.resize(nonzero + 1, 0);
-            listing.value.resize(nonzero + 1, 0.0);
-            let (index, value) = (&mut listing.index[..], &mut listing.value[..]);
+            let (index, value) = (&mut self.index[..], &mut self.value[..]);
             let mut len = 0;
             for row in xs.chunks_exact(cols) {
                 for (c, &v) in row.iter().enumerate() {
                     index[len] = c as u32;
                     value[len] = v;
-                    len += (v != 0.0) as usize;
+                    len += is_listed(v) as usize;
                 }
-                listing.starts.push(len);
+                self.starts.push(len);
             }
-            listing.index.truncate(nonzero);
-            listing.value.truncate(nonzero);
-            listing
         }
 
         /// The transpose's listing (a counting sort by column; rows stay ascending in each).
@@ -316,6 +332,22 @@ mod kernel {
 
         fn row(&self, r: usize) -> std::ops::Range<usize> {
             self.starts[r]..self.starts[r + 1]
+        }
+    }
+
+    /// Whether an entry is listed: NaN is, so that it spreads as it would through the product;
+    /// -0.0 is not (a product with it adds a zero).
+    fn is_listed(v: f32) -> bool {
+        v != 0.0
+    }
+
+    /// How many entries of `x` are listed, by `kernel`'s loop.
+    fn count_nonzero(x: &[f32], kernel: Kernel) -> usize {
+        match kernel {
+            // SAFETY: `Kernel::best` found AVX-512F.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => unsafe { avx512::count_nonzero(x) },
+            _ => x.iter().filter(|&&v| is_listed(v)).count(),
         }
     }
 
@@ -406,7 +438,7 @@ mod kernel {
         let (n, k) = (70, 30);
         let x: Vec<f32> = (0..n * k).map(|e| if e % 5 == 2 { (e % 7) as f32 - 2.5 } else { 0.0 }).collect();
         let dense: Vec<f32> = (0..k * width).map(|e| ((e * 37) % 101) as f32 / 50.0 - 1.0).collect();
-        let list = SparseRows::from_dense(&x, n, k, x.iter().filter(|&&v| v != 0.0).count());
+        let list = SparseRows::from_dense(&x, n, k, count_nonzero(&x, Kernel::Portable), Kernel::Portable);
         let run = |kernel| {
             let mut out = vec![0.5; n * width];
             accumulate_on(&list, &dense, width, &mut out, kernel);
@@ -635,6 +667,83 @@ mod kernel {
         }
 
         vector_kernel!("avx512f");
+
+        /// [`super::count_nonzero`] sixteen entries at a time.
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn count_nonzero(x: &[f32]) -> usize {
+            let mut count = 0;
+            for j in (0..x.len()).step_by(LANES) {
+                let m = mask((x.len() - j).min(LANES));
+                // SAFETY: the mask keeps the load within x[j..].
+                let v = unsafe { load_masked(x.as_ptr().add(j), m) };
+                count += listed(m, v).count_ones() as usize;
+            }
+            count
+        }
+
+        /// Which of the lanes in `m` hold an entry that is listed ([`super::is_listed`]: not
+        /// equal to zero, unordered, so NaN is).
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        fn listed(m: __mmask16, v: __m512) -> __mmask16 {
+            _mm512_mask_cmp_ps_mask::<_CMP_NEQ_UQ>(m, v, zero())
+        }
+
+        /// [`SparseRows::from_dense`]'s loop, sixteen entries at a time: the listed lanes of a
+        /// vector of entries, and of their columns, are packed to its front and stored whole at
+        /// the end of the listing, which then grows by their number.
+        ///
+        /// SAFETY: the CPU has AVX-512F; `listing.index` and `listing.value` have room for the
+        /// listed entries of `xs` and one vector more.
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn list_rows(xs: &[f32], cols: usize, listing: &mut SparseRows) {
+            let room = listing.value.len().min(listing.index.len());
+            let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            let mut len = 0;
+            for row in xs.chunks_exact(cols) {
+                for j in (0..cols).step_by(LANES) {
+                    let m = mask((cols - j).min(LANES));
+                    // A miscount would write past the listing: stop instead.
+                    assert!(len + LANES <= room, "sparse input layer: more entries than counted");
+                    // SAFETY: the mask keeps the load within the row; the stores are within
+                    // `room`, checked just above.
+                    unsafe {
+                        let v = load_masked(row.as_ptr().add(j), m);
+                        let keep = listed(m, v);
+                        let columns = _mm512_add_epi32(lanes, _mm512_set1_epi32(j as i32));
+                        store(listing.value.as_mut_ptr().add(len), _mm512_maskz_compress_ps(keep, v));
+                        _mm512_storeu_si512(
+                            listing.index.as_mut_ptr().add(len).cast(),
+                            _mm512_maskz_compress_epi32(keep, columns),
+                        );
+                        len += keep.count_ones() as usize;
+                    }
+                }
+                listing.starts.push(len);
+            }
+        }
+    }
+
+    /// A listing as plain values, to compare: row starts, columns, value bits, and the count.
+    #[cfg(test)]
+    #[derive(Debug, PartialEq)]
+    pub struct ListingBits(pub Vec<usize>, pub Vec<u32>, pub Vec<u32>, pub usize);
+
+    /// The listing of `x` (`[rows, cols]`) by every loop this CPU has, portable first.
+    #[cfg(test)]
+    pub fn every_listing(x: &[f32], rows: usize, cols: usize) -> Vec<ListingBits> {
+        let kernels = match Kernel::best() {
+            Kernel::Avx512 => vec![Kernel::Portable, Kernel::Avx512],
+            _ => vec![Kernel::Portable],
+        };
+        kernels
+            .into_iter()
+            .map(|kernel| {
+                let count = count_nonzero(x, kernel);
+                let list = SparseRows::from_dense(x, rows, cols, count, kernel);
+                ListingBits(list.starts, list.index, list.value.iter().map(|v| v.to_bits()).collect(), count)
+            })
+            .collect()
     }
 
     /// Whether a batch of these values would be listed for a layer of this width.
@@ -762,6 +871,36 @@ mod tests {
             if let [_, avx2, avx512] = &paths[..] {
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(avx2), bits(avx512), "width {width}");
+            }
+        }
+    }
+
+    /// Every loop lists the same entries, in the same order, with the same bits: NaN listed,
+    /// both zeros not, rows whose width is not a whole number of vectors (a masked last part),
+    /// empty rows and a row of nothing but entries. Checked against the listing by hand.
+    #[test]
+    fn every_listing_loop_lists_the_same_entries() {
+        let by_hand = [0.0, 2.0, -0.0, f32::NAN, 0.0, -1.5, 0.0];
+        let listings = kernel::every_listing(&by_hand, 1, 7);
+        for kernel::ListingBits(starts, index, value, count) in &listings {
+            assert_eq!((starts.as_slice(), index.as_slice(), *count), (&[0, 3][..], &[1, 3, 5][..], 3));
+            assert_eq!(value, &[2.0f32.to_bits(), f32::NAN.to_bits(), (-1.5f32).to_bits()]);
+        }
+        let mut rng = crate::rng::SeededRng::seed_from_u64(5);
+        for cols in [1, 15, 16, 17, 37, 784] {
+            let rows = 9;
+            let pick = [0.0, -0.0, f32::NAN, 1.0, -2.5, f32::MIN_POSITIVE / 2.0];
+            let mut x: Vec<f32> = (0..rows * cols)
+                .map(|_| if rng.random_bool(0.3) { pick[rng.random_range(0..6)] } else { 0.0 })
+                .collect();
+            x[cols..2 * cols].fill(0.0);
+            x[2 * cols..3 * cols].fill(0.25);
+            let listings = kernel::every_listing(&x, rows, cols);
+            let portable = &listings[0];
+            assert_eq!(portable.0[3] - portable.0[2], cols, "the full row is listed whole");
+            assert_eq!(portable.0[2], portable.0[1], "the empty row lists nothing");
+            for other in &listings[1..] {
+                assert_eq!(other, portable, "{cols} columns");
             }
         }
     }
