@@ -42,19 +42,15 @@ impl HostMlp {
     /// of [`super::Mlp::flat`], and its gradient in the same order.
     pub fn loss_and_grad(&self, theta: &[f32]) -> (f32, Vec<f32>) {
         assert_eq!(theta.len(), param_count(&self.widths), "flat vector length");
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F, checked just above.
-                return unsafe { self.pass_avx512(theta) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU has AVX2, checked just above.
-                return unsafe { self.pass_avx2(theta) };
-            }
+        match super::VectorIsa::chosen() {
+            // SAFETY (both): `chosen` picks only a set this CPU has.
+            #[cfg(target_arch = "x86_64")]
+            super::VectorIsa::Avx512 => unsafe { self.pass_avx512(theta) },
+            #[cfg(target_arch = "x86_64")]
+            super::VectorIsa::Avx2 => unsafe { self.pass_avx2(theta) },
+            // SAFETY: plain Rust.
+            _ => unsafe { self.pass::<lanes::Portable>(theta) },
         }
-        // SAFETY: plain Rust.
-        unsafe { self.pass::<lanes::Portable>(theta) }
     }
 
     /// The network's outputs at `theta`, `[N, outputs]` row-major: a plain forward pass, for the
@@ -392,7 +388,7 @@ mod lanes {
 mod tests {
     use super::*;
     use crate::nn::flat::MseObjective;
-    use crate::nn::{Init, Mlp};
+    use crate::nn::{Init, Mlp, VectorIsa, with_vector_ceiling};
     use burn::prelude::Device;
 
     fn data(n: usize) -> (Vec<f32>, Vec<f32>) {
@@ -447,22 +443,13 @@ mod tests {
             let theta = Mlp::new(widths, activation, &mut Init::new(3), &Device::flex()).flat();
             // SAFETY: plain Rust.
             let reference = unsafe { host.pass::<lanes::Portable>(&theta) };
-            let mut variants = vec![("dispatched", host.loss_and_grad(&theta))];
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has AVX2, checked just above.
-                    variants.push(("avx2", unsafe { host.pass_avx2(&theta) }));
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F, checked just above.
-                    variants.push(("avx512", unsafe { host.pass_avx512(&theta) }));
-                }
-            }
+            let variants = VectorIsa::available()
+                .into_iter()
+                .map(|isa| (isa, with_vector_ceiling(isa, || host.loss_and_grad(&theta))));
             for (name, (loss, grad)) in variants {
-                assert_eq!(loss.to_bits(), reference.0.to_bits(), "{name} {widths:?}: loss");
+                assert_eq!(loss.to_bits(), reference.0.to_bits(), "{name:?} {widths:?}: loss");
                 let same = grad.iter().zip(&reference.1).all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same && grad.len() == reference.1.len(), "{name} {widths:?}: gradient");
+                assert!(same && grad.len() == reference.1.len(), "{name:?} {widths:?}: gradient");
             }
             assert!(reference.1.iter().any(|&g| g != 0.0));
         }

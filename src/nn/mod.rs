@@ -2,8 +2,7 @@
 
 /// `widest_vectors!(fn NAME => BODY(arg: Type, ...))` defines `NAME`, which calls `BODY` (an
 /// `#[inline(always)]` function of those arguments, returning nothing) compiled for AVX-512F or
-/// AVX2 where this CPU has them (and [`vectors_allowed`] allows them), and for the baseline
-/// otherwise. The binary runs on any x86-64, so the compiler's own choice is SSE2: four lanes
+/// AVX2, or for the baseline, as [`VectorIsa::chosen`] picks. The binary runs on any x86-64, so the compiler's own choice is SSE2: four lanes
 /// where these CPUs have eight or sixteen. For loops whose lanes are independent (copies,
 /// comparisons, element-wise IEEE arithmetic without fused multiply-adds) the bits are the same
 /// on every variant, only faster on wider ones.
@@ -20,14 +19,12 @@ macro_rules! widest_vectors {
                 unsafe fn avx2($($arg: $ty),*) {
                     $body($($arg),*)
                 }
-                use $crate::nn::{VectorIsa, vectors_allowed};
-                if vectors_allowed(VectorIsa::Avx512) && std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has AVX-512F, checked just above.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if vectors_allowed(VectorIsa::Avx2) && std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has AVX2, checked just above.
-                    return unsafe { avx2($($arg),*) };
+                use $crate::nn::VectorIsa;
+                match VectorIsa::chosen() {
+                    // SAFETY (both): `chosen` picks only a set this CPU has.
+                    VectorIsa::Avx512 => return unsafe { avx512($($arg),*) },
+                    VectorIsa::Avx2 => return unsafe { avx2($($arg),*) },
+                    VectorIsa::Baseline => {}
                 }
             }
             $body($($arg),*)
@@ -57,28 +54,48 @@ pub use backend::Compute;
 pub use init::Init;
 pub use mlp::{Activation, Mlp};
 
-/// The instruction sets `widest_vectors!` compiles kernels for, narrowest first.
+/// The instruction sets the hand-written kernels are compiled for (`widest_vectors!`, the host
+/// MLP's pass, the sparse first layer), narrowest first. Every kernel picks its set through
+/// [`VectorIsa::chosen`], so one detection, and one ceiling for the tests, reaches them all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum VectorIsa {
     Baseline,
+    /// AVX2 with FMA (the sparse layer's kernel fuses; every CPU with AVX2 has both).
     Avx2,
     Avx512,
 }
 
 impl VectorIsa {
-    /// Those this CPU has.
-    pub fn available() -> Vec<VectorIsa> {
-        let mut isas = vec![VectorIsa::Baseline];
+    const ALL: [VectorIsa; 3] = [VectorIsa::Baseline, VectorIsa::Avx2, VectorIsa::Avx512];
+
+    /// Whether this CPU has it.
+    fn on_this_cpu(self) -> bool {
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                isas.push(VectorIsa::Avx2);
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                isas.push(VectorIsa::Avx512);
+            match self {
+                VectorIsa::Baseline => true,
+                VectorIsa::Avx2 => {
+                    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+                }
+                VectorIsa::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
             }
         }
-        isas
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            self == VectorIsa::Baseline
+        }
+    }
+
+    /// Those this CPU has, narrowest first.
+    pub fn available() -> Vec<VectorIsa> {
+        Self::ALL.into_iter().filter(|isa| isa.on_this_cpu()).collect()
+    }
+
+    /// The set kernels on this thread run: the widest this CPU has within the thread's ceiling
+    /// ([`with_vector_ceiling`]).
+    pub fn chosen() -> VectorIsa {
+        let ceiling = VECTOR_CEILING.with(|ceiling| ceiling.get());
+        Self::ALL.into_iter().rev().find(|&isa| isa <= ceiling && isa.on_this_cpu()).unwrap_or(VectorIsa::Baseline)
     }
 }
 
@@ -86,13 +103,8 @@ thread_local! {
     static VECTOR_CEILING: std::cell::Cell<VectorIsa> = const { std::cell::Cell::new(VectorIsa::Avx512) };
 }
 
-/// Whether `widest_vectors!` kernels on this thread may use `isa` (the CPU must have it too).
-pub fn vectors_allowed(isa: VectorIsa) -> bool {
-    VECTOR_CEILING.with(|ceiling| isa <= ceiling.get())
-}
-
-/// `f` with the `widest_vectors!` kernels of this thread limited to `ceiling`, so that tests can
-/// compare the variants (run it on a one-thread pool: the limit does not reach other threads).
+/// `f` with the kernels of this thread limited to `ceiling` ([`VectorIsa::chosen`]), so that
+/// tests can compare the variants (run it on a one-thread pool: the limit does not reach other threads).
 pub fn with_vector_ceiling<R>(ceiling: VectorIsa, f: impl FnOnce() -> R) -> R {
     let before = VECTOR_CEILING.with(|c| c.replace(ceiling));
     let result = f();
@@ -127,4 +139,23 @@ pub fn dropout(x: Tensor<2>, p: f32, rng: &mut crate::rng::SeededRng) -> Tensor<
     let mask: Vec<f32> =
         (0..dims[0] * dims[1]).map(|_| if rng.random::<f32>() < keep { 1.0 / keep } else { 0.0 }).collect();
     x * Tensor::from_data(TensorData::new(mask, dims), &device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under each ceiling the kernels run that set if the CPU has it, else the widest below it it
+    /// has; the baseline is always there, and the ceiling ends with its closure.
+    #[test]
+    fn the_chosen_set_is_the_widest_the_cpu_has_under_the_ceiling() {
+        let available = VectorIsa::available();
+        assert_eq!(available[0], VectorIsa::Baseline);
+        let widest = *available.last().unwrap();
+        for ceiling in VectorIsa::ALL {
+            let expected = *available.iter().rev().find(|&&isa| isa <= ceiling).unwrap();
+            assert_eq!(with_vector_ceiling(ceiling, VectorIsa::chosen), expected, "ceiling {ceiling:?}");
+        }
+        assert_eq!(VectorIsa::chosen(), widest);
+    }
 }

@@ -386,16 +386,13 @@ mod kernel {
 
     impl Kernel {
         fn best() -> Kernel {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::is_x86_feature_detected!("avx512f") {
-                    return Kernel::Avx512;
-                }
-                if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                    return Kernel::Avx2;
-                }
+            match crate::nn::VectorIsa::chosen() {
+                #[cfg(target_arch = "x86_64")]
+                crate::nn::VectorIsa::Avx512 => Kernel::Avx512,
+                #[cfg(target_arch = "x86_64")]
+                crate::nn::VectorIsa::Avx2 => Kernel::Avx2,
+                _ => Kernel::Portable,
             }
-            Kernel::Portable
         }
     }
 
