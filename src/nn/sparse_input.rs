@@ -333,6 +333,42 @@ mod kernel {
         fn row(&self, r: usize) -> std::ops::Range<usize> {
             self.starts[r]..self.starts[r + 1]
         }
+
+        /// The transpose's listing by pairs of columns (a counting sort by pair; rows stay
+        /// ascending in each).
+        fn paired_columns(&self) -> PairedColumns {
+            let pairs = self.cols.div_ceil(2);
+            // Each row's entries in one pair are adjacent (columns ascend): one entry of the
+            // pair's listing per run of them.
+            let opens_a_run = |r: usize, e: usize| e == self.starts[r] || self.index[e] / 2 != self.index[e - 1] / 2;
+            let mut starts = vec![0; pairs + 1];
+            for r in 0..self.rows {
+                for e in self.row(r).filter(|&e| opens_a_run(r, e)) {
+                    starts[self.index[e] as usize / 2 + 1] += 1;
+                }
+            }
+            for p in 0..pairs {
+                starts[p + 1] += starts[p];
+            }
+            let total = starts[pairs];
+            let mut listing =
+                PairedColumns { starts, row: vec![0; total], first: vec![0.0; total], second: vec![0.0; total] };
+            let mut next = listing.starts.clone();
+            for r in 0..self.rows {
+                let mut slot = usize::MAX;
+                for e in self.row(r) {
+                    let column = self.index[e] as usize;
+                    if opens_a_run(r, e) {
+                        slot = next[column / 2];
+                        next[column / 2] += 1;
+                        listing.row[slot] = r as u32;
+                    }
+                    let side = if column.is_multiple_of(2) { &mut listing.first } else { &mut listing.second };
+                    side[slot] = self.value[e];
+                }
+            }
+            listing
+        }
     }
 
     /// Whether an entry is listed: NaN is, so that it spreads as it would through the product;
@@ -362,9 +398,47 @@ mod kernel {
 
     /// `x^T . grad` for `x` listed in `rows`: grad `[N, width]`, the result `[K, width]`.
     pub fn weight_grad(rows: &SparseRows, grad: &[f32], width: usize) -> Vec<f32> {
+        weight_grad_on(rows, grad, width, Kernel::best())
+    }
+
+    /// [`weight_grad`] with `kernel` (one this CPU has): on AVX-512 two rows of the result at a
+    /// time ([`PairedColumns`]), elsewhere the product over the transposed listing. Each entry of
+    /// the result is the same chain of fused multiply-adds either way, hence the same bits.
+    fn weight_grad_on(rows: &SparseRows, grad: &[f32], width: usize, kernel: Kernel) -> Vec<f32> {
+        assert_eq!(grad.len(), rows.rows * width, "sparse input layer: gradient of another size");
         let mut out = vec![0.0; rows.cols * width];
-        accumulate(&rows.transpose(), grad, width, &mut out);
+        match kernel {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 if width > 0 => {
+                let pairs = rows.paired_columns();
+                out.par_chunks_mut(CHUNK_ROWS * width).enumerate().for_each(|(chunk, out)| {
+                    // SAFETY: `Kernel::best` found AVX-512F; `grad` holds `width` floats for each
+                    // listed row (checked above), and `out` two rows per pair from the chunk's first
+                    // (CHUNK_ROWS is even), the last pair's second only where `cols` has it.
+                    unsafe { avx512::accumulate_pairs(&pairs, chunk * CHUNK_ROWS / 2, grad, width, out) }
+                });
+            }
+            _ => accumulate_on(&rows.transpose(), grad, width, &mut out, kernel),
+        }
         out
+    }
+
+    /// The transpose of a listing with its rows taken two at a time: for each pair of the listed
+    /// matrix's columns (2p, 2p + 1), the rows that have an entry in either, ascending, with both
+    /// entries, `0.0` where one is absent (a listed entry is never zero, so `0.0` means absent).
+    /// Adjacent pixels are mostly non-zero in the same images, so a pair's rows are few more
+    /// than either column's, and each row of the dense operand loaded serves both.
+    pub struct PairedColumns {
+        starts: Vec<usize>,
+        row: Vec<u32>,
+        first: Vec<f32>,
+        second: Vec<f32>,
+    }
+
+    impl PairedColumns {
+        fn pair(&self, p: usize) -> std::ops::Range<usize> {
+            self.starts[p]..self.starts[p + 1]
+        }
     }
 
     /// `out[r] += Σ value * dense[column]` over row `r`'s listed entries, for every row:
@@ -608,7 +682,7 @@ mod kernel {
     /// AVX-512F: 512-bit vectors of sixteen floats.
     #[cfg(target_arch = "x86_64")]
     mod avx512 {
-        use super::SparseRows;
+        use super::{PairedColumns, SparseRows};
         use std::arch::x86_64::*;
 
         const LANES: usize = 16;
@@ -719,6 +793,109 @@ mod kernel {
                 listing.starts.push(len);
             }
         }
+
+        /// [`super::weight_grad_on`]'s product on AVX-512: rows `2 * first_pair..` of the result,
+        /// which `out` holds, a pair at a time. Columns `8 * LANES` at a time, then `LANES`, then
+        /// the last few under a mask, as [`accumulate_rows`]; each entry of a pair's listing loads
+        /// the dense operand's row once and adds it into both result rows, each under a mask that
+        /// is empty where the entry is absent, so each row gets the chain of fused multiply-adds
+        /// it gets from the transposed listing.
+        ///
+        /// SAFETY: the CPU has AVX-512F; `dense` holds `width` floats for each listed row; `out`
+        /// holds whole rows of `width` floats, two per pair from `first_pair` (the last may be
+        /// short of its second where the listed matrix has an odd number of columns).
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn accumulate_pairs(
+            pairs: &PairedColumns,
+            first_pair: usize,
+            dense: &[f32],
+            width: usize,
+            out: &mut [f32],
+        ) {
+            let mut j = 0;
+            while j + 8 * LANES <= width {
+                // SAFETY (here and below): columns j..j + R * LANES are within `width`.
+                unsafe { pair_tile::<8>(pairs, first_pair, dense, width, out, j, mask(LANES)) };
+                j += 8 * LANES;
+            }
+            while j + LANES <= width {
+                unsafe { pair_tile::<1>(pairs, first_pair, dense, width, out, j, mask(LANES)) };
+                j += LANES;
+            }
+            if j < width {
+                // SAFETY: the mask keeps every access within columns j..width.
+                unsafe { pair_tile::<1>(pairs, first_pair, dense, width, out, j, mask(width - j)) };
+            }
+        }
+
+        /// Columns `j..j + R * LANES` (those of them in `lanes`) of every pair of rows in `out`.
+        #[target_feature(enable = "avx512f")]
+        #[inline]
+        unsafe fn pair_tile<const R: usize>(
+            pairs: &PairedColumns,
+            first_pair: usize,
+            dense: &[f32],
+            width: usize,
+            out: &mut [f32],
+            j: usize,
+            lanes: __mmask16,
+        ) {
+            let rows = out.len() / width;
+            let every_lane_if = |listed: bool| if listed { mask(LANES) } else { 0 };
+            for local in (0..rows).step_by(2) {
+                let has_second = local + 1 < rows;
+                // SAFETY: rows `local` and (where `has_second`) `local + 1` of `out` hold `width`
+                // floats from j; a listed row of `dense` holds `width` floats from its start;
+                // every access is under `lanes`, within j..width.
+                unsafe {
+                    let (a, b) =
+                        (out.as_mut_ptr().add(local * width + j), out.as_mut_ptr().add((local + 1) * width + j));
+                    let (mut acc_a, mut acc_b) = ([zero(); R], [zero(); R]);
+                    for i in 0..R {
+                        acc_a[i] = load_masked(a.add(LANES * i), lanes);
+                        if has_second {
+                            acc_b[i] = load_masked(b.add(LANES * i), lanes);
+                        }
+                    }
+                    for e in pairs.pair(first_pair + local / 2) {
+                        let (first, second) = (*pairs.first.get_unchecked(e), *pairs.second.get_unchecked(e));
+                        let (keep_a, keep_b) =
+                            (every_lane_if(super::is_listed(first)), every_lane_if(super::is_listed(second)));
+                        let (first, second) = (splat(first), splat(second));
+                        let w = dense.as_ptr().add(*pairs.row.get_unchecked(e) as usize * width + j);
+                        for i in 0..R {
+                            let w = load_masked(w.add(LANES * i), lanes);
+                            acc_a[i] = _mm512_mask3_fmadd_ps(first, w, acc_a[i], keep_a);
+                            acc_b[i] = _mm512_mask3_fmadd_ps(second, w, acc_b[i], keep_b);
+                        }
+                    }
+                    for i in 0..R {
+                        store_masked(a.add(LANES * i), lanes, acc_a[i]);
+                        if has_second {
+                            store_masked(b.add(LANES * i), lanes, acc_b[i]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The weight gradient by every loop this CPU has (portable first) for an x of 70 rows (the
+    /// result's rows in two tasks) and `k` columns, 30 % non-zero, two adjacent columns empty.
+    #[cfg(test)]
+    pub fn every_weight_grad_path(k: usize, width: usize) -> Vec<Vec<f32>> {
+        let n = 70;
+        let x: Vec<f32> = (0..n * k)
+            .map(|e| if e % 10 < 3 && !(4..6).contains(&(e % k)) { ((e * 7) % 13) as f32 - 6.5 } else { 0.0 })
+            .collect();
+        let grad: Vec<f32> = (0..n * width).map(|e| ((e * 37) % 101) as f32 / 50.0 - 1.0).collect();
+        let list = SparseRows::from_dense(&x, n, k, count_nonzero(&x, Kernel::Portable), Kernel::Portable);
+        let kernels = match Kernel::best() {
+            Kernel::Avx512 => vec![Kernel::Portable, Kernel::Avx2, Kernel::Avx512],
+            Kernel::Avx2 => vec![Kernel::Portable, Kernel::Avx2],
+            Kernel::Portable => vec![Kernel::Portable],
+        };
+        kernels.into_iter().map(|kernel| weight_grad_on(&list, &grad, width, kernel)).collect()
     }
 
     /// A listing as plain values, to compare: row starts, columns, value bits, and the count.
@@ -868,6 +1045,28 @@ mod tests {
             if let [_, avx2, avx512] = &paths[..] {
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(avx2), bits(avx512), "width {width}");
+            }
+        }
+    }
+
+    /// The weight gradient two rows at a time (AVX-512) has the bits of the one over the
+    /// transposed listing (AVX2), over every tile path, an odd number of inputs (a last pair of
+    /// one) and an even one, empty inputs; the portable loop agrees up to rounding.
+    #[test]
+    fn every_weight_gradient_loop_agrees_and_the_vector_ones_bit_for_bit() {
+        for k in [31, 40] {
+            for width in [3, 17, 139, 272] {
+                let paths = kernel::every_weight_grad_path(k, width);
+                let portable = &paths[0];
+                assert!(portable.iter().any(|&v| v != 0.0));
+                assert!(portable[4 * width..6 * width].iter().all(|&v| v == 0.0), "empty inputs, no gradient");
+                for vector in &paths[1..] {
+                    assert_close(portable, vector, "portable vs vector");
+                }
+                if let [_, avx2, avx512] = &paths[..] {
+                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(avx2), bits(avx512), "{k} inputs, width {width}");
+                }
             }
         }
     }
