@@ -220,6 +220,8 @@ mod kernel {
     /// tile of it (at most 784 rows of 256 bytes here) stays in the core's L2 cache across the
     /// task's rows.
     const CHUNK_ROWS: usize = 64;
+    // The weight gradient's tasks take whole pairs of result rows (`PairedColumns`).
+    const _: () = assert!(CHUNK_ROWS.is_multiple_of(2));
 
     /// A `[rows, cols]` matrix by its non-zero entries, row by row: row `r`'s columns and values
     /// are `index[starts[r]..starts[r + 1]]` and `value[..]` alike, columns ascending.
