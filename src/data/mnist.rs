@@ -197,10 +197,12 @@ pub struct Split {
 }
 
 impl Split {
-    /// Panics unless there are `PIXELS` pixels per label.
-    pub fn new(images: Vec<f32>, labels: Vec<u8>) -> Split {
-        assert_eq!(images.len(), labels.len() * PIXELS, "{PIXELS} pixels per label");
-        Split { pixels: images.into(), labels }
+    /// Panics unless there are `PIXELS` pixels per label. (A `Vec` is copied into its shared
+    /// buffer; pixels collected straight into an `Arc<[f32]>` are not.)
+    pub fn new(images: impl Into<Arc<[f32]>>, labels: Vec<u8>) -> Split {
+        let pixels = images.into();
+        assert_eq!(pixels.len(), labels.len() * PIXELS, "{PIXELS} pixels per label");
+        Split { pixels, labels }
     }
 
     pub fn len(&self) -> usize {
@@ -275,7 +277,9 @@ pub fn load_split(images: &Path, labels: &Path) -> Result<Split> {
     if let Some(bad) = label_idx.data.iter().find(|&&l| l > 9) {
         bail!("{}: label {bad} is not a digit", labels.display());
     }
-    let images = image_idx.data.iter().map(|&p| p as f32 / 255.0).collect();
+    // Collected straight into the split's shared buffer: the training set is 188 MB of f32, and a
+    // copy of it is as many fresh pages again.
+    let images: Arc<[f32]> = image_idx.data.iter().map(|&p| p as f32 / 255.0).collect();
     Ok(Split::new(images, label_idx.data))
 }
 

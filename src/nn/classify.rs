@@ -404,7 +404,8 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let device = Device::flex().autodiff();
         let mut rng = SeededRng::seed_from_u64(3);
-        let images = (0..30 * PIXELS).map(|_| if rng.random_bool(0.2) { rng.random::<f32>() } else { 0.0 }).collect();
+        let images: Vec<f32> =
+            (0..30 * PIXELS).map(|_| if rng.random_bool(0.2) { rng.random::<f32>() } else { 0.0 }).collect();
         let split = Split::new(images, (0..30).map(|i| (i % 10) as u8).collect());
         let data = DeviceSplit::new(&split, &device);
         let run = |evaluate_every: usize, stop_at_train_accuracy: Option<f64>| {
@@ -448,7 +449,8 @@ mod tests {
         use crate::nn::{Activation, Init, Mlp};
         use rand::{Rng, SeedableRng};
         let mut rng = SeededRng::seed_from_u64(5);
-        let images = (0..45 * PIXELS).map(|_| if rng.random_bool(0.3) { rng.random::<f32>() } else { 0.0 }).collect();
+        let images: Vec<f32> =
+            (0..45 * PIXELS).map(|_| if rng.random_bool(0.3) { rng.random::<f32>() } else { 0.0 }).collect();
         let split = Split::new(images, (0..45).map(|i| (i * 7 % 10) as u8).collect());
         let data = DeviceSplit::new(&split, &device);
         // 45 images in batches of 10: four full steps and a short one per epoch.
