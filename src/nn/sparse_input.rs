@@ -461,6 +461,16 @@ mod kernel {
     }
 
     impl Kernel {
+        /// Every kernel this CPU can run, narrowest first (the tests compare them).
+        #[cfg(test)]
+        fn on_this_cpu() -> Vec<Kernel> {
+            match Kernel::best() {
+                Kernel::Avx512 => vec![Kernel::Portable, Kernel::Avx2, Kernel::Avx512],
+                Kernel::Avx2 => vec![Kernel::Portable, Kernel::Avx2],
+                Kernel::Portable => vec![Kernel::Portable],
+            }
+        }
+
         fn best() -> Kernel {
             match crate::nn::VectorIsa::chosen() {
                 #[cfg(target_arch = "x86_64")]
@@ -517,11 +527,7 @@ mod kernel {
             accumulate_on(&list, &dense, width, &mut out, kernel);
             out
         };
-        let kernels = match Kernel::best() {
-            Kernel::Avx512 => vec![Kernel::Portable, Kernel::Avx2, Kernel::Avx512],
-            Kernel::Avx2 => vec![Kernel::Portable, Kernel::Avx2],
-            Kernel::Portable => vec![Kernel::Portable],
-        };
+        let kernels = Kernel::on_this_cpu();
         kernels.into_iter().map(run).collect()
     }
 
@@ -892,11 +898,7 @@ mod kernel {
             .collect();
         let grad: Vec<f32> = (0..n * width).map(|e| ((e * 37) % 101) as f32 / 50.0 - 1.0).collect();
         let list = SparseRows::from_dense(&x, n, k, count_nonzero(&x, Kernel::Portable), Kernel::Portable);
-        let kernels = match Kernel::best() {
-            Kernel::Avx512 => vec![Kernel::Portable, Kernel::Avx2, Kernel::Avx512],
-            Kernel::Avx2 => vec![Kernel::Portable, Kernel::Avx2],
-            Kernel::Portable => vec![Kernel::Portable],
-        };
+        let kernels = Kernel::on_this_cpu();
         kernels.into_iter().map(|kernel| weight_grad_on(&list, &grad, width, kernel)).collect()
     }
 
@@ -1039,15 +1041,20 @@ mod tests {
     fn the_portable_loop_agrees_with_the_vector_kernels_which_agree_bit_for_bit() {
         for width in [3, 17, 64, 139, 272, 400] {
             let paths = kernel::every_path(width);
-            let portable = &paths[0];
-            assert!(portable.iter().any(|&v| v != 0.5));
-            for vector in &paths[1..] {
-                assert_close(portable, vector, "portable vs vector");
-            }
-            if let [_, avx2, avx512] = &paths[..] {
-                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(avx2), bits(avx512), "width {width}");
-            }
+            assert!(paths[0].iter().any(|&v| v != 0.5));
+            assert_paths_agree(&paths, &format!("width {width}"));
+        }
+    }
+
+    /// Results of the portable loop, then AVX2, then AVX-512 (those this CPU has): the vector
+    /// ones agree with the portable one up to rounding, and with each other bit for bit.
+    fn assert_paths_agree(paths: &[Vec<f32>], what: &str) {
+        for vector in &paths[1..] {
+            assert_close(&paths[0], vector, &format!("{what}: portable vs vector"));
+        }
+        if let [_, avx2, avx512] = paths {
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(avx2), bits(avx512), "{what}");
         }
     }
 
@@ -1059,16 +1066,9 @@ mod tests {
         for k in [31, 40] {
             for width in [3, 17, 139, 272] {
                 let paths = kernel::every_weight_grad_path(k, width);
-                let portable = &paths[0];
-                assert!(portable.iter().any(|&v| v != 0.0));
-                assert!(portable[4 * width..6 * width].iter().all(|&v| v == 0.0), "empty inputs, no gradient");
-                for vector in &paths[1..] {
-                    assert_close(portable, vector, "portable vs vector");
-                }
-                if let [_, avx2, avx512] = &paths[..] {
-                    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-                    assert_eq!(bits(avx2), bits(avx512), "{k} inputs, width {width}");
-                }
+                assert!(paths[0].iter().any(|&v| v != 0.0));
+                assert!(paths[0][4 * width..6 * width].iter().all(|&v| v == 0.0), "empty inputs, no gradient");
+                assert_paths_agree(&paths, &format!("{k} inputs, width {width}"));
             }
         }
     }
