@@ -843,12 +843,14 @@ mod tests {
 
     static STARTED_AFTER_FETCH: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-    /// The fetch takes 30 ms; cheap stages note their start 20 ms late (so that a stage the
-    /// scheduler started before them is noted first whatever the threads do) and run 60 ms more.
+    /// The fetch takes 50 ms; cheap stages note their start 20 ms late (so that a stage the
+    /// scheduler started before them is noted first whatever the threads do) and run 400 ms more,
+    /// so that the last cheap ones start long after the dear one: on a loaded shared host a
+    /// thread can wait tens of milliseconds for a core, and with 60 ms the order was once wrong.
     fn note_start_after_fetch(ctx: &StageContext) -> Result<()> {
         let cheap = ctx.stage.id.contains("cheap");
         let delay = if ctx.stage.id.contains("fetch") {
-            30
+            50
         } else if cheap {
             20
         } else {
@@ -857,7 +859,7 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(delay));
         STARTED_AFTER_FETCH.lock().unwrap().push(ctx.stage.id.clone());
         if cheap {
-            std::thread::sleep(std::time::Duration::from_millis(60));
+            std::thread::sleep(std::time::Duration::from_millis(400));
         }
         write_own_id(ctx)
     }
