@@ -333,7 +333,9 @@ mod kernel {
         y: Vec<f32>,
     }
 
-    widest_vectors!(fn forward_chunk_widest => forward_chunk(d: &Dims, chunk: ForwardChunk<'_>, scratch: &mut ForwardScratch));
+    widest_vectors!(
+        fn forward_chunk_widest => forward_chunk(d: &Dims, chunk: ForwardChunk<'_>, scratch: &mut ForwardScratch)
+    );
 
     /// The forward pass of a chunk: unfolded, multiplied, pooled. Inlined into each instruction
     /// set's variant ([`forward_chunk_widest`]).

@@ -42,17 +42,26 @@ pub struct Adam {
     layout: HashMap<ParamId, Range<usize>>,
     /// Created at the first step, when the flat size is known.
     moments: Option<AdamMoments<1>>,
+    /// Whether the parameters step in their own buffers ([`updates_in_place`]), decided at the
+    /// first step from the module's device (a visit of the whole module, not repeated).
+    in_place: Option<bool>,
 }
 
 impl Adam {
     pub fn new(weight_decay: f32) -> Adam {
-        Adam { weight_decay, layout: HashMap::new(), moments: None }
+        Adam { weight_decay, layout: HashMap::new(), moments: None, in_place: None }
     }
 
     /// One update of every parameter of `module` that has a gradient in `grads`.
     pub fn step<M: Module>(&mut self, lr: f64, module: M, grads: GradientsParams) -> M {
-        let Some(device) = module.devices().into_iter().next() else { return module };
-        self.step_by(updates_in_place(&device), lr, module, grads)
+        let in_place = match self.in_place {
+            Some(in_place) => in_place,
+            None => {
+                let Some(device) = module.devices().into_iter().next() else { return module };
+                *self.in_place.insert(updates_in_place(&device))
+            }
+        };
+        self.step_by(in_place, lr, module, grads)
     }
 
     /// [`Adam::step`], each parameter in its own buffer (`in_place`) or through the flat
@@ -113,7 +122,7 @@ impl Adam {
             let n = s.m.len();
             AdamMoments::from_host(s, [n], device)
         });
-        Adam { weight_decay, layout: HashMap::new(), moments }
+        Adam { weight_decay, layout: HashMap::new(), moments, in_place: None }
     }
 }
 

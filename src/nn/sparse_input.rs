@@ -464,15 +464,15 @@ mod kernel {
         /// Every kernel this CPU can run, narrowest first (the tests compare them).
         #[cfg(test)]
         fn on_this_cpu() -> Vec<Kernel> {
-            match Kernel::best() {
-                Kernel::Avx512 => vec![Kernel::Portable, Kernel::Avx2, Kernel::Avx512],
-                Kernel::Avx2 => vec![Kernel::Portable, Kernel::Avx2],
-                Kernel::Portable => vec![Kernel::Portable],
-            }
+            crate::nn::VectorIsa::available().into_iter().map(Kernel::for_isa).collect()
         }
 
         fn best() -> Kernel {
-            match crate::nn::VectorIsa::chosen() {
+            Kernel::for_isa(crate::nn::VectorIsa::chosen())
+        }
+
+        fn for_isa(isa: crate::nn::VectorIsa) -> Kernel {
+            match isa {
                 #[cfg(target_arch = "x86_64")]
                 crate::nn::VectorIsa::Avx512 => Kernel::Avx512,
                 #[cfg(target_arch = "x86_64")]
