@@ -71,6 +71,7 @@ PY
 }
 
 python="$(bash bench/torch-python.sh)"
+preload="$([ -n "$python" ] && bash bench/torch-preload.sh "$python" || true)"
 if [ -z "${TABLE_ONLY:-}" ]; then
   for round in $(seq 1 "$rounds"); do
     echo "round $round of $rounds: ours, repro run -j $jobs, empty cache ..." >&2
@@ -82,7 +83,7 @@ if [ -z "${TABLE_ONLY:-}" ]; then
       : > "$ws/pytorch.$round.tsv"
     else
       echo "round $round of $rounds: PyTorch, bench/pytorch/study.py, $jobs workers ..." >&2
-      (cd bench/pytorch && "$python" -W ignore study.py "$MNIST_MIRROR" "$ws/artifacts" --workers "$jobs") > "$ws/pytorch.$round.tsv"
+      (cd bench/pytorch && env ${preload:+LD_PRELOAD="$preload"} "$python" -W ignore study.py "$MNIST_MIRROR" "$ws/artifacts" --workers "$jobs") > "$ws/pytorch.$round.tsv"
     fi
   done
 fi

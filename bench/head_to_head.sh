@@ -22,7 +22,8 @@ else
 fi
 python="$(bash bench/torch-python.sh)"
 if [ -n "$python" ]; then
-  "$python" bench/pytorch/workloads.py "$mnist" cpu 2>/dev/null > "$out/pytorch.tsv"
+  preload="$(bash bench/torch-preload.sh "$python")"
+  env ${preload:+LD_PRELOAD="$preload"} "$python" bench/pytorch/workloads.py "$mnist" cpu 2>/dev/null > "$out/pytorch.tsv"
 else
   : > "$out/pytorch.tsv"
 fi

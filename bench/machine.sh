@@ -17,5 +17,9 @@ echo "vector features: ${have:-unknown}"
 echo "memory: $(free -g 2>/dev/null | awk '/^Mem:/ {print $2 " GiB"}')"
 echo "kernel: $(uname -r); rustc: $(rustc --version 2>/dev/null | cut -d' ' -f2)"
 python="$(bash bench/torch-python.sh)"
-[ -n "$python" ] && echo "torch: $("$python" -c 'import torch; print(torch.__version__, "(" + torch.backends.cpu.get_cpu_capability() + ")")' 2>/dev/null)"
+if [ -n "$python" ]; then
+  echo "torch: $("$python" -c 'import torch; print(torch.__version__, "(" + torch.backends.cpu.get_cpu_capability() + ")")' 2>/dev/null)"
+  preload="$(bash bench/torch-preload.sh "$python")"
+  [ -n "$preload" ] && echo "torch's MKL: told the CPU is Intel's (bench/torch-preload.sh), so it picks its kernels by the CPU's features"
+fi
 exit 0
