@@ -457,6 +457,8 @@ mod kernel {
         let b = dx.len() / d.image();
         let mut planes = vec![0.0f32; d.sub_planes() * q];
         let sources = d.sub_plane_offsets();
+        #[cfg(target_arch = "x86_64")]
+        let gathered = d.w <= wide::MAX_WIDTH && crate::nn::VectorIsa::chosen() == crate::nn::VectorIsa::Avx512;
         for (bi, image) in dx.chunks_exact_mut(d.image()).enumerate() {
             planes.fill(0.0);
             for (r, sources) in sources.iter().enumerate() {
@@ -465,11 +467,80 @@ mod kernel {
                     sub.iter_mut().zip(src).for_each(|(acc, v)| *acc += v);
                 }
             }
+            #[cfg(target_arch = "x86_64")]
+            if gathered {
+                // SAFETY: the CPU has AVX-512F (chosen above) and the image is at most MAX_WIDTH wide.
+                unsafe { wide::gather_sub_planes(&planes, d, image) };
+                continue;
+            }
             for (i, sub) in planes.chunks_exact(q).enumerate() {
                 let (c, a, e) = d.sub_plane(i);
                 let plane = &mut image[c * d.h * d.w..][..d.h * d.w];
                 for (pi, src) in sub.chunks_exact(d.wp()).enumerate() {
                     add_to_every_other(&mut plane[(2 * pi + a) * d.w + e..], src);
+                }
+            }
+        }
+    }
+
+    /// [`col2im`]'s spreading of the sub-planes onto the image, gathered per image row on
+    /// AVX-512. Spreading sub-plane after sub-plane adds short runs (four values in the study's
+    /// second layers) one column apart onto the same rows, and each add's load waits for the
+    /// overlapping store before it. Here each row of the image is summed in two registers, one
+    /// per column parity, from the sub-plane rows that reach it, each loaded (under a mask)
+    /// already shifted to its columns, and stored once. A pixel receives the same terms in the
+    /// same order as from the spreading (sub-planes in their order, rows of a sub-plane reach
+    /// distinct image rows), starting from +0.0 as the zeroed image does; lanes outside a run
+    /// add +0.0, which changes no sum that starts from +0.0 (only -0.0 + -0.0 is -0.0). So the
+    /// bits are the spreading's (tested against it).
+    #[cfg(target_arch = "x86_64")]
+    mod wide {
+        use super::Dims;
+        use std::arch::x86_64::*;
+
+        /// The widest image handled: two column parities of eight lanes each fill a register.
+        pub const MAX_WIDTH: usize = 16;
+
+        /// Writes every pixel of `image` (`[C, H, W]`, W at most [`MAX_WIDTH`]) from the
+        /// image's summed sub-planes `planes` (as [`Dims::sub_plane_offsets`] lays them out).
+        ///
+        /// # Safety
+        /// The CPU must have AVX-512F.
+        #[target_feature(enable = "avx512f")]
+        pub unsafe fn gather_sub_planes(planes: &[f32], d: &Dims, image: &mut [f32]) {
+            let (k, hp, wp, q) = (d.k, d.hp(), d.wp(), d.q());
+            let side = k + 1;
+            assert!(d.w <= MAX_WIDTH && planes.len() == d.sub_planes() * q && image.len() == d.image());
+            // Lane 2j of a row takes lane j of the even columns' sum, lane 2j + 1 lane j of the odd ones'.
+            let interleave = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            let run: __mmask16 = (1u16 << wp) - 1;
+            let row_mask: __mmask16 = ((1u32 << d.w) - 1) as __mmask16;
+            for c in 0..d.c {
+                for y in 0..d.h {
+                    let (parity, half) = (y % 2, y / 2);
+                    let (mut even, mut odd) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+                    for a in (parity..=k).step_by(2) {
+                        // Row pi of sub-plane (c, a, e) lands on image row 2 * pi + a.
+                        let Some(pi) = half.checked_sub(a / 2).filter(|&pi| pi < hp) else { continue };
+                        let rows = &planes[(c * side + a) * side * q + pi * wp..];
+                        for e in 0..=k {
+                            // Sub-plane (c, a, e)'s row pi, its value j at column 2 * (j + e / 2) + e % 2.
+                            let shift = e / 2;
+                            let from = rows[e * q..][..wp].as_ptr().wrapping_sub(shift);
+                            // SAFETY: the mask selects lanes shift..shift + wp, which read the
+                            // run's wp values (in bounds above); masked lanes are not read.
+                            let v = unsafe { _mm512_maskz_loadu_ps(run << shift, from) };
+                            if e % 2 == 0 {
+                                even = _mm512_add_ps(even, v);
+                            } else {
+                                odd = _mm512_add_ps(odd, v);
+                            }
+                        }
+                    }
+                    let row = _mm512_permutex2var_ps(even, interleave, odd);
+                    let at = &mut image[(c * d.h + y) * d.w..][..d.w];
+                    // SAFETY: the mask selects the row's d.w lanes, in bounds above.
+                    unsafe { _mm512_mask_storeu_ps(at.as_mut_ptr(), row_mask, row) };
                 }
             }
         }
@@ -858,20 +929,30 @@ mod tests {
     }
 
     /// The kernels compiled for each instruction set this CPU has give the same bits: output and
-    /// all three gradients, on a batch of several chunks.
+    /// all three gradients, on a batch of several chunks, on odd sizes, and on the study's second
+    /// layers (12x12 inputs, kernels 4 and 5), where the input gradient is gathered per row on
+    /// AVX-512 and spread sub-plane by sub-plane otherwise.
     #[test]
     fn every_instruction_set_gives_the_same_bits() {
         use crate::nn::{VectorIsa, with_vector_ceiling};
         let device = Device::flex().autodiff();
-        let case = Case::new([7, 4, 16, 16], [6, 4, 5, 5]);
         let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let run = |isa| one.install(|| with_vector_ceiling(isa, || case.run(conv_relu_pool, &device)));
-        let reference = run(VectorIsa::Baseline);
-        assert!(reference[2].iter().any(|&v| v != 0.0), "a weight gradient to compare");
-        for isa in VectorIsa::available() {
-            let bits =
-                |values: &[Vec<f32>; 4]| values.each_ref().map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
-            assert_eq!(bits(&run(isa)), bits(&reference), "{isa:?}");
+        let bits =
+            |values: &[Vec<f32>; 4]| values.each_ref().map(|v| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>());
+        for (x_shape, w_shape) in [
+            ([7, 4, 16, 16], [6, 4, 5, 5]),
+            ([3, 2, 9, 8], [4, 2, 3, 3]),
+            ([5, 10, 12, 12], [20, 10, 4, 4]),
+            ([5, 10, 12, 12], [15, 10, 5, 5]),
+        ] {
+            let case = Case::new(x_shape, w_shape);
+            let run = |isa| one.install(|| with_vector_ceiling(isa, || case.run(conv_relu_pool, &device)));
+            let reference = run(VectorIsa::Baseline);
+            assert!(reference[1].iter().any(|&v| v != 0.0), "an input gradient to compare");
+            assert!(reference[2].iter().any(|&v| v != 0.0), "a weight gradient to compare");
+            for isa in VectorIsa::available() {
+                assert_eq!(bits(&run(isa)), bits(&reference), "{isa:?}, x {x_shape:?}, weight {w_shape:?}");
+            }
         }
     }
 
