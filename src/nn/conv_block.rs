@@ -188,10 +188,14 @@ mod kernel {
                 })
                 .collect()
         }
-        /// [`Dims::slot_sources`] in an image's sub-planes, one after another.
-        fn sub_plane_offsets(&self) -> Vec<[usize; 4]> {
+        /// Where sub-plane (c, a, e) starts in an image's sub-planes, one after another.
+        fn sub_plane_start(&self, c: usize, a: usize, e: usize) -> usize {
             let side = self.k + 1;
-            self.slot_sources(|c, a, e| ((c * side + a) * side + e) * self.q())
+            ((c * side + a) * side + e) * self.q()
+        }
+        /// [`Dims::slot_sources`] in an image's sub-planes ([`Dims::sub_plane_start`]).
+        fn sub_plane_offsets(&self) -> Vec<[usize; 4]> {
+            self.slot_sources(|c, a, e| self.sub_plane_start(c, a, e))
         }
         /// Rows of a tall sub-plane (see [`im2col`]): enough for every row offset of its parity.
         fn tall_rows(&self) -> usize {
@@ -502,14 +506,13 @@ mod kernel {
         pub const MAX_WIDTH: usize = 16;
 
         /// Writes every pixel of `image` (`[C, H, W]`, W at most [`MAX_WIDTH`]) from the
-        /// image's summed sub-planes `planes` (as [`Dims::sub_plane_offsets`] lays them out).
+        /// image's summed sub-planes `planes` (laid out as [`Dims::sub_plane_start`] says).
         ///
         /// # Safety
         /// The CPU must have AVX-512F.
         #[target_feature(enable = "avx512f")]
         pub unsafe fn gather_sub_planes(planes: &[f32], d: &Dims, image: &mut [f32]) {
             let (k, hp, wp, q) = (d.k, d.hp(), d.wp(), d.q());
-            let side = k + 1;
             assert!(d.w <= MAX_WIDTH && planes.len() == d.sub_planes() * q && image.len() == d.image());
             // Lane 2j of a row takes lane j of the even columns' sum, lane 2j + 1 lane j of the odd ones'.
             let interleave = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -522,11 +525,11 @@ mod kernel {
                     for a in (parity..=k).step_by(2) {
                         // Row pi of sub-plane (c, a, e) lands on image row 2 * pi + a.
                         let Some(pi) = half.checked_sub(a / 2).filter(|&pi| pi < hp) else { continue };
-                        let rows = &planes[(c * side + a) * side * q + pi * wp..];
                         for e in 0..=k {
                             // Sub-plane (c, a, e)'s row pi, its value j at column 2 * (j + e / 2) + e % 2.
                             let shift = e / 2;
-                            let from = rows[e * q..][..wp].as_ptr().wrapping_sub(shift);
+                            let from =
+                                planes[d.sub_plane_start(c, a, e) + pi * wp..][..wp].as_ptr().wrapping_sub(shift);
                             // SAFETY: the mask selects lanes shift..shift + wp, which read the
                             // run's wp values (in bounds above); masked lanes are not read.
                             let v = unsafe { _mm512_maskz_loadu_ps(run << shift, from) };

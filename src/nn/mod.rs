@@ -3,9 +3,9 @@
 /// `widest_vectors!(fn NAME => BODY(arg: Type, ...))` defines `NAME`, which calls `BODY` (an
 /// `#[inline(always)]` function of those arguments, returning nothing) compiled for AVX-512F or
 /// AVX2, or for the baseline, as [`VectorIsa::chosen`] picks. The binary runs on any x86-64, so
-/// the compiler's own choice is SSE2: four lanes where these CPUs have eight or sixteen. For loops whose lanes are independent (copies,
-/// comparisons, element-wise IEEE arithmetic without fused multiply-adds) the bits are the same
-/// on every variant, only faster on wider ones.
+/// the compiler's own choice is SSE2: four lanes where these CPUs have eight or sixteen. For
+/// loops whose lanes are independent (copies, comparisons, element-wise IEEE arithmetic without
+/// fused multiply-adds) the bits are the same on every variant, only faster on wider ones.
 macro_rules! widest_vectors {
     (fn $name:ident => $body:ident ($($arg:ident: $ty:ty),* $(,)?)) => {
         fn $name($($arg: $ty),*) {
