@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
 use super::graph::Graph;
-use super::store::{Record, Store};
+use super::store::{Record, Store, remove_temporaries};
 use super::{atomic, hash_file};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -35,7 +35,8 @@ impl Manifest {
 }
 
 /// Brings `dir` in line with the records of the published stages. Stages outside `selected` keep
-/// what the previous manifest said about them; files of stages that no longer exist are removed.
+/// what the previous manifest said about them; files of stages that no longer exist are removed,
+/// and so are the half-copied files a run killed here left (call under the cache lock).
 pub fn materialise(
     dir: &Path,
     store: &Store,
@@ -43,6 +44,7 @@ pub fn materialise(
     selected: &[bool],
     records: &BTreeMap<usize, Record>,
 ) -> Result<Manifest> {
+    remove_temporaries(dir)?;
     let old = Manifest::load(dir).unwrap_or_default();
     let mut new = Manifest::default();
     for (path, entry) in &old.artifacts {
@@ -108,4 +110,27 @@ pub fn check(dir: &Path) -> Result<Vec<String>> {
         }
     }
     Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_killed_half_way_on_this_host_is_cleared_and_nothing_else() {
+        let scratch = tempfile::tempdir().unwrap();
+        let store = Store::open(&scratch.path().join("cache")).unwrap();
+        let dir = scratch.path().join("artifacts");
+        let ours = atomic::temp_sibling(&dir.join("sim_functions").join("predictions_f1.png"));
+        let theirs = dir.join("sim_functions").join(".predictions_f1.png.tmp.othernode.7.0");
+        let users = dir.join("notes.txt");
+        fs::create_dir_all(ours.parent().unwrap()).unwrap();
+        for path in [&ours, &theirs, &users] {
+            fs::write(path, b"bytes").unwrap();
+        }
+        let graph = Graph::new(Vec::new()).unwrap();
+        materialise(&dir, &store, &graph, &[], &BTreeMap::new()).unwrap();
+        assert!(!ours.exists(), "a copy killed half-way here stays in artifacts/");
+        assert!(theirs.exists() && users.exists(), "another host's copy in flight, and a file of the user's");
+    }
 }

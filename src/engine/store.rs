@@ -331,8 +331,9 @@ fn remove_entry(path: &Path) -> std::io::Result<()> {
     if path.is_dir() { fs::remove_dir_all(path) } else { fs::remove_file(path) }
 }
 
-/// Removes the temporaries this host left; another host's may be in flight (a cluster job).
-fn remove_temporaries(dir: &Path) -> Result<()> {
+/// Removes the temporaries this host left below `dir`; another host's may be in flight (a cluster
+/// job). Call under the cache lock, which keeps this host's other runs out.
+pub fn remove_temporaries(dir: &Path) -> Result<()> {
     let marker = atomic::temp_marker();
     for path in walk_files(dir)? {
         if path.file_name().is_some_and(|n| n.to_string_lossy().contains(&marker)) {
