@@ -98,3 +98,27 @@ fn a_file_placed_by_hand_is_used() {
     mnist::ensure(&dir, &TEST_LABELS, &[dead_mirror()], &opts()).unwrap();
     assert!(dir.join(TEST_LABELS.name).is_file());
 }
+
+/// A run killed while writing a file leaves its temporary; the next fetch into the directory
+/// removes it, but not one whose writer is still running (a directory shared by workspaces).
+#[test]
+fn a_write_killed_half_way_is_cleared_and_one_in_flight_is_not() {
+    use repro::engine::atomic::temp_marker;
+    let server = Server::start(route(TEST_LABELS.name, Route::Body(gz(TEST_LABELS.name))));
+    let dir = scratch("killed-write");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let ended = child.id();
+    child.wait().unwrap();
+    let killed = format!(".{}{}{ended}.0", TRAIN_LABELS.name, temp_marker());
+    let in_flight = format!(".{}{}{}.0", TRAIN_LABELS.name, temp_marker(), std::process::id());
+    for name in [&killed, &in_flight] {
+        std::fs::write(dir.join(name), b"half a file").unwrap();
+    }
+    mnist::ensure(&dir, &TEST_LABELS, std::slice::from_ref(&server.base), &opts()).unwrap();
+    let mut expected = vec![in_flight, TEST_LABELS.name.to_string()];
+    expected.sort();
+    let mut left = leftovers(&dir);
+    left.sort();
+    assert_eq!(left, expected);
+}

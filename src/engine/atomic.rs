@@ -20,6 +20,29 @@ pub fn temp_marker() -> String {
     format!(".tmp.{}.", host())
 }
 
+/// Whether `name` is a temporary this host wrote ([`temp_sibling`]) for a process that has since
+/// ended, killed half-way through the write: only such a one may be removed from a directory
+/// that runs holding different locks share (another process's may be in flight).
+pub fn left_by_ended_process(name: &str) -> bool {
+    let Some((_, writer)) = name.rsplit_once(&temp_marker()) else { return false };
+    let Some(pid) = writer.split('.').next().and_then(|pid| pid.parse::<u32>().ok()) else { return false };
+    pid != std::process::id() && !process_exists(pid)
+}
+
+#[cfg(unix)]
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return true };
+    // Signal 0 delivers nothing: it asks whether the process exists (EPERM: it does, as another user's).
+    // SAFETY: kill with signal 0 has no effect on the target.
+    let delivered = unsafe { libc::kill(pid, 0) } == 0;
+    delivered || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(not(unix))]
+fn process_exists(_pid: u32) -> bool {
+    true
+}
+
 /// This machine's host name (file-name safe), read once.
 pub fn host() -> &'static str {
     static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -87,5 +110,23 @@ pub fn sync_dir(path: &Path) -> std::io::Result<()> {
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => File::open(dir)?.sync_all(),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_ended_writers_temporary_counts_as_left() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let ended = child.id();
+        child.wait().unwrap();
+        let named = |pid: u32| format!(".train-images-idx3-ubyte{}{pid}.0", temp_marker());
+        assert!(left_by_ended_process(&named(ended)), "its writer has exited");
+        assert!(!left_by_ended_process(&named(std::process::id())), "this process is writing it");
+        assert!(!left_by_ended_process(&named(1)), "a live process (init)");
+        assert!(!left_by_ended_process(&format!(".train-images-idx3-ubyte.tmp.othernode.{ended}.0")), "another host's");
+        assert!(!left_by_ended_process("train-images-idx3-ubyte"), "not a temporary");
     }
 }

@@ -218,9 +218,15 @@ impl Store {
                 remove_entry(&path).with_context(|| format!("cannot clean {}", path.display()))?;
             }
         }
-        // A checkpoint being written when the run was killed leaves its temporary.
+        // A checkpoint, record or object being written when the run was killed leaves its
+        // temporary, and so does the run log's rewrite in the store's own folder.
         for sub in ["objects", "records", "last", "checkpoints"] {
             remove_temporaries(&self.root.join(sub))?;
+        }
+        for entry in fs::read_dir(&self.root)?.flatten() {
+            if entry.file_type()?.is_file() && entry.file_name().to_string_lossy().contains(&marker) {
+                let _ = fs::remove_file(entry.path());
+            }
         }
         Ok(())
     }
@@ -384,19 +390,21 @@ mod stale_tmp_tests {
     }
 
     #[test]
-    fn a_run_clears_the_checkpoint_temporaries_this_host_left_and_nothing_else() {
+    fn a_run_clears_the_temporaries_this_host_left_and_nothing_else() {
         let scratch = tempfile::tempdir().unwrap();
         let store = Store::open(scratch.path()).unwrap();
         let dir = super::super::checkpoint::dir(scratch.path());
         fs::create_dir_all(&dir).unwrap();
-        let ours = atomic::temp_sibling(&dir.join("abcd"));
-        let theirs = dir.join(".abcd.tmp.othernode.7.0");
-        let whole = dir.join("abcd");
-        for path in [&ours, &theirs, &whole] {
+        let log = super::super::run_log::path(scratch.path());
+        // A checkpoint's save and the run log's rewrite, each killed half-way, here and elsewhere.
+        let ours = [atomic::temp_sibling(&dir.join("abcd")), atomic::temp_sibling(&log)];
+        let theirs = [dir.join(".abcd.tmp.othernode.7.0"), scratch.path().join(".runs.jsonl.tmp.othernode.7.0")];
+        let whole = [dir.join("abcd"), log];
+        for path in ours.iter().chain(&theirs).chain(&whole) {
             fs::write(path, b"state").unwrap();
         }
         store.clean_tmp().unwrap();
-        assert!(!ours.exists(), "a save killed half-way on this host");
-        assert!(theirs.exists() && whole.exists(), "another host's save in flight, and a checkpoint");
+        assert!(ours.iter().all(|p| !p.exists()), "writes killed half-way on this host");
+        assert!(theirs.iter().chain(&whole).all(|p| p.exists()), "another host's writes in flight, and whole files");
     }
 }
