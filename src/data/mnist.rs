@@ -86,7 +86,8 @@ pub fn ensure_all(dir: &Path, mirrors: &[String], opts: &FetchOptions) -> Result
 /// placed by hand in `dir` (`.gz` or not), else from `mirrors` in order (URLs or directories).
 pub fn ensure(dir: &Path, file: &MnistFile, mirrors: &[String], opts: &FetchOptions) -> Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    remove_killed_writes(dir);
+    // Writes killed half-way (tens of MB each); the folder may be shared by workspaces.
+    let _ = crate::engine::store::remove_temporaries(dir);
     let dest = dir.join(file.name);
     if let Ok(bytes) = std::fs::read(&dest) {
         if sha256_hex(&bytes) == file.sha256 {
@@ -113,18 +114,6 @@ pub fn ensure(dir: &Path, file: &MnistFile, mirrors: &[String], opts: &FetchOpti
         dir.display(),
         file.sha256
     ))
-}
-
-/// Removes the half-written files that runs killed during a write left in `dir` (tens of MB
-/// each). Only those of ended processes: `dir` may be shared by workspaces that lock different
-/// caches, and another run may be writing there now.
-fn remove_killed_writes(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        if crate::engine::atomic::left_by_ended_process(&entry.file_name().to_string_lossy()) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 fn is_url(source: &str) -> bool {

@@ -36,7 +36,7 @@ impl Manifest {
 
 /// Brings `dir` in line with the records of the published stages. Stages outside `selected` keep
 /// what the previous manifest said about them; files of stages that no longer exist are removed,
-/// and so are the half-copied files a run killed here left (call under the cache lock).
+/// and so are the half-copied files a run killed here left.
 pub fn materialise(
     dir: &Path,
     store: &Store,
@@ -121,7 +121,7 @@ mod tests {
         let scratch = tempfile::tempdir().unwrap();
         let store = Store::open(&scratch.path().join("cache")).unwrap();
         let dir = scratch.path().join("artifacts");
-        let ours = atomic::temp_sibling(&dir.join("sim_functions").join("predictions_f1.png"));
+        let ours = atomic::temp_sibling_of_ended_process(&dir.join("sim_functions").join("predictions_f1.png"));
         let theirs = dir.join("sim_functions").join(".predictions_f1.png.tmp.othernode.7.0");
         let users = dir.join("notes.txt");
         fs::create_dir_all(ours.parent().unwrap()).unwrap();

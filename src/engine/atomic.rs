@@ -113,20 +113,30 @@ pub fn sync_dir(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// A temporary name beside `path` as a process of this host that has since ended would have
+/// left it, for tests of the sweeps.
+#[cfg(test)]
+pub fn temp_sibling_of_ended_process(path: &Path) -> PathBuf {
+    let mut child = std::process::Command::new("true").spawn().expect("`true` runs");
+    let ended = child.id();
+    child.wait().expect("`true` ends");
+    let name = path.file_name().map(|s| s.to_string_lossy()).unwrap_or_default();
+    path.with_file_name(format!(".{name}{}{ended}.0", temp_marker()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn only_an_ended_writers_temporary_counts_as_left() {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let ended = child.id();
-        child.wait().unwrap();
+        let left = temp_sibling_of_ended_process(Path::new("train-images-idx3-ubyte"));
+        let left = left.to_string_lossy().to_string();
+        assert!(left_by_ended_process(&left), "its writer has exited");
         let named = |pid: u32| format!(".train-images-idx3-ubyte{}{pid}.0", temp_marker());
-        assert!(left_by_ended_process(&named(ended)), "its writer has exited");
         assert!(!left_by_ended_process(&named(std::process::id())), "this process is writing it");
         assert!(!left_by_ended_process(&named(1)), "a live process (init)");
-        assert!(!left_by_ended_process(&format!(".train-images-idx3-ubyte.tmp.othernode.{ended}.0")), "another host's");
+        assert!(!left_by_ended_process(&left.replace(&temp_marker(), ".tmp.othernode.")), "another host's");
         assert!(!left_by_ended_process("train-images-idx3-ubyte"), "not a temporary");
     }
 }

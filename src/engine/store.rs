@@ -218,14 +218,16 @@ impl Store {
                 remove_entry(&path).with_context(|| format!("cannot clean {}", path.display()))?;
             }
         }
-        // A checkpoint, record or object being written when the run was killed leaves its
-        // temporary, and so does the run log's rewrite in the store's own folder.
-        for sub in ["objects", "records", "last", "checkpoints"] {
-            remove_temporaries(&self.root.join(sub))?;
-        }
+        // Every other write killed half-way, wherever in the store: a checkpoint, record or
+        // object, the run log's rewrite, a job record of `repro submit` (which takes no lock).
         for entry in fs::read_dir(&self.root)?.flatten() {
-            if entry.file_type()?.is_file() && entry.file_name().to_string_lossy().contains(&marker) {
-                let _ = fs::remove_file(entry.path());
+            let path = entry.path();
+            if entry.file_type()?.is_dir() {
+                if path != tmp {
+                    remove_temporaries(&path)?;
+                }
+            } else if atomic::left_by_ended_process(&entry.file_name().to_string_lossy()) {
+                let _ = fs::remove_file(&path);
             }
         }
         Ok(())
@@ -337,12 +339,13 @@ fn remove_entry(path: &Path) -> std::io::Result<()> {
     if path.is_dir() { fs::remove_dir_all(path) } else { fs::remove_file(path) }
 }
 
-/// Removes the temporaries this host left below `dir`; another host's may be in flight (a cluster
-/// job). Call under the cache lock, which keeps this host's other runs out.
+/// Removes the temporaries below `dir` that writes killed half-way left: this host's, of
+/// processes that have ended ([`atomic::left_by_ended_process`]). Another host's may be in flight
+/// (a cluster job), and so may a live process's here (one that writes without the cache lock, or
+/// shares the folder under another cache's).
 pub fn remove_temporaries(dir: &Path) -> Result<()> {
-    let marker = atomic::temp_marker();
     for path in walk_files(dir)? {
-        if path.file_name().is_some_and(|n| n.to_string_lossy().contains(&marker)) {
+        if path.file_name().is_some_and(|n| atomic::left_by_ended_process(&n.to_string_lossy())) {
             let _ = fs::remove_file(&path);
         }
     }
@@ -394,17 +397,24 @@ mod stale_tmp_tests {
         let scratch = tempfile::tempdir().unwrap();
         let store = Store::open(scratch.path()).unwrap();
         let dir = super::super::checkpoint::dir(scratch.path());
+        let jobs = scratch.path().join("jobs");
         fs::create_dir_all(&dir).unwrap();
+        fs::create_dir_all(&jobs).unwrap();
         let log = super::super::run_log::path(scratch.path());
-        // A checkpoint's save and the run log's rewrite, each killed half-way, here and elsewhere.
-        let ours = [atomic::temp_sibling(&dir.join("abcd")), atomic::temp_sibling(&log)];
+        // A checkpoint's save, the run log's rewrite and a job record's write, killed half-way
+        // here; another host's in flight; a job record being written here now (`repro submit`
+        // takes no lock); and whole files.
+        let killed =
+            [dir.join("abcd"), log.clone(), jobs.join("stage.json")].map(|p| atomic::temp_sibling_of_ended_process(&p));
         let theirs = [dir.join(".abcd.tmp.othernode.7.0"), scratch.path().join(".runs.jsonl.tmp.othernode.7.0")];
+        let in_flight = atomic::temp_sibling(&jobs.join("other.json"));
         let whole = [dir.join("abcd"), log];
-        for path in ours.iter().chain(&theirs).chain(&whole) {
+        for path in killed.iter().chain(&theirs).chain([&in_flight]).chain(&whole) {
             fs::write(path, b"state").unwrap();
         }
         store.clean_tmp().unwrap();
-        assert!(ours.iter().all(|p| !p.exists()), "writes killed half-way on this host");
-        assert!(theirs.iter().chain(&whole).all(|p| p.exists()), "another host's writes in flight, and whole files");
+        assert!(killed.iter().all(|p| !p.exists()), "writes killed half-way on this host");
+        assert!(theirs.iter().all(|p| p.exists()), "another host's writes in flight");
+        assert!(in_flight.exists() && whole.iter().all(|p| p.exists()), "a write in flight here, and whole files");
     }
 }
