@@ -56,6 +56,13 @@ pub struct RemoteSettings {
     /// Retries of a failed request, with exponential backoff, within `retry_window_s`.
     pub retries: usize,
     pub retry_window_s: f64,
+    /// Public keys (`NAME:BASE64`, as `repro keygen` prints them) whose signed records are used.
+    pub trusted_keys: Vec<String>,
+    /// Refuse records that no trusted key signed (the default). `false` takes them as found, and
+    /// every command says so: any writer of the remote then decides the results.
+    pub require_signatures: bool,
+    /// No object larger than this is fetched (MiB).
+    pub max_object_mb: u64,
 }
 
 impl Default for RemoteSettings {
@@ -72,6 +79,9 @@ impl Default for RemoteSettings {
             connect_timeout_s: 5.0,
             retries: 3,
             retry_window_s: 15.0,
+            trusted_keys: Vec::new(),
+            require_signatures: true,
+            max_object_mb: 1024,
         }
     }
 }

@@ -58,6 +58,15 @@ enum Command {
     },
     /// Upload the selected up-to-date stages' records and objects that the remote lacks.
     Push { patterns: Vec<String> },
+    /// Make an ed25519 key pair for signing records pushed to a shared remote: NAME.secret (for
+    /// pushers' REPRO_SIGNING_KEY) and NAME.public (for readers' [remote] trusted_keys).
+    Keygen {
+        /// The key's name, carried by every signature it makes (e.g. `ci-1`).
+        name: String,
+        /// Where the two files are written.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Fetch from the remote what the selected stages need (computing nothing), then materialise artifacts/.
     Pull {
         patterns: Vec<String>,
@@ -161,6 +170,7 @@ fn main() -> ExitCode {
             app::run(&ws, &RunArgs { patterns, jobs, wait, verbose, remote_read_only })
         }
         Command::Push { patterns } => app::push(&ws, &patterns),
+        Command::Keygen { name, dir } => app::keygen(&name, &dir),
         Command::Pull { patterns, verbose } => app::pull(&ws, &patterns, verbose),
         Command::Status { patterns, json } => app::status_cmd(&ws, &patterns, json).map(|_| 0),
         Command::Dag { dot, code, impact } => {

@@ -5,7 +5,7 @@ mod sharing;
 
 pub use compare::{Against, DiffArgs, diff_cmd, runs_cmd};
 
-pub use sharing::{pull, push};
+pub use sharing::{keygen, pull, push};
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -139,7 +139,15 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
     // the remote was down); the push asks before it sends. Unless the remote failed during this
     // run: it said so once, and `repro push` catches up later.
     let read_only = args.remote_read_only || plan.loaded.config.remote.read_only;
-    if let Some(remote) = opts.remote.as_deref().filter(|_| !read_only && !summary.remote_dropped) {
+    let remote = opts.remote.as_deref().filter(|_| !read_only && !summary.remote_dropped);
+    let remote = remote.filter(|remote| match remote.cannot_publish() {
+        Some(why) => {
+            eprintln!("note: nothing uploaded: {why}");
+            false
+        }
+        None => true,
+    });
+    if let Some(remote) = remote {
         let fetched: HashSet<&usize> = summary.fetched.iter().collect();
         let ours: Vec<_> =
             summary.records.iter().filter(|(i, _)| !fetched.contains(i)).map(|(_, r)| r.clone()).collect();

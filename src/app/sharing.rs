@@ -8,14 +8,17 @@ use anyhow::{Context, Result, bail};
 use super::{Plan, Workspace};
 use crate::engine::artifacts;
 use crate::engine::lock::CacheLock;
-use crate::engine::remote::{PushReport, Remote, RemoteSpec};
+use crate::engine::remote::{PushReport, Remote, RemoteSpec, SecretKey, Signer, Trust, TrustedKey};
 use crate::engine::scheduler;
 use crate::engine::status::status;
 use crate::engine::{Record, Store};
 
 /// Overrides `[remote] url` (CI keeps it in a secret).
 pub const URL_VARIABLE: &str = "REPRO_REMOTE";
-/// Signs records on push and requires valid signatures on fetch.
+/// The secret key records pushed from here are signed with (`NAME:BASE64`, or a file holding it).
+pub const SIGNING_KEY_VARIABLE: &str = "REPRO_SIGNING_KEY";
+/// The shared secret of the older HMAC mode: signs on push and is required on fetch. Whoever can
+/// check a record with it can forge one.
 pub const KEY_VARIABLE: &str = "REPRO_REMOTE_KEY";
 
 impl Plan {
@@ -35,6 +38,16 @@ impl Plan {
             (None, None) => None,
             _ => bail!("[remote]: give both access_key_id and secret_access_key, or neither"),
         };
+        let keys = settings
+            .trusted_keys
+            .iter()
+            .map(|k| TrustedKey::parse(k).with_context(|| format!("[remote] trusted_keys: `{k}`")))
+            .collect::<Result<Vec<_>>>()?;
+        let hmac = std::env::var(KEY_VARIABLE).ok().filter(|k| !k.is_empty()).map(String::into_bytes);
+        let key = match std::env::var(SIGNING_KEY_VARIABLE).ok().filter(|k| !k.trim().is_empty()) {
+            Some(text) => Some(SecretKey::parse_or_read(&text).context(SIGNING_KEY_VARIABLE)?),
+            None => None,
+        };
         let spec = RemoteSpec {
             url: url.trim().to_string(),
             endpoint: settings.endpoint.clone(),
@@ -45,10 +58,12 @@ impl Plan {
             connect_timeout: seconds(settings.connect_timeout_s, "connect_timeout_s")?,
             retries: settings.retries,
             retry_window: seconds(settings.retry_window_s, "retry_window_s")?,
-            signing_key: std::env::var(KEY_VARIABLE).ok().filter(|k| !k.is_empty()).map(String::into_bytes),
+            signer: Signer { key, hmac: hmac.clone() },
+            trust: Trust { keys, hmac, require: settings.require_signatures },
+            max_object_bytes: settings.max_object_mb.saturating_mul(1 << 20),
         };
-        let remote = Remote::open(&spec)?;
-        if let Some(note) = remote.unsigned_note() {
+        let remote = Remote::open(spec)?;
+        if let Some(note) = remote.unchecked_note() {
             eprintln!("{note}");
         }
         Ok(Some(Arc::new(remote)))
@@ -57,8 +72,13 @@ impl Plan {
 
 /// Prints what a push did; true when everything selected is on the remote now.
 pub fn report_push(remote: &Remote, report: &PushReport) -> bool {
+    let replaced = if report.replaced > 0 {
+        format!(", {} replaced (the remote's could not be used)", report.replaced)
+    } else {
+        String::new()
+    };
     println!(
-        "pushed to {}: {} record(s) published ({} object(s), {}), {} already there, {} failed",
+        "pushed to {}: {} record(s) published ({} object(s), {}){replaced}, {} already there, {} failed",
         remote.url(),
         report.published,
         report.objects,
@@ -92,7 +112,13 @@ fn require_remote(plan: &Plan) -> Result<Arc<Remote>> {
 /// `repro push`: publishes the selected stages that are up to date here and missing there.
 pub fn push(ws: &Workspace, patterns: &[String]) -> Result<i32> {
     let plan = ws.plan()?;
+    if plan.loaded.config.remote.read_only {
+        bail!("[remote] read_only = true: this workspace only fetches from the remote");
+    }
     let remote = require_remote(&plan)?;
+    if let Some(why) = remote.cannot_publish() {
+        bail!("cannot push: {why}");
+    }
     let selected = plan.graph.select(patterns)?;
     let store = Store::open_existing(&ws.cache)
         .with_context(|| format!("no cache at {}: nothing to push", ws.cache.display()))?;
@@ -130,4 +156,40 @@ pub fn pull(ws: &Workspace, patterns: &[String], verbose: bool) -> Result<i32> {
         if summary.unavailable.is_empty() { "" } else { " (`repro run` computes them)" }
     );
     Ok(if summary.failed.is_empty() { 0 } else { 1 })
+}
+
+/// `repro keygen NAME`: a new signing key pair, written as `DIR/NAME.secret` (readable by its
+/// owner only) and `DIR/NAME.public`; never over an existing file.
+pub fn keygen(name: &str, dir: &std::path::Path) -> Result<i32> {
+    let secret = SecretKey::generate(name)?;
+    let (secret_file, public_file) = (dir.join(format!("{name}.secret")), dir.join(format!("{name}.public")));
+    for file in [&secret_file, &public_file] {
+        if file.exists() {
+            bail!("{} exists: a key is never overwritten (remove it, or choose another name)", file.display());
+        }
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_new(&secret_file, &secret.to_text(), 0o600)?;
+    write_new(&public_file, &secret.public().to_string(), 0o644)?;
+    println!(
+        "secret key: {} (give it to pushers only: {SIGNING_KEY_VARIABLE}={})",
+        secret_file.display(),
+        secret_file.display()
+    );
+    println!("public key: {}", secret.public());
+    println!("readers trust it with, in pipeline.toml:\n  [remote]\n  trusted_keys = [\"{}\"]", secret.public());
+    Ok(0)
+}
+
+/// Creates `file` (it must not exist) with `mode`, holding `text` and a newline.
+fn write_new(file: &std::path::Path, text: &str, mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(file)
+        .with_context(|| format!("cannot create {}", file.display()))?;
+    writeln!(out, "{text}").with_context(|| format!("cannot write {}", file.display()))
 }

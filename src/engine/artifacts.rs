@@ -3,13 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde::{Deserialize, Serialize};
 
 use super::graph::Graph;
 use super::store::{Record, Store, remove_temporaries};
+use super::untrusted::{check_relative_name, printable};
 use super::{atomic, hash_file};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -58,6 +59,9 @@ pub fn materialise(
         };
         for (name, obj) in &record.outputs {
             let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            if path == MANIFEST {
+                bail!("{} has an output named {MANIFEST}, which artifacts/ keeps for itself", record.stage);
+            }
             let entry = Entry {
                 blake3: obj.hash.clone(),
                 size: obj.size,
@@ -72,7 +76,9 @@ pub fn materialise(
         }
     }
     for (path, entry) in &old.artifacts {
-        if !new.artifacts.contains_key(path) {
+        // A manifest edited by hand or left by an older version: a path that would leave the
+        // folder is not ours to remove.
+        if !new.artifacts.contains_key(path) && check_relative_name(path).is_ok() {
             let file = dir.join(path);
             if file.exists() && hash_file(&file).is_ok_and(|h| h == entry.blake3) {
                 fs::remove_file(&file).with_context(|| format!("cannot remove stale artifact {}", file.display()))?;
@@ -80,7 +86,7 @@ pub fn materialise(
         }
     }
     for (path, entry) in &new.artifacts {
-        let file = dir.join(path);
+        let file = inside(dir, path)?;
         if file.exists() && hash_file(&file).is_ok_and(|h| h == entry.blake3) {
             continue;
         }
@@ -89,13 +95,28 @@ pub fn materialise(
             bail!("artifact {path} cannot be restored: object {} is gone (run `repro verify`)", entry.blake3);
         }
         atomic::copy(&object, &file).with_context(|| format!("cannot write artifact {}", file.display()))?;
-        let mut perms = fs::metadata(&file)?.permissions();
-        #[allow(clippy::permissions_set_readonly_false)]
-        perms.set_readonly(false);
-        fs::set_permissions(&file, perms)?;
     }
     atomic::write(&dir.join(MANIFEST), &serde_json::to_vec_pretty(&new)?)?;
     Ok(new)
+}
+
+/// Where the artifact `path` is written: below `dir`, and nowhere else. Records from a remote are
+/// validated before they are used; this holds whatever a record or the manifest says (defence in
+/// depth): the name is a plain relative path, and no folder on the way is a link out of `dir`.
+fn inside(dir: &Path, path: &str) -> Result<PathBuf> {
+    check_relative_name(path).map_err(|why| anyhow!("artifact name `{}` is refused: {why}", printable(path)))?;
+    let file = dir.join(path);
+    let parent = file.parent().expect("a joined name has a parent");
+    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let (root, parent) = (dir.canonicalize()?, parent.canonicalize()?);
+    if !parent.starts_with(&root) {
+        bail!("artifact `{}` would be written outside {} (through a link)", printable(path), dir.display());
+    }
+    if fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_symlink()) {
+        // The copy renames a new file over it: the link goes, its target is untouched.
+        fs::remove_file(&file)?;
+    }
+    Ok(file)
 }
 
 /// Files under `dir` that differ from the manifest (missing or altered), for CI checks.
@@ -103,6 +124,10 @@ pub fn check(dir: &Path) -> Result<Vec<String>> {
     let manifest = Manifest::load(dir).context("artifacts/manifest.json is missing or unreadable")?;
     let mut problems = Vec::new();
     for (path, entry) in &manifest.artifacts {
+        if let Err(why) = check_relative_name(path) {
+            problems.push(format!("{}: not a name below artifacts/ ({why})", printable(path)));
+            continue;
+        }
         match hash_file(&dir.join(path)) {
             Ok(h) if h == entry.blake3 => {}
             Ok(_) => problems.push(format!("{path}: content differs from the manifest")),

@@ -87,15 +87,18 @@ fn write_through_temp(path: &Path, bytes: &[u8], durable: bool) -> std::io::Resu
     result
 }
 
-/// Copies `from` to `to` atomically (same rules as [`write`]).
+/// Copies `from`'s bytes to `to` atomically (same rules as [`write`]). The copy is a new file
+/// with the mode the umask gives (0644 under the usual 022), not `from`'s: the store's read-only
+/// objects become ordinary files of the user's.
 pub fn copy(from: &Path, to: &Path) -> std::io::Result<()> {
     if let Some(dir) = to.parent() {
         fs::create_dir_all(dir)?;
     }
     let tmp = temp_sibling(to);
     let result = (|| {
-        fs::copy(from, &tmp)?;
-        File::open(&tmp)?.sync_all()?;
+        let mut file = File::create(&tmp)?;
+        std::io::copy(&mut File::open(from)?, &mut file)?;
+        file.sync_all()?;
         fs::rename(&tmp, to)?;
         sync_dir(to)
     })();

@@ -326,6 +326,17 @@ impl Graph {
         &self.deps[i]
     }
 
+    /// The outputs of stage `i` that other stages of the graph read.
+    pub fn outputs_read(&self, i: usize) -> std::collections::BTreeSet<String> {
+        let id = &self.stages[i].id;
+        self.stages
+            .iter()
+            .flat_map(|s| &s.inputs)
+            .filter(|inp| &inp.stage == id)
+            .map(|inp| inp.output.clone())
+            .collect()
+    }
+
     /// Stage indices, every stage after all of its dependencies.
     pub fn order(&self) -> &[usize] {
         &self.order

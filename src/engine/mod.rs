@@ -21,6 +21,7 @@ pub mod run_log;
 pub mod scheduler;
 pub mod status;
 pub mod store;
+pub mod untrusted;
 
 pub use graph::{Graph, InputRef, Stage, StageContext, StageKind};
 pub use key::KeyParts;

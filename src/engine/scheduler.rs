@@ -16,7 +16,7 @@ use super::key::KeyParts;
 use super::lineage;
 pub use super::placement::{Environment, Split};
 use super::progress::Reporter;
-use super::remote::{Fetched, Refusal, Remote};
+use super::remote::{Asked, Fetched, Refusal, Remote};
 use super::store::{BatchRun, Record, Store, walk_files};
 
 /// Below this expected cost (multiply-accumulates, as [`Stage::expected_cost`]) a batching group's
@@ -386,8 +386,10 @@ fn ask_remote(
         _ => unreachable!("asked stages are ready"),
     };
     let keys: Vec<String> = asking.iter().map(|&i| key_of(i)).collect();
+    let asked: Vec<Asked> =
+        asking.iter().zip(&keys).map(|(&i, key)| Asked::stage(graph, i, key, from.max_object_bytes())).collect();
     let mut served = false;
-    for (n, (i, answer)) in asking.into_iter().zip(from.fetch(store, &keys)).enumerate() {
+    for (n, (i, answer)) in asking.into_iter().zip(from.fetch(store, &asked)).enumerate() {
         let id = &graph.stage(i).id;
         match answer {
             Ok(Fetched::Served(record)) => {

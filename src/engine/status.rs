@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::graph::Graph;
 use super::key::render;
 use super::placement::Environment;
-use super::remote::Remote;
+use super::remote::{Asked, Remote};
 use super::scheduler::{input_hashes, key_parts};
 use super::store::{Record, Store};
 
@@ -158,7 +158,8 @@ pub fn status(
         if !stale {
             records.insert(i, record.expect("up to date means recorded"));
         } else if let Some(from) = remote {
-            match from.records(std::slice::from_ref(&key)).pop().expect("one answer per key") {
+            let asked = Asked::stage(graph, i, &key, from.max_object_bytes());
+            match from.records(std::slice::from_ref(&asked)).pop().expect("one answer per key") {
                 Ok(Some(Ok(found))) => {
                     reasons
                         .push(format!("the remote has it: `repro pull` or `repro run` fetches it from {}", from.url()));

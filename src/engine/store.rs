@@ -19,6 +19,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::key::KeyParts;
+use super::untrusted::{is_object_hash, printable, short};
 use super::{atomic, hash_bytes, hash_file};
 
 /// One stored output file.
@@ -74,10 +75,10 @@ impl std::fmt::Display for Damage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Damage::Missing { output, hash } => {
-                write!(f, "cached output `{output}` is missing (object {})", &hash[..12])
+                write!(f, "cached output `{}` is missing (object {})", printable(output), short(hash))
             }
             Damage::Corrupt { output, hash } => {
-                write!(f, "cached output `{output}` is corrupt (object {} fails its hash)", &hash[..12])
+                write!(f, "cached output `{}` is corrupt (object {} fails its hash)", printable(output), short(hash))
             }
         }
     }
@@ -88,6 +89,19 @@ impl std::fmt::Display for Damage {
 pub struct Problem {
     pub path: PathBuf,
     pub what: String,
+}
+
+/// A file arriving in the store ([`Store::incoming`]): removed when dropped unless adopted.
+pub struct Incoming {
+    pub path: PathBuf,
+    pub file: fs::File,
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        // After an adoption the path is gone and this does nothing.
+        let _ = fs::remove_file(&self.path);
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -114,8 +128,11 @@ impl Store {
         &self.root
     }
 
+    /// Where the object `hash` lies. Anything but a blake3 hash (a damaged record's) names a
+    /// path that is never written, so it reads as missing and never reaches outside `objects/`.
     pub fn object_path(&self, hash: &str) -> PathBuf {
-        self.root.join("objects").join(&hash[..2]).join(&hash[2..])
+        let (dir, rest) = if is_object_hash(hash) { hash.split_at(2) } else { ("00", "invalid") };
+        self.root.join("objects").join(dir).join(rest)
     }
 
     fn record_path(&self, key: &str) -> PathBuf {
@@ -134,6 +151,33 @@ impl Store {
         let stored = self.put_file(&tmp);
         let _ = fs::remove_file(&tmp);
         stored
+    }
+
+    /// A temporary file in `tmp/` for an object that arrives in pieces; removed unless adopted.
+    pub fn incoming(&self) -> Result<Incoming> {
+        let path = atomic::temp_sibling(&self.root.join("tmp").join("incoming"));
+        let file = fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+        Ok(Incoming { path, file })
+    }
+
+    /// Moves an incoming file whose blake3 the caller computed on the way in (`hash`) into the
+    /// store, without reading it again.
+    pub fn adopt(&self, incoming: Incoming, hash: &str) -> Result<()> {
+        if !is_object_hash(hash) {
+            anyhow::bail!("`{}` is not an object hash", short(hash));
+        }
+        if self.object_is_intact(hash) {
+            return Ok(());
+        }
+        incoming.file.sync_all()?;
+        let mut perms = incoming.file.metadata()?.permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(&incoming.path, perms)?;
+        let dest = self.object_path(hash);
+        fs::create_dir_all(dest.parent().unwrap())?;
+        fs::rename(&incoming.path, &dest)?;
+        atomic::sync_dir(&dest)?;
+        Ok(())
     }
 
     /// Moves a finished file into the store; returns its reference. An identical object already

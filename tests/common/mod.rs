@@ -28,7 +28,17 @@ impl Workspace {
             .current_dir(&self.dir)
             .env("CI", "1")
             .env("MNIST_MIRROR", shared_mnist())
-            .env_remove("REPRO_CODE_OVERRIDE");
+            .env_remove("REPRO_CODE_OVERRIDE")
+            .env_remove("REPRO_SIGNING_KEY")
+            .env_remove("REPRO_REMOTE_KEY");
+        // The usual umask, whatever the test runner's: the mode of written files is asserted.
+        // SAFETY: umask is async-signal-safe and touches nothing but the child's own mask.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::umask(0o022);
+                Ok(())
+            });
+        }
         cmd
     }
 
