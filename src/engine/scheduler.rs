@@ -405,7 +405,12 @@ fn ask_remote(
             Ok(Fetched::Absent) => {}
             Ok(Fetched::Refused(why)) => {
                 reporter.line(&format!("[remote]  {id}: not used, {why}; computing it"));
-                if matches!(why, Refusal::CorruptObject { .. } | Refusal::MissingObject { .. }) {
+                // A damaged object under a sound record: the push after this run uploads it again
+                // (an unusable record, it replaces anyway).
+                if matches!(
+                    why,
+                    Refusal::CorruptObject { .. } | Refusal::MissingObject { .. } | Refusal::NotAFile { .. }
+                ) {
                     summary.remote_damaged.insert(keys[n].clone());
                 }
             }

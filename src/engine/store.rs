@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::key::KeyParts;
-use super::untrusted::{is_object_hash, printable, short};
+use super::untrusted::{check_relative_name, is_object_hash, printable, short};
 use super::{atomic, hash_bytes, hash_file};
 
 /// One stored output file.
@@ -315,11 +315,29 @@ impl Store {
                 match ok {
                     None => problems.push(Problem { path, what: "record is unreadable".into() }),
                     Some(rec) => {
+                        if rec.outputs.is_empty() {
+                            problems
+                                .push(Problem { path: path.clone(), what: format!("{} has no outputs", rec.stage) });
+                        }
                         for (output, obj) in &rec.outputs {
+                            if let Err(why) = check_relative_name(output) {
+                                problems.push(Problem {
+                                    path: path.clone(),
+                                    what: format!(
+                                        "output `{}` of {}: not a plain name ({why})",
+                                        printable(output),
+                                        rec.stage
+                                    ),
+                                });
+                            }
                             if !self.object_path(&obj.hash).exists() {
                                 problems.push(Problem {
                                     path: path.clone(),
-                                    what: format!("output `{output}` of {} points to a missing object", rec.stage),
+                                    what: format!(
+                                        "output `{}` of {} points to a missing object",
+                                        printable(output),
+                                        rec.stage
+                                    ),
                                 });
                             }
                         }
@@ -420,6 +438,29 @@ pub fn walk_files(dir: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod stale_tmp_tests {
     use super::*;
+
+    #[test]
+    fn verify_names_records_without_outputs_or_with_names_that_leave_their_folder() {
+        let scratch = tempfile::tempdir().unwrap();
+        let store = Store::open(scratch.path()).unwrap();
+        let object = store.put_bytes(b"bytes").unwrap();
+        let record = |key: &str, outputs: &[&str]| -> Record {
+            serde_json::from_value(serde_json::json!({
+                "key": key, "stage": format!("s{key}"), "kind": "k", "seconds": 0.0, "backend": "flex", "device": "cpu",
+                "outputs": outputs.iter().map(|n| (n.to_string(), object.clone())).collect::<BTreeMap<_, _>>(),
+                "parts": {"kind": "k", "code": {}, "params": {}, "inputs": {}, "env": {}},
+            }))
+            .unwrap()
+        };
+        for r in [record("1", &[]), record("2", &["../evil.sh"]), record("3", &["fine.csv"])] {
+            store.commit(&r).unwrap();
+        }
+        let (_, problems) = store.verify().unwrap();
+        let what: Vec<&str> = problems.iter().map(|p| p.what.as_str()).collect();
+        assert_eq!(what.len(), 2, "{what:?}");
+        assert!(what.contains(&"s1 has no outputs"), "{what:?}");
+        assert!(what.iter().any(|w| w.starts_with("output `../evil.sh` of s2: not a plain name")), "{what:?}");
+    }
 
     #[test]
     fn only_scratch_older_than_the_limit_goes() {
