@@ -61,12 +61,17 @@ pub struct Table {
 
 /// Writes float columns as CSV (for per-epoch curves written by training stages).
 pub fn write_columns(path: &Path, columns: &[(&str, &[f32])]) -> Result<()> {
-    let cols: Vec<Column> = columns.iter().map(|(name, values)| Column::new((*name).into(), values.to_vec())).collect();
-    let mut t = Table { df: DataFrame::new_infer_height(cols)? };
-    t.write_csv(path)
+    Table::from_columns(columns)?.write_csv(path)
 }
 
 impl Table {
+    /// A table of float columns of one length.
+    pub fn from_columns(columns: &[(&str, &[f32])]) -> Result<Table> {
+        let cols: Vec<Column> =
+            columns.iter().map(|(name, values)| Column::new((*name).into(), values.to_vec())).collect();
+        Ok(Table { df: DataFrame::new_infer_height(cols)? })
+    }
+
     pub fn read_csv(path: &Path) -> Result<Table> {
         let df = CsvReadOptions::default()
             .with_has_header(true)

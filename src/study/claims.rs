@@ -178,19 +178,27 @@ pub const CLAIMS: [Spec; 12] = [
         id: "C1",
         experiment: "sim_functions",
         claim: "On f1 the deepest model (M1) converges fastest.",
-        check: "Epochs until the seed-mean training loss first reaches θ, the lowest loss every model reaches; \
-                confirmed if M1 gets there first.",
-        seeds: Seeds::SeedMean,
-        evaluate: |ev| measured(ev.table("sim_functions", "loss_curves.csv")?, deep_converges_fastest),
+        check: "Per seed: epochs until each model's training loss first reaches θ, the lowest loss every model of \
+                that seed reaches (a run that stopped holds its final loss); a seed holds if M1 gets there first.",
+        seeds: Seeds::PerSeed,
+        evaluate: |ev| {
+            measured(ev.table("sim_functions", "convergence.csv")?, |t| {
+                by_seed(&t.filter_eq("function", "f1")?, deep_converges_fastest)
+            })
+        },
     },
     Spec {
         id: "C2",
         experiment: "sim_functions",
         claim: "On f1, after the first 1000 epochs the shallow model (M3) has the highest loss at every epoch.",
-        check: "Share of epochs ≥ 1000 (where all three models still train) at which M3's seed-mean loss is the \
-                highest; confirmed at ≥ 99 %.",
-        seeds: Seeds::SeedMean,
-        evaluate: |ev| measured(ev.table("sim_functions", "loss_curves.csv")?, |c| shallow_highest_after(c, 1000.0)),
+        check: "Per seed: share of epochs ≥ 1000 at which M3's loss is above every other model's (a run that \
+                stopped holds its final loss); a seed holds at ≥ 99 %.",
+        seeds: Seeds::PerSeed,
+        evaluate: |ev| {
+            measured(ev.table("sim_functions", "convergence.csv")?, |t| {
+                by_seed(&t.filter_eq("function", "f1")?, shallow_highest_late)
+            })
+        },
     },
     Spec {
         id: "C3",
@@ -348,27 +356,6 @@ pub fn section(inputs_of: &dyn Fn(&str) -> BTreeMap<String, PathBuf>, config: &C
     Ok(s)
 }
 
-/// One model's curve: (model, epochs, seed-mean losses).
-type Curve = (String, Vec<f64>, Vec<f64>);
-
-/// Per model of function `f`, models in the table's order.
-fn curves_of(curves: &Table, f: &str) -> Result<Vec<Curve>> {
-    let f_rows = curves.filter_eq("function", f)?;
-    let mut models: Vec<String> = Vec::new();
-    for m in f_rows.strings("model")? {
-        if !models.contains(&m) {
-            models.push(m);
-        }
-    }
-    models
-        .into_iter()
-        .map(|m| {
-            let t = f_rows.filter_eq("model", &m)?;
-            Ok((m, t.floats("epoch")?, t.floats("mean")?))
-        })
-        .collect()
-}
-
 /// Mean of `value` per distinct `key`, keys in order of first appearance.
 fn means_by(table: &Table, key: &str, value: &str) -> Result<Vec<(String, f64)>> {
     let (keys, values) = (table.strings(key)?, table.floats(value)?);
@@ -386,62 +373,31 @@ fn upper(model: &str) -> String {
     model.to_uppercase()
 }
 
-/// C1.
-pub fn deep_converges_fastest(curves: &Table) -> Result<Finding> {
-    let models = curves_of(curves, "f1")?;
-    if models.len() < 2 || !models.iter().any(|(m, ..)| m == "m1") {
+/// C1, on rows of `convergence.csv` (one function; one seed, or several averaged).
+pub fn deep_converges_fastest(convergence: &Table) -> Result<Finding> {
+    let reach = means_by(convergence, "model", "epochs_to_theta")?;
+    let Some(&(_, m1)) = reach.iter().find(|(m, _)| m == "m1") else {
+        return Ok(finding(Verdict::NotMeasured, "needs M1 and another model on f1"));
+    };
+    if reach.len() < 2 {
         return Ok(finding(Verdict::NotMeasured, "needs M1 and another model on f1"));
     }
-    let theta = models.iter().map(|(_, _, l)| l.iter().cloned().fold(f64::INFINITY, f64::min)).fold(0.0, f64::max);
-    let reach: Vec<(String, f64)> = models
-        .iter()
-        .map(|(m, e, l)| (m.clone(), e[l.iter().position(|&v| v <= theta).expect("the minimum reaches θ")] + 1.0))
-        .collect();
-    let m1 = reach.iter().find(|(m, _)| m == "m1").unwrap().1;
     let fastest = reach.iter().all(|(m, e)| m == "m1" || m1 < *e);
-    let listed: Vec<String> = reach.iter().map(|(m, e)| format!("{} {e}", upper(m))).collect();
+    let theta = mean(&convergence.floats("theta")?);
+    let listed: Vec<String> = reach.iter().map(|(m, e)| format!("{} {e:.0}", upper(m))).collect();
     Ok(finding(Verdict::from(fastest), format!("θ = {}; epochs to reach it: {}", num(theta), listed.join(", "))))
 }
 
-/// C2.
-pub fn shallow_highest_after(curves: &Table, from_epoch: f64) -> Result<Finding> {
-    let models = curves_of(curves, "f1")?;
-    let Some((_, e3, l3)) = models.iter().find(|(m, ..)| m == "m3") else {
+/// C2, on rows of `convergence.csv` (one function; one seed, or several averaged).
+pub fn shallow_highest_late(convergence: &Table) -> Result<Finding> {
+    let shares = means_by(convergence, "model", "highest_share_late")?;
+    let Some(&(_, share)) = shares.iter().find(|(m, _)| m == "m3") else {
         return Ok(finding(Verdict::NotMeasured, "needs M3 and another model on f1"));
     };
-    if models.len() < 2 {
-        return Ok(finding(Verdict::NotMeasured, "needs M3 and another model on f1"));
+    if shares.len() < 2 || share.is_nan() {
+        return Ok(finding(Verdict::NotMeasured, "needs M3 and another model on f1, trained past epoch 1000"));
     }
-    let (mut epochs, mut highest) = (0usize, 0usize);
-    for (k, &epoch) in e3.iter().enumerate() {
-        if epoch < from_epoch {
-            continue;
-        }
-        let others: Option<Vec<f64>> = models
-            .iter()
-            .filter(|(m, ..)| m != "m3")
-            .map(|(_, e, l)| e.iter().position(|&x| x == epoch).map(|p| l[p]))
-            .collect();
-        let Some(others) = others else { continue };
-        epochs += 1;
-        if others.iter().all(|&o| l3[k] > o) {
-            highest += 1;
-        }
-    }
-    if epochs == 0 {
-        let last = models.iter().map(|(_, e, _)| e.last().copied().unwrap_or(0.0)).fold(f64::INFINITY, f64::min);
-        return Ok(finding(
-            Verdict::NotMeasured,
-            format!(
-                "no epoch ≥ {from_epoch} with every model still training (the shortest curve ends at epoch {last})"
-            ),
-        ));
-    }
-    let share = highest as f64 / epochs as f64;
-    Ok(finding(
-        Verdict::from(share >= 0.99),
-        format!("M3 highest at {highest} of {epochs} epochs ≥ {from_epoch} ({:.1} %)", 100.0 * share),
-    ))
+    Ok(finding(Verdict::from(share >= 0.99), format!("M3 highest at {:.1} % of epochs ≥ 1000", 100.0 * share)))
 }
 
 /// C3.
@@ -739,51 +695,51 @@ mod tests {
         Table::from_rows(names, rows.into_iter()).unwrap()
     }
 
-    /// f1 loss curves: model -> loss at epoch e.
-    type LossAt = fn(f64) -> f64;
-
-    fn curves(models: &[(&str, LossAt)], epochs: usize) -> Table {
-        let mut rows = Vec::new();
-        for (m, loss) in models {
-            for e in 0..epochs {
-                let l = loss(e as f64);
-                rows.push(vec![
-                    "f1".into(),
-                    (*m).into(),
-                    (e as f64).into(),
-                    l.into(),
-                    l.into(),
-                    l.into(),
-                    Cell::Int(1),
-                ]);
-            }
-        }
-        table(&["function", "model", "epoch", "mean", "min", "max", "n"], rows)
+    /// f1 rows of `convergence.csv`: (model, seed, epochs to θ, late share highest).
+    fn convergence(rows: &[(&str, i64, f64, f64)]) -> Table {
+        let rows = rows.iter().map(|&(m, seed, reach, share)| {
+            vec!["f1".into(), m.into(), Cell::Int(seed), 0.02.into(), reach.into(), share.into()]
+        });
+        table(&["function", "model", "seed", "theta", "epochs_to_theta", "highest_share_late"], rows.collect())
     }
 
     #[test]
-    fn c1_compares_epochs_to_the_common_level() {
-        let fast_m1 = curves(&[("m1", |e| 1.0 / (1.0 + e)), ("m3", |e| 2.0 / (1.0 + e))], 100);
+    fn c1_compares_epochs_to_the_common_level_seed_by_seed() {
+        let fast_m1 = convergence(&[("m1", 0, 50.0, 0.0), ("m3", 0, 100.0, 1.0)]);
         let f = deep_converges_fastest(&fast_m1).unwrap();
-        // θ = M3's best, 2/100 = 0.02: M1 reaches it at epoch index 49 (1/50), M3 at 99.
         assert_eq!(f.verdict, Verdict::Confirmed, "{}", f.measurement);
         assert!(f.measurement.contains("M1 50, M3 100"), "{}", f.measurement);
-        let slow_m1 = curves(&[("m1", |e| 3.0 / (1.0 + e)), ("m3", |e| 1.0 / (1.0 + e))], 100);
+        let slow_m1 = convergence(&[("m1", 0, 300.0, 0.0), ("m3", 0, 100.0, 1.0)]);
         assert_eq!(deep_converges_fastest(&slow_m1).unwrap().verdict, Verdict::NotConfirmed);
+        // Two of three seeds is not the agreement the rule asks for; three of three is.
+        let seeds = |m1_third: f64| {
+            convergence(&[
+                ("m1", 0, 50.0, 0.0),
+                ("m3", 0, 100.0, 1.0),
+                ("m1", 1, 60.0, 0.0),
+                ("m3", 1, 100.0, 1.0),
+                ("m1", 2, m1_third, 0.0),
+                ("m3", 2, 100.0, 1.0),
+            ])
+        };
+        let split = by_seed(&seeds(150.0), deep_converges_fastest).unwrap();
+        assert_eq!(split.verdict, Verdict::Inconclusive, "{}", split.measurement);
+        assert!(split.measurement.starts_with("holds for 2 of 3 seeds (seeds 0, 1)"), "{}", split.measurement);
+        assert_eq!(by_seed(&seeds(70.0), deep_converges_fastest).unwrap().verdict, Verdict::Confirmed);
     }
 
     #[test]
     fn c2_needs_epochs_past_the_threshold() {
-        let m3_worst = curves(&[("m1", |_| 0.1), ("m2", |_| 0.2), ("m3", |_| 0.3)], 1200);
-        let f = shallow_highest_after(&m3_worst, 1000.0).unwrap();
+        let m3_worst = convergence(&[("m1", 0, 1.0, 0.0), ("m2", 0, 1.0, 0.0), ("m3", 0, 1.0, 1.0)]);
+        let f = shallow_highest_late(&m3_worst).unwrap();
         assert_eq!(f.verdict, Verdict::Confirmed);
-        assert!(f.measurement.contains("200 of 200"), "{}", f.measurement);
-        let crossing = curves(&[("m1", |e| if e < 1100.0 { 0.1 } else { 0.5 }), ("m3", |_| 0.3)], 1200);
-        let f = shallow_highest_after(&crossing, 1000.0).unwrap();
+        assert!(f.measurement.contains("100.0 %"), "{}", f.measurement);
+        let crossing = convergence(&[("m1", 0, 1.0, 0.5), ("m3", 0, 1.0, 0.5)]);
+        let f = shallow_highest_late(&crossing).unwrap();
         assert_eq!(f.verdict, Verdict::NotConfirmed);
-        assert!(f.measurement.contains("100 of 200 epochs ≥ 1000 (50.0 %)"), "{}", f.measurement);
-        let short = curves(&[("m1", |_| 0.1), ("m3", |_| 0.3)], 300);
-        assert_eq!(shallow_highest_after(&short, 1000.0).unwrap().verdict, Verdict::NotMeasured);
+        assert!(f.measurement.contains("M3 highest at 50.0 % of epochs ≥ 1000"), "{}", f.measurement);
+        let short = convergence(&[("m1", 0, 1.0, f64::NAN), ("m3", 0, 1.0, f64::NAN)]);
+        assert_eq!(shallow_highest_late(&short).unwrap().verdict, Verdict::NotMeasured);
     }
 
     #[test]
