@@ -306,3 +306,31 @@ fn dag_says_which_files_enter_each_key_and_what_an_edit_reruns() {
     let conv = line("src/nn/conv_block.rs").expect("listed");
     assert!(conv.trim_start().starts_with("1  ") && conv.ends_with("(report)"), "{conv}");
 }
+
+/// `claims.csv` is the report's claims table as data: the same claims in the same order with the
+/// same verdicts, and the seeds' outcomes of the claims checked seed by seed.
+#[test]
+fn the_claims_table_is_data_and_matches_the_report() {
+    let ws = Workspace::new("claims-csv", &small_config(60));
+    ws.run(&[]);
+    let claims = repro::analysis::Table::read_csv(&ws.path("artifacts/claims.csv")).unwrap();
+    let (ids, verdicts) = (claims.strings("id").unwrap(), claims.strings("verdict").unwrap());
+    let report = std::fs::read_to_string(ws.path("artifacts/report.md")).unwrap();
+    let rows: Vec<(String, String)> = report
+        .lines()
+        .filter(|l| l.starts_with("| C"))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
+            (cells[0].to_string(), cells.last().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(rows.len(), 12, "{report}");
+    assert_eq!(rows, ids.into_iter().zip(verdicts).collect::<Vec<_>>());
+    // C1 is checked seed by seed on the two seeds of this configuration.
+    let per_seed = claims.strings("per_seed").unwrap();
+    assert!(per_seed[0].starts_with("0:") && per_seed[0].contains(" 1:"), "{per_seed:?}");
+    let header = claims.column_names();
+    for column in ["id", "experiment", "verdict", "seeds", "per_seed", "margin", "margin_low", "margin_high"] {
+        assert!(header.iter().any(|c| c == column), "claims.csv lacks {column}: {header:?}");
+    }
+}

@@ -7,10 +7,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::analysis::Table;
 use crate::analysis::format_float as num;
 use crate::analysis::format_setting;
-use crate::analysis::stats::{mean, spearman};
+use crate::analysis::stats::{mean, mean_interval, spearman};
+use crate::analysis::{Cell, Table};
 use crate::config::Config;
 use crate::report::Section;
 
@@ -50,6 +50,8 @@ pub struct Spec {
     pub experiment: &'static str,
     pub claim: &'static str,
     pub check: &'static str,
+    /// What the margin measures, in which units (empty where the check has none).
+    pub margin: &'static str,
     pub seeds: Seeds,
     pub evaluate: fn(&Evidence) -> Result<Finding>,
 }
@@ -83,12 +85,14 @@ impl Seeds {
     }
 }
 
-/// How [`combine`] decides, as the claims section states it.
+/// How [`by_seed`] decides, as the claims section states it.
 pub fn per_seed_rule() -> String {
     format!(
         "A claim checked seed by seed is confirmed when it holds for at least {:.0} % of the seeds that measured it \
          (and at least {MIN_SEEDS} did), not confirmed when it fails for at least {:.0} %, and inconclusive otherwise: \
-         with fewer seeds a difference cannot be told from seed-to-seed spread.",
+         with fewer seeds a difference cannot be told from seed-to-seed spread. Beside the verdict stands the claim's \
+         margin (how far each seed's data lie past the check's threshold, above 0 where it holds, in the units the claim \
+         names): its mean over the seeds and the 95 % Student-t interval of that mean.",
         100.0 * SETTLED,
         100.0 * SETTLED
     )
@@ -108,8 +112,9 @@ pub fn combine(held: usize, failed: usize) -> Verdict {
     }
 }
 
-/// `check` on each seed's rows of `summary` alone, combined: the verdict is what the seeds agree
-/// on, the measurement says how many held and what the seed means show.
+/// `check` on each seed's rows of `summary` alone, combined by [`per_seed_rule`]: by the interval
+/// of the seeds' margins where the check gives one, else by how many seeds agree. The measurement
+/// says how many held, the margin and its interval, and what all seeds together show.
 pub fn by_seed(summary: &Table, check: impl Fn(&Table) -> Result<Finding>) -> Result<Finding> {
     let pooled = check(summary)?;
     if matches!(pooled.verdict, Verdict::NotMeasured | Verdict::NotTestable) {
@@ -122,19 +127,36 @@ pub fn by_seed(summary: &Table, check: impl Fn(&Table) -> Result<Finding>) -> Re
     let mut outcomes = Vec::new();
     for seed in &seeds {
         let rows = if seed.is_empty() { summary.clone() } else { summary.filter_eq("seed", seed)? };
-        outcomes.push((seed, check(&rows)?.verdict));
+        let found = check(&rows)?;
+        outcomes.push(SeedOutcome { seed: seed.clone(), verdict: found.verdict, margin: found.margin });
     }
-    let held: Vec<&str> = outcomes.iter().filter(|o| o.1 == Verdict::Confirmed).map(|o| o.0.as_str()).collect();
-    let failed = outcomes.iter().filter(|o| o.1 == Verdict::NotConfirmed).count();
-    let n = held.len() + failed;
+    let decided: Vec<&SeedOutcome> =
+        outcomes.iter().filter(|o| matches!(o.verdict, Verdict::Confirmed | Verdict::NotConfirmed)).collect();
+    let held: Vec<&str> = decided.iter().filter(|o| o.verdict == Verdict::Confirmed).map(|o| o.seed.as_str()).collect();
+    let n = decided.len();
     let mut text = format!("holds for {} of {n} seed{}", held.len(), if n == 1 { "" } else { "s" });
-    if !held.is_empty() && failed > 0 {
+    if !held.is_empty() && held.len() < n {
         text.push_str(&format!(" (seeds {})", held.join(", ")));
     }
     if n < MIN_SEEDS {
         text.push_str(&format!(", fewer than {MIN_SEEDS}: the seed-to-seed spread is unknown"));
     }
-    Ok(finding(combine(held.len(), failed), format!("{text}; all seeds together: {}", pooled.measurement)))
+    let margins: Option<Vec<f64>> = decided.iter().map(|o| o.margin).collect();
+    let (margin, interval) = match margins.as_deref() {
+        Some([]) | None => (None, None),
+        Some(margins) => match mean_interval(margins) {
+            Some((m, lo, hi)) => {
+                text.push_str(&format!("; margin {} [{}, {}]", num(m), num(lo), num(hi)));
+                (Some(m), Some((lo, hi)))
+            }
+            None => {
+                text.push_str(&format!("; margin {}", num(margins[0])));
+                (Some(margins[0]), None)
+            }
+        },
+    };
+    let text = format!("{text}; all seeds together: {}", pooled.measurement);
+    Ok(Finding { verdict: combine(held.len(), n - held.len()), measurement: text, margin, seeds: outcomes, interval })
 }
 
 /// What a claim is checked against: this run's tables and settings.
@@ -163,14 +185,34 @@ fn not_configured() -> Finding {
 }
 
 /// What our tables say about a claim.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Finding {
     pub verdict: Verdict,
     pub measurement: String,
+    /// How far the data lie past the check's threshold, in the units its spec's `margin` names:
+    /// above 0 where the claim holds. For a claim checked seed by seed, the seeds' mean.
+    pub margin: Option<f64>,
+    /// Claims checked seed by seed: each seed's outcome.
+    pub seeds: Vec<SeedOutcome>,
+    /// Claims checked seed by seed: the 95 % Student-t interval of the mean margin (low, high).
+    pub interval: Option<(f64, f64)>,
+}
+
+/// One seed's outcome of a claim checked seed by seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedOutcome {
+    pub seed: String,
+    pub verdict: Verdict,
+    pub margin: Option<f64>,
 }
 
 fn finding(verdict: Verdict, measurement: impl Into<String>) -> Finding {
-    Finding { verdict, measurement: measurement.into() }
+    Finding { verdict, measurement: measurement.into(), margin: None, seeds: Vec::new(), interval: None }
+}
+
+/// A finding with its margin (`holds` decides, as the check states it; the margin says by how much).
+fn checked(holds: bool, margin: f64, measurement: impl Into<String>) -> Finding {
+    Finding { margin: margin.is_finite().then_some(margin), ..finding(Verdict::from(holds), measurement) }
 }
 
 pub const CLAIMS: [Spec; 12] = [
@@ -180,6 +222,7 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "On f1 the deepest model (M1) converges fastest.",
         check: "Per seed: epochs until each model's training loss first reaches θ, the lowest loss every model of \
                 that seed reaches (a run that stopped holds its final loss); a seed holds if M1 gets there first.",
+        margin: "epochs by which M1 reaches θ before the next-fastest model",
         seeds: Seeds::PerSeed,
         evaluate: |ev| {
             measured(ev.table("sim_functions", "convergence.csv")?, |t| {
@@ -193,6 +236,7 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "On f1, after the first 1000 epochs the shallow model (M3) has the highest loss at every epoch.",
         check: "Per seed: share of epochs ≥ 1000 at which M3's loss is above every other model's (a run that \
                 stopped holds its final loss); a seed holds at ≥ 99 %.",
+        margin: "M3's late share highest, minus 0.99",
         seeds: Seeds::PerSeed,
         evaluate: |ev| {
             measured(ev.table("sim_functions", "convergence.csv")?, |t| {
@@ -205,6 +249,7 @@ pub const CLAIMS: [Spec; 12] = [
         experiment: "sim_functions",
         claim: "On f2 all three models hit the epoch cap without converging.",
         check: "Every f2 run trains to max_epochs without meeting the stopping rule.",
+        margin: "",
         seeds: Seeds::EveryRun,
         evaluate: |ev| match (ev.table("sim_functions", "summary.csv")?, &ev.config.experiments.sim_functions) {
             (Some(summary), Some(s)) => f2_hits_cap(&summary, s.max_epochs),
@@ -217,6 +262,7 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "On f2 deeper models make smaller errors near the ends of the x range.",
         check: "MSE of the seed-mean prediction on the outer 10 % of the x range at each end; confirmed if the error \
                 falls with depth (M1 < M2 < M3).",
+        margin: "",
         seeds: Seeds::SeedMean,
         evaluate: |ev| measured(ev.table("sim_functions", "predictions.csv")?, deeper_better_at_edges),
     },
@@ -225,6 +271,7 @@ pub const CLAIMS: [Spec; 12] = [
         experiment: "mnist_cnn",
         claim: "CNN1 beats CNN2 in loss (and accuracy).",
         check: "Final full-set test loss and accuracy, mean over seeds; confirmed if CNN1 is better on both.",
+        margin: "the smaller of CNN1's relative reductions of test loss and of test error against CNN2",
         seeds: Seeds::PerSeed,
         evaluate: |ev| measured(ev.table("mnist_cnn", "summary.csv")?, |t| by_seed(t, cnn1_beats_cnn2)),
     },
@@ -235,6 +282,7 @@ pub const CLAIMS: [Spec; 12] = [
         check: "Per live seed, in epochs 200-300: a rise of the gradient norm by ≥ 20 % over its running minimum, \
                 where the loss slope over the next 50 epochs differs from the previous 50 by ≥ 2×; a seed holds if it \
                 shows both (only the shape is checkable); dead seeds are left out.",
+        margin: "",
         seeds: Seeds::PerSeed,
         evaluate: |ev| match (ev.table("grad_norm", "curves.csv")?, ev.table("grad_norm", "summary.csv")?) {
             (Some(curves), Some(summary)) => norm_rises_near_250(&curves, &summary),
@@ -247,6 +295,7 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "With random labels the training loss becomes low while the test loss stays much higher.",
         check: "Final full-set losses, mean over seeds; confirmed if training loss < ln(10)/4 ≈ 0.58 (a quarter of \
                 chance level) and test loss ≥ 3× the training loss.",
+        margin: "the smaller of 1 − training loss / (ln(10)/4) and test loss / (3 × training loss) − 1",
         seeds: Seeds::PerSeed,
         evaluate: |ev| measured(ev.table("random_labels", "summary.csv")?, |t| by_seed(t, memorises)),
     },
@@ -256,6 +305,7 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "The train-test gap (loss and accuracy) grows with the number of parameters.",
         check: "Spearman ρ of the final gap (test − train loss; train − test accuracy) against the parameter count; \
                 confirmed if ρ ≥ 0.5 for both.",
+        margin: "the smaller of the two ρ, minus 0.5",
         seeds: Seeds::PerSeed,
         evaluate: |ev| measured(ev.table("params_generalization", "summary.csv")?, |t| by_seed(t, gap_grows)),
     },
@@ -265,6 +315,7 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "Past some size, more parameters barely improve test accuracy.",
         check: "Test-accuracy gain over the last two doublings of parameters (largest model vs the largest one with \
                 ≤ ¼ of its parameters); confirmed if below 1 percentage point.",
+        margin: "1 minus the gain in points",
         seeds: Seeds::PerSeed,
         evaluate: |ev| measured(ev.table("params_generalization", "summary.csv")?, |t| by_seed(t, saturates)),
     },
@@ -273,6 +324,7 @@ pub const CLAIMS: [Spec; 12] = [
         experiment: "sensitivity",
         claim: "Batch sizes between 10 and 1000 give the best results.",
         check: "The batch size with the best final test accuracy; confirmed if it lies in [10, 1000].",
+        margin: "points by which the best batch size in [10, 1000] beats the best outside it",
         seeds: Seeds::PerSeed,
         evaluate: |ev| measured(ev.table("sensitivity", "summary.csv")?, |t| by_seed(t, best_batch)),
     },
@@ -282,6 +334,7 @@ pub const CLAIMS: [Spec; 12] = [
         claim: "Sensitivity trends with batch size (the report does not say which way).",
         check: "Spearman ρ of sensitivity against batch size; a trend if |ρ| ≥ 0.7. Its direction cannot be checked \
                 against the report, which states none.",
+        margin: "|ρ| − 0.7",
         seeds: Seeds::PerSeed,
         evaluate: |ev| measured(ev.table("sensitivity", "summary.csv")?, |t| by_seed(t, sensitivity_trend)),
     },
@@ -292,6 +345,7 @@ pub const CLAIMS: [Spec; 12] = [
                 notebook performed none.)",
         check: "Nothing to confirm; we report what the real interpolation shows: the loss barrier between the two \
                 minima and how fast the loss rises beyond each.",
+        margin: "",
         seeds: Seeds::Unused,
         evaluate: |ev| {
             let batches = ev.config.experiments.interpolation.as_ref().map_or([64, 1024], |s| s.batch_sizes);
@@ -309,8 +363,8 @@ pub fn findings(table: &TableOf, config: &Config) -> Result<Vec<Finding>> {
     CLAIMS.iter().map(|c| (c.evaluate)(&evidence)).collect()
 }
 
-/// The claims section, from the report inputs of each experiment.
-pub fn section(inputs_of: &dyn Fn(&str) -> BTreeMap<String, PathBuf>, config: &Config) -> Result<Section> {
+/// Every claim's finding (in [`CLAIMS`] order), from the report inputs of each experiment.
+pub fn evaluate(inputs_of: &dyn Fn(&str) -> BTreeMap<String, PathBuf>, config: &Config) -> Result<Vec<Finding>> {
     let table: &TableOf = &|id, name| {
         let inputs = inputs_of(id);
         if inputs.is_empty() {
@@ -318,7 +372,36 @@ pub fn section(inputs_of: &dyn Fn(&str) -> BTreeMap<String, PathBuf>, config: &C
         }
         Ok(Some(Table::read_csv(crate::report::input(&inputs, name)?)?))
     };
-    let findings = findings(table, config)?;
+    findings(table, config)
+}
+
+/// The claims as data (`claims.csv`): one row per claim, in [`CLAIMS`] order, with what the
+/// report's table says and the seeds' outcomes, for scripts and CI that read verdicts.
+pub fn table(findings: &[Finding]) -> Result<Table> {
+    let rows: Vec<(&Spec, &Finding)> = CLAIMS.iter().zip(findings).collect();
+    let optional = |v: Option<f64>| v.map_or(Cell::Str(String::new()), Cell::Float);
+    Table::from_records(
+        &rows,
+        &[
+            ("id", &|(c, _)| c.id.into()),
+            ("experiment", &|(c, _)| c.experiment.into()),
+            ("verdict", &|(_, f)| f.verdict.label().into()),
+            ("seeds", &|(_, f)| (f.seeds.len() as u64).into()),
+            ("per_seed", &|(_, f)| {
+                let each: Vec<String> = f.seeds.iter().map(|o| format!("{}:{}", o.seed, o.verdict.label())).collect();
+                each.join(" ").into()
+            }),
+            ("margin", &|(_, f)| optional(f.margin)),
+            ("margin_low", &|(_, f)| optional(f.interval.map(|i| i.0))),
+            ("margin_high", &|(_, f)| optional(f.interval.map(|i| i.1))),
+            ("margin_units", &|(c, _)| c.margin.into()),
+            ("measurement", &|(_, f)| f.measurement.as_str().into()),
+        ],
+    )
+}
+
+/// The claims section of the report.
+pub fn section(findings: &[Finding]) -> Section {
     let mut s = Section::new("claims", "Claims of the original report, checked");
     let counts = |v: Verdict| findings.iter().filter(|f| f.verdict == v).count();
     s.text(format!(
@@ -335,25 +418,29 @@ pub fn section(inputs_of: &dyn Fn(&str) -> BTreeMap<String, PathBuf>, config: &C
     s.text(per_seed_rule());
     let rows = CLAIMS
         .iter()
-        .zip(&findings)
+        .zip(findings)
         .map(|(c, f)| {
+            let margin = match (f.margin, f.interval) {
+                (Some(m), Some((lo, hi))) => format!("{} [{}, {}]", num(m), num(lo), num(hi)),
+                (Some(m), None) => num(m),
+                _ => String::new(),
+            };
+            let units = if c.margin.is_empty() { String::new() } else { format!(" Margin: {}.", c.margin) };
             vec![
                 c.id.to_string(),
                 format!("`{}`", c.experiment),
                 c.claim.to_string(),
-                format!("{} {}", c.check, c.seeds.text()).trim_end().to_string(),
+                format!("{}{units} {}", c.check, c.seeds.text()).trim_end().to_string(),
                 f.measurement.clone(),
+                margin,
                 f.verdict.label().to_string(),
             ]
         })
         .collect();
-    s.rows(
-        "Claims",
-        ["id", "experiment", "claim of the original", "check", "our measurement", "verdict"].map(String::from).to_vec(),
-        rows,
-        false,
-    );
-    Ok(s)
+    let header =
+        ["id", "experiment", "claim of the original", "check", "our measurement", "margin (95 % interval)", "verdict"];
+    s.rows("Claims", header.map(String::from).to_vec(), rows, false);
+    s
 }
 
 /// Mean of `value` per distinct `key`, keys in order of first appearance.
@@ -382,10 +469,10 @@ pub fn deep_converges_fastest(convergence: &Table) -> Result<Finding> {
     if reach.len() < 2 {
         return Ok(finding(Verdict::NotMeasured, "needs M1 and another model on f1"));
     }
-    let fastest = reach.iter().all(|(m, e)| m == "m1" || m1 < *e);
+    let next = reach.iter().filter(|(m, _)| m != "m1").map(|(_, e)| *e).fold(f64::INFINITY, f64::min);
     let theta = mean(&convergence.floats("theta")?);
     let listed: Vec<String> = reach.iter().map(|(m, e)| format!("{} {e:.0}", upper(m))).collect();
-    Ok(finding(Verdict::from(fastest), format!("θ = {}; epochs to reach it: {}", num(theta), listed.join(", "))))
+    Ok(checked(m1 < next, next - m1, format!("θ = {}; epochs to reach it: {}", num(theta), listed.join(", "))))
 }
 
 /// C2, on rows of `convergence.csv` (one function; one seed, or several averaged).
@@ -397,7 +484,7 @@ pub fn shallow_highest_late(convergence: &Table) -> Result<Finding> {
     if shares.len() < 2 || share.is_nan() {
         return Ok(finding(Verdict::NotMeasured, "needs M3 and another model on f1, trained past epoch 1000"));
     }
-    Ok(finding(Verdict::from(share >= 0.99), format!("M3 highest at {:.1} % of epochs ≥ 1000", 100.0 * share)))
+    Ok(checked(share >= 0.99, share - 0.99, format!("M3 highest at {:.1} % of epochs ≥ 1000", 100.0 * share)))
 }
 
 /// C3.
@@ -462,8 +549,10 @@ pub fn cnn1_beats_cnn2(summary: &Table) -> Result<Finding> {
         return Ok(finding(Verdict::NotMeasured, "needs CNN1 and CNN2"));
     };
     let pct = |v: f64| format!("{:.2} %", 100.0 * v);
-    Ok(finding(
-        Verdict::from(l1 < l2 && a1 > a2),
+    let margin = ((l2 - l1) / l2).min((a1 - a2) / (1.0 - a2));
+    Ok(checked(
+        l1 < l2 && a1 > a2,
+        margin,
         format!(
             "test loss CNN1 {} vs CNN2 {}, test accuracy {} vs {}; train loss {} vs {}, train accuracy {} vs {}",
             num(l1),
@@ -531,8 +620,10 @@ pub fn memorises(summary: &Table) -> Result<Finding> {
     let (train, test) = (mean(&summary.floats("train_loss")?), mean(&summary.floats("test_loss")?));
     let acc = mean(&summary.floats("train_acc")?);
     let low = train < 10f64.ln() / 4.0;
-    Ok(finding(
-        Verdict::from(low && test >= 3.0 * train),
+    let margin = (1.0 - train / (10f64.ln() / 4.0)).min(test / (3.0 * train) - 1.0);
+    Ok(checked(
+        low && test >= 3.0 * train,
+        margin,
         format!(
             "training loss {} (training accuracy {:.1} % on random labels), test loss {} ({:.1}× the training loss)",
             num(train),
@@ -555,8 +646,10 @@ pub fn gap_grows(summary: &Table) -> Result<Finding> {
     let (rl, ra) = (spearman(&p, &loss_gap), spearman(&p, &acc_gap));
     let show = |r: Option<f64>| r.map_or("undefined".to_string(), |r| format!("{r:.2}"));
     let holds = rl.is_some_and(|r| r >= 0.5) && ra.is_some_and(|r| r >= 0.5);
-    Ok(finding(
-        Verdict::from(holds),
+    let margin = rl.zip(ra).map_or(f64::NAN, |(l, a)| l.min(a) - 0.5);
+    Ok(checked(
+        holds,
+        margin,
         format!(
             "ρ(loss gap, params) = {}, ρ(accuracy gap, params) = {} over {} sizes; loss gap {} → {}, accuracy gap {:.2} → \
              {:.2} points from {} to {} parameters",
@@ -583,8 +676,9 @@ pub fn saturates(summary: &Table) -> Result<Finding> {
     let gain = 100.0 * (acc_largest.unwrap() - quarter.1[0]);
     let first = &models[0];
     let early = models.iter().find(|m| m.0 >= 4.0 * first.0).map(|m| 100.0 * (m.1[0] - first.1[0]));
-    Ok(finding(
-        Verdict::from(gain < 1.0),
+    Ok(checked(
+        gain < 1.0,
+        1.0 - gain,
         format!(
             "test accuracy {:.2} % at {} parameters vs {:.2} % at {}: {gain:+.2} points over the last two doublings{}",
             100.0 * acc_largest.unwrap(),
@@ -604,8 +698,13 @@ pub fn best_batch(summary: &Table) -> Result<Finding> {
     };
     let b: f64 = batch.parse()?;
     let listed: Vec<String> = models.iter().map(|(b, a)| format!("{b}: {:.2} %", 100.0 * a)).collect();
-    Ok(finding(
-        Verdict::from((10.0..=1000.0).contains(&b)),
+    let within = |b: &str| b.parse::<f64>().is_ok_and(|b| (10.0..=1000.0).contains(&b));
+    let best_of = |inside: bool| {
+        models.iter().filter(|(b, _)| within(b) == inside).map(|(_, a)| *a).fold(f64::NEG_INFINITY, f64::max)
+    };
+    Ok(checked(
+        (10.0..=1000.0).contains(&b),
+        100.0 * (best_of(true) - best_of(false)),
         format!("best test accuracy at batch {batch} ({:.2} %); {}", 100.0 * acc, listed.join(", ")),
     ))
 }
@@ -622,8 +721,9 @@ pub fn sensitivity_trend(summary: &Table) -> Result<Finding> {
         batches.iter().zip(&sens).min_by(|a, b| a.0.total_cmp(b.0)).unwrap(),
         batches.iter().zip(&sens).max_by(|a, b| a.0.total_cmp(b.0)).unwrap(),
     );
-    Ok(finding(
-        Verdict::from(rho.abs() >= 0.7),
+    Ok(checked(
+        rho.abs() >= 0.7,
+        rho.abs() - 0.7,
         format!(
             "ρ = {rho:.2}: sensitivity {direction} with batch size ({} at batch {}, {} at batch {})",
             num(*lo.1),
@@ -670,7 +770,6 @@ pub fn interpolation_shows(curve: &Table, [b1, b2]: [usize; 2]) -> Result<Findin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analysis::Cell;
 
     #[test]
     fn claims_are_numbered_in_order_and_name_registered_experiments() {
@@ -885,12 +984,21 @@ mod tests {
         let mixed = sweep(&[(0, 5, 0.95), (0, 25, 0.96), (1, 5, 0.97), (1, 25, 0.96), (2, 5, 0.94), (2, 25, 0.95)]);
         let f = by_seed(&mixed, best_batch).unwrap();
         assert_eq!(f.verdict, Verdict::Inconclusive);
+        // Margins (points by which the best size in [10, 1000] beats the best outside): +1, −1, +1;
+        // mean 1/3, sd 2/√3, so the interval is 1/3 ± 4.303 · (2/√3) / √3.
         assert!(
-            f.measurement
-                .starts_with("holds for 2 of 3 seeds (seeds 0, 2); all seeds together: best test accuracy at batch 25"),
+            f.measurement.starts_with(
+                "holds for 2 of 3 seeds (seeds 0, 2); margin 0.3333 [-2.535, 3.202]; all seeds together: best test \
+                 accuracy at batch 25"
+            ),
             "{}",
             f.measurement
         );
+        let (lo, hi) = f.interval.unwrap();
+        assert!((f.margin.unwrap() - 1.0 / 3.0).abs() < 1e-9);
+        assert!((hi - 1.0 / 3.0 - 4.303 * 2.0 / 3.0).abs() < 1e-9 && (1.0 / 3.0 - lo - (hi - 1.0 / 3.0)).abs() < 1e-9);
+        let outcomes: Vec<(&str, Verdict)> = f.seeds.iter().map(|o| (o.seed.as_str(), o.verdict)).collect();
+        assert_eq!(outcomes, [("0", Verdict::Confirmed), ("1", Verdict::NotConfirmed), ("2", Verdict::Confirmed)]);
         let agreed = sweep(&[(0, 5, 0.95), (0, 25, 0.96), (1, 5, 0.94), (1, 25, 0.96), (2, 5, 0.94), (2, 25, 0.95)]);
         assert_eq!(by_seed(&agreed, best_batch).unwrap().verdict, Verdict::Confirmed);
         // One seed: its outcome is shown, the verdict is not settled.

@@ -87,8 +87,9 @@ fn write_report(ctx: &StageContext) -> Result<()> {
         section.annotate_figures(|png| producers.get(png).and_then(|stage| figure_provenance(&lineage, stage)));
         what_ran(section, &lineage);
     }
-    let claims = claims::section(&|id| inputs.of(id), &config)?;
-    sections.insert(0, claims);
+    let findings = claims::evaluate(&|id| inputs.of(id), &config)?;
+    claims::table(&findings)?.write_csv(&ctx.output("claims.csv")?)?;
+    sections.insert(0, claims::section(&findings));
     if let Some(previous) = previous {
         let before = |id: &str| Some(inputs.of(&format!("{PREVIOUS}{id}"))).filter(|m| !m.is_empty());
         let now = |id: &str| Some(inputs.of(id)).filter(|m| !m.is_empty());
