@@ -72,7 +72,9 @@ lint:
 fmt:
 	$(CARGO) fmt
 
+# The default study's verdicts first: a code change that flips one fails here, loudly.
 bench: build
+	bash bench/verdicts.sh
 	bash bench/head_to_head.sh
 	bash bench/run.sh
 	bash bench/seeds.sh
