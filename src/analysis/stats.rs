@@ -66,14 +66,29 @@ pub fn student_t_975(df: usize) -> f64 {
     }
 }
 
+/// How many values of this `mean` and standard deviation `sd` the 95 % Student-t interval of the
+/// mean needs to exclude 0: the smallest n with t(n − 1) · sd / √n < |mean| (`None` for a zero
+/// mean, or past 1000).
+pub fn values_to_exclude_zero(mean: f64, sd: f64) -> Option<usize> {
+    if !(mean.is_finite() && sd.is_finite()) || mean == 0.0 {
+        return None;
+    }
+    (2..=1000).find(|&n| student_t_975(n - 1) * sd / (n as f64).sqrt() < mean.abs())
+}
+
+/// The sample standard deviation (n − 1 in the denominator).
+pub fn sample_sd(values: &[f64]) -> f64 {
+    let m = mean(values);
+    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() as f64 - 1.0)).sqrt()
+}
+
 /// The mean of `values` and its 95 % Student-t interval: `None` below two values.
 pub fn mean_interval(values: &[f64]) -> Option<(f64, f64, f64)> {
     let n = values.len();
     if n < 2 {
         return None;
     }
-    let m = mean(values);
-    let sd = (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+    let (m, sd) = (mean(values), sample_sd(values));
     let half = student_t_975(n - 1) * sd / (n as f64).sqrt();
     Some((m, m - half, m + half))
 }
@@ -99,6 +114,16 @@ mod tests {
         assert!((hi - m - 4.303 / 3f64.sqrt()).abs() < 1e-12 && (m - lo - (hi - m)).abs() < 1e-12);
         assert_eq!(mean_interval(&[5.0, 5.0]), Some((5.0, 5.0, 5.0)));
         assert_eq!(mean_interval(&[1.0]), None);
+    }
+
+    #[test]
+    fn seeds_to_settle_follow_the_interval() {
+        // mean 1, sd 1: n = 7 gives t(6) · 1/√7 = 2.447/2.646 = 0.925 < 1; n = 6: 2.571/2.449 = 1.05.
+        assert_eq!(values_to_exclude_zero(1.0, 1.0), Some(7));
+        assert_eq!(values_to_exclude_zero(-1.0, 1.0), Some(7), "either sign");
+        assert_eq!(values_to_exclude_zero(1.0, 0.0), Some(2));
+        assert_eq!(values_to_exclude_zero(0.0, 1.0), None);
+        assert_eq!(values_to_exclude_zero(1e-3, 1.0), None, "past 1000");
     }
 
     #[test]

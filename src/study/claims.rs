@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use crate::analysis::format_float as num;
 use crate::analysis::format_setting;
-use crate::analysis::stats::{mean, mean_interval, spearman};
+use crate::analysis::stats::{mean, mean_interval, sample_sd, spearman, values_to_exclude_zero};
 use crate::analysis::{Cell, Table};
 use crate::config::Config;
 use crate::report::Section;
@@ -147,6 +147,12 @@ pub fn by_seed(summary: &Table, check: impl Fn(&Table) -> Result<Finding>) -> Re
         Some(margins) => match mean_interval(margins) {
             Some((m, lo, hi)) => {
                 text.push_str(&format!("; margin {} [{}, {}]", num(m), num(lo), num(hi)));
+                if lo <= 0.0 && hi >= 0.0 {
+                    text.push_str(&match values_to_exclude_zero(m, sample_sd(margins)) {
+                        Some(k) => format!(" (at this spread about {k} seeds would bound it away from 0)"),
+                        None => " (at this spread no number of seeds bounds it away from 0)".to_string(),
+                    });
+                }
                 (Some(m), Some((lo, hi)))
             }
             None => {
@@ -395,6 +401,12 @@ pub fn table(findings: &[Finding]) -> Result<Table> {
             ("margin_low", &|(_, f)| optional(f.interval.map(|i| i.0))),
             ("margin_high", &|(_, f)| optional(f.interval.map(|i| i.1))),
             ("margin_units", &|(c, _)| c.margin.into()),
+            ("seeds_to_settle", &|(_, f)| {
+                let margins: Option<Vec<f64>> = f.seeds.iter().map(|o| o.margin).collect();
+                let needed =
+                    margins.filter(|m| m.len() >= 2).and_then(|m| values_to_exclude_zero(mean(&m), sample_sd(&m)));
+                needed.map_or(Cell::Str(String::new()), |n| Cell::Int(n as i64))
+            }),
             ("measurement", &|(_, f)| f.measurement.as_str().into()),
         ],
     )
@@ -988,8 +1000,8 @@ mod tests {
         // mean 1/3, sd 2/√3, so the interval is 1/3 ± 4.303 · (2/√3) / √3.
         assert!(
             f.measurement.starts_with(
-                "holds for 2 of 3 seeds (seeds 0, 2); margin 0.3333 [-2.535, 3.202]; all seeds together: best test \
-                 accuracy at batch 25"
+                "holds for 2 of 3 seeds (seeds 0, 2); margin 0.3333 [-2.535, 3.202] (at this spread about 49 seeds \
+                 would bound it away from 0); all seeds together: best test accuracy at batch 25"
             ),
             "{}",
             f.measurement
