@@ -37,11 +37,18 @@ import glob, json, sys
 ws = sys.argv[1]
 d = json.load(open(f"{ws}/verdicts.json"))
 lines = ["| claim | experiment | seeds A (pipeline.toml) | seeds B (disjoint) | same |", "|---|---|---|---|---|"]
+missing = "not in the store"
+def same(c):
+    if missing in (c["old"], c["new"]):
+        return "**not stored**"
+    return "yes" if c["old"] == c["new"] else "**no**"
 for c in d["claims"]:
-    lines.append(f"| {c['id']} | {c['experiment']} | {c['old']} | {c['new']} | {'yes' if c['old'] == c['new'] else '**no**'} |")
-same = sum(c["old"] == c["new"] for c in d["claims"])
+    lines.append(f"| {c['id']} | {c['experiment']} | {c['old']} | {c['new']} | {same(c)} |")
+agree = sum(same(c) == "yes" for c in d["claims"])
 lines.append("")
-lines.append(f"{same} of {len(d['claims'])} verdicts the same on both seed sets.")
+lines.append(f"{agree} of {len(d['claims'])} verdicts the same on both seed sets.")
+if any(same(c) == "**not stored**" for c in d["claims"]):
+    lines.append("Some sides are not in the store (was the binary rebuilt during the run?): nothing is compared there.")
 for c in d["claims"]:
     if c["old_measurement"] != c["new_measurement"]:
         lines.append(f"- {c['id']}: A: {c['old_measurement']}")
