@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Do the claims' verdicts hinge on rounding? The default study on our kernels (flex) and on
+# libtorch's CPU kernels (tch, DEVICE=cpu: another summation order in every layer), each in a
+# workspace of its own; prints the two verdict columns side by side, with each claim's margin
+# and interval on both, and writes them to WORKSPACE/verdicts.md. A verdict that moves is named.
+#
+# Usage: bash bench/rounding.sh [WORKSPACE]   (default target/bench-rounding; kept, with its caches).
+# The tch build (target/tch) and its PyTorch come from scripts/with-libtorch.sh, as `make report
+# BACKEND=tch` makes them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root="$PWD"
+ws="$(realpath -m "${1:-$root/target/bench-rounding}")"
+export MNIST_MIRROR="${MNIST_MIRROR:-$(cd .. && pwd)/shared/mnist}"
+mkdir -p "$ws/flex" "$ws/tch"
+cp "$root/pipeline.toml" "$ws/flex/" && cp "$root/pipeline.toml" "$ws/tch/"
+jobs="$(nproc)"
+TIMEFORMAT='%R s wall, %U s user'
+
+echo "flex ..." >&2
+(cd "$ws/flex" && { time "$root/target/release/repro" run -j "$jobs" > run.log 2>&1; } 2> time.log) \
+  || { tail -20 "$ws/flex/run.log"; exit 2; }
+echo "tch on the CPU ..." >&2
+[ -x "$root/target/tch/release/repro" ] || CARGO_TARGET_DIR=target/tch bash scripts/with-libtorch.sh cargo build --release --features tch
+(cd "$ws/tch" && { time bash "$root/scripts/with-libtorch.sh" "$root/target/tch/release/repro" run -j "$jobs" \
+  -s pipeline.backend=tch -s pipeline.device=cpu > run.log 2>&1; } 2> time.log) || { tail -20 "$ws/tch/run.log"; exit 2; }
+
+python3 - "$ws" <<'PY'
+import csv, sys
+ws = sys.argv[1]
+flex = {r["id"]: r for r in csv.DictReader(open(f"{ws}/flex/artifacts/claims.csv"))}
+tch = {r["id"]: r for r in csv.DictReader(open(f"{ws}/tch/artifacts/claims.csv"))}
+def margin(r):
+    if not r["margin"]:
+        return ""
+    m = f"{float(r['margin']):.4g}"
+    return f"{m} [{float(r['margin_low']):.4g}, {float(r['margin_high']):.4g}]" if r["margin_low"] else m
+lines = ["| claim | experiment | flex | margin | tch (CPU) | margin | same |", "|---|---|---|---|---|---|---|"]
+for i, f in flex.items():
+    t = tch.get(i, {"verdict": "(absent)", "margin": ""})
+    same = "yes" if f["verdict"] == t["verdict"] else "**no**"
+    lines.append(f"| {i} | {f['experiment']} | {f['verdict']} | {margin(f)} | {t['verdict']} | {margin(t)} | {same} |")
+agree = sum(f["verdict"] == tch.get(i, {}).get("verdict") for i, f in flex.items())
+lines += ["", f"{agree} of {len(flex)} verdicts the same on flex and on libtorch's CPU kernels."]
+for side in ("flex", "tch"):
+    lines.append(f"- {side}: {open(f'{ws}/{side}/time.log').read().strip().splitlines()[-1]}")
+text = "\n".join(lines)
+open(f"{ws}/verdicts.md", "w").write(text + "\n")
+print(text)
+PY
