@@ -563,9 +563,12 @@ fn signatures_from_untrusted_keys_and_swapped_objects_are_refused() {
     let store = remote.path("store");
     let target = Target::directory("mallory", &store);
     let mallory = SecretKey::generate("mallory").unwrap();
-    // Mallory publishes a whole study under her key, trusting it herself.
-    let hers = format!("{}\n[remote]\ntrusted_keys = [\"{}\"]\n", small_config(300), mallory.public());
-    target.signed_by(Some(&mallory)).run(&Workspace::new("remote-mallory-a", &hers), None);
+    // Mallory publishes a whole study under her key; a workspace of hers trusts what it signs
+    // without listing her key, and is served it all.
+    let hers = target.signed_by(Some(&mallory));
+    hers.run(&Workspace::new("remote-mallory-a", &config()), None);
+    let own = hers.run(&Workspace::new("remote-mallory-own", &config()), None);
+    assert_eq!((own.count("fetched"), own.count("run")), (SMALL_STAGES, 0), "{}", own.text);
     let b = Workspace::new("remote-mallory-b", &config());
     let run = target.repro(&b, None, &["run", "--remote-read-only"]);
     assert_eq!(run.lines_with("its record is signed by `mallory`, not in [remote] trusted_keys"), SMALL_STAGES - 1);

@@ -48,6 +48,11 @@ impl Plan {
             Some(text) => Some(SecretKey::parse_or_read(&text).context(SIGNING_KEY_VARIABLE)?),
             None => None,
         };
+        // What this workspace signs, it trusts (as `repro push` does when it checks the remote).
+        let mut keys = keys;
+        if let Some(own) = key.as_ref().map(SecretKey::public).filter(|own| !keys.contains(own)) {
+            keys.push(own);
+        }
         let spec = RemoteSpec {
             url: url.trim().to_string(),
             endpoint: settings.endpoint.clone(),

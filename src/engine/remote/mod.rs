@@ -498,14 +498,9 @@ impl Remote {
 
     async fn push_async(&self, store: &Store, records: &[Record], repair: &BTreeSet<String>) -> PushReport {
         let mut report = PushReport::default();
-        // What we check with: our readers' trust, and our own key (what we signed, we trust).
-        let own = Trust {
-            keys: self.trust.keys.iter().cloned().chain(self.signer.key.iter().map(SecretKey::public)).collect(),
-            hmac: self.trust.hmac.clone(),
-            require: self.trust.require,
-        };
+        // The remote's records are checked with this workspace's trust, its own key included.
         let asked: Vec<Asked> = records.iter().map(|r| Asked::of(r, self.max_object_bytes)).collect();
-        let present = self.records_async(&asked, &own).await;
+        let present = self.records_async(&asked, &self.trust).await;
         let mut lacking = Vec::new();
         let mut replacing = BTreeSet::new();
         for (record, present) in records.iter().zip(present) {
