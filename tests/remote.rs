@@ -549,6 +549,13 @@ fn hostile_records_are_refused_and_write_nothing_outside_the_workspace() {
     assert!(b.repro(&["verify"]).status.success());
     // Nothing is stuck: the next run has everything, and so does a run of the default config.
     assert_eq!(target.repro(&b, None, &["run", "--remote-read-only"]).count("run"), 0);
+    // `repro pull` (which computes nothing) refuses them the same way, and says what no cache has:
+    // the two trainings, and so nothing downstream of them (the plots are never asked for).
+    let pulling = Workspace::new("remote-hostile-pull", &unchecked_config(""));
+    let pulled = target.repro(&pulling, None, &["pull"]);
+    assert!(pulled.ok && pulled.text.contains("6 in no cache"), "{}", pulled.text);
+    assert_eq!(pulled.lines_with("its record is invalid"), 2, "{}", pulled.text);
+    assert!(!outside.exists() && !absolute.exists(), "written outside the workspace: {}", pulled.text);
     // Under the default (signatures required) the same records are refused before any of it is read.
     let c = Workspace::new("remote-hostile-c", &config());
     let strict = target.repro(&c, None, &["run", "--remote-read-only"]);
