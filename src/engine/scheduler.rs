@@ -225,7 +225,7 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
                     }
                 }
                 settled_more =
-                    ask_remote(&mut remote, (graph, store, opts.verbose), asking, &mut states, &mut summary, &reporter);
+                    ask_remote(&mut remote, (graph, store, opts), asking, &mut states, &mut summary, &reporter);
                 if !opts.compute {
                     for (i, state) in states.iter_mut().enumerate() {
                         if matches!(state, State::Ready(_)) {
@@ -369,7 +369,7 @@ pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary
 /// answer is dropped for the rest of the run with one warning, and everything is computed here.
 fn ask_remote(
     remote: &mut Option<&Remote>,
-    (graph, store, verbose): (&Graph, &Store, bool),
+    (graph, store, opts): (&Graph, &Store, &RunOptions),
     asking: Vec<usize>,
     states: &mut [State],
     summary: &mut RunSummary,
@@ -394,7 +394,7 @@ fn ask_remote(
         match answer {
             Ok(Fetched::Served(record)) => {
                 checkpoint::remove(store.root(), &keys[n]);
-                if verbose {
+                if opts.verbose {
                     reporter.line(&format!("[fetched] {id}"));
                 }
                 summary.fetched.push(i);
@@ -404,7 +404,8 @@ fn ask_remote(
             }
             Ok(Fetched::Absent) => {}
             Ok(Fetched::Refused(why)) => {
-                reporter.line(&format!("[remote]  {id}: not used, {why}; computing it"));
+                let then = if opts.compute { "computing it" } else { "not computed (pull)" };
+                reporter.line(&format!("[remote]  {id}: not used, {why}; {then}"));
                 // A damaged object under a sound record: the push after this run uploads it again
                 // (an unusable record, it replaces anyway).
                 if matches!(
