@@ -38,7 +38,7 @@ impl Plan {
             (None, None) => None,
             _ => bail!("[remote]: give both access_key_id and secret_access_key, or neither"),
         };
-        let keys = settings
+        let mut keys = settings
             .trusted_keys
             .iter()
             .map(|k| TrustedKey::parse(k).with_context(|| format!("[remote] trusted_keys: `{k}`")))
@@ -48,8 +48,7 @@ impl Plan {
             Some(text) => Some(SecretKey::parse_or_read(&text).context(SIGNING_KEY_VARIABLE)?),
             None => None,
         };
-        // What this workspace signs, it trusts (as `repro push` does when it checks the remote).
-        let mut keys = keys;
+        // What this workspace signs, it trusts, on fetch and when a push checks the remote.
         if let Some(own) = key.as_ref().map(SecretKey::public).filter(|own| !keys.contains(own)) {
             keys.push(own);
         }

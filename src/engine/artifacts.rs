@@ -85,8 +85,10 @@ pub fn materialise(
             }
         }
     }
+    fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let root = dir.canonicalize()?;
     for (path, entry) in &new.artifacts {
-        let file = inside(dir, path)?;
+        let file = inside(dir, &root, path)?;
         if file.exists() && hash_file(&file).is_ok_and(|h| h == entry.blake3) {
             continue;
         }
@@ -100,16 +102,16 @@ pub fn materialise(
     Ok(new)
 }
 
-/// Where the artifact `path` is written: below `dir`, and nowhere else. Records from a remote are
-/// validated before they are used; this holds whatever a record or the manifest says (defence in
-/// depth): the name is a plain relative path, and no folder on the way is a link out of `dir`.
-fn inside(dir: &Path, path: &str) -> Result<PathBuf> {
+/// Where the artifact `path` is written: below `dir` (whose canonical path is `root`), and nowhere
+/// else. Records from a remote are validated before they are used; this holds whatever a record
+/// or the manifest says (defence in depth): the name is a plain relative path, and no folder on
+/// the way is a link out of `dir`.
+fn inside(dir: &Path, root: &Path, path: &str) -> Result<PathBuf> {
     check_relative_name(path).map_err(|why| anyhow!("artifact name `{}` is refused: {why}", printable(path)))?;
     let file = dir.join(path);
     let parent = file.parent().expect("a joined name has a parent");
     fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let (root, parent) = (dir.canonicalize()?, parent.canonicalize()?);
-    if !parent.starts_with(&root) {
+    if !parent.canonicalize()?.starts_with(root) {
         bail!("artifact `{}` would be written outside {} (through a link)", printable(path), dir.display());
     }
     if fs::symlink_metadata(&file).is_ok_and(|m| m.file_type().is_symlink()) {

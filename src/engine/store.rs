@@ -170,12 +170,18 @@ impl Store {
             return Ok(());
         }
         incoming.file.sync_all()?;
-        let mut perms = incoming.file.metadata()?.permissions();
+        self.install(&incoming.path, hash)
+    }
+
+    /// Makes the finished, synced file `tmp` (in the store's filesystem) the read-only object
+    /// `hash`: renamed into place, the rename made durable.
+    fn install(&self, tmp: &Path, hash: &str) -> Result<()> {
+        let mut perms = fs::metadata(tmp)?.permissions();
         perms.set_readonly(true);
-        fs::set_permissions(&incoming.path, perms)?;
+        fs::set_permissions(tmp, perms)?;
         let dest = self.object_path(hash);
         fs::create_dir_all(dest.parent().unwrap())?;
-        fs::rename(&incoming.path, &dest)?;
+        fs::rename(tmp, &dest)?;
         atomic::sync_dir(&dest)?;
         Ok(())
     }
@@ -193,11 +199,7 @@ impl Store {
         let tmp = atomic::temp_sibling(&dest);
         fs::copy(file, &tmp).with_context(|| format!("cannot copy {} into the store", file.display()))?;
         fs::File::open(&tmp)?.sync_all()?;
-        let mut perms = fs::metadata(&tmp)?.permissions();
-        perms.set_readonly(true);
-        fs::set_permissions(&tmp, perms)?;
-        fs::rename(&tmp, &dest)?;
-        atomic::sync_dir(&dest)?;
+        self.install(&tmp, &hash)?;
         Ok(ObjectRef { hash, size })
     }
 

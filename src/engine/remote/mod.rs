@@ -269,11 +269,36 @@ impl Remote {
         })
     }
 
-    /// `work`, or an error once the remote's timeout passes without an answer.
-    async fn timed<T>(&self, work: impl Future<Output = Result<T>>, what: impl FnOnce() -> String) -> Result<T> {
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(done) => done,
-            Err(_) => Err(anyhow!("{}: no answer within {:?}", what(), self.timeout)),
+    /// `work`'s answer, or an error once the remote's timeout passes without one.
+    async fn timed<T>(&self, work: impl Future<Output = T>, what: impl FnOnce() -> String) -> Result<T> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| anyhow!("{}: no answer within {:?}", what(), self.timeout))
+    }
+
+    /// What stands at `path`, opened for reading where it is a file.
+    async fn open_for_reading(&self, path: &RemotePath) -> Result<Opened> {
+        match self.directory_entry(path) {
+            Entry::Absent => return Ok(Opened::Absent),
+            Entry::NotAFile => return Ok(Opened::NotAFile),
+            Entry::File | Entry::Unknown => {}
+        }
+        match self.timed(self.store.get(path), || format!("reading {path}")).await? {
+            Ok(found) => Ok(Opened::Found(found)),
+            Err(object_store::Error::NotFound { .. }) => Ok(Opened::Absent),
+            Err(e) => Err(self.failure(e, format!("cannot read {path} from {}", self.url))),
+        }
+    }
+
+    /// The next chunk of `path`'s body, each within the timeout: `None` at its end.
+    async fn next_chunk(
+        &self,
+        path: &RemotePath,
+        body: &mut (impl futures::Stream<Item = object_store::Result<bytes::Bytes>> + Unpin),
+    ) -> Result<Option<bytes::Bytes>> {
+        match self.timed(body.next(), || format!("reading {path}")).await? {
+            None => Ok(None),
+            Some(chunk) => chunk.map(Some).map_err(|e| self.failure(e, format!("reading {path} from {}", self.url))),
         }
     }
 
@@ -309,15 +334,10 @@ impl Remote {
 
     /// The bytes at `path`, at most `cap` of them: `None` when there is nothing there.
     async fn get_capped(&self, path: &RemotePath, cap: u64) -> Result<Option<Result<Vec<u8>, Refusal>>> {
-        match self.directory_entry(path) {
-            Entry::Absent => return Ok(None),
-            Entry::NotAFile => return Ok(Some(Err(Refusal::NotAFile { what: path.to_string() }))),
-            Entry::File | Entry::Unknown => {}
-        }
-        let found = match self.timed(async { Ok(self.store.get(path).await) }, || format!("reading {path}")).await? {
-            Ok(found) => found,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(self.failure(e, format!("cannot read {path} from {}", self.url))),
+        let found = match self.open_for_reading(path).await? {
+            Opened::Absent => return Ok(None),
+            Opened::NotAFile => return Ok(Some(Err(Refusal::NotAFile { what: path.to_string() }))),
+            Opened::Found(found) => found,
         };
         if found.meta.size > cap {
             return Ok(Some(Err(Refusal::Unreadable(format!(
@@ -326,9 +346,8 @@ impl Remote {
             )))));
         }
         let mut bytes = Vec::new();
-        let mut stream = found.into_stream();
-        while let Some(chunk) = self.timed(async { Ok(stream.next().await) }, || format!("reading {path}")).await? {
-            let chunk = chunk.map_err(|e| self.failure(e, format!("reading {path} from {}", self.url)))?;
+        let mut body = found.into_stream();
+        while let Some(chunk) = self.next_chunk(path, &mut body).await? {
             if bytes.len() as u64 + chunk.len() as u64 > cap {
                 return Ok(Some(Err(Refusal::Unreadable(format!("more than the {cap} bytes allowed")))));
             }
@@ -344,7 +363,7 @@ impl Remote {
             Entry::Absent | Entry::NotAFile => return Ok(None),
             Entry::File | Entry::Unknown => {}
         }
-        match self.timed(async { Ok(self.store.head(path).await) }, || format!("asking for {path}")).await? {
+        match self.timed(self.store.head(path), || format!("asking for {path}")).await? {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.failure(e, format!("cannot ask {} for {path}", self.url))),
@@ -363,8 +382,7 @@ impl Remote {
                 }
             }
         }
-        let put = async { self.store.put(path, PutPayload::from(bytes)).await };
-        match self.timed(async { Ok(put.await) }, || format!("writing {path}")).await? {
+        match self.timed(self.store.put(path, PutPayload::from(bytes)), || format!("writing {path}")).await? {
             Ok(_) => Ok(()),
             Err(e) => Err(self.failure(e, format!("cannot write {path} to {}", self.url))),
         }
@@ -451,15 +469,10 @@ impl Remote {
     /// chunk whatever the remote sends, and no more than `size` bytes are read.
     async fn fetch_object(&self, store: &Store, hash: &str, size: u64) -> Result<ObjectFetch> {
         let path = self.object_path(hash);
-        match self.directory_entry(&path) {
-            Entry::Absent => return Ok(ObjectFetch::Missing),
-            Entry::NotAFile => return Ok(ObjectFetch::NotAFile(path.to_string())),
-            Entry::File | Entry::Unknown => {}
-        }
-        let found = match self.timed(async { Ok(self.store.get(&path).await) }, || format!("reading {path}")).await? {
-            Ok(found) => found,
-            Err(object_store::Error::NotFound { .. }) => return Ok(ObjectFetch::Missing),
-            Err(e) => return Err(self.failure(e, format!("cannot read {path} from {}", self.url))),
+        let found = match self.open_for_reading(&path).await? {
+            Opened::Absent => return Ok(ObjectFetch::Missing),
+            Opened::NotAFile => return Ok(ObjectFetch::NotAFile(path.to_string())),
+            Opened::Found(found) => found,
         };
         if found.meta.size != size {
             return Ok(ObjectFetch::Corrupt);
@@ -467,9 +480,8 @@ impl Remote {
         let mut incoming = store.incoming()?;
         let mut hasher = blake3::Hasher::new();
         let mut received = 0u64;
-        let mut stream = found.into_stream();
-        while let Some(chunk) = self.timed(async { Ok(stream.next().await) }, || format!("reading {path}")).await? {
-            let chunk = chunk.map_err(|e| self.failure(e, format!("reading {path} from {}", self.url)))?;
+        let mut body = found.into_stream();
+        while let Some(chunk) = self.next_chunk(&path, &mut body).await? {
             received += chunk.len() as u64;
             if received > size {
                 return Ok(ObjectFetch::Corrupt);
@@ -598,6 +610,14 @@ impl Drop for Remote {
     }
 }
 
+/// What stands at a path of the remote, for reading.
+enum Opened {
+    Absent,
+    /// A directory remote's link, FIFO, device or folder: never opened.
+    NotAFile,
+    Found(object_store::GetResult),
+}
+
 /// What stands at a path of a directory remote.
 enum Entry {
     /// Not a directory remote: the server decides.
@@ -642,19 +662,6 @@ enum ObjectFetch {
     /// Not the bytes or the size its record names.
     Corrupt,
     NotAFile(String),
-}
-
-impl Asked {
-    /// What a record of ours must be to stand on the remote in its place (its own outputs).
-    pub fn of(record: &Record, max_object_bytes: u64) -> Asked {
-        Asked {
-            key: record.key.clone(),
-            stage: record.stage.clone(),
-            kind: record.kind.clone(),
-            needed: record.outputs.keys().cloned().collect(),
-            max_object_bytes,
-        }
-    }
 }
 
 #[cfg(test)]

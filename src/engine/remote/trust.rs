@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand::TryRngCore;
 
 /// What a signature covers: this tag, then the record's exact text. The tag keeps a signature
 /// made for anything else (another program, another format) from passing as a record's.
@@ -91,7 +92,7 @@ impl SecretKey {
             bail!("a key's name is one word without a colon (e.g. `ci-1`)");
         }
         let mut seed = [0u8; 32];
-        getrandom(&mut seed)?;
+        rand::rngs::OsRng.try_fill_bytes(&mut seed).context("cannot read the operating system's randomness")?;
         Ok(SecretKey { name: name.to_string(), key: SigningKey::from_bytes(&seed) })
     }
 
@@ -112,13 +113,6 @@ impl SecretKey {
 
 fn signed_bytes(record: &str) -> Vec<u8> {
     [SIGNED_PREFIX, record.as_bytes()].concat()
-}
-
-fn getrandom(buf: &mut [u8]) -> Result<()> {
-    use std::io::Read;
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(buf))
-        .context("cannot read randomness from /dev/urandom")
 }
 
 /// What a reader accepts.

@@ -32,6 +32,17 @@ impl Asked {
             max_object_bytes,
         }
     }
+
+    /// What a record of ours must be to stand on the remote in its place (its own outputs).
+    pub fn of(record: &Record, max_object_bytes: u64) -> Asked {
+        Asked {
+            key: record.key.clone(),
+            stage: record.stage.clone(),
+            kind: record.kind.clone(),
+            needed: record.outputs.keys().cloned().collect(),
+            max_object_bytes,
+        }
+    }
 }
 
 /// A record that parses but says what no record of the asked stage may say.
