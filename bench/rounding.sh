@@ -17,12 +17,15 @@ cp "$root/pipeline.toml" "$ws/flex/" && cp "$root/pipeline.toml" "$ws/tch/"
 jobs="$(nproc)"
 TIMEFORMAT='%R s wall, %U s user'
 
+# Copies of the binaries: a rebuild while this runs must not change the code keys under its feet.
+[ -x "$root/target/tch/release/repro" ] || CARGO_TARGET_DIR=target/tch bash scripts/with-libtorch.sh cargo build --release --features tch
+cp "$root/target/release/repro" "$ws/repro-flex" && cp "$root/target/tch/release/repro" "$ws/repro-tch"
+
 echo "flex ..." >&2
-(cd "$ws/flex" && { time "$root/target/release/repro" run -j "$jobs" > run.log 2>&1; } 2> time.log) \
+(cd "$ws/flex" && { time "$ws/repro-flex" run -j "$jobs" > run.log 2>&1; } 2> time.log) \
   || { tail -20 "$ws/flex/run.log"; exit 2; }
 echo "tch on the CPU ..." >&2
-[ -x "$root/target/tch/release/repro" ] || CARGO_TARGET_DIR=target/tch bash scripts/with-libtorch.sh cargo build --release --features tch
-(cd "$ws/tch" && { time bash "$root/scripts/with-libtorch.sh" "$root/target/tch/release/repro" run -j "$jobs" \
+(cd "$ws/tch" && { time bash "$root/scripts/with-libtorch.sh" "$ws/repro-tch" run -j "$jobs" \
   -s pipeline.backend=tch -s pipeline.device=cpu > run.log 2>&1; } 2> time.log) || { tail -20 "$ws/tch/run.log"; exit 2; }
 
 python3 - "$ws" <<'PY'

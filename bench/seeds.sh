@@ -10,7 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 ws="$(realpath -m "${1:-$root/target/bench-seeds}")"
-repro="$root/target/release/repro"
+# A copy of the binary: a rebuild while this runs must not change the code keys under its feet
+# (`repro diff` at the end would then find neither side in the store).
+mkdir -p "$ws" && cp "$root/target/release/repro" "$ws/repro"
+repro="$ws/repro"
 export MNIST_MIRROR="${MNIST_MIRROR:-$(cd .. && pwd)/shared/mnist}"
 mkdir -p "$ws" && cp "$root/pipeline.toml" "$ws/"
 cd "$ws"
@@ -18,11 +21,11 @@ cd "$ws"
 # Set B: the same number of seeds as the defaults, none of theirs (experiments without a claim
 # keep theirs: their stages are shared by both sides).
 B=(
-  -s 'sim_functions.seeds=[3, 4, 5]'
-  -s 'mnist_cnn.seeds=[2]'
-  -s 'grad_norm.seeds=[3, 4, 5]'
+  -s 'sim_functions.seeds="40..80"'
+  -s 'mnist_cnn.seeds=[4, 5, 6]'
+  -s 'grad_norm.seeds="24..48"'
   -s 'random_labels.seeds=[3, 4, 5]'
-  -s 'params_generalization.seeds=[1]'
+  -s 'params_generalization.seeds=[3, 4, 5]'
   -s 'sensitivity.seeds=[3, 4, 5]'
 )
 echo "seed set A (pipeline.toml) ..." >&2

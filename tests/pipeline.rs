@@ -316,16 +316,28 @@ fn the_claims_table_is_data_and_matches_the_report() {
     let claims = repro::analysis::Table::read_csv(&ws.path("artifacts/claims.csv")).unwrap();
     let (ids, verdicts) = (claims.strings("id").unwrap(), claims.strings("verdict").unwrap());
     let report = std::fs::read_to_string(ws.path("artifacts/report.md")).unwrap();
-    let rows: Vec<(String, String)> = report
-        .lines()
-        .filter(|l| l.starts_with("| C"))
-        .map(|l| {
-            let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
-            (cells[0].to_string(), cells.last().unwrap().to_string())
-        })
-        .collect();
+    // Two tables have a row per claim: the claims (7 columns) and the seeds each needs (6).
+    let table_rows = |columns: usize| -> Vec<Vec<String>> {
+        report
+            .lines()
+            .filter(|l| l.starts_with("| C"))
+            .map(|l| l.trim_matches('|').split(" | ").map(|c| c.trim().to_string()).collect::<Vec<String>>())
+            .filter(|cells| cells.len() == columns)
+            .collect()
+    };
+    let rows: Vec<(String, String)> =
+        table_rows(7).into_iter().map(|cells| (cells[0].clone(), cells.last().unwrap().clone())).collect();
     assert_eq!(rows.len(), 12, "{report}");
-    assert_eq!(rows, ids.into_iter().zip(verdicts).collect::<Vec<_>>());
+    assert_eq!(rows, ids.iter().cloned().zip(verdicts).collect::<Vec<_>>());
+    // The seeds table says what claims.csv's seeds_to_settle says, for the claims checked per seed.
+    let needed = claims.strings("seeds_to_settle").unwrap();
+    let seed_rows = table_rows(6);
+    assert!(!seed_rows.is_empty(), "{report}");
+    for cells in &seed_rows {
+        let i = ids.iter().position(|id| *id == cells[0]).unwrap();
+        let csv = if needed[i].is_empty() { "-" } else { needed[i].as_str() };
+        assert_eq!(cells[3], csv, "{}: {cells:?}", cells[0]);
+    }
     // C1 is checked seed by seed on the two seeds of this configuration.
     let per_seed = claims.strings("per_seed").unwrap();
     assert!(per_seed[0].starts_with("0:") && per_seed[0].contains(" 1:"), "{per_seed:?}");

@@ -1,4 +1,4 @@
-//! PCA, symmetric eigenvalues, finite-difference Hessians and the minimal ratio (nalgebra does the
+//! PCA, symmetric eigenvalues, finite-difference Hessian-vector products and the minimal ratio (nalgebra does the
 //! decompositions; nothing here is hand-rolled linear algebra).
 
 use nalgebra::{DMatrix, SymmetricEigen};
@@ -58,32 +58,6 @@ pub fn symmetric_eigenvalues(matrix: &[Vec<f64>]) -> Vec<f64> {
     values.resize(matrix.len(), 0.0);
     values.sort_by(f64::total_cmp);
     values
-}
-
-/// The Hessian of a function from its gradient, by central differences column by column,
-/// symmetrised: H[:, j] = (g(θ + h e_j) - g(θ - h e_j)) / 2h, then (H + Hᵀ) / 2. `grads` maps
-/// parameter vectors to their gradients; all 2n probes go to it in one call (one batched pass).
-pub fn hessian_fd(grads: impl Fn(&[Vec<f32>]) -> Vec<Vec<f32>>, theta: &[f32], h: f32) -> Vec<Vec<f64>> {
-    let n = theta.len();
-    let probes: Vec<Vec<f32>> = (0..n)
-        .flat_map(|j| {
-            [h, -h].map(|shift| {
-                let mut probe = theta.to_vec();
-                probe[j] = theta[j] + shift;
-                probe
-            })
-        })
-        .collect();
-    let g = grads(&probes);
-    let columns: Vec<Vec<f64>> = (0..n)
-        .map(|j| {
-            let (plus, minus) = (&g[2 * j], &g[2 * j + 1]);
-            // The step actually taken, in f32, not the nominal h.
-            let step = ((theta[j] + h) - (theta[j] - h)) as f64;
-            plus.iter().zip(minus).map(|(p, m)| (*p as f64 - *m as f64) / step).collect()
-        })
-        .collect();
-    (0..n).map(|i| (0..n).map(|j| 0.5 * (columns[j][i] + columns[i][j])).collect()).collect()
 }
 
 /// The probes of [`hvp_from`]: θ ± h·v/|v| (none when v = 0).
@@ -191,18 +165,12 @@ mod tests {
     }
 
     #[test]
-    fn finite_difference_hessian_of_a_quadratic_is_exact() {
+    fn finite_difference_hvp_of_a_quadratic_is_exact() {
         // f(θ) = ½ θᵀAθ + bᵀθ has gradient Aθ + b and Hessian A.
         let a = [[4.0f32, 1.0, 0.0], [1.0, 3.0, -2.0], [0.0, -2.0, 5.0]];
         let grad =
             |t: &[f32]| -> Vec<f32> { (0..3).map(|i| (0..3).map(|j| a[i][j] * t[j]).sum::<f32>() + 1.0).collect() };
         let grads = |ts: &[Vec<f32>]| -> Vec<Vec<f32>> { ts.iter().map(|t| grad(t)).collect() };
-        let h = hessian_fd(grads, &[0.3, -0.2, 1.1], 1e-2);
-        for i in 0..3 {
-            for j in 0..3 {
-                assert!((h[i][j] - a[i][j] as f64).abs() < 1e-4, "H[{i}][{j}] = {}", h[i][j]);
-            }
-        }
         let v = [1.0, 0.0, 2.0];
         let hv = hvp_from(&grads(&hvp_probes(&[0.3, -0.2, 1.1], &v, 1e-2)), &v, 1e-2);
         assert!((hv[0] - 4.0).abs() < 1e-3 && (hv[1] + 3.0).abs() < 1e-3 && (hv[2] - 10.0).abs() < 1e-3, "{hv:?}");

@@ -76,6 +76,17 @@ pub fn values_to_exclude_zero(mean: f64, sd: f64) -> Option<usize> {
     (2..=1000).find(|&n| student_t_975(n - 1) * sd / (n as f64).sqrt() < mean.abs())
 }
 
+/// The exact two-sided sign test: the probability, were each of `n` outcomes a fair coin, of a
+/// split at least as uneven as `held` of `n` (`scipy.stats.binomtest(held, n).pvalue`); 1 for
+/// `n` = 0.
+pub fn sign_test_p(held: usize, n: usize) -> f64 {
+    let choose = |k: usize| (0..k).fold(1.0, |c, i| c * (n - i) as f64 / (i + 1) as f64);
+    let extreme = held.min(n - held);
+    let tail: f64 = (0..=extreme).map(choose).sum::<f64>() / 2f64.powi(n as i32);
+    // The two tails overlap only when the split is even (then every outcome is as extreme).
+    if 2 * extreme == n { 1.0 } else { (2.0 * tail).min(1.0) }
+}
+
 /// The sample standard deviation (n − 1 in the denominator).
 pub fn sample_sd(values: &[f64]) -> f64 {
     let m = mean(values);
@@ -114,6 +125,17 @@ mod tests {
         assert!((hi - m - 4.303 / 3f64.sqrt()).abs() < 1e-12 && (m - lo - (hi - m)).abs() < 1e-12);
         assert_eq!(mean_interval(&[5.0, 5.0]), Some((5.0, 5.0, 5.0)));
         assert_eq!(mean_interval(&[1.0]), None);
+    }
+
+    #[test]
+    fn the_sign_test_matches_the_binomial_distribution() {
+        // scipy.stats.binomtest(k, n).pvalue: (5, 5) 0.0625, (6, 6) 0.03125, (5, 6) 0.21875,
+        // (0, 7) 0.015625, (7, 9) 0.1796875, (2, 4) 1.0.
+        for (k, n, p) in [(5, 5, 0.0625), (6, 6, 0.03125), (5, 6, 0.21875), (0, 7, 0.015625), (7, 9, 0.1796875)] {
+            assert!((sign_test_p(k, n) - p).abs() < 1e-12, "{k} of {n}: {}", sign_test_p(k, n));
+        }
+        assert_eq!(sign_test_p(2, 4), 1.0);
+        assert_eq!(sign_test_p(0, 0), 1.0);
     }
 
     #[test]

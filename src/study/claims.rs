@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use crate::analysis::format_float as num;
 use crate::analysis::format_setting;
-use crate::analysis::stats::{mean, mean_interval, sample_sd, spearman, values_to_exclude_zero};
+use crate::analysis::stats::{mean, mean_interval, sample_sd, sign_test_p, spearman, values_to_exclude_zero};
 use crate::analysis::{Cell, Table};
 use crate::config::Config;
 use crate::report::Section;
@@ -56,20 +56,16 @@ pub struct Spec {
     pub evaluate: fn(&Evidence) -> Result<Finding>,
 }
 
-/// Least seeds that can settle a claim checked seed by seed.
-pub const MIN_SEEDS: usize = 3;
-/// Share of the seeds that must agree for a verdict.
-pub const SETTLED: f64 = 0.8;
+/// The level of the tests that turn seeds into verdicts: 95 % intervals, 5 % sign tests.
+pub const LEVEL: f64 = 0.05;
 
 /// How a claim's check treats repeated runs (seeds); the claims table states it beside the check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Seeds {
-    /// Checked on each seed's runs alone, then [`combine`]d ([`per_seed_rule`] states how).
+    /// Checked on each seed's runs alone, then combined by [`by_seed`] ([`per_seed_rule`] states how).
     PerSeed,
     /// Checked on curves averaged over seeds (the analysis keeps no per-seed curve).
     SeedMean,
-    /// A statement about every run, of every seed.
-    EveryRun,
     /// Nothing to combine (the claim is not testable).
     Unused,
 }
@@ -79,7 +75,6 @@ impl Seeds {
         match self {
             Seeds::PerSeed => "Seeds: each seed checked alone, combined by the rule above.".to_string(),
             Seeds::SeedMean => "Seeds: on the mean curve over seeds.".to_string(),
-            Seeds::EveryRun => "Seeds: every run of every seed.".to_string(),
             Seeds::Unused => String::new(),
         }
     }
@@ -88,33 +83,38 @@ impl Seeds {
 /// How [`by_seed`] decides, as the claims section states it.
 pub fn per_seed_rule() -> String {
     format!(
-        "A claim checked seed by seed is confirmed when it holds for at least {:.0} % of the seeds that measured it \
-         (and at least {MIN_SEEDS} did), not confirmed when it fails for at least {:.0} %, and inconclusive otherwise: \
-         with fewer seeds a difference cannot be told from seed-to-seed spread. Beside the verdict stands the claim's \
-         margin (how far each seed's data lie past the check's threshold, above 0 where it holds, in the units the claim \
-         names): its mean over the seeds and the 95 % Student-t interval of that mean.",
-        100.0 * SETTLED,
-        100.0 * SETTLED
+        "A claim checked seed by seed is decided on the seeds' margins (how far each seed's data lie past the check's \
+         threshold, above 0 where the claim holds, in the units the claim names): confirmed when the 95 % Student-t \
+         interval of their mean lies above 0, not confirmed when it lies below 0, and inconclusive when it contains 0 \
+         (the seeds disagree by more than their mean margin; the table says about how many seeds would settle it at \
+         that spread) or when one seed ran (its spread is unknown). A claim whose check gives no margin is decided by \
+         the exact two-sided sign test on how many seeds hold, at the {:.0} % level: confirmed or not confirmed by the \
+         majority when the split is that unlikely for a fair coin (at least 6 seeds of 6 agreeing, 8 of 9), and \
+         inconclusive otherwise. Both rules ask that the seeds settle the claim beyond their own spread, so a verdict \
+         does not move when only rounding does. Each experiment's seed count is chosen from its measured seed-to-seed \
+         spread (its section says why it suffices).",
+        100.0 * LEVEL
     )
 }
 
-/// The verdict of `held` seeds for and `failed` against (the rule [`per_seed_rule`] states).
-pub fn combine(held: usize, failed: usize) -> Verdict {
-    let n = held + failed;
-    if n < MIN_SEEDS {
-        Verdict::Inconclusive
-    } else if held as f64 >= SETTLED * n as f64 {
-        Verdict::Confirmed
-    } else if failed as f64 >= SETTLED * n as f64 {
-        Verdict::NotConfirmed
-    } else {
-        Verdict::Inconclusive
+/// The verdict of seeds whose margins are `margins` (the interval rule of [`per_seed_rule`]).
+pub fn by_interval(margins: &[f64]) -> Verdict {
+    match mean_interval(margins) {
+        Some((_, lo, _)) if lo > 0.0 => Verdict::Confirmed,
+        Some((_, _, hi)) if hi < 0.0 => Verdict::NotConfirmed,
+        _ => Verdict::Inconclusive,
     }
 }
 
+/// The verdict of `held` seeds for and `failed` against, where the check gives no margin (the sign
+/// test of [`per_seed_rule`]).
+pub fn by_sign_test(held: usize, failed: usize) -> Verdict {
+    if sign_test_p(held, held + failed) >= LEVEL { Verdict::Inconclusive } else { Verdict::from(held > failed) }
+}
+
 /// `check` on each seed's rows of `summary` alone, combined by [`per_seed_rule`]: by the interval
-/// of the seeds' margins where the check gives one, else by how many seeds agree. The measurement
-/// says how many held, the margin and its interval, and what all seeds together show.
+/// of the seeds' margins where the check gives one, else by the sign test. The measurement says how
+/// many held, the margin and its interval, and what all seeds together show.
 pub fn by_seed(summary: &Table, check: impl Fn(&Table) -> Result<Finding>) -> Result<Finding> {
     let pooled = check(summary)?;
     if matches!(pooled.verdict, Verdict::NotMeasured | Verdict::NotTestable) {
@@ -138,12 +138,14 @@ pub fn by_seed(summary: &Table, check: impl Fn(&Table) -> Result<Finding>) -> Re
     if !held.is_empty() && held.len() < n {
         text.push_str(&format!(" (seeds {})", held.join(", ")));
     }
-    if n < MIN_SEEDS {
-        text.push_str(&format!(", fewer than {MIN_SEEDS}: the seed-to-seed spread is unknown"));
-    }
     let margins: Option<Vec<f64>> = decided.iter().map(|o| o.margin).collect();
-    let (margin, interval) = match margins.as_deref() {
-        Some([]) | None => (None, None),
+    let (verdict, margin, interval) = match margins.as_deref() {
+        Some([]) => (Verdict::Inconclusive, None, None),
+        None => {
+            let p = sign_test_p(held.len(), n);
+            text.push_str(&format!("; sign test p = {}", num(p)));
+            (by_sign_test(held.len(), n - held.len()), None, None)
+        }
         Some(margins) => match mean_interval(margins) {
             Some((m, lo, hi)) => {
                 text.push_str(&format!("; margin {} [{}, {}]", num(m), num(lo), num(hi)));
@@ -153,16 +155,16 @@ pub fn by_seed(summary: &Table, check: impl Fn(&Table) -> Result<Finding>) -> Re
                         None => " (at this spread no number of seeds bounds it away from 0)".to_string(),
                     });
                 }
-                (Some(m), Some((lo, hi)))
+                (by_interval(margins), Some(m), Some((lo, hi)))
             }
             None => {
-                text.push_str(&format!("; margin {}", num(margins[0])));
-                (Some(margins[0]), None)
+                text.push_str(&format!("; margin {}, one seed: the seed-to-seed spread is unknown", num(margins[0])));
+                (Verdict::Inconclusive, Some(margins[0]), None)
             }
         },
     };
     let text = format!("{text}; all seeds together: {}", pooled.measurement);
-    Ok(Finding { verdict: combine(held.len(), n - held.len()), measurement: text, margin, seeds: outcomes, interval })
+    Ok(Finding { verdict, measurement: text, margin, seeds: outcomes, interval })
 }
 
 /// What a claim is checked against: this run's tables and settings.
@@ -202,6 +204,29 @@ pub struct Finding {
     pub seeds: Vec<SeedOutcome>,
     /// Claims checked seed by seed: the 95 % Student-t interval of the mean margin (low, high).
     pub interval: Option<(f64, f64)>,
+}
+
+impl Finding {
+    /// How many seeds the rule of [`per_seed_rule`] needs to settle this claim at the spread this
+    /// run measured: by the interval where the seeds have margins (`None` when the mean margin is
+    /// 0 or too close to it for 1000 seeds), by the sign test (unanimous seeds) where they have none.
+    pub fn seeds_needed(&self) -> Option<usize> {
+        let decided: Vec<&SeedOutcome> =
+            self.seeds.iter().filter(|o| matches!(o.verdict, Verdict::Confirmed | Verdict::NotConfirmed)).collect();
+        if decided.is_empty() {
+            return None;
+        }
+        match decided.iter().map(|o| o.margin).collect::<Option<Vec<f64>>>() {
+            Some(m) if m.len() >= 2 => values_to_exclude_zero(mean(&m), sample_sd(&m)),
+            Some(_) => None,
+            None => (1..=1000).find(|&n| sign_test_p(n, n) < LEVEL),
+        }
+    }
+
+    /// Seeds that measured the claim (their outcome is confirmed or not confirmed).
+    pub fn seeds_decided(&self) -> usize {
+        self.seeds.iter().filter(|o| matches!(o.verdict, Verdict::Confirmed | Verdict::NotConfirmed)).count()
+    }
 }
 
 /// One seed's outcome of a claim checked seed by seed.
@@ -254,11 +279,12 @@ pub const CLAIMS: [Spec; 12] = [
         id: "C3",
         experiment: "sim_functions",
         claim: "On f2 all three models hit the epoch cap without converging.",
-        check: "Every f2 run trains to max_epochs without meeting the stopping rule.",
+        check: "Per seed: all three f2 runs train to max_epochs without meeting the stopping rule; a seed holds if \
+                they do.",
         margin: "",
-        seeds: Seeds::EveryRun,
+        seeds: Seeds::PerSeed,
         evaluate: |ev| match (ev.table("sim_functions", "summary.csv")?, &ev.config.experiments.sim_functions) {
-            (Some(summary), Some(s)) => f2_hits_cap(&summary, s.max_epochs),
+            (Some(summary), Some(s)) => by_seed(&summary, |t| f2_hits_cap(t, s.max_epochs)),
             _ => Ok(not_configured()),
         },
     },
@@ -401,12 +427,7 @@ pub fn table(findings: &[Finding]) -> Result<Table> {
             ("margin_low", &|(_, f)| optional(f.interval.map(|i| i.0))),
             ("margin_high", &|(_, f)| optional(f.interval.map(|i| i.1))),
             ("margin_units", &|(c, _)| c.margin.into()),
-            ("seeds_to_settle", &|(_, f)| {
-                let margins: Option<Vec<f64>> = f.seeds.iter().map(|o| o.margin).collect();
-                let needed =
-                    margins.filter(|m| m.len() >= 2).and_then(|m| values_to_exclude_zero(mean(&m), sample_sd(&m)));
-                needed.map_or(Cell::Str(String::new()), |n| Cell::Int(n as i64))
-            }),
+            ("seeds_to_settle", &|(_, f)| f.seeds_needed().map_or(Cell::Str(String::new()), |n| Cell::Int(n as i64))),
             ("measurement", &|(_, f)| f.measurement.as_str().into()),
         ],
     )
@@ -419,7 +440,7 @@ pub fn section(findings: &[Finding]) -> Section {
     s.text(format!(
         "Each claim of the original report (paraphrased), the check we apply and how it combines seeds, what this run \
          measured, and the verdict computed from the tables below. {} confirmed, {} not confirmed, {} inconclusive (the \
-         seeds disagree, or too few ran to tell a difference from seed-to-seed spread), {} not testable as stated, {} \
+         seeds disagree by more than the effect, or one ran), {} not testable as stated, {} \
          not measured in this run (an experiment left out, or a budget too small for the claim).",
         counts(Verdict::Confirmed),
         counts(Verdict::NotConfirmed),
@@ -452,6 +473,36 @@ pub fn section(findings: &[Finding]) -> Section {
     let header =
         ["id", "experiment", "claim of the original", "check", "our measurement", "margin (95 % interval)", "verdict"];
     s.rows("Claims", header.map(String::from).to_vec(), rows, false);
+    s.text(
+        "Why these seed counts: each experiment's count was chosen by measuring its seed-to-seed spread (pipeline.toml \
+         says where), and this run checks it again. For every claim decided seed by seed, the seeds that measured it \
+         and the number its rule needs at the spread this run measured (the interval rule: the least n whose 95 % \
+         interval at this mean and standard deviation excludes 0; the sign test: 6 unanimous seeds). Where the \
+         seeds run are fewer than needed, the verdict is inconclusive and the row says so.",
+    );
+    let seed_rows = CLAIMS
+        .iter()
+        .zip(findings)
+        .filter(|(c, f)| c.seeds == Seeds::PerSeed && !f.seeds.is_empty())
+        .map(|(c, f)| {
+            let (ran, needed) = (f.seeds_decided(), f.seeds_needed());
+            let enough = match needed {
+                Some(k) if k <= ran => "yes".to_string(),
+                Some(k) => format!("no: about {} more", k - ran),
+                None => "no: the mean margin is too close to 0 for any number of seeds".to_string(),
+            };
+            vec![
+                c.id.to_string(),
+                format!("`{}`", c.experiment),
+                ran.to_string(),
+                needed.map_or("-".to_string(), |k| k.to_string()),
+                enough,
+                f.verdict.label().to_string(),
+            ]
+        })
+        .collect();
+    let header = ["id", "experiment", "seeds that measured it", "seeds its rule needs here", "enough", "verdict"];
+    s.rows("Seeds, claim by claim", header.map(String::from).to_vec(), seed_rows, false);
     s
 }
 
@@ -592,6 +643,7 @@ pub fn norm_rises_near_250(curves: &Table, summary: &Table) -> Result<Finding> {
     }
     let mut shown = 0;
     let mut notes = Vec::new();
+    let mut outcomes = Vec::new();
     for seed in &live {
         let t = curves.filter_eq("seed", seed)?;
         let (epoch, loss, norm) = (t.floats("epoch")?, t.floats("loss")?, t.floats("grad_norm")?);
@@ -612,19 +664,27 @@ pub fn norm_rises_near_250(curves: &Table, summary: &Table) -> Result<Finding> {
         match best {
             Some((rise, e, before, after)) => {
                 shown += 1;
+                outcomes.push(SeedOutcome { seed: seed.to_string(), verdict: Verdict::Confirmed, margin: None });
                 notes.push(format!(
                     "seed {seed}: norm ×{rise:.2} at epoch {e}, loss slope {} → {} per epoch",
                     num(before),
                     num(after)
                 ));
             }
-            None => notes.push(format!("seed {seed}: no such rise")),
+            None => {
+                outcomes.push(SeedOutcome { seed: seed.to_string(), verdict: Verdict::NotConfirmed, margin: None });
+                notes.push(format!("seed {seed}: no such rise"))
+            }
         }
     }
-    Ok(finding(
-        combine(shown, live.len() - shown),
-        format!("{shown} of {} live seeds; {}", live.len(), notes.join("; ")),
-    ))
+    let p = sign_test_p(shown, live.len());
+    Ok(Finding {
+        seeds: outcomes,
+        ..finding(
+            by_sign_test(shown, live.len() - shown),
+            format!("{shown} of {} live seeds (sign test p = {}); {}", live.len(), num(p), notes.join("; ")),
+        )
+    })
 }
 
 /// C7.
@@ -822,7 +882,7 @@ mod tests {
         assert!(f.measurement.contains("M1 50, M3 100"), "{}", f.measurement);
         let slow_m1 = convergence(&[("m1", 0, 300.0, 0.0), ("m3", 0, 100.0, 1.0)]);
         assert_eq!(deep_converges_fastest(&slow_m1).unwrap().verdict, Verdict::NotConfirmed);
-        // Two of three seeds is not the agreement the rule asks for; three of three is.
+        // Margins 50, 40, −50: the interval of their mean contains 0; 50, 40, 30 lie above it.
         let seeds = |m1_third: f64| {
             convergence(&[
                 ("m1", 0, 50.0, 0.0),
@@ -869,6 +929,24 @@ mod tests {
         let f = f2_hits_cap(&summary(true, 320), 500).unwrap();
         assert_eq!(f.verdict, Verdict::NotConfirmed);
         assert!(f.measurement.contains("1 of 2") && f.measurement.contains("M3 stopped at 320"), "{}", f.measurement);
+        // Per seed, by the sign test: one run of nine seeds that converges does not overturn eight.
+        let seeds = table(
+            &["function", "model", "seed", "epochs", "stopped_early"],
+            (0..9)
+                .flat_map(|seed| {
+                    ["m1", "m2", "m3"].map(|m| {
+                        let stopped = seed == 4 && m == "m1";
+                        let epochs = if stopped { 320 } else { 500 };
+                        vec!["f2".into(), m.into(), Cell::Int(seed), Cell::Int(epochs), Cell::Bool(stopped)]
+                    })
+                })
+                .collect(),
+        );
+        let f = by_seed(&seeds, |t| f2_hits_cap(t, 500)).unwrap();
+        assert_eq!(f.verdict, Verdict::Confirmed, "{}", f.measurement);
+        assert!(
+            f.measurement.starts_with("holds for 8 of 9 seeds (seeds 0, 1, 2, 3, 5, 6, 7, 8); sign test p = 0.03906")
+        );
     }
 
     #[test]
@@ -941,9 +1019,9 @@ mod tests {
 
     #[test]
     fn c6_finds_a_norm_bump_where_the_loss_bends() {
-        // Three seeds with the same curve.
+        // Six seeds with the same curve.
         let curve = |bump: bool| {
-            let rows = (0..3).flat_map(|seed| {
+            let rows = (0..6).flat_map(|seed| {
                 (0..400).map(move |e| {
                     let e = e as f64;
                     // Loss falls steeply until 250, then slowly; the norm bumps there if asked.
@@ -955,11 +1033,17 @@ mod tests {
             table(&["epoch", "loss", "grad_norm", "seed"], rows.collect())
         };
         let seeds = |n: i64| table(&["seed", "dead"], (0..n).map(|s| vec![Cell::Int(s), Cell::Bool(false)]).collect());
-        let summary = seeds(3);
-        let f = norm_rises_near_250(&curve(true), &seeds(1)).unwrap();
-        assert_eq!(f.verdict, Verdict::Inconclusive, "one live seed cannot settle it: {}", f.measurement);
+        let summary = seeds(6);
+        let f = norm_rises_near_250(&curve(true), &seeds(5)).unwrap();
+        assert_eq!(f.verdict, Verdict::Inconclusive, "5 of 5 is p = 1/16 for a fair coin: {}", f.measurement);
+        assert!(f.measurement.starts_with("5 of 5 live seeds (sign test p = 0.06250)"), "{}", f.measurement);
+        // A dead seed is left out: six seeds of which one died are five live ones.
+        let one_dead = table(&["seed", "dead"], (0..6).map(|s| vec![Cell::Int(s), Cell::Bool(s == 3)]).collect());
+        assert_eq!(norm_rises_near_250(&curve(true), &one_dead).unwrap().verdict, Verdict::Inconclusive);
         let f = norm_rises_near_250(&curve(true), &summary).unwrap();
         assert_eq!(f.verdict, Verdict::Confirmed, "{}", f.measurement);
+        // Six unanimous seeds are what the sign test needs, and they ran.
+        assert_eq!((f.seeds_decided(), f.seeds_needed()), (6, Some(6)));
         // The bump starts at 240, where the loss still falls at -0.002 and then at (0.492 - 0.52) / 50.
         assert!(
             f.measurement.contains("norm ×3.00 at epoch 240, loss slope -0.002000 → -0.0005600"),
@@ -980,12 +1064,19 @@ mod tests {
     }
 
     #[test]
-    fn seeds_settle_a_verdict_only_when_enough_of_them_agree() {
-        assert_eq!(combine(3, 0), Verdict::Confirmed);
-        assert_eq!(combine(4, 1), Verdict::Confirmed, "4 of 5 is 80 %");
-        assert_eq!(combine(3, 1), Verdict::Inconclusive, "3 of 4 is 75 %");
-        assert_eq!(combine(0, 5), Verdict::NotConfirmed);
-        assert_eq!(combine(2, 0), Verdict::Inconclusive, "two seeds cannot settle it");
+    fn seeds_settle_a_verdict_only_beyond_their_spread() {
+        // Margins: mean 2, sd 1, n 3: 2 ± 4.303/√3 = [−0.48, 4.48]; mean 3: [0.52, 5.48].
+        assert_eq!(by_interval(&[1.0, 2.0, 3.0]), Verdict::Inconclusive);
+        assert_eq!(by_interval(&[2.0, 3.0, 4.0]), Verdict::Confirmed);
+        assert_eq!(by_interval(&[-2.0, -3.0, -4.0]), Verdict::NotConfirmed);
+        assert_eq!(by_interval(&[5.0]), Verdict::Inconclusive, "one seed: the spread is unknown");
+        assert_eq!(by_interval(&[0.1, 0.1]), Verdict::Confirmed, "no spread at all");
+        // Sign test: 6 of 6 is p = 1/32, 5 of 5 is 1/16, 8 of 9 is 0.039, 7 of 9 is 0.18.
+        assert_eq!(by_sign_test(6, 0), Verdict::Confirmed);
+        assert_eq!(by_sign_test(0, 6), Verdict::NotConfirmed);
+        assert_eq!(by_sign_test(5, 0), Verdict::Inconclusive);
+        assert_eq!(by_sign_test(8, 1), Verdict::Confirmed);
+        assert_eq!(by_sign_test(7, 2), Verdict::Inconclusive);
         // C10 on three seeds: batch 25 wins on seeds 0 and 2, batch 5 on seed 1.
         let sweep = |rows: &[(i64, i64, f64)]| {
             table(
@@ -1006,18 +1097,24 @@ mod tests {
             "{}",
             f.measurement
         );
+        assert_eq!((f.seeds_decided(), f.seeds_needed()), (3, Some(49)));
         let (lo, hi) = f.interval.unwrap();
         assert!((f.margin.unwrap() - 1.0 / 3.0).abs() < 1e-9);
         assert!((hi - 1.0 / 3.0 - 4.303 * 2.0 / 3.0).abs() < 1e-9 && (1.0 / 3.0 - lo - (hi - 1.0 / 3.0)).abs() < 1e-9);
         let outcomes: Vec<(&str, Verdict)> = f.seeds.iter().map(|o| (o.seed.as_str(), o.verdict)).collect();
         assert_eq!(outcomes, [("0", Verdict::Confirmed), ("1", Verdict::NotConfirmed), ("2", Verdict::Confirmed)]);
-        let agreed = sweep(&[(0, 5, 0.95), (0, 25, 0.96), (1, 5, 0.94), (1, 25, 0.96), (2, 5, 0.94), (2, 25, 0.95)]);
+        let agreed = sweep(&[(0, 5, 0.95), (0, 25, 0.96), (1, 5, 0.94), (1, 25, 0.955), (2, 5, 0.94), (2, 25, 0.95)]);
         assert_eq!(by_seed(&agreed, best_batch).unwrap().verdict, Verdict::Confirmed);
         // One seed: its outcome is shown, the verdict is not settled.
         let one = sweep(&[(0, 5, 0.95), (0, 25, 0.96)]);
         let f = by_seed(&one, best_batch).unwrap();
         assert_eq!(f.verdict, Verdict::Inconclusive);
-        assert!(f.measurement.starts_with("holds for 1 of 1 seed, fewer than 3"), "{}", f.measurement);
+        assert!(
+            f.measurement
+                .starts_with("holds for 1 of 1 seed; margin 1.000, one seed: the seed-to-seed spread is unknown"),
+            "{}",
+            f.measurement
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ use crate::training::mnist_inputs::MnistInputs;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    pub seeds: Vec<u64>,
+    pub seeds: crate::experiments::seeds::Seeds,
     pub epochs: usize,
     pub lr: f64,
     pub after: Vec<String>,
@@ -38,7 +38,12 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { seeds: vec![0, 1, 2], epochs: 2000, lr: 1e-3, after: Default::default() }
+        Settings {
+            seeds: crate::experiments::seeds::Seeds(vec![0, 1, 2]),
+            epochs: 2000,
+            lr: 1e-3,
+            after: Default::default(),
+        }
     }
 }
 

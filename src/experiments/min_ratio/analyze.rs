@@ -22,6 +22,9 @@ pub struct AnalyzeParams {
 #[derive(Debug, PartialEq)]
 pub struct Relation {
     pub runs: usize,
+    /// Runs whose gradient norm stayed above the target: not critical points, left out of the rest.
+    pub not_critical: usize,
+    /// Critical points that are trivial (left out of ρ).
     pub trivial: usize,
     /// The constant prediction's loss, the variance of the targets.
     pub constant_loss: f64,
@@ -43,10 +46,13 @@ pub fn is_trivial(loss: f64, constant_loss: f64, below_r2: f64) -> bool {
     r2(loss, constant_loss) < below_r2
 }
 
-/// Counts the trivial points of `(ratio, loss)` pairs and relates ratio to loss over the others.
-pub fn relate(points: &[(f64, f64)], constant_loss: f64, trivial_below_r2: f64) -> Relation {
+/// Of `(ratio, loss, reached)` triples, leaves out the points that did not reach the gradient-norm
+/// target (they are not critical points), counts the trivial ones among the rest, and relates
+/// ratio to loss over the others.
+pub fn relate(points: &[(f64, f64, bool)], constant_loss: f64, trivial_below_r2: f64) -> Relation {
+    let critical: Vec<(f64, f64)> = points.iter().filter(|p| p.2).map(|&(ratio, loss, _)| (ratio, loss)).collect();
     let fitted: Vec<(f64, f64)> =
-        points.iter().copied().filter(|&(_, loss)| !is_trivial(loss, constant_loss, trivial_below_r2)).collect();
+        critical.iter().copied().filter(|&(_, loss)| !is_trivial(loss, constant_loss, trivial_below_r2)).collect();
     let (ratios, losses): (Vec<f64>, Vec<f64>) = fitted.iter().copied().unzip();
     let span = losses
         .iter()
@@ -54,7 +60,8 @@ pub fn relate(points: &[(f64, f64)], constant_loss: f64, trivial_below_r2: f64) 
         .fold(None, |acc: Option<(f64, f64)>, l| Some(acc.map_or((l, l), |(lo, hi)| (lo.min(l), hi.max(l)))));
     Relation {
         runs: points.len(),
-        trivial: points.len() - fitted.len(),
+        not_critical: points.len() - critical.len(),
+        trivial: critical.len() - fitted.len(),
         constant_loss,
         fitted_loss: span,
         rho: spearman(&ratios, &losses),
@@ -104,13 +111,14 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
     table.write_csv(&ctx.output("results.csv")?)?;
     table.write_csv(&ctx.output("summary.csv")?)?;
 
-    let points: Vec<(f64, f64)> = runs.iter().map(|r| (r.ratio, r.loss)).collect();
+    let points: Vec<(f64, f64, bool)> = runs.iter().map(|r| (r.ratio, r.loss, r.reached)).collect();
     let relation = relate(&points, constant_loss, params.trivial_below_r2);
     // What cannot be computed (no fitted point, one point) is written as NaN: the column stays numeric.
     let cell = |v: Option<f64>| -> Cell { v.unwrap_or(f64::NAN).into() };
     Table::from_rows(
         &[
             "runs",
+            "not_critical",
             "trivial",
             "constant_loss",
             "trivial_below_r2",
@@ -121,6 +129,7 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
         ],
         std::iter::once(vec![
             (relation.runs as u64).into(),
+            (relation.not_critical as u64).into(),
             (relation.trivial as u64).into(),
             relation.constant_loss.into(),
             params.trivial_below_r2.into(),
@@ -140,9 +149,19 @@ mod tests {
     #[test]
     fn trivial_points_are_those_near_the_constant_prediction() {
         // Constant loss 0.5, trivial below R² 0.2, i.e. loss above 0.4.
-        let points = [(0.40, 0.01), (0.35, 0.10), (0.30, 0.25), (0.20, 0.39), (0.10, 0.41), (0.01, 0.50), (0.05, 0.52)];
+        // The last point did not reach the gradient-norm target: it counts as a run and nothing else.
+        let points = [
+            (0.40, 0.01, true),
+            (0.35, 0.10, true),
+            (0.30, 0.25, true),
+            (0.20, 0.39, true),
+            (0.10, 0.41, true),
+            (0.01, 0.50, true),
+            (0.05, 0.52, true),
+            (0.99, 0.30, false),
+        ];
         let relation = relate(&points, 0.5, 0.2);
-        assert_eq!(relation.runs, 7);
+        assert_eq!((relation.runs, relation.not_critical), (8, 1));
         assert_eq!(relation.trivial, 3, "0.41, 0.50 and 0.52 explain under a fifth of the variance");
         assert_eq!(relation.fitted_loss, Some((0.01, 0.39)));
         // Over the four fitted points the ratio falls exactly as the loss rises.
@@ -152,7 +171,7 @@ mod tests {
 
     #[test]
     fn no_fitted_point_leaves_no_range_and_no_correlation() {
-        let relation = relate(&[(0.1, 0.5), (0.2, 0.49)], 0.5, 0.2);
+        let relation = relate(&[(0.1, 0.5, true), (0.2, 0.49, true)], 0.5, 0.2);
         assert_eq!(relation.trivial, 2);
         assert_eq!((relation.fitted_loss, relation.rho), (None, None));
     }

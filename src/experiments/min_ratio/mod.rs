@@ -5,8 +5,9 @@
 //! MSE to y = cos(x) on 1000 points x = 20·U[0,1) − 10 drawn once; then
 //! the objective switches to the squared gradient norm ‖∇L‖², minimised by Adam on its gradient
 //! 2·H·∇L (a central difference of gradients: burn has first-order autodiff only), then polished
-//! by Levenberg–Marquardt, until ‖∇L‖ falls below `grad_norm_target` (runs that never get there
-//! are reported, not hidden). At the point reached: the full Hessian of the training loss by central differences,
+//! by Levenberg–Marquardt in f64 on the exact Hessian of the point's piece (`nn/piecewise.rs`),
+//! until ‖∇L‖ falls below `grad_norm_target` (runs that never get there are named in the report
+//! and left out of the relation). At the point reached: that Hessian of the training loss,
 //! symmetrised; its eigenvalues (symmetric solver); the minimal ratio = share of eigenvalues above
 //! `eigen_tolerance`. A point that explains under `trivial_below_r2` of the targets' variance is
 //! trivial (a constant does nearly as well); over the others, Spearman's ρ between minimal ratio
@@ -23,6 +24,7 @@
 
 mod analyze;
 mod data;
+mod piecewise;
 mod plot;
 mod report;
 mod train;

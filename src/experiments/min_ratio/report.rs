@@ -16,10 +16,12 @@ use crate::report::{Section, input, span};
 fn relation_text(relation: &Table, runs: usize) -> Result<String> {
     let value = |column: &str| relation.last(column);
     let trivial = value("trivial")? as usize;
-    let fitted = runs - trivial;
+    let critical = runs - value("not_critical")? as usize;
+    let fitted = critical - trivial;
     let mut text = format!(
-        "The constant prediction (the mean of y) has loss {} (the variance of y, the dashed line). {trivial} of {runs} \
-         points are trivial: they explain less than {} % of that variance (R² < {}), and stay out of what follows.",
+        "The constant prediction (the mean of y) has loss {} (the variance of y, the dashed line). {trivial} of the \
+         {critical} critical points are trivial: they explain less than {} % of that variance (R² < {}), and stay out \
+         of what follows.",
         format_float(value("constant_loss")?),
         format_setting(100.0 * value("trivial_below_r2")?),
         format_setting(value("trivial_below_r2")?),
@@ -62,9 +64,10 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
         "{} runs of a 1-12-6-1 ReLU network (109 parameters) on y = cos(x), x = 20·U[0,1) − 10 ({} points, drawn once). \
          Each: {} epochs of full-batch Adam (lr {}) on the MSE, then the squared gradient norm ‖∇L‖² is minimised: up to {} \
          Adam steps (lr {}) on its gradient 2·H·∇L from a central difference of gradients (step {}), then up to {} \
-         Levenberg–Marquardt steps, until ‖∇L‖ < {}. At that \
-         point: the Hessian of the training loss by central differences of gradients, symmetrised; its eigenvalues from a \
-         symmetric solver; minimal ratio = share of eigenvalues above {}.",
+         Levenberg–Marquardt steps in f64 with the exact Hessian of the piece the point lies on (every ReLU's sign on \
+         every sample held, where the network is a polynomial in its parameters), until ‖∇L‖ < {}. At that point: that \
+         Hessian of the training loss, symmetrised; its eigenvalues from a symmetric solver; minimal ratio = share of \
+         eigenvalues above {}.",
         results.height(),
         settings.samples,
         settings.epochs,
@@ -76,9 +79,19 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
         settings.grad_norm_target,
         settings.eigen_tolerance
     ));
+    let missed: Vec<String> = results.filter_eq("reached", "false")?.strings("seed")?;
+    let missed_text = match missed.len() {
+        0 => "every run reached it".to_string(),
+        _ => format!(
+            "the other {} (seed{} {}) are not critical points: they are drawn in their own colour and left out of what \
+             follows",
+            missed.len(),
+            if missed.len() == 1 { "" } else { "s" },
+            missed.join(", ")
+        ),
+    };
     s.text(format!(
-        "{reached} of {} runs reached the gradient-norm target; the others are kept (their best point is used) and drawn \
-         in their own colour. Minimal ratio {}, loss {}.",
+        "{reached} of {} runs reached the gradient-norm target; {missed_text}. Minimal ratio {}, loss {} (every run).",
         results.height(),
         span(&ratios),
         span(&losses)

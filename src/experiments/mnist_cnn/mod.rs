@@ -32,7 +32,7 @@ use crate::training::mnist_inputs::MnistInputs;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    pub seeds: Vec<u64>,
+    pub seeds: crate::experiments::seeds::Seeds,
     pub models: Vec<Model>,
     pub epochs: usize,
     pub batch_size: usize,
@@ -48,7 +48,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            seeds: vec![1],
+            seeds: crate::experiments::seeds::Seeds(vec![1]),
             models: vec![Model::Cnn1, Model::Cnn2, Model::Cnn3],
             epochs: 15,
             batch_size: 500,

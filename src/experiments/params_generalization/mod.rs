@@ -27,7 +27,7 @@ use crate::training::mnist_inputs::MnistInputs;
 pub struct Settings {
     /// Hidden widths [h1, h2] of each model.
     pub models: Vec<[usize; 2]>,
-    pub seeds: Vec<u64>,
+    pub seeds: crate::experiments::seeds::Seeds,
     pub epochs: usize,
     pub batch_size: usize,
     pub lr: f64,
@@ -55,7 +55,7 @@ impl Default for Settings {
                 [600, 300],
                 [800, 400],
             ],
-            seeds: vec![0],
+            seeds: crate::experiments::seeds::Seeds(vec![0]),
             epochs: 30,
             batch_size: 500,
             lr: 1e-3,

@@ -32,7 +32,7 @@ use crate::training::mnist_inputs::MnistInputs;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    pub seeds: Vec<u64>,
+    pub seeds: crate::experiments::seeds::Seeds,
     pub train_subset: Option<usize>,
     pub test_subset: Option<usize>,
     pub batch_size: usize,
@@ -45,7 +45,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            seeds: vec![0, 1, 2],
+            seeds: crate::experiments::seeds::Seeds(vec![0, 1, 2]),
             train_subset: Some(10_000),
             test_subset: Default::default(),
             batch_size: 50,

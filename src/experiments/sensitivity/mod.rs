@@ -32,7 +32,7 @@ pub struct Settings {
     pub batch_sizes: Vec<usize>,
     /// One training per batch size and seed: the claims on this sweep compare accuracies a few
     /// tenths of a point apart, which one seed cannot settle.
-    pub seeds: Vec<u64>,
+    pub seeds: crate::experiments::seeds::Seeds,
     pub epochs: usize,
     pub lr: f64,
     pub train_subset: Option<usize>,
@@ -44,7 +44,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             batch_sizes: vec![5, 25, 125, 500, 1000],
-            seeds: vec![0, 1, 2],
+            seeds: crate::experiments::seeds::Seeds(vec![0, 1, 2]),
             epochs: 10,
             lr: 1e-3,
             train_subset: Default::default(),

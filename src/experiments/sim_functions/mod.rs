@@ -34,7 +34,7 @@ use crate::training::mnist_inputs::MnistInputs;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    pub seeds: Vec<u64>,
+    pub seeds: crate::experiments::seeds::Seeds,
     pub functions: Vec<Function>,
     pub models: Vec<Model>,
     pub lr: f64,
@@ -52,7 +52,7 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            seeds: vec![0, 1, 2],
+            seeds: crate::experiments::seeds::Seeds(vec![0, 1, 2]),
             functions: vec![Function::F1, Function::F2],
             models: vec![Model::M1, Model::M2, Model::M3],
             lr: 1e-3,

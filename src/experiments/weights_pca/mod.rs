@@ -33,7 +33,7 @@ use crate::training::mnist_inputs::MnistInputs;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
-    pub seeds: Vec<u64>,
+    pub seeds: crate::experiments::seeds::Seeds,
     pub epochs: usize,
     pub lr: f64,
     /// Record the parameters every this many epochs.
