@@ -5,6 +5,9 @@
 # and interval on both, and writes them to WORKSPACE/verdicts.md. A verdict that moves is named.
 #
 # Usage: bash bench/rounding.sh [WORKSPACE]   (default target/bench-rounding; kept, with its caches).
+# FLEX_WORKSPACE=DIR runs the flex side in DIR instead (e.g. bench/seeds.sh's workspace, whose
+# cache already holds the default study: the flex side is then a cache hit; it waits for a run
+# holding that cache).
 # The tch build (target/tch) and its PyTorch come from scripts/with-libtorch.sh, as `make report
 # BACKEND=tch` makes them.
 set -euo pipefail
@@ -12,8 +15,9 @@ cd "$(dirname "$0")/.."
 root="$PWD"
 ws="$(realpath -m "${1:-$root/target/bench-rounding}")"
 export MNIST_MIRROR="${MNIST_MIRROR:-$(cd .. && pwd)/shared/mnist}"
-mkdir -p "$ws/flex" "$ws/tch"
-cp "$root/pipeline.toml" "$ws/flex/" && cp "$root/pipeline.toml" "$ws/tch/"
+flex_ws="$(realpath -m "${FLEX_WORKSPACE:-$ws/flex}")"
+mkdir -p "$flex_ws" "$ws/tch"
+cp "$root/pipeline.toml" "$flex_ws/" && cp "$root/pipeline.toml" "$ws/tch/"
 jobs="$(nproc)"
 TIMEFORMAT='%R s wall, %U s user'
 
@@ -21,17 +25,17 @@ TIMEFORMAT='%R s wall, %U s user'
 [ -x "$root/target/tch/release/repro" ] || CARGO_TARGET_DIR=target/tch bash scripts/with-libtorch.sh cargo build --release --features tch
 cp "$root/target/release/repro" "$ws/repro-flex" && cp "$root/target/tch/release/repro" "$ws/repro-tch"
 
-echo "flex ..." >&2
-(cd "$ws/flex" && { time "$ws/repro-flex" run -j "$jobs" > run.log 2>&1; } 2> time.log) \
-  || { tail -20 "$ws/flex/run.log"; exit 2; }
 echo "tch on the CPU ..." >&2
 (cd "$ws/tch" && { time bash "$root/scripts/with-libtorch.sh" "$ws/repro-tch" run -j "$jobs" \
   -s pipeline.backend=tch -s pipeline.device=cpu > run.log 2>&1; } 2> time.log) || { tail -20 "$ws/tch/run.log"; exit 2; }
 
-python3 - "$ws" <<'PY'
+echo "flex ..." >&2
+(cd "$flex_ws" && { time "$ws/repro-flex" run --wait -j "$jobs" > run.log 2>&1; } 2> time.log) \
+  || { tail -20 "$flex_ws/run.log"; exit 2; }
+python3 - "$ws" "$flex_ws" <<'PY'
 import csv, sys
-ws = sys.argv[1]
-flex = {r["id"]: r for r in csv.DictReader(open(f"{ws}/flex/artifacts/claims.csv"))}
+ws, flex_ws = sys.argv[1], sys.argv[2]
+flex = {r["id"]: r for r in csv.DictReader(open(f"{flex_ws}/artifacts/claims.csv"))}
 tch = {r["id"]: r for r in csv.DictReader(open(f"{ws}/tch/artifacts/claims.csv"))}
 def margin(r):
     if not r["margin"]:
@@ -45,8 +49,8 @@ for i, f in flex.items():
     lines.append(f"| {i} | {f['experiment']} | {f['verdict']} | {margin(f)} | {t['verdict']} | {margin(t)} | {same} |")
 agree = sum(f["verdict"] == tch.get(i, {}).get("verdict") for i, f in flex.items())
 lines += ["", f"{agree} of {len(flex)} verdicts the same on flex and on libtorch's CPU kernels."]
-for side in ("flex", "tch"):
-    lines.append(f"- {side}: {open(f'{ws}/{side}/time.log').read().strip().splitlines()[-1]}")
+for side, at in (("flex", flex_ws), ("tch", f"{ws}/tch")):
+    lines.append(f"- {side}: {open(f'{at}/time.log').read().strip().splitlines()[-1]}")
 text = "\n".join(lines)
 open(f"{ws}/verdicts.md", "w").write(text + "\n")
 print(text)

@@ -138,7 +138,7 @@ def sim_target(function, x):
 
 
 def sim_functions(model):
-    """The six runs of one model (3 seeds x 2 functions) as one stack, each to its stopping epoch."""
+    """The runs of one model (our seeds x 2 functions) as one stack, each to its stopping epoch."""
     shapes = {"m1": [1, 5, 10, 10, 10, 10, 10, 5, 1], "m2": [1, 10, 18, 15, 4, 1], "m3": [1, 190, 1]}
     runs = [r for r in rows(f"{ARGS.artifacts}/sim_functions/summary.csv") if r["model"] == model]
     x = sim_grid()
@@ -164,11 +164,13 @@ def weights_pca():
 
 
 def grad_norm():
-    """3 runs of 2000 full-batch epochs, each run's loss and gradient norm kept every epoch."""
+    """Our seeds' runs (one per row of our summary) of 2000 full-batch epochs as one stack, each
+    run's loss and gradient norm kept every epoch."""
+    runs = len(rows(f"{ARGS.artifacts}/grad_norm/summary.csv"))
     x = torch.linspace(-1, 1, 200).unsqueeze(1)
     y = torch.sign(torch.sin(5 * math.pi * x))
-    stack = Stack([1, 5, 10, 10, 10, 10, 10, 5, 1], 3, F.relu, 1e-3)
-    xs, ys = x.expand(3, -1, -1), y.expand(3, -1, -1)
+    stack = Stack([1, 5, 10, 10, 10, 10, 10, 5, 1], runs, F.relu, 1e-3)
+    xs, ys = x.expand(runs, -1, -1), y.expand(runs, -1, -1)
     norms, losses = [], []
     for _ in range(scaled(2000)):
         stack.opt.zero_grad(set_to_none=True)
@@ -302,7 +304,8 @@ def fit(model, train, test, batch, epochs, evaluated, lr=1e-3, weight_decay=0.0)
     return model
 
 
-def mnist_cnn(name):
+def mnist_cnn(name, seed):
+    torch.manual_seed(seed)
     shapes = {
         "cnn1": ([(10, 4), (20, 4)], [320, 50, 100, 10], (0, 0.25)),
         "cnn2": ([(10, 4), (20, 4)], [320, 50, 50, 40, 30, 10], None),
@@ -321,7 +324,8 @@ def random_labels(seed):
     fit(mlp([784, 120, 120, 16, 10], nn.ReLU), subset, test, 50, epochs, range(1, epochs + 1))
 
 
-def params_generalization(h1, h2):
+def params_generalization(h1, h2, seed):
+    torch.manual_seed(seed)
     train, test = mnist()
     fit(mlp([784, h1, h2, 10], nn.ReLU), train, test, 500, 30, {5, 10, 15, 20, 25, 30})
 
@@ -383,15 +387,28 @@ def tasks():
     """(experiment, task name, function, args, rough cost) for the whole default study."""
     hidden = [(2, 5), (4, 6), (10, 20), (20, 40), (50, 80), (100, 120), (180, 100), (400, 200), (600, 300), (800, 400)]
     out = [("sim_functions", f"sim_functions[{m}]", sim_functions, (m,), c) for m, c in (("m1", 60), ("m2", 40), ("m3", 50))]
-    out += [("mnist_cnn", f"mnist_cnn[{n}]", mnist_cnn, (n,), 100) for n in ("cnn1", "cnn2", "cnn3")]
+    # Our seeds of each experiment (the rival trains the same runs): read from our summaries.
+    def seeds_of(experiment):
+        return sorted({int(r["seed"]) for r in rows(f"{ARGS.artifacts}/{experiment}/summary.csv")})
+
+    out += [
+        ("mnist_cnn", f"mnist_cnn[{n},seed {s}]", mnist_cnn, (n, s), 100)
+        for n in ("cnn1", "cnn2", "cnn3")
+        for s in seeds_of("mnist_cnn")
+    ]
     out += [("weights_pca", "weights_pca", weights_pca, (), 1), ("grad_norm", "grad_norm", grad_norm, (), 2)]
     out += [("min_ratio", f"min_ratio[half {h}]", min_ratio, (h,), 30) for h in (0, 1)]
-    # pipeline.toml's seeds: random_labels and sensitivity 0-2 (the claims resting on them need them).
-    seeds = (0, 1, 2)
-    out += [("random_labels", f"random_labels[seed {s}]", random_labels, (s,), 25) for s in seeds]
+    out += [("random_labels", f"random_labels[seed {s}]", random_labels, (s,), 25) for s in seeds_of("random_labels")]
     out += [
-        ("params_generalization", f"params_generalization[{a}x{b}]", params_generalization, (a, b), 1 + (784 * a + a * b) / 6000)
+        (
+            "params_generalization",
+            f"params_generalization[{a}x{b},seed {s}]",
+            params_generalization,
+            (a, b, s),
+            1 + (784 * a + a * b) / 6000,
+        )
         for a, b in hidden
+        for s in seeds_of("params_generalization")
     ]
     out += [
         ("interpolation", f"interpolation[b{b},lr{lr}]", interpolation_training, (b, lr), 4)
@@ -400,7 +417,7 @@ def tasks():
     out += [("interpolation", f"interpolation[line {i}]", interpolation_line, (), 2) for i in range(2)]
     out += [
         ("sensitivity", f"sensitivity[b{b},seed {s}]", sensitivity, (b,), 3 + 60 / b**0.5)
-        for b in (5, 25, 125, 500, 1000) for s in seeds
+        for b in (5, 25, 125, 500, 1000) for s in seeds_of("sensitivity")
     ]
     if ARGS.only:
         out = [t for t in out if t[0] in ARGS.only.split(",")]

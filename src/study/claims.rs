@@ -64,8 +64,6 @@ pub const LEVEL: f64 = 0.05;
 pub enum Seeds {
     /// Checked on each seed's runs alone, then combined by [`by_seed`] ([`per_seed_rule`] states how).
     PerSeed,
-    /// Checked on curves averaged over seeds (the analysis keeps no per-seed curve).
-    SeedMean,
     /// Nothing to combine (the claim is not testable).
     Unused,
 }
@@ -74,7 +72,6 @@ impl Seeds {
     pub fn text(self) -> String {
         match self {
             Seeds::PerSeed => "Seeds: each seed checked alone, combined by the rule above.".to_string(),
-            Seeds::SeedMean => "Seeds: on the mean curve over seeds.".to_string(),
             Seeds::Unused => String::new(),
         }
     }
@@ -292,11 +289,15 @@ pub const CLAIMS: [Spec; 12] = [
         id: "C4",
         experiment: "sim_functions",
         claim: "On f2 deeper models make smaller errors near the ends of the x range.",
-        check: "MSE of the seed-mean prediction on the outer 10 % of the x range at each end; confirmed if the error \
+        check: "Per seed: MSE of each f2 fit on the outer 10 % of the x range at each end; a seed holds if the error \
                 falls with depth (M1 < M2 < M3).",
-        margin: "",
-        seeds: Seeds::SeedMean,
-        evaluate: |ev| measured(ev.table("sim_functions", "predictions.csv")?, deeper_better_at_edges),
+        margin: "the smaller of M2's edge MSE minus M1's and M3's minus M2's",
+        seeds: Seeds::PerSeed,
+        evaluate: |ev| {
+            measured(ev.table("sim_functions", "edge_error.csv")?, |t| {
+                by_seed(&t.filter_eq("function", "f2")?, deeper_better_at_edges)
+            })
+        },
     },
     Spec {
         id: "C5",
@@ -573,30 +574,18 @@ pub fn f2_hits_cap(summary: &Table, max_epochs: usize) -> Result<Finding> {
 }
 
 /// C4.
-pub fn deeper_better_at_edges(predictions: &Table) -> Result<Finding> {
-    let f2 = predictions.filter_eq("function", "f2")?;
-    let by_depth: Vec<&str> = ["m1", "m2", "m3"]
+pub fn deeper_better_at_edges(edge_error: &Table) -> Result<Finding> {
+    let errors = means_by(edge_error, "model", "edge_mse")?;
+    let by_depth: Vec<(&str, f64)> = ["m1", "m2", "m3"]
         .into_iter()
-        .filter(|m| f2.strings("model").is_ok_and(|ms| ms.iter().any(|x| x == m)))
+        .filter_map(|m| errors.iter().find(|(k, _)| k == m).map(|(_, e)| (m, *e)))
         .collect();
     if by_depth.len() < 2 {
         return Ok(finding(Verdict::NotMeasured, "needs two models of different depth on f2"));
     }
-    let mut errors = Vec::new();
-    for m in &by_depth {
-        let t = f2.filter_eq("model", m)?;
-        let (x, target, pred) = (t.floats("x")?, t.floats("target")?, t.floats("mean")?);
-        let (lo, hi) = x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-        let edge = 0.1 * (hi - lo);
-        let sq: Vec<f64> = (0..x.len())
-            .filter(|&k| x[k] <= lo + edge || x[k] >= hi - edge)
-            .map(|k| (pred[k] - target[k]).powi(2))
-            .collect();
-        errors.push((*m, mean(&sq)));
-    }
-    let falls = errors.windows(2).all(|w| w[0].1 < w[1].1);
-    let listed: Vec<String> = errors.iter().map(|(m, e)| format!("{} {}", upper(m), num(*e))).collect();
-    Ok(finding(Verdict::from(falls), format!("edge MSE: {}", listed.join(", "))))
+    let margin = by_depth.windows(2).map(|w| w[1].1 - w[0].1).fold(f64::INFINITY, f64::min);
+    let listed: Vec<String> = by_depth.iter().map(|(m, e)| format!("{} {}", upper(m), num(*e))).collect();
+    Ok(checked(margin > 0.0, margin, format!("edge MSE: {}", listed.join(", "))))
 }
 
 /// C5.
@@ -950,22 +939,25 @@ mod tests {
     }
 
     #[test]
-    fn c4_measures_the_outer_tenth_at_each_end() {
-        // x = -1.0, -0.9, ..., 1.0; target 0; each model errs by `err` at the ends only.
-        let mut rows = Vec::new();
-        for (m, err) in [("m1", 0.1), ("m2", 0.2), ("m3", 0.4)] {
-            for k in 0..=20 {
-                let x = -1.0 + 0.1 * k as f64;
-                let edge = x.abs() >= 0.8 - 1e-9;
-                let pred = if edge { err } else { 5.0 };
-                rows.push(vec!["f2".into(), m.into(), x.into(), 0.0.into(), pred.into(), pred.into(), pred.into()]);
-            }
-        }
-        let t = table(&["function", "model", "x", "target", "mean", "min", "max"], rows);
-        let f = deeper_better_at_edges(&t).unwrap();
-        // Outer 10 % of a span of 2 is |x| >= 0.8: 3 points per end, errors squared 0.01, 0.04, 0.16.
+    fn c4_wants_the_edge_error_to_fall_with_depth_seed_by_seed() {
+        let edges = |rows: &[(i64, [f64; 3])]| {
+            let rows = rows.iter().flat_map(|&(seed, errors)| {
+                ["m1", "m2", "m3"]
+                    .into_iter()
+                    .zip(errors)
+                    .map(move |(m, e)| vec!["f2".into(), m.into(), Cell::Int(seed), e.into()])
+            });
+            table(&["function", "model", "seed", "edge_mse"], rows.collect())
+        };
+        let f = deeper_better_at_edges(&edges(&[(0, [0.01, 0.04, 0.16])])).unwrap();
         assert_eq!(f.verdict, Verdict::Confirmed);
         assert_eq!(f.measurement, "edge MSE: M1 0.01000, M2 0.04000, M3 0.1600");
+        assert!((f.margin.unwrap() - 0.03).abs() < 1e-12, "the smaller step down with depth");
+        // Margins 0.03, 0.02, 0.025: confirmed; one seed where M1 is worst: the interval spans 0.
+        let agreeing = edges(&[(0, [0.01, 0.04, 0.16]), (1, [0.02, 0.04, 0.1]), (2, [0.0, 0.025, 0.2])]);
+        assert_eq!(by_seed(&agreeing, deeper_better_at_edges).unwrap().verdict, Verdict::Confirmed);
+        let split = edges(&[(0, [0.01, 0.04, 0.16]), (1, [0.5, 0.04, 0.1]), (2, [0.0, 0.025, 0.2])]);
+        assert_eq!(by_seed(&split, deeper_better_at_edges).unwrap().verdict, Verdict::Inconclusive);
     }
 
     fn mlp_summary(rows: &[(i64, f64, f64, f64)]) -> Table {

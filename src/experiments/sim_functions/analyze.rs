@@ -94,6 +94,7 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
     let mut runs: BTreeMap<(Function, Model, u64), RunReport> = BTreeMap::new();
     let mut curves = Vec::new();
     let mut predictions = Vec::new();
+    let mut edges = Vec::new();
     for (name, path) in &ctx.inputs {
         let Some(tag) = name.strip_suffix("/run.json") else {
             continue;
@@ -111,6 +112,8 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
         });
         let (xs, target) = data::read_xy(ctx.input(&format!("{}/data.csv", run.function.name()))?)?;
         let pred = Table::read_csv(ctx.input(&format!("{tag}/prediction.csv"))?)?;
+        let error = edge_mse(&xs, &target, &pred.floats("prediction")?);
+        edges.push((run.function, run.model, run.seed, error));
         predictions.push(
             pred.with_column("target", &target)?.with_column("x", &xs)?.with_labels(&labels)?.with_seed(run.seed)?,
         );
@@ -171,7 +174,30 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
     Table::concat(predictions)?
         .band(&["function", "model", "x", "target"], "prediction")?
         .write_csv(&ctx.output("predictions.csv")?)?;
+    edges.sort_by_key(|&(function, model, seed, _)| (function, model, seed));
+    Table::from_records(
+        &edges,
+        &[
+            ("function", &|r| r.0.name().into()),
+            ("model", &|r| r.1.name().into()),
+            ("seed", &|r| r.2.into()),
+            ("edge_mse", &|r| r.3.into()),
+        ],
+    )?
+    .write_csv(&ctx.output("edge_error.csv")?)?;
     Ok(())
+}
+
+/// The MSE of a prediction on the outer tenth of the x range at each end, where deep and shallow
+/// fits of f2 differ most (claim C4).
+pub fn edge_mse(xs: &[f32], target: &[f32], prediction: &[f64]) -> f64 {
+    let (lo, hi) = xs.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let edge = 0.1 * (hi - lo);
+    let squares: Vec<f64> = (0..xs.len())
+        .filter(|&k| xs[k] <= lo + edge || xs[k] >= hi - edge)
+        .map(|k| (prediction[k] - target[k] as f64).powi(2))
+        .collect();
+    squares.iter().sum::<f64>() / squares.len() as f64
 }
 
 #[cfg(test)]
@@ -201,6 +227,16 @@ mod tests {
         }
         assert!(mean.windows(2).all(|w| w[1] <= w[0]), "never up: {mean:?}");
         assert!(band.floats("n").unwrap().iter().all(|&n| n == 2.0));
+    }
+
+    #[test]
+    fn edge_error_is_the_mse_on_the_outer_tenth_at_each_end() {
+        // x = -1.25, -1.125, ..., 1.25 (exact in f32): the outer tenth of the span 2.5 is |x| ≥ 1,
+        // three points at each end, where the prediction errs by 0.2; inside it errs by 5.
+        let xs: Vec<f32> = (0..=20).map(|k| -1.25 + 0.125 * k as f32).collect();
+        let target = vec![0.5f32; xs.len()];
+        let prediction: Vec<f64> = xs.iter().map(|x| if x.abs() >= 1.0 { 0.7 } else { 5.5 }).collect();
+        assert!((edge_mse(&xs, &target, &prediction) - 0.04).abs() < 1e-12);
     }
 
     #[test]

@@ -130,11 +130,17 @@ impl Experiment for Settings {
             out.push(data);
         }
         // The loss curves and predictions feed the claims table too.
-        let mut report =
-            ["summary.csv", "loss_checkpoints.csv", "loss_curves.csv", "predictions.csv", "convergence.csv"]
-                .iter()
-                .map(|name| report_input(&analyze, name))
-                .collect::<Vec<_>>();
+        let mut report = [
+            "summary.csv",
+            "loss_checkpoints.csv",
+            "loss_curves.csv",
+            "predictions.csv",
+            "convergence.csv",
+            "edge_error.csv",
+        ]
+        .iter()
+        .map(|name| report_input(&analyze, name))
+        .collect::<Vec<_>>();
         for &function in &self.functions {
             let plot = Stage::new(&PLOT, &[("function", function.name().into())], &DataParams { function })
                 .input("loss_curves.csv", &analyze, "loss_curves.csv")
