@@ -100,6 +100,16 @@ enum Command {
         #[arg(long)]
         prune: bool,
     },
+    /// Recompute cached stages (all, or those matching the patterns) in a scratch store and compare
+    /// every output byte for byte with the cache: per stage, identical or what differs (tables: the
+    /// largest difference per column) and which machines computed each side. Exit 1 on a difference.
+    /// The cache is only read.
+    Challenge {
+        patterns: Vec<String>,
+        /// Recompute about N stages, at least one of every kind (default: every selected stage).
+        #[arg(long, value_name = "N")]
+        sample: Option<usize>,
+    },
     /// Submit the stale stages (all, or those matching the patterns and what they need) as Slurm jobs.
     Submit { patterns: Vec<String> },
     /// Run one stage instance (by name or key), as a cluster job does; exit at once if complete.
@@ -183,6 +193,7 @@ fn main() -> ExitCode {
             app::dag(&ws, view).map(|_| 0)
         }
         Command::Verify => app::verify(&ws),
+        Command::Challenge { patterns, sample } => app::challenge(&ws, &app::ChallengeArgs { patterns, sample }),
         Command::Gc { prune } => app::gc(&ws, prune).map(|_| 0),
         Command::Submit { patterns } => app::submit(&ws, &patterns),
         Command::RunStage { stage, list } => app::run_stage(&ws, stage, list),

@@ -346,3 +346,44 @@ fn the_claims_table_is_data_and_matches_the_report() {
         assert!(header.iter().any(|c| c == column), "claims.csv lacks {column}: {header:?}");
     }
 }
+
+/// `repro challenge` recomputes cached stages in a scratch store and finds every output the same
+/// bytes; a result altered in the store with its record made to agree (as a buggy or malicious
+/// pusher would leave it, so `repro verify` sees nothing wrong) is named, with what differs.
+#[test]
+fn challenge_recomputes_cached_stages_and_names_a_doctored_one() {
+    let ws = Workspace::new("challenge", &small_config(40));
+    ws.run(&[]);
+    let out = ws.repro(&["challenge"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains(&format!("{SMALL_STAGES} of {SMALL_STAGES} recomputed stage(s) identical")), "{stdout}");
+
+    // One training's loss curve, its last loss changed, stored as a new object its record names.
+    let store = repro::engine::Store::open(&ws.path("cache")).unwrap();
+    let mut record = store
+        .records()
+        .into_iter()
+        .find(|r| r.stage.starts_with("sim_functions.train") && r.outputs.contains_key("loss.csv"))
+        .expect("a training with a loss curve");
+    let text = std::fs::read_to_string(store.object_path(&record.outputs["loss.csv"].hash)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let last = lines.last_mut().unwrap();
+    let (epoch, _) = last.split_once(',').unwrap();
+    *last = format!("{epoch},0.5");
+    let doctored = store.put_bytes(format!("{}\n", lines.join("\n")).as_bytes()).unwrap();
+    record.outputs.insert("loss.csv".into(), doctored.clone());
+    store.commit(&record).unwrap();
+    assert!(ws.repro(&["verify"]).status.success(), "object and record agree: verify cannot tell");
+
+    let out = ws.repro(&["challenge", "sim_functions.train*"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("DIFFERS")).expect("a difference is named");
+    assert!(line.contains(&record.stage) && line.contains("loss.csv: loss max |Δ|"), "{line}");
+    assert!(line.contains("cached: ") && line.contains("flex on cpu"), "both machines are named: {line}");
+    // The pattern brings the data stages the trainings read: ten stages, one of them doctored.
+    assert!(stdout.contains("9 of 10 recomputed stage(s) identical"), "{stdout}");
+    // The challenge only reads the cache.
+    assert_eq!(store.record(&record.key).unwrap().outputs["loss.csv"], doctored);
+}

@@ -1,8 +1,10 @@
 //! The commands behind the CLI: load the configuration, build the graph, act on the cache.
 
+mod challenge;
 mod compare;
 mod sharing;
 
+pub use challenge::{ChallengeArgs, challenge};
 pub use compare::{Against, DiffArgs, diff_cmd, runs_cmd};
 
 pub use sharing::{keygen, pull, push};

@@ -118,6 +118,7 @@ mod tests {
             cpu_seconds: None,
             backend: "-".into(),
             device: "-".into(),
+            machine: None,
             parts: KeyParts::default(),
             batch: None,
         }

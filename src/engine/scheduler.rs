@@ -569,6 +569,7 @@ fn commit(
         cpu_seconds: timing.cpu_seconds,
         backend,
         device,
+        machine: Some(super::placement::this_machine()),
         parts,
         batch,
     };

@@ -46,6 +46,10 @@ pub struct Record {
     pub cpu_seconds: Option<f64>,
     pub backend: String,
     pub device: String,
+    /// The CPU that computed it (model and widest vector set, as [`super::placement::this_machine`]
+    /// says); absent in records made before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
     pub parts: KeyParts,
     /// Set when the stage ran fused with others of its kind: `seconds` is then its share.
     #[serde(default, skip_serializing_if = "Option::is_none")]
