@@ -256,7 +256,10 @@ pub fn table_difference(a: &Table, b: &Table) -> Option<Vec<(String, ColumnDiffe
     }
     let mut out = Vec::new();
     for column in a.column_names() {
-        if let (Ok(x), Ok(y)) = (a.floats(&column), b.floats(&column)) {
+        let (p_text, q_text) = (a.strings(&column).ok()?, b.strings(&column).ok()?);
+        let numeric = |cells: &[String]| cells.iter().all(|c| c.is_empty() || c.parse::<f64>().is_ok());
+        if numeric(&p_text) && numeric(&q_text) {
+            let (x, y) = (a.floats(&column).ok()?, b.floats(&column).ok()?);
             let same = x.iter().zip(&y).all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()));
             if same {
                 continue;
@@ -272,8 +275,7 @@ pub fn table_difference(a: &Table, b: &Table) -> Option<Vec<(String, ColumnDiffe
             }
             out.push((column, ColumnDifference::Numbers { max_abs, max_rel }));
         } else {
-            let (x, y) = (a.strings(&column).ok()?, b.strings(&column).ok()?);
-            let cells = x.iter().zip(&y).filter(|(p, q)| p != q).count();
+            let cells = p_text.iter().zip(&q_text).filter(|(p, q)| p != q).count();
             if cells > 0 {
                 out.push((column, ColumnDifference::Cells(cells)));
             }
@@ -325,9 +327,9 @@ mod tests {
         };
         assert_eq!(table_difference(&t(0.5, "m1"), &t(0.5, "m1")), Some(vec![]));
         let d = table_difference(&t(0.5, "m1"), &t(0.5000001, "m2")).unwrap();
-        assert_eq!(d[0], ("model".to_string(), ColumnDifference::Cells(1)));
-        let ColumnDifference::Numbers { max_abs, max_rel } = d[1].1 else { panic!("{d:?}") };
-        assert_eq!(d[1].0, "loss");
+        let column = |name: &str| &d.iter().find(|(c, _)| c == name).unwrap_or_else(|| panic!("{name}: {d:?}")).1;
+        assert_eq!(*column("model"), ColumnDifference::Cells(1));
+        let ColumnDifference::Numbers { max_abs, max_rel } = *column("loss") else { panic!("{d:?}") };
         assert!((max_abs - 1e-7).abs() < 1e-12 && (max_rel - 1e-7 / 0.5000001).abs() < 1e-12);
         assert_eq!(d.len(), 2, "epochs is the same");
         let wider = Table::from_rows(&["model"], std::iter::once(vec!["m1".into()])).unwrap();
