@@ -80,33 +80,43 @@ impl Seeds {
 /// How [`by_seed`] decides, as the claims section states it.
 pub fn per_seed_rule() -> String {
     format!(
-        "A claim checked seed by seed is decided on the seeds' margins (how far each seed's data lie past the check's \
-         threshold, above 0 where the claim holds, in the units the claim names): confirmed when the 95 % Student-t \
-         interval of their mean lies above 0, not confirmed when it lies below 0, and inconclusive when it contains 0 \
-         (the seeds disagree by more than their mean margin; the table says about how many seeds would settle it at \
-         that spread) or when one seed ran (its spread is unknown). A claim whose check gives no margin is decided by \
-         the exact two-sided sign test on how many seeds hold, at the {:.0} % level: confirmed or not confirmed by the \
-         majority when the split is that unlikely for a fair coin (at least 6 seeds of 6 agreeing, 8 of 9), and \
-         inconclusive otherwise. Both rules ask that the seeds settle the claim beyond their own spread, so a verdict \
-         does not move when only rounding does. Each experiment's seed count is chosen from its measured seed-to-seed \
-         spread (its section says why it suffices).",
+        "A claim checked seed by seed is a hypothesis the seeds must establish. Where its check gives a margin (how \
+         far each seed's data lie past the check's threshold, above 0 where the claim holds, in the units the claim \
+         names), it is confirmed when the 95 % Student-t interval of the seeds' mean margin lies above 0, and not \
+         confirmed otherwise, with the reason: the seeds contradict it (the interval lies below 0) or do not establish \
+         it (the interval contains 0; the seeds table says about how many seeds would tell at that spread). Where the \
+         check gives no margin, the exact two-sided sign test at the {:.0} % level on how many seeds hold decides: \
+         confirmed when significantly more than half hold, not confirmed otherwise. Inconclusive means too few seeds \
+         ran for the rule to decide at all (one seed for the interval, fewer than 6 for the sign test). A verdict \
+         has one boundary, the claim established or not, so seeds or rounding that move a margin within its \
+         interval move the reason at most, not the verdict. Each experiment's seed count is chosen from its measured \
+         seed-to-seed spread (pipeline.toml says how; the seeds table checks it on this run).",
         100.0 * LEVEL
     )
+}
+
+/// The least seeds the sign test can decide on: unanimous seeds give p = 2^(1−n), below [`LEVEL`]
+/// from 6 on.
+pub fn sign_test_seeds() -> usize {
+    (1..=64).find(|&n| sign_test_p(n, n) < LEVEL).expect("a level above 2^-63")
 }
 
 /// The verdict of seeds whose margins are `margins` (the interval rule of [`per_seed_rule`]).
 pub fn by_interval(margins: &[f64]) -> Verdict {
     match mean_interval(margins) {
-        Some((_, lo, _)) if lo > 0.0 => Verdict::Confirmed,
-        Some((_, _, hi)) if hi < 0.0 => Verdict::NotConfirmed,
-        _ => Verdict::Inconclusive,
+        None => Verdict::Inconclusive,
+        Some((_, lo, _)) => Verdict::from(lo > 0.0),
     }
 }
 
 /// The verdict of `held` seeds for and `failed` against, where the check gives no margin (the sign
 /// test of [`per_seed_rule`]).
 pub fn by_sign_test(held: usize, failed: usize) -> Verdict {
-    if sign_test_p(held, held + failed) >= LEVEL { Verdict::Inconclusive } else { Verdict::from(held > failed) }
+    if held + failed < sign_test_seeds() {
+        Verdict::Inconclusive
+    } else {
+        Verdict::from(held > failed && sign_test_p(held, held + failed) < LEVEL)
+    }
 }
 
 /// `check` on each seed's rows of `summary` alone, combined by [`per_seed_rule`]: by the interval
@@ -151,10 +161,16 @@ pub fn by_seed(summary: &Table, check: impl Fn(&Table) -> Result<Finding>) -> Re
         Some(margins) => match mean_interval(margins) {
             Some((m, lo, hi)) => {
                 text.push_str(&format!("; margin {} [{}, {}]", num(m), num(lo), num(hi)));
-                if lo <= 0.0 && hi >= 0.0 {
+                if hi < 0.0 {
+                    text.push_str(" (the seeds contradict it)");
+                } else if lo <= 0.0 {
                     text.push_str(&match values_to_exclude_zero(m, sample_sd(margins)) {
-                        Some(k) => format!(" (at this spread about {k} seeds would bound it away from 0)"),
-                        None => " (at this spread no number of seeds bounds it away from 0)".to_string(),
+                        Some(k) => format!(
+                            " (the seeds do not establish it: at this spread about {k} seeds would bound it away from 0)"
+                        ),
+                        None => " (the seeds do not establish it: at this spread no number of seeds bounds it away from \
+                                 0)"
+                            .to_string(),
                     });
                 }
                 (by_interval(margins), Some(m), Some((lo, hi)))
@@ -221,7 +237,7 @@ impl Finding {
         match decided.iter().map(|o| o.margin).collect::<Option<Vec<f64>>>() {
             Some(m) if m.len() >= 2 => values_to_exclude_zero(mean(&m), sample_sd(&m)),
             Some(_) => None,
-            None => (1..=1000).find(|&n| sign_test_p(n, n) < LEVEL),
+            None => Some(sign_test_seeds()),
         }
     }
 
@@ -446,7 +462,7 @@ pub fn section(findings: &[Finding]) -> Section {
     s.text(format!(
         "Each claim of the original report (paraphrased), the check we apply and how it combines seeds, what this run \
          measured, and the verdict computed from the tables below. {} confirmed, {} not confirmed, {} inconclusive (the \
-         seeds disagree by more than the effect, or one ran), {} not testable as stated, {} \
+         too few seeds ran for the rule to decide), {} not testable as stated, {} \
          not measured in this run (an experiment left out, or a budget too small for the claim).",
         counts(Verdict::Confirmed),
         counts(Verdict::NotConfirmed),
@@ -888,7 +904,7 @@ mod tests {
             ])
         };
         let split = by_seed(&seeds(150.0), deep_converges_fastest).unwrap();
-        assert_eq!(split.verdict, Verdict::Inconclusive, "{}", split.measurement);
+        assert_eq!(split.verdict, Verdict::NotConfirmed, "not established: {}", split.measurement);
         assert!(split.measurement.starts_with("holds for 2 of 3 seeds (fails on seed 2)"), "{}", split.measurement);
         assert_eq!(by_seed(&seeds(70.0), deep_converges_fastest).unwrap().verdict, Verdict::Confirmed);
     }
@@ -960,7 +976,7 @@ mod tests {
         let agreeing = edges(&[(0, [0.01, 0.04, 0.16]), (1, [0.02, 0.04, 0.1]), (2, [0.0, 0.025, 0.2])]);
         assert_eq!(by_seed(&agreeing, deeper_better_at_edges).unwrap().verdict, Verdict::Confirmed);
         let split = edges(&[(0, [0.01, 0.04, 0.16]), (1, [0.5, 0.04, 0.1]), (2, [0.0, 0.025, 0.2])]);
-        assert_eq!(by_seed(&split, deeper_better_at_edges).unwrap().verdict, Verdict::Inconclusive);
+        assert_eq!(by_seed(&split, deeper_better_at_edges).unwrap().verdict, Verdict::NotConfirmed);
     }
 
     fn mlp_summary(rows: &[(i64, f64, f64, f64)]) -> Table {
@@ -1060,8 +1076,9 @@ mod tests {
 
     #[test]
     fn seeds_settle_a_verdict_only_beyond_their_spread() {
-        // Margins: mean 2, sd 1, n 3: 2 ± 4.303/√3 = [−0.48, 4.48]; mean 3: [0.52, 5.48].
-        assert_eq!(by_interval(&[1.0, 2.0, 3.0]), Verdict::Inconclusive);
+        // Margins: mean 2, sd 1, n 3: 2 ± 4.303/√3 = [−0.48, 4.48] does not establish the claim;
+        // mean 3: [0.52, 5.48] does; an interval below 0 contradicts it: not confirmed either way.
+        assert_eq!(by_interval(&[1.0, 2.0, 3.0]), Verdict::NotConfirmed);
         assert_eq!(by_interval(&[2.0, 3.0, 4.0]), Verdict::Confirmed);
         assert_eq!(by_interval(&[-2.0, -3.0, -4.0]), Verdict::NotConfirmed);
         assert_eq!(by_interval(&[5.0]), Verdict::Inconclusive, "one seed: the spread is unknown");
@@ -1071,7 +1088,9 @@ mod tests {
         assert_eq!(by_sign_test(0, 6), Verdict::NotConfirmed);
         assert_eq!(by_sign_test(5, 0), Verdict::Inconclusive);
         assert_eq!(by_sign_test(8, 1), Verdict::Confirmed);
-        assert_eq!(by_sign_test(7, 2), Verdict::Inconclusive);
+        assert_eq!(by_sign_test(7, 2), Verdict::NotConfirmed, "nine seeds can decide; 7 of 9 is not enough");
+        assert_eq!(by_sign_test(2, 7), Verdict::NotConfirmed);
+        assert_eq!(sign_test_seeds(), 6);
         // C10 on three seeds: batch 25 wins on seeds 0 and 2, batch 5 on seed 1.
         let sweep = |rows: &[(i64, i64, f64)]| {
             table(
@@ -1081,13 +1100,14 @@ mod tests {
         };
         let mixed = sweep(&[(0, 5, 0.95), (0, 25, 0.96), (1, 5, 0.97), (1, 25, 0.96), (2, 5, 0.94), (2, 25, 0.95)]);
         let f = by_seed(&mixed, best_batch).unwrap();
-        assert_eq!(f.verdict, Verdict::Inconclusive);
+        assert_eq!(f.verdict, Verdict::NotConfirmed);
         // Margins (points by which the best size in [10, 1000] beats the best outside): +1, −1, +1;
         // mean 1/3, sd 2/√3, so the interval is 1/3 ± 4.303 · (2/√3) / √3.
         assert!(
             f.measurement.starts_with(
-                "holds for 2 of 3 seeds (fails on seed 1); margin 0.3333 [-2.535, 3.202] (at this spread about 49 seeds \
-                 would bound it away from 0); all seeds together: best test accuracy at batch 25"
+                "holds for 2 of 3 seeds (fails on seed 1); margin 0.3333 [-2.535, 3.202] (the seeds do not establish it: \
+                 at this spread about 49 seeds would bound it away from 0); all seeds together: best test accuracy at \
+                 batch 25"
             ),
             "{}",
             f.measurement
