@@ -164,14 +164,12 @@ impl Recomputed {
         stages: BTreeSet<usize>,
     ) -> Result<Recomputed> {
         let graph = &plan.graph;
+        // What the recomputed stages read: their upstream stages (Graph::with_upstream marks a
+        // stage and everything it needs).
         let mut upstream: BTreeSet<usize> = BTreeSet::new();
-        let mut frontier: Vec<usize> = stages.iter().copied().collect();
-        while let Some(i) = frontier.pop() {
-            for &j in graph.deps(i) {
-                if upstream.insert(j) {
-                    frontier.push(j);
-                }
-            }
+        for &i in &stages {
+            upstream
+                .extend(graph.with_upstream(i).into_iter().enumerate().filter(|&(j, up)| up && j != i).map(|(j, _)| j));
         }
         let parent = ws.cache.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
         let dir = tempfile::Builder::new().prefix(".repro-challenge-").tempdir_in(parent)?;

@@ -500,7 +500,8 @@ pub fn section(findings: &[Finding]) -> Section {
          says where), and this run checks it again. For every claim decided seed by seed, the seeds that measured it \
          and the number its rule needs at the spread this run measured (the interval rule: the least n whose 95 % \
          interval at this mean and standard deviation excludes 0; the sign test: 6 unanimous seeds). Where the \
-         seeds run are fewer than needed, the verdict is inconclusive and the row says so.",
+         seeds run are fewer than needed, the claim is not established (not confirmed) and the row says about how many \
+         more would tell.",
     );
     let seed_rows = CLAIMS
         .iter()
