@@ -43,6 +43,8 @@ pub mod host_mlp;
 pub mod init;
 pub mod leaky_relu;
 pub mod loss;
+#[cfg(test)]
+mod matmul_order;
 pub mod mlp;
 pub mod optim;
 pub mod shape;
@@ -103,12 +105,20 @@ thread_local! {
     static VECTOR_CEILING: std::cell::Cell<VectorIsa> = const { std::cell::Cell::new(VectorIsa::Avx512) };
 }
 
-/// `f` with the kernels of this thread limited to `ceiling` ([`VectorIsa::chosen`]), so that
-/// tests can compare the variants (run it on a one-thread pool: the limit does not reach other threads).
+/// `f` with the kernels of this thread limited to `ceiling` ([`VectorIsa::chosen`]), gemm's
+/// matrix kernels included, so that tests can compare the variants (run it on a one-thread pool:
+/// the limit does not reach other threads).
 pub fn with_vector_ceiling<R>(ceiling: VectorIsa, f: impl FnOnce() -> R) -> R {
+    use gemm_common::vector_ceiling::{self, Ceiling};
     let before = VECTOR_CEILING.with(|c| c.replace(ceiling));
+    let gemm_before = vector_ceiling::set(Some(match ceiling {
+        VectorIsa::Baseline => Ceiling::Scalar,
+        VectorIsa::Avx2 => Ceiling::Fma,
+        VectorIsa::Avx512 => Ceiling::Avx512,
+    }));
     let result = f();
     VECTOR_CEILING.with(|c| c.set(before));
+    vector_ceiling::set(gemm_before);
     result
 }
 
