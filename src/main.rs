@@ -107,8 +107,16 @@ enum Command {
     Challenge {
         patterns: Vec<String>,
         /// Recompute about N stages, at least one of every kind (default: every selected stage).
-        #[arg(long, value_name = "N")]
+        #[arg(long, value_name = "N", conflicts_with = "all")]
         sample: Option<usize>,
+        /// Recompute every selected stage (the default without --sample).
+        #[arg(long)]
+        all: bool,
+        /// Challenge what the remote ([remote] or REPRO_REMOTE) holds for this configuration:
+        /// its records and objects are fetched into a scratch store and checked as a pull checks
+        /// them, then recomputed here. The local cache is not touched.
+        #[arg(long)]
+        remote: bool,
     },
     /// Submit the stale stages (all, or those matching the patterns and what they need) as Slurm jobs.
     Submit { patterns: Vec<String> },
@@ -193,7 +201,9 @@ fn main() -> ExitCode {
             app::dag(&ws, view).map(|_| 0)
         }
         Command::Verify => app::verify(&ws),
-        Command::Challenge { patterns, sample } => app::challenge(&ws, &app::ChallengeArgs { patterns, sample }),
+        Command::Challenge { patterns, sample, all: _, remote } => {
+            app::challenge(&ws, &app::ChallengeArgs { patterns, sample, remote })
+        }
         Command::Gc { prune } => app::gc(&ws, prune).map(|_| 0),
         Command::Submit { patterns } => app::submit(&ws, &patterns),
         Command::RunStage { stage, list } => app::run_stage(&ws, stage, list),

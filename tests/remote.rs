@@ -784,3 +784,50 @@ fn an_unreadable_record_is_replaced_by_the_next_push_and_read_only_does_not_push
     let refused = target.repro(&read_only, None, &["push"]);
     assert!(!refused.ok && refused.text.contains("read_only = true"), "{}", refused.text);
 }
+
+/// `repro challenge --remote`: a fresh workspace recomputes what the remote holds and finds it
+/// identical, its own cache untouched; a record a trusted pusher signed over a doctored object (a
+/// consistent record and object, which every check of a pull accepts) is named, with exit 1.
+#[test]
+fn a_challenge_of_the_remote_recomputes_its_stages_and_names_a_doctored_one() {
+    let remote = Workspace::new("remote-challenge", "");
+    let target = Target::directory("challenge", &remote.path("store"));
+    let a = Workspace::new("remote-challenge-a", &config());
+    target.run(&a, None);
+
+    let b = Workspace::new("remote-challenge-b", &config());
+    let out = target.repro(&b, None, &["challenge", "--remote", "--all"]);
+    assert!(out.ok, "{}", out.text);
+    assert!(
+        out.text.contains(&format!("{SMALL_STAGES} of {SMALL_STAGES} recomputed stage(s) identical to the remote's")),
+        "{}",
+        out.text
+    );
+    let local = repro::engine::Store::open(&b.path("cache")).unwrap();
+    assert!(local.records().is_empty(), "the challenge stores nothing in the local cache");
+
+    // A pusher with the team's key publishes a training whose loss curve was altered.
+    let doctored_remote = Workspace::new("remote-challenge-doctored", "");
+    let doctored_target = Target::directory("challenge-doctored", &doctored_remote.path("store"));
+    let store = repro::engine::Store::open(&a.path("cache")).unwrap();
+    let mut record = store
+        .records()
+        .into_iter()
+        .find(|r| r.stage.starts_with("sim_functions.train") && r.outputs.contains_key("loss.csv"))
+        .expect("a training with a loss curve");
+    let text = std::fs::read_to_string(store.object_path(&record.outputs["loss.csv"].hash)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let (epoch, _) = lines.last().unwrap().split_once(',').unwrap();
+    *lines.last_mut().unwrap() = format!("{epoch},0.5");
+    record.outputs.insert("loss.csv".into(), store.put_bytes(format!("{}\n", lines.join("\n")).as_bytes()).unwrap());
+    store.commit(&record).unwrap();
+    let pushed = doctored_target.repro(&a, None, &["push"]);
+    assert!(pushed.ok, "{}", pushed.text);
+
+    let c = Workspace::new("remote-challenge-c", &config());
+    let out = doctored_target.repro(&c, None, &["challenge", "--remote", "sim_functions.train*"]);
+    assert!(!out.ok, "{}", out.text);
+    let line = out.text.lines().find(|l| l.starts_with("DIFFERS")).expect("a difference is named");
+    assert!(line.contains(&record.stage) && line.contains("loss.csv: loss max |Δ|"), "{line}");
+    assert_eq!(out.text.lines().filter(|l| l.starts_with("DIFFERS")).count(), 1, "{}", out.text);
+}

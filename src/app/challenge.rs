@@ -20,6 +20,8 @@ pub struct ChallengeArgs {
     pub patterns: Vec<String>,
     /// Recompute about this many stages, at least one of every kind among those selected.
     pub sample: Option<usize>,
+    /// Challenge what the remote holds for this configuration instead of the local cache.
+    pub remote: bool,
 }
 
 /// What recomputing one stage showed.
@@ -84,8 +86,18 @@ pub fn challenge(ws: &Workspace, args: &ChallengeArgs) -> Result<i32> {
     let plan = ws.plan()?;
     let graph = &plan.graph;
     let selected = graph.select(&args.patterns)?;
-    let store = Store::open_existing(&ws.cache)
-        .with_context(|| format!("no cache at {}: nothing to challenge", ws.cache.display()))?;
+    // With --remote, the remote's records and objects for the selected stages, fetched into a
+    // scratch store (the local cache is not touched): the rest of the challenge reads that.
+    let remote_view = args.remote.then(|| RemoteView::fetch(ws, &plan, &selected)).transpose()?;
+    let store = match &remote_view {
+        Some(view) => view.store.clone(),
+        None => Store::open_existing(&ws.cache)
+            .with_context(|| format!("no cache at {}: nothing to challenge", ws.cache.display()))?,
+    };
+    let source = match &remote_view {
+        Some(view) => format!("the remote {}", view.url),
+        None => ws.cache.display().to_string(),
+    };
     // Every stage that is up to date here, with its record.
     let everything = vec![true; graph.stages().len()];
     let mut cached: BTreeMap<usize, Record> = BTreeMap::new();
@@ -99,7 +111,10 @@ pub fn challenge(ws: &Workspace, args: &ChallengeArgs) -> Result<i32> {
     let candidates: Vec<usize> =
         graph.order().iter().copied().filter(|i| selected[*i] && cached.contains_key(i)).collect();
     if candidates.is_empty() {
-        bail!("no selected stage is up to date in {}: run it first (`repro status` says why)", ws.cache.display());
+        match &remote_view {
+            Some(_) => bail!("{source} holds no selected stage of this configuration: nothing to challenge"),
+            None => bail!("no selected stage is up to date in {source}: run it first (`repro status` says why)"),
+        }
     }
     let kinds: Vec<&str> = candidates.iter().map(|&i| graph.stage(i).kind.name).collect();
     let chosen: BTreeSet<usize> = match args.sample {
@@ -136,12 +151,43 @@ pub fn challenge(ws: &Workspace, args: &ChallengeArgs) -> Result<i32> {
         println!("{}", line(&stage.id, &verdict, cached_record, recomputed));
     }
     println!(
-        "{} of {} recomputed stage(s) identical to the cache{}",
+        "{} of {} recomputed stage(s) identical to {}{}",
         chosen.len() - differing,
         chosen.len(),
+        if remote_view.is_some() { "the remote's" } else { "the cache" },
         if differing > 0 { format!("; {differing} not") } else { String::new() }
     );
     Ok(if differing == 0 { 0 } else { 1 })
+}
+
+/// What a remote holds for the selected stages (and what they read), in a scratch store beside
+/// the cache, fetched and checked as `repro pull` does (records validated, signatures where the
+/// configuration requires them, objects hashed), computing nothing.
+struct RemoteView {
+    store: Store,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl RemoteView {
+    fn fetch(ws: &Workspace, plan: &super::Plan, selected: &[bool]) -> Result<RemoteView> {
+        let remote = super::sharing::require_remote(plan)?;
+        let dir = scratch_dir(ws, ".repro-challenge-remote-")?;
+        let store = Store::open(dir.path())?;
+        let mut opts = plan.run_options(ws, (1, 1), selected.to_vec(), false);
+        opts.remote = Some(remote.clone());
+        opts.compute = false;
+        opts.checkpoint_every = None;
+        let summary = scheduler::run(&plan.graph, &store, &opts)?;
+        eprintln!("fetched {} stage(s) from {}", summary.fetched.len(), remote.url());
+        Ok(RemoteView { store, url: remote.url().to_string(), _dir: dir })
+    }
+}
+
+/// A temporary folder beside the cache (on its file system), removed when dropped.
+fn scratch_dir(ws: &Workspace, prefix: &str) -> Result<tempfile::TempDir> {
+    let parent = ws.cache.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    Ok(tempfile::Builder::new().prefix(prefix).tempdir_in(parent)?)
 }
 
 /// One scheduler run over a scratch store: the stages it recomputed and what it made.
@@ -171,8 +217,7 @@ impl Recomputed {
             upstream
                 .extend(graph.with_upstream(i).into_iter().enumerate().filter(|&(j, up)| up && j != i).map(|(j, _)| j));
         }
-        let parent = ws.cache.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        let dir = tempfile::Builder::new().prefix(".repro-challenge-").tempdir_in(parent)?;
+        let dir = scratch_dir(ws, ".repro-challenge-")?;
         let scratch = Store::open(dir.path())?;
         for (_, record) in cached.iter().filter(|(i, _)| upstream.contains(i) && !stages.contains(i)) {
             for object in record.outputs.values() {

@@ -105,7 +105,7 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-fn require_remote(plan: &Plan) -> Result<Arc<Remote>> {
+pub(super) fn require_remote(plan: &Plan) -> Result<Arc<Remote>> {
     plan.remote()?.with_context(|| {
         format!(
             "no remote: set [remote] url in the configuration, or {URL_VARIABLE} (s3://, http(s):// or file:// URL)"

@@ -49,16 +49,41 @@ pub fn this_machine() -> String {
 }
 
 fn describe_machine() -> String {
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, m)| m.trim().to_string())
+    let model = cpu_brand()
+        .or_else(|| {
+            let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+            let line = info.lines().find(|l| l.starts_with("model name"))?;
+            Some(line.split_once(':')?.1.trim().to_string())
         })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string());
     format!("{model}; {}", vector_set())
+}
+
+/// The processor's brand string from CPUID, as the CPU itself (or an emulator posing as one)
+/// gives it: /proc/cpuinfo names the host's CPU even under user-mode emulation.
+fn cpu_brand() -> Option<String> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::__cpuid;
+        // SAFETY: CPUID exists on every x86-64 CPU; leaves above the highest extended one are
+        // not read.
+        let highest = unsafe { __cpuid(0x8000_0000) }.eax;
+        if highest < 0x8000_0004 {
+            return None;
+        }
+        let bytes: Vec<u8> = (0x8000_0002u32..=0x8000_0004)
+            .flat_map(|leaf| {
+                let r = unsafe { __cpuid(leaf) };
+                [r.eax, r.ebx, r.ecx, r.edx].into_iter().flat_map(u32::to_le_bytes)
+            })
+            .collect();
+        let brand = String::from_utf8_lossy(&bytes).trim_matches(char::from(0)).trim().to_string();
+        (!brand.is_empty()).then_some(brand)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        None
+    }
 }
 
 fn vector_set() -> &'static str {
@@ -77,5 +102,23 @@ fn vector_set() -> &'static str {
     #[cfg(not(target_arch = "x86_64"))]
     {
         std::env::consts::ARCH
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Linux reads the model name from the same CPUID leaves: natively the two agree.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_cpuid_brand_is_the_model_name_linux_reports() {
+        let Ok(info) = std::fs::read_to_string("/proc/cpuinfo") else { return };
+        let Some(model) = info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')) else {
+            return;
+        };
+        let brand = super::cpu_brand().expect("an x86-64 CPU with a brand string");
+        // Linux collapses runs of spaces in the brand string; compare the words.
+        let words = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(words(&brand), words(model.1), "{brand:?}");
+        assert!(super::this_machine().starts_with(&brand));
     }
 }

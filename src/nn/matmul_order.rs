@@ -69,7 +69,14 @@ fn gemm_product(
 }
 
 /// The reference order of the general kernels (module docs), on values in logical layout.
-fn reference(m: usize, n: usize, k: usize, lhs: impl Fn(usize, usize) -> f32, rhs: impl Fn(usize, usize) -> f32, start: Option<&[f32]>) -> Vec<f32> {
+fn reference(
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: impl Fn(usize, usize) -> f32,
+    rhs: impl Fn(usize, usize) -> f32,
+    start: Option<&[f32]>,
+) -> Vec<f32> {
     let kc = if m <= 64 && n <= 64 { k.min(512) } else { k.div_ceil(k.div_ceil(512)) };
     let mut dst = start.map_or_else(|| vec![0.0f32; m * n], <[f32]>::to_vec);
     for i in 0..m {
@@ -165,7 +172,13 @@ fn the_general_kernels_sum_in_the_reference_order() {
             let expected = reference(m, n, k, |i, p| lhs[i * k + p], |p, j| rhs[p * n + j], start);
             for isa in VectorIsa::available() {
                 let ours = with_vector_ceiling(isa, || {
-                    gemm_product((m, n, k), (&lhs, Stored::RowMajor), (&rhs, Stored::RowMajor), start, Parallelism::None)
+                    gemm_product(
+                        (m, n, k),
+                        (&lhs, Stored::RowMajor),
+                        (&rhs, Stored::RowMajor),
+                        start,
+                        Parallelism::None,
+                    )
                 });
                 assert!(bits(&ours) == bits(&expected), "{m}x{n}x{k} on {isa:?}, accumulating: {}", start.is_some());
             }
