@@ -9,6 +9,7 @@ fn main() {
     println!("cargo:rerun-if-changed=assets");
     println!("cargo:rerun-if-changed=Cargo.lock");
     println!("cargo:rerun-if-changed=Cargo.toml");
+    println!("cargo:rerun-if-changed=vendor");
     let graph =
         CodeGraph::from_tree(Path::new(".")).unwrap_or_else(|e| panic!("cannot derive the stage kinds' code: {e}"));
     let lock = std::fs::read_to_string("Cargo.lock").unwrap_or_default();
@@ -30,13 +31,41 @@ fn main() {
         out.push_str(&format!("    ({name:?}, {run_file:?}, &[{}]),\n", reached.join(", ")));
     }
     out.push_str(&format!(
-        "];\n/// blake3 of the dependency versions (Cargo.lock) and declarations (Cargo.toml).\n\
-         pub static DEPENDENCIES: &str = {:?};\n",
-        blake3::hash(dependency_text(&lock, &manifest, env!("CARGO_PKG_NAME")).as_bytes()).to_hex().to_string()
+        "];\n/// blake3 of the dependency versions (Cargo.lock), declarations (Cargo.toml) and vendored \
+         sources (vendor/).\npub static DEPENDENCIES: &str = {:?};\n",
+        blake3::hash(
+            format!("{}\n[vendor]\n{}", dependency_text(&lock, &manifest, env!("CARGO_PKG_NAME")), vendored_text())
+                .as_bytes()
+        )
+        .to_hex()
+        .to_string()
     ));
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("fingerprints.rs");
     std::fs::write(dest, out).unwrap();
     bake_git_commit();
+}
+
+/// Every file under vendor/ (patched dependencies, whose version in Cargo.lock does not move when
+/// a patch does) as `path blake3` lines in path order.
+fn vendored_text() -> String {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(Path::new("vendor"), &mut files);
+    files.sort();
+    files
+        .iter()
+        .map(|f| format!("{} {}\n", f.display(), blake3::hash(&std::fs::read(f).unwrap_or_default()).to_hex()))
+        .collect()
 }
 
 /// `REPRO_GIT_COMMIT`: the commit the binary was built from, `-dirty` when the sources that enter

@@ -65,15 +65,15 @@ fn cpu_brand() -> Option<String> {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::__cpuid;
-        // SAFETY: CPUID exists on every x86-64 CPU; leaves above the highest extended one are
-        // not read.
-        let highest = unsafe { __cpuid(0x8000_0000) }.eax;
+        // CPUID exists on every x86-64 CPU (safe to call there); leaves above the highest
+        // extended one are not read.
+        let highest = __cpuid(0x8000_0000).eax;
         if highest < 0x8000_0004 {
             return None;
         }
         let bytes: Vec<u8> = (0x8000_0002u32..=0x8000_0004)
             .flat_map(|leaf| {
-                let r = unsafe { __cpuid(leaf) };
+                let r = __cpuid(leaf);
                 [r.eax, r.ebx, r.ecx, r.edx].into_iter().flat_map(u32::to_le_bytes)
             })
             .collect();

@@ -43,8 +43,6 @@ pub mod host_mlp;
 pub mod init;
 pub mod leaky_relu;
 pub mod loss;
-#[cfg(test)]
-mod matmul_order;
 pub mod mlp;
 pub mod optim;
 pub mod shape;

@@ -12,8 +12,8 @@
 use gemm::Parallelism;
 use rand::{Rng, SeedableRng};
 
-use super::{VectorIsa, with_vector_ceiling};
-use crate::rng::SeededRng;
+use repro::nn::{VectorIsa, with_vector_ceiling};
+use repro::rng::SeededRng;
 
 /// How an operand is stored.
 #[derive(Clone, Copy, Debug)]
