@@ -35,7 +35,8 @@ small=(
   -s sensitivity.train_subset=300 -s sensitivity.test_subset=100
 )
 [ -z "${CROSS_CPU_FULL:-}" ] || small=()
-export MNIST_MIRROR="${MNIST_MIRROR:-$(cd .. && pwd)/shared/mnist}"
+# MNIST from a local copy beside the checkout where there is one, else from the public mirrors.
+if [ -z "${MNIST_MIRROR:-}" ] && [ -d ../shared/mnist ]; then export MNIST_MIRROR="$(cd ../shared/mnist && pwd)"; fi
 
 if ! command -v qemu-x86_64 >/dev/null; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
