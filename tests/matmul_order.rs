@@ -154,6 +154,22 @@ fn every_instruction_set_gives_the_same_products() {
     }
 }
 
+/// gemm's packing decisions (its tuning knobs, which upstream sets per machine) change how operands
+/// are copied into blocks, never the order of the sums.
+#[test]
+fn packing_thresholds_do_not_change_a_product() {
+    let expected = all_products(VectorIsa::Avx512, Parallelism::None);
+    let defaults = (gemm::get_rhs_packing_threshold(), gemm::get_lhs_packing_threshold_single_thread());
+    for (rhs, lhs) in [(1, 1), (64, 64)] {
+        gemm::set_rhs_packing_threshold(rhs);
+        gemm::set_lhs_packing_threshold_single_thread(lhs);
+        let products = all_products(VectorIsa::Avx512, Parallelism::None);
+        gemm::set_rhs_packing_threshold(defaults.0);
+        gemm::set_lhs_packing_threshold_single_thread(defaults.1);
+        assert!(products == expected, "packing thresholds {rhs}, {lhs}");
+    }
+}
+
 #[test]
 fn the_thread_count_does_not_change_a_product() {
     let expected = all_products(VectorIsa::Avx512, Parallelism::None);
