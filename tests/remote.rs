@@ -809,18 +809,7 @@ fn a_challenge_of_the_remote_recomputes_its_stages_and_names_a_doctored_one() {
     // A pusher with the team's key publishes a training whose loss curve was altered.
     let doctored_remote = Workspace::new("remote-challenge-doctored", "");
     let doctored_target = Target::directory("challenge-doctored", &doctored_remote.path("store"));
-    let store = repro::engine::Store::open(&a.path("cache")).unwrap();
-    let mut record = store
-        .records()
-        .into_iter()
-        .find(|r| r.stage.starts_with("sim_functions.train") && r.outputs.contains_key("loss.csv"))
-        .expect("a training with a loss curve");
-    let text = std::fs::read_to_string(store.object_path(&record.outputs["loss.csv"].hash)).unwrap();
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let (epoch, _) = lines.last().unwrap().split_once(',').unwrap();
-    *lines.last_mut().unwrap() = format!("{epoch},0.5");
-    record.outputs.insert("loss.csv".into(), store.put_bytes(format!("{}\n", lines.join("\n")).as_bytes()).unwrap());
-    store.commit(&record).unwrap();
+    let record = common::doctor_a_loss_curve(&a.path("cache"));
     let pushed = doctored_target.repro(&a, None, &["push"]);
     assert!(pushed.ok, "{}", pushed.text);
 

@@ -396,14 +396,139 @@ mod kernel {
         let b = chunk.xs.len() / d.image();
         unpool(chunk.g, chunk.winners, d, b, dy, &mut sums.bias);
         im2col(chunk.xs, d, cols);
-        // dW [Co, K] += dy [Co, B*P] . cols^T [B*P, K]
-        let (dy_m, cols_t) = (Mat::rows(dy, b * d.p()), Mat::columns(cols, b * d.p()));
-        matmul(&mut sums.weight, d.co, d.kk(), b * d.p(), dy_m, cols_t, true);
+        // dW [Co, K] += dy [Co, B*P] . cols^T [B*P, K]: dot products of rows, each as long as
+        // the chunk's columns. Few of them (the first conv's) are what gemm's lane-summing path
+        // was for; that order depends on the vector width, so they take our own dot kernel.
+        if d.co * d.kk() <= FEW_DOTS {
+            add_row_dots(&mut sums.weight, d.co, d.kk(), b * d.p(), dy, cols);
+        } else {
+            let (dy_m, cols_t) = (Mat::rows(dy, b * d.p()), Mat::columns(cols, b * d.p()));
+            matmul(&mut sums.weight, d.co, d.kk(), b * d.p(), dy_m, cols_t, true);
+        }
         if !chunk.dx.is_empty() {
             // dcols [K, B*P] = weight^T [K, Co] . dy [Co, B*P], folded back onto the images.
             let (w_t, dy_m) = (Mat::columns(chunk.weight, d.kk()), Mat::rows(dy, b * d.p()));
             matmul(dcols, d.kk(), b * d.p(), d.co, w_t, dy_m, false);
             col2im(dcols, d, chunk.dx);
+        }
+    }
+
+    /// Products with at most this many results (as gemm upstream decides) are summed by
+    /// [`add_row_dots`].
+    const FEW_DOTS: usize = 256;
+
+    /// `dst[i * n + j] += Σ_p lhs[i * k + p] * rhs[j * k + p]` for `lhs` `[m, k]` and `rhs`
+    /// `[n, k]`, both row-major. Each dot product is summed as 16 interleaved chains of fused
+    /// multiply-adds (term `p` in chain `p % 16`, from zero), then the chains pairwise (lane
+    /// `l` plus lane `l + 8`, then `l + 4`, ...): one order, so the same bits for every vector
+    /// width (one AVX-512 register, two AVX2 ones, or sixteen scalars with libm's fma).
+    fn add_row_dots(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: &[f32], rhs: &[f32]) {
+        use crate::nn::{VectorIsa, lanes};
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn avx512(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: &[f32], rhs: &[f32]) {
+                row_dots::<lanes::Avx512>(dst, m, n, k, lhs, rhs)
+            }
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: &[f32], rhs: &[f32]) {
+                row_dots::<lanes::Avx2>(dst, m, n, k, lhs, rhs)
+            }
+            match VectorIsa::chosen() {
+                // SAFETY (both): `chosen` picks only a set this CPU has.
+                VectorIsa::Avx512 => return unsafe { avx512(dst, m, n, k, lhs, rhs) },
+                VectorIsa::Avx2 => return unsafe { avx2(dst, m, n, k, lhs, rhs) },
+                VectorIsa::Baseline => {}
+            }
+        }
+        row_dots::<lanes::Portable>(dst, m, n, k, lhs, rhs)
+    }
+
+    /// [`add_row_dots`] on `V`'s lanes. The rows are swept in strips short enough for the strips
+    /// of a tile's rows to stay in the L1 cache, and each tile takes two rows of `lhs` against
+    /// four of `rhs` (eight chains in registers, six loads for eight multiply-adds); a chain's
+    /// terms still come in the stated order. Inlined into each instruction set's variant.
+    #[inline(always)]
+    fn row_dots<V: crate::nn::lanes::Vector>(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: &[f32], rhs: &[f32]) {
+        use crate::nn::lanes::{LANES, Lanes};
+        /// Floats of each row per sweep (a multiple of LANES): six rows' strips take 12 KB.
+        const STRIP: usize = 512;
+        let full = k / LANES * LANES;
+        let mut chains = vec![V::splat(0.0); m * n];
+        let mut operands = Operands { chains: &mut chains, n, k, lhs, rhs };
+        for from in (0..full).step_by(STRIP) {
+            let strip = from..(from + STRIP).min(full);
+            let mut i = 0;
+            while i < m {
+                let rows = if m - i >= 2 { 2 } else { 1 };
+                let mut j = 0;
+                while j < n {
+                    let cols = if n - j >= 4 { 4 } else { 1 };
+                    match (rows, cols) {
+                        (2, 4) => tile::<V, 2, 4>(&mut operands, (i, j), strip.clone()),
+                        (2, _) => tile::<V, 2, 1>(&mut operands, (i, j), strip.clone()),
+                        (_, 4) => tile::<V, 1, 4>(&mut operands, (i, j), strip.clone()),
+                        _ => tile::<V, 1, 1>(&mut operands, (i, j), strip.clone()),
+                    }
+                    j += cols;
+                }
+                i += rows;
+            }
+        }
+        for (e, chain) in chains.iter().enumerate() {
+            let (row, col) = (&lhs[e / n * k..][..k], &rhs[e % n * k..][..k]);
+            let mut lanes: Lanes = [0.0; LANES];
+            chain.store(&mut lanes);
+            for p in full..k {
+                lanes[p - full] = row[p].mul_add(col[p], lanes[p - full]);
+            }
+            let mut half = LANES / 2;
+            while half > 0 {
+                for l in 0..half {
+                    lanes[l] += lanes[l + half];
+                }
+                half /= 2;
+            }
+            dst[e] += lanes[0];
+        }
+    }
+
+    /// What [`tile`] reads and the chains it carries on (`[m, n]`, one per dot product).
+    struct Operands<'a, V> {
+        chains: &'a mut [V],
+        n: usize,
+        k: usize,
+        lhs: &'a [f32],
+        rhs: &'a [f32],
+    }
+
+    /// Carries on the chains of rows `i..i + I` of `lhs` against rows `j..j + J` of `rhs` over
+    /// the terms `strip` (whole lanes).
+    #[inline(always)]
+    fn tile<V: crate::nn::lanes::Vector, const I: usize, const J: usize>(
+        o: &mut Operands<'_, V>,
+        (i, j): (usize, usize),
+        strip: std::ops::Range<usize>,
+    ) {
+        use crate::nn::lanes::{LANES, Lanes};
+        let load = |values: &[f32], at: usize| -> V {
+            let lanes: &Lanes = values[at..at + LANES].try_into().expect("sixteen values");
+            V::load(lanes)
+        };
+        let mut acc: [[V; J]; I] = std::array::from_fn(|a| std::array::from_fn(|b| o.chains[(i + a) * o.n + j + b]));
+        for p in strip.step_by(LANES) {
+            let xs: [V; I] = std::array::from_fn(|a| load(o.lhs, (i + a) * o.k + p));
+            let ys: [V; J] = std::array::from_fn(|b| load(o.rhs, (j + b) * o.k + p));
+            for (row, x) in acc.iter_mut().zip(&xs) {
+                for (chain, y) in row.iter_mut().zip(&ys) {
+                    *chain = chain.mul_add(*x, *y);
+                }
+            }
+        }
+        for (a, row) in acc.iter().enumerate() {
+            for (b, chain) in row.iter().enumerate() {
+                o.chains[(i + a) * o.n + j + b] = *chain;
+            }
         }
     }
 
@@ -773,6 +898,43 @@ mod kernel {
     mod tests {
         use super::*;
 
+        /// The dot products follow the stated order on every instruction set: 16 chains of
+        /// fused multiply-adds (term p in chain p % 16), then pairwise; lengths with and without
+        /// a tail, and a count of products that is not a multiple of four.
+        #[test]
+        fn row_dots_sum_in_the_stated_order() {
+            use crate::nn::{VectorIsa, with_vector_ceiling};
+            use rand::{Rng, SeedableRng};
+            let mut rng = crate::rng::SeededRng::seed_from_u64(8);
+            let stated = |a: &[f32], b: &[f32]| {
+                let mut chains = [0.0f32; 16];
+                for (p, (x, y)) in a.iter().zip(b).enumerate() {
+                    chains[p % 16] = x.mul_add(*y, chains[p % 16]);
+                }
+                for half in [8, 4, 2, 1] {
+                    for l in 0..half {
+                        chains[l] += chains[l + half];
+                    }
+                }
+                chains[0]
+            };
+            for (m, n, k) in [(3, 7, 5), (10, 16, 4032), (2, 9, 1000), (1, 1, 16)] {
+                let random = |len: usize, rng: &mut crate::rng::SeededRng| -> Vec<f32> {
+                    (0..len).map(|_| rng.random_range(-1.0f32..1.0) * 10f32.powi(rng.random_range(-3..3))).collect()
+                };
+                let (lhs, rhs, start) = (random(m * k, &mut rng), random(n * k, &mut rng), random(m * n, &mut rng));
+                let expected: Vec<u32> = (0..m * n)
+                    .map(|e| (start[e] + stated(&lhs[e / n * k..][..k], &rhs[e % n * k..][..k])).to_bits())
+                    .collect();
+                for isa in VectorIsa::available() {
+                    let mut dst = start.clone();
+                    with_vector_ceiling(isa, || add_row_dots(&mut dst, m, n, k, &lhs, &rhs));
+                    let ours: Vec<u32> = dst.iter().map(|v| v.to_bits()).collect();
+                    assert!(ours == expected, "{m}x{n}x{k} on {isa:?}");
+                }
+            }
+        }
+
         /// Plane by plane the bits of the plain sum over live windows: planes of one window and
         /// of several, a count of planes that is not a multiple of four, signed zeros, dead
         /// windows among live ones and planes all dead.
@@ -947,6 +1109,8 @@ mod tests {
             ([3, 2, 9, 8], [4, 2, 3, 3]),
             ([5, 10, 12, 12], [20, 10, 4, 4]),
             ([5, 10, 12, 12], [15, 10, 5, 5]),
+            // The first conv of CNN1: a weight gradient of few long dot products (`add_row_dots`).
+            ([9, 1, 28, 28], [10, 1, 4, 4]),
         ] {
             let case = Case::new(x_shape, w_shape);
             let run = |isa| one.install(|| with_vector_ceiling(isa, || case.run(conv_relu_pool, &device)));

@@ -2,7 +2,7 @@
 
 /// `widest_vectors!(fn NAME => BODY(arg: Type, ...))` defines `NAME`, which calls `BODY` (an
 /// `#[inline(always)]` function of those arguments, returning nothing) compiled for AVX-512F or
-/// AVX2, or for the baseline, as [`VectorIsa::chosen`] picks. The binary runs on any x86-64, so
+/// AVX2 with FMA, or for the baseline, as [`VectorIsa::chosen`] picks. The binary runs on any x86-64, so
 /// the compiler's own choice is SSE2: four lanes where these CPUs have eight or sixteen. For
 /// loops whose lanes are independent (copies, comparisons, element-wise IEEE arithmetic without
 /// fused multiply-adds) the bits are the same on every variant, only faster on wider ones.
@@ -11,11 +11,11 @@ macro_rules! widest_vectors {
         fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f")]
+                #[target_feature(enable = "avx512f,fma")]
                 unsafe fn avx512($($arg: $ty),*) {
                     $body($($arg),*)
                 }
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) {
                     $body($($arg),*)
                 }
@@ -41,6 +41,7 @@ pub mod flex_buffers;
 pub mod full_batch;
 pub mod host_mlp;
 pub mod init;
+pub mod lanes;
 pub mod leaky_relu;
 pub mod loss;
 pub mod mlp;

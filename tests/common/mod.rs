@@ -203,3 +203,23 @@ pub fn mask_durations(text: &str) -> String {
     }
     out
 }
+
+/// What a buggy or malicious pusher leaves: in the store at `cache`, one training's loss curve with
+/// its last loss changed, stored as a new object that its (re-committed) record names, so that
+/// record and object agree and every hash check passes. Returns the doctored record.
+pub fn doctor_a_loss_curve(cache: &Path) -> repro::engine::store::Record {
+    let store = repro::engine::Store::open(cache).unwrap();
+    let mut record = store
+        .records()
+        .into_iter()
+        .find(|r| r.stage.starts_with("sim_functions.train") && r.outputs.contains_key("loss.csv"))
+        .expect("a training with a loss curve");
+    let text = std::fs::read_to_string(store.object_path(&record.outputs["loss.csv"].hash)).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let (epoch, _) = lines.last().unwrap().split_once(',').unwrap();
+    *lines.last_mut().unwrap() = format!("{epoch},0.5");
+    let doctored = store.put_bytes(format!("{}\n", lines.join("\n")).as_bytes()).unwrap();
+    record.outputs.insert("loss.csv".into(), doctored);
+    store.commit(&record).unwrap();
+    record
+}
