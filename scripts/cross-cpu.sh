@@ -61,8 +61,9 @@ run() { # name, then the command prefix (empty natively)
 run native
 for cpu in "${cpus[@]}"; do run "$cpu" qemu-x86_64 -cpu "$cpu"; done
 
-# Every file the emulated run made, against the native one. The report is left out: it states the
-# machine and the times of its own run, which differ by design; what it reports is in the tables.
+# Every file the emulated run made, against the native one, then every stage's outputs. The report
+# is left out: it states the machine and the times of its own run, which differ by design; what it
+# reports is in the tables.
 status=0
 for cpu in "${cpus[@]}"; do
   same=0; differ=0
@@ -77,5 +78,32 @@ for cpu in "${cpus[@]}"; do
   done < <(find "$out/$cpu/artifacts" -type f -print0 | sort -z)
   echo "$cpu: $same artifacts byte-identical to the native run, $differ differ"
   [ "$differ" -eq 0 ] && [ "$same" -gt 0 ] || status=1
+  # Every stage's outputs, record by record under the same key: also the trainings whose outputs
+  # reach no artifact but through an analysis.
+  python3 - "$out/native/cache" "$out/$cpu/cache" "$cpu" <<'PY' || status=1
+import glob, json, os, sys
+
+def records(cache):
+    out = {}
+    for f in glob.glob(os.path.join(cache, "records", "**", "*.json"), recursive=True):
+        r = json.load(open(f))
+        out[r["key"]] = r
+    return out
+
+def hashes(record):
+    return {name: o["hash"] for name, o in record["outputs"].items()}
+
+native, other, cpu = records(sys.argv[1]), records(sys.argv[2]), sys.argv[3]
+# The report keys on its upstream records, wall times included: it has no counterpart by key.
+keyed = {k: r for k, r in native.items() if r["stage"] != "report"}
+differ = sorted(r["stage"] for k, r in keyed.items() if k in other and hashes(r) != hashes(other[k]))
+missing = sorted(r["stage"] for k, r in keyed.items() if k not in other)
+for stage in differ:
+    print(f"{cpu}: {stage}: outputs differ from the native run's")
+for stage in missing:
+    print(f"{cpu}: {stage}: no record under the native run's key")
+print(f"{cpu}: {len(keyed) - len(differ) - len(missing)} of {len(keyed)} stages' outputs byte-identical to the native run's")
+sys.exit(1 if differ or missing else 0)
+PY
 done
 exit $status
