@@ -174,11 +174,7 @@ impl RemoteView {
         let remote = super::sharing::require_remote(plan)?;
         let dir = scratch_dir(ws, ".repro-challenge-remote-")?;
         let store = Store::open(dir.path())?;
-        let mut opts = plan.run_options(ws, (1, 1), selected.to_vec(), false);
-        opts.remote = Some(remote.clone());
-        opts.compute = false;
-        opts.checkpoint_every = None;
-        let summary = scheduler::run(&plan.graph, &store, &opts)?;
+        let summary = super::sharing::fetch_only(ws, plan, &store, &remote, selected, false)?;
         eprintln!("fetched {} stage(s) from {}", summary.fetched.len(), remote.url());
         Ok(RemoteView { store, url: remote.url().to_string(), _dir: dir })
     }

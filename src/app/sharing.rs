@@ -146,10 +146,7 @@ pub fn pull(ws: &Workspace, patterns: &[String], verbose: bool) -> Result<i32> {
     let _lock = CacheLock::acquire(&ws.cache, false)?;
     let store = Store::open(&ws.cache)?;
     store.clean_tmp()?;
-    let mut opts = plan.run_options(ws, (1, 1), selected.clone(), verbose);
-    opts.remote = Some(remote.clone());
-    opts.compute = false;
-    let summary = scheduler::run(&plan.graph, &store, &opts)?;
+    let summary = fetch_only(ws, &plan, &store, &remote, &selected, verbose)?;
     artifacts::materialise(&ws.artifacts, &store, &plan.graph, &selected, &summary.records)?;
     println!(
         "pulled from {}: {} stage(s) fetched, {} already here; {} in no cache{}",
@@ -160,6 +157,22 @@ pub fn pull(ws: &Workspace, patterns: &[String], verbose: bool) -> Result<i32> {
         if summary.unavailable.is_empty() { "" } else { " (`repro run` computes them)" }
     );
     Ok(if summary.failed.is_empty() { 0 } else { 1 })
+}
+
+/// One scheduler pass that computes nothing: what `remote` holds for the selected stages (and
+/// what they need) is fetched into `store`, checked as every fetch is.
+pub(super) fn fetch_only(
+    ws: &Workspace,
+    plan: &Plan,
+    store: &Store,
+    remote: &Arc<Remote>,
+    selected: &[bool],
+    verbose: bool,
+) -> Result<scheduler::RunSummary> {
+    let mut opts = plan.run_options(ws, (1, 1), selected.to_vec(), verbose);
+    opts.remote = Some(remote.clone());
+    opts.compute = false;
+    scheduler::run(&plan.graph, store, &opts)
 }
 
 /// `repro keygen NAME`: a new signing key pair, written as `DIR/NAME.secret` (readable by its

@@ -137,8 +137,7 @@ pub fn by_seed(summary: &Table, check: impl Fn(&Table) -> Result<Finding>) -> Re
         let found = check(&rows)?;
         outcomes.push(SeedOutcome { seed: seed.clone(), verdict: found.verdict, margin: found.margin });
     }
-    let decided: Vec<&SeedOutcome> =
-        outcomes.iter().filter(|o| matches!(o.verdict, Verdict::Confirmed | Verdict::NotConfirmed)).collect();
+    let decided: Vec<&SeedOutcome> = outcomes.iter().filter(|o| o.decided()).collect();
     let held: Vec<&str> = decided.iter().filter(|o| o.verdict == Verdict::Confirmed).map(|o| o.seed.as_str()).collect();
     let n = decided.len();
     let mut text = format!("holds for {} of {n} seed{}", held.len(), if n == 1 { "" } else { "s" });
@@ -229,8 +228,7 @@ impl Finding {
     /// run measured: by the interval where the seeds have margins (`None` when the mean margin is
     /// 0 or too close to it for 1000 seeds), by the sign test (unanimous seeds) where they have none.
     pub fn seeds_needed(&self) -> Option<usize> {
-        let decided: Vec<&SeedOutcome> =
-            self.seeds.iter().filter(|o| matches!(o.verdict, Verdict::Confirmed | Verdict::NotConfirmed)).collect();
+        let decided: Vec<&SeedOutcome> = self.seeds.iter().filter(|o| o.decided()).collect();
         if decided.is_empty() {
             return None;
         }
@@ -243,7 +241,7 @@ impl Finding {
 
     /// Seeds that measured the claim (their outcome is confirmed or not confirmed).
     pub fn seeds_decided(&self) -> usize {
-        self.seeds.iter().filter(|o| matches!(o.verdict, Verdict::Confirmed | Verdict::NotConfirmed)).count()
+        self.seeds.iter().filter(|o| o.decided()).count()
     }
 }
 
@@ -253,6 +251,13 @@ pub struct SeedOutcome {
     pub seed: String,
     pub verdict: Verdict,
     pub margin: Option<f64>,
+}
+
+impl SeedOutcome {
+    /// Whether the seed measured the claim (its outcome is confirmed or not confirmed).
+    pub fn decided(&self) -> bool {
+        matches!(self.verdict, Verdict::Confirmed | Verdict::NotConfirmed)
+    }
 }
 
 fn finding(verdict: Verdict, measurement: impl Into<String>) -> Finding {
