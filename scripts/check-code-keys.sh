@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# End to end, with a real rebuild: the keys baked into the binary follow the code. A no-op statement
-# inserted into the shared MNIST training loop makes `mnist_cnn.train` stale, naming the file, and
-# leaves stages that never run that loop (the MNIST fetch, sim_functions) current; taking the
-# statement out makes everything current again. Run by CI; the source file is restored on any exit.
+# End to end, with real rebuilds: the keys baked into the binary follow the code, item by item.
+# 1. A no-op statement inside a statistics function (`analysis::stats::spearman`) makes stale the
+#    analysis that calls it, naming the item, and no training.
+# 2. The same inside the shared MNIST training loop (`training::mnist::fit_on_mnist`) makes
+#    `mnist_cnn.train` stale, naming the item, and leaves stages that never run that loop (the
+#    MNIST fetch, sim_functions) current.
+# 3. Undone, everything is current again. Run by CI; the source files are restored on any exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+stats=src/analysis/stats.rs
 loop=src/training/mnist.rs
 ws=$(mktemp -d)
-cp "$loop" "$ws/original.rs"
+cp "$stats" "$ws/stats.rs"
+cp "$loop" "$ws/mnist.rs"
 restore() {
-  cp "$ws/original.rs" "$loop"
+  cp "$ws/stats.rs" "$stats"
+  cp "$ws/mnist.rs" "$loop"
   rm -rf "$ws"
 }
 trap restore EXIT
@@ -18,37 +24,59 @@ trap restore EXIT
 repro() {
   ./target/release/repro --cache "$ws/cache" --artifacts "$ws/artifacts" --data "$ws/data" --profile quick "$@"
 }
+stages="mnist_cnn sim_functions.train min_ratio"
 stale() {
-  repro status --json mnist_cnn sim_functions.train | python3 -c '
+  # shellcheck disable=SC2086
+  repro status --json $stages | python3 -c '
 import json, sys
 for s in json.load(sys.stdin):
     if s["stale"]:
         print(s["stage"] + ": " + "; ".join(s["reasons"]))'
 }
-
-cargo build --release --locked -q
-repro run mnist_cnn sim_functions.train >/dev/null 2>&1
-[ -z "$(stale)" ] || { echo "not current after a run:"; stale; exit 1; }
-
-python3 - "$loop" <<'PY'
+# Inserts a no-op statement after the line `anchor` of file `path`.
+insert_after() {
+  python3 - "$1" "$2" <<'PY'
 import sys
-path = sys.argv[1]
+path, anchor = sys.argv[1], sys.argv[2] + "\n"
 text = open(path).read()
-anchor = ") -> Result<(M, Vec<EpochMetrics>)> {\n"
-assert anchor in text, "fit_on_mnist's signature moved: update scripts/check-code-keys.sh"
+assert anchor in text, f"{anchor!r} moved in {path}: update scripts/check-code-keys.sh"
 open(path, "w").write(text.replace(anchor, anchor + "    let _ = ();\n", 1))
 PY
-cargo build --release --locked -q
-after_edit=$(stale)
-echo "after a no-op statement in $loop:"
-echo "$after_edit"
-echo "$after_edit" | grep -q "^mnist_cnn.train\[.*code changed: $loop" || { echo "FAIL: mnist_cnn.train is not stale"; exit 1; }
-if echo "$after_edit" | grep -q "^mnist.fetch\|^sim_functions.train"; then
-  echo "FAIL: a stage that never runs the MNIST loop is stale"
+}
+fail() {
+  echo "FAIL: $1"
   exit 1
+}
+
+cargo build --release --locked -q
+# shellcheck disable=SC2086
+repro run $stages >/dev/null 2>&1
+[ -z "$(stale)" ] || { echo "not current after a run:"; stale; exit 1; }
+
+insert_after "$stats" "pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {"
+cargo build --release --locked -q
+after=$(stale)
+echo "after a no-op statement in analysis::stats::spearman:"
+echo "$after"
+echo "$after" | grep -q "^min_ratio.analyze.*code changed: analysis::stats::spearman" ||
+  fail "min_ratio.analyze is not stale, or the item is not named"
+if echo "$after" | grep -q "\.train\|\.run\[\|^mnist.fetch"; then
+  fail "an edit of a statistics function reruns a training"
 fi
 
-cp "$ws/original.rs" "$loop"
+cp "$ws/stats.rs" "$stats"
+insert_after "$loop" ") -> Result<(M, Vec<EpochMetrics>)> {"
 cargo build --release --locked -q
-[ -z "$(stale)" ] || { echo "FAIL: not current once the edit is undone:"; stale; exit 1; }
-echo "code keys follow a real rebuild: ok"
+after=$(stale)
+echo "after a no-op statement in training::mnist::fit_on_mnist:"
+echo "$after"
+echo "$after" | grep -q "^mnist_cnn.train\[.*code changed: training::mnist::fit_on_mnist" ||
+  fail "mnist_cnn.train is not stale, or the item is not named"
+if echo "$after" | grep -q "^mnist.fetch\|^sim_functions.train\|^min_ratio"; then
+  fail "a stage that never runs the MNIST loop is stale"
+fi
+
+cp "$ws/mnist.rs" "$loop"
+cargo build --release --locked -q
+[ -z "$(stale)" ] || { echo "FAIL: not current once the edits are undone:"; stale; exit 1; }
+echo "code keys follow real rebuilds, item by item: ok"

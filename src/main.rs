@@ -81,15 +81,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the stage graph (text, or Graphviz with --dot); or which source files enter each
-    /// stage kind's key (--code); or what an edit of each source file would rerun (--impact).
+    /// Print the stage graph (text, or Graphviz with --dot); or which items of the source enter
+    /// each stage kind's key (--code); or what an edit of each item and file would rerun (--impact).
     Dag {
         #[arg(long, group = "view")]
         dot: bool,
-        /// Per stage kind: its run function's file and every file it reaches (its code key).
+        /// Per stage kind: its run function's file and every item it reaches (its code key), by file.
         #[arg(long, group = "view")]
         code: bool,
-        /// Per source file: the stage instances an edit of it makes stale, most first.
+        /// Per file and per item: the stage instances an edit makes stale, most first.
         #[arg(long, group = "view")]
         impact: bool,
     },

@@ -410,12 +410,14 @@ pub enum DagView {
 
 pub fn dag(ws: &Workspace, view: DagView) -> Result<()> {
     let plan = ws.plan()?;
-    match view {
-        DagView::Code => print!("{}", code_listing(&plan.graph)),
-        DagView::Impact => print!("{}", edit_impact(&plan.graph)),
-        DagView::Dot => print!("{}", plan.graph.to_dot()),
-        DagView::Text => print!("{}", text_listing(&plan)),
-    }
+    let text = match view {
+        DagView::Code => code_listing(&plan.graph),
+        DagView::Impact => edit_impact(&plan.graph),
+        DagView::Dot => plan.graph.to_dot(),
+        DagView::Text => text_listing(&plan),
+    };
+    // A reader that stops early (`| head`) is not an error.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     Ok(())
 }
 
@@ -431,32 +433,52 @@ fn text_listing(plan: &Plan) -> String {
     })
 }
 
-/// Per source file, how many stage instances of this configuration an edit of it makes stale
-/// directly (their own keys change; what reads their outputs reruns only if those change), and of
-/// which kinds; the most far-reaching first.
+/// What an edit reruns, per item and per file: how many stage instances of this configuration it
+/// makes stale directly (their own keys change; what reads their outputs reruns only if those
+/// change), and of which kinds; the most far-reaching first. A file's line gives its most
+/// far-reaching item and its median item.
 fn edit_impact(graph: &Graph) -> String {
-    let mut instances: std::collections::BTreeMap<&str, usize> = Default::default();
+    use std::collections::BTreeMap;
+    let mut instances: BTreeMap<&str, usize> = BTreeMap::new();
     for stage in graph.stages() {
         *instances.entry(stage.kind.name).or_default() += 1;
     }
-    let mut by_file: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    let mut by_item: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
     for &kind in instances.keys() {
-        for file in fingerprint::files_of(kind).unwrap_or_default() {
-            by_file.entry(file).or_default().push(kind);
+        for (item, file) in fingerprint::items_of(kind).unwrap_or_default() {
+            by_item.entry((file, item)).or_default().push(kind);
         }
     }
-    let mut rows: Vec<(usize, &str, &Vec<&str>)> =
-        by_file.iter().map(|(file, kinds)| (kinds.iter().map(|k| instances[k]).sum(), *file, kinds)).collect();
-    rows.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
-    let mut out = String::new();
-    for (count, file, kinds) in rows {
-        out.push_str(&format!("{count:5}  {file}  ({})\n", kinds.join(", ")));
+    let count = |kinds: &Vec<&str>| kinds.iter().map(|k| instances[k]).sum::<usize>();
+    let mut by_file: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for ((file, _), kinds) in &by_item {
+        by_file.entry(file).or_default().push(count(kinds));
+    }
+    let mut files: Vec<(usize, usize, &str, usize)> = by_file
+        .iter_mut()
+        .map(|(file, counts)| {
+            counts.sort_unstable();
+            (counts[counts.len() - 1], counts[counts.len() / 2], *file, counts.len())
+        })
+        .collect();
+    files.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2)));
+    let mut out =
+        String::from("By file: stage instances an edit reruns (its most far-reaching item, its median item)\n");
+    for (max, median, file, items) in files {
+        out.push_str(&format!("{max:5} {median:5}  {file}  ({items} items reached)\n"));
+    }
+    let mut items: Vec<(usize, &str, &Vec<&str>)> =
+        by_item.iter().map(|((_, item), kinds)| (count(kinds), *item, kinds)).collect();
+    items.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    out.push_str("\nBy item: stage instances an edit inside it reruns, and their kinds\n");
+    for (count, item, kinds) in items {
+        out.push_str(&format!("{count:5}  {item}  ({})\n", kinds.join(", ")));
     }
     out
 }
 
-/// Per stage kind of the graph: the file of its run function and every file that enters its key
-/// (derived by build.rs from the code: see `engine/code_graph.rs`).
+/// Per stage kind of the graph: the file of its run function and every item that enters its key,
+/// grouped by file (derived by build.rs from the code: see `engine/code_graph.rs`).
 fn code_listing(graph: &Graph) -> String {
     let mut out = String::new();
     let mut seen = HashSet::new();
@@ -466,14 +488,19 @@ fn code_listing(graph: &Graph) -> String {
             continue;
         }
         let run_file = fingerprint::run_file(kind).unwrap_or("(not declared under src/)");
+        let items = fingerprint::items_of(kind).unwrap_or_default();
         let files = fingerprint::files_of(kind).unwrap_or_default();
         out.push_str(&format!(
-            "{kind}  (runs {run_file}; {} files + {})\n",
+            "{kind}  (runs {run_file}; {} items in {} files + {})\n",
+            items.len(),
             files.len(),
             fingerprint::DEPENDENCIES_ENTRY
         ));
         for file in files {
             out.push_str(&format!("    {file}\n"));
+            for (item, _) in items.iter().filter(|(_, f)| *f == file) {
+                out.push_str(&format!("        {item}\n"));
+            }
         }
     }
     out

@@ -10,25 +10,70 @@ include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
 /// Cargo.toml) enter every key's code part.
 pub const DEPENDENCIES_ENTRY: &str = "Cargo.lock";
 
-/// (file, blake3) of every file that enters the key of stage kind `kind` (each file its run
-/// function's file reaches), or `None` for a kind not declared under `src/` (a test's).
-fn baked_code(kind: &str) -> Option<impl Iterator<Item = &'static (&'static str, &'static str)>> {
-    KINDS.iter().find(|(name, _, _)| *name == kind).map(|(_, _, files)| files.iter().map(|&i| &FILES[i]))
+/// A stage kind as build.rs bakes it.
+pub struct BakedKind {
+    pub name: &'static str,
+    /// The file of its run function.
+    pub run_file: &'static str,
+    /// (file, digest of the items it reaches there: `code_graph::file_digest`) per file.
+    pub files: &'static [(&'static str, &'static str)],
+    /// Indices into ITEMS of every item it reaches.
+    pub items: &'static [usize],
 }
 
-/// The files whose blake3 enter the key of stage kind `kind` (see [`baked_code`]).
+fn kind_entry(kind: &str) -> Option<&'static BakedKind> {
+    KINDS.iter().find(|k| k.name == kind)
+}
+
+/// The files in which stage kind `kind` reaches items (see [`items_of`]).
 pub fn files_of(kind: &str) -> Option<Vec<&'static str>> {
-    Some(baked_code(kind)?.map(|(file, _)| *file).collect())
+    Some(kind_entry(kind)?.files.iter().map(|(file, _)| *file).collect())
+}
+
+/// (item id, its file) of every item whose tokens enter the key of stage kind `kind`: the items
+/// its run function reaches. `None` for a kind not declared under `src/` (a test's).
+pub fn items_of(kind: &str) -> Option<Vec<(&'static str, &'static str)>> {
+    Some(kind_entry(kind)?.items.iter().map(|&i| (ITEMS[i].0, FILES[ITEMS[i].1].0)).collect())
+}
+
+/// Every baked item's id and blake3 as JSON, and the blake3 of that JSON. The cache keeps it
+/// under that digest (`Store::keep_catalogue`) and each stage's last-run note names it, so that a
+/// later binary can name the items an edit changed (`name_changed_items`).
+pub fn catalogue() -> &'static (String, String) {
+    static CATALOGUE: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    CATALOGUE.get_or_init(|| {
+        let items: BTreeMap<&str, &str> = ITEMS.iter().map(|(id, _, hash)| (*id, *hash)).collect();
+        let json = serde_json::to_string(&items).expect("strings serialise");
+        (super::hash_bytes(json.as_bytes()), json)
+    })
+}
+
+/// Fills in which items each `CodeChanged` reason of kind `kind` stands for: those the kind
+/// reaches in that file now whose blake3 differs from `old` (the last run's catalogue).
+pub fn name_changed_items(reasons: &mut [super::key::DirtyReason], kind: &str, old: &BTreeMap<String, String>) {
+    let Some(entry) = kind_entry(kind) else { return };
+    for reason in reasons {
+        if let super::key::DirtyReason::CodeChanged { file, items } = reason {
+            *items = entry
+                .items
+                .iter()
+                .map(|&i| &ITEMS[i])
+                .filter(|(id, f, hash)| FILES[*f].0 == file && old.get(*id).map(String::as_str) != Some(*hash))
+                .map(|(id, ..)| id.to_string())
+                .collect();
+        }
+    }
 }
 
 /// The file that holds kind `kind`'s run function.
 pub fn run_file(kind: &str) -> Option<&'static str> {
-    KINDS.iter().find(|(name, _, _)| *name == kind).map(|(_, file, _)| *file)
+    kind_entry(kind).map(|k| k.run_file)
 }
 
-/// The code part of kind `kind`'s key: file -> blake3 for every file in [`files_of`], and the
-/// dependencies (Cargo.lock's versions, Cargo.toml's declarations and features), which any result
-/// may depend on.
+/// The code part of kind `kind`'s key: per file in [`files_of`], the digest of the items the kind
+/// reaches there (`code_graph::file_digest`: an edit of an item it does not reach leaves it); and
+/// the dependencies (Cargo.lock's versions, Cargo.toml's declarations and features), which any
+/// result may depend on.
 ///
 /// `REPRO_CODE_OVERRIDE=src/plot/mod.rs=abc,Cargo.lock=def` replaces fingerprints, to see what an
 /// edit of those files would rerun without rebuilding (`repro status` answers at once).
@@ -38,7 +83,7 @@ pub fn run_file(kind: &str) -> Option<&'static str> {
 pub fn code_of(kind: &str) -> Option<BTreeMap<String, String>> {
     let overrides = overrides();
     let mut code: BTreeMap<String, String> =
-        baked_code(kind)?.map(|(file, hash)| (file.to_string(), hash.to_string())).collect();
+        kind_entry(kind)?.files.iter().map(|(file, digest)| (file.to_string(), digest.to_string())).collect();
     code.insert(DEPENDENCIES_ENTRY.to_string(), DEPENDENCIES.to_string());
     for (file, hash) in code.iter_mut() {
         if let Some(v) = overrides.get(file) {
@@ -92,12 +137,13 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         assert_eq!(super::drift(root), Some(Vec::new()), "the binary was built from other sources");
         let graph = crate::engine::code_graph::CodeGraph::from_tree(root).unwrap();
-        for (kind, _, _) in super::KINDS {
-            let mut derived: Vec<String> = graph.kind_code(kind).unwrap().into_keys().collect();
-            derived.sort();
-            let mut baked: Vec<String> = super::files_of(kind).unwrap().into_iter().map(str::to_string).collect();
-            baked.sort();
+        for super::BakedKind { name: kind, .. } in super::KINDS {
+            let derived: Vec<String> = graph.kind_items(kind).unwrap().into_iter().collect();
+            let baked: Vec<String> = super::items_of(kind).unwrap().into_iter().map(|(id, _)| id.to_string()).collect();
             assert_eq!(derived, baked, "{kind}");
+            let mut code = super::code_of(kind).unwrap();
+            code.remove(super::DEPENDENCIES_ENTRY);
+            assert_eq!(graph.kind_code(kind).unwrap(), code, "{kind}");
         }
     }
 }

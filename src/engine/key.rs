@@ -48,7 +48,7 @@ impl KeyParts {
             _ if name == super::fingerprint::DEPENDENCIES_ENTRY => DirtyReason::DependenciesChanged,
             Change::Added(_) => DirtyReason::CodeReached(name),
             Change::Removed(_) => DirtyReason::CodeNoLongerReached(name),
-            Change::Changed(..) => DirtyReason::CodeChanged(name),
+            Change::Changed(..) => DirtyReason::CodeChanged { file: name, items: Vec::new() },
         });
         diff_maps(&old.env, &self.env, &mut why, |name, change| match change {
             Change::Changed(a, b) => DirtyReason::EnvChanged { name, old: a.clone(), new: b.clone() },
@@ -86,7 +86,12 @@ pub enum DirtyReason {
     /// An upstream stage ran again (the lineage lists every upstream key).
     LineageChanged,
     /// A source file the kind's run function reaches was edited.
-    CodeChanged(String),
+    /// Items the kind reaches in `file` changed: `items` names them when the last run's item
+    /// hashes are at hand (`fingerprint::name_changed_items`), else it is empty.
+    CodeChanged {
+        file: String,
+        items: Vec<String>,
+    },
     /// The run function now reaches a file it did not.
     CodeReached(String),
     CodeNoLongerReached(String),
@@ -120,7 +125,8 @@ impl std::fmt::Display for DirtyReason {
             DirtyReason::InputRemoved(name) => write!(f, "input `{name}` removed"),
             DirtyReason::InputChanged(name) => write!(f, "input `{name}` changed"),
             DirtyReason::LineageChanged => f.write_str("its lineage changed: an upstream stage ran again"),
-            DirtyReason::CodeChanged(file) => write!(f, "code changed: {file}"),
+            DirtyReason::CodeChanged { file, items } if items.is_empty() => write!(f, "code changed: {file}"),
+            DirtyReason::CodeChanged { items, .. } => write!(f, "code changed: {}", first_of(items, "items")),
             DirtyReason::CodeReached(file) => write!(f, "code now reaches: {file}"),
             DirtyReason::CodeNoLongerReached(file) => write!(f, "code no longer reaches: {file}"),
             DirtyReason::DependenciesChanged => f.write_str("dependencies changed (Cargo.lock or Cargo.toml)"),
@@ -131,14 +137,16 @@ impl std::fmt::Display for DirtyReason {
     }
 }
 
-/// `reasons` as lines for a person: one per reason, except that the files of one kind of code
-/// change share a line (`code changed: src/a.rs, src/b.rs and 12 more files`), so a pull that
-/// touched many files, or a new version of repro that keys on other files, does not bury the rest.
+/// `reasons` as lines for a person: one per reason, except that the files (or items) of one kind
+/// of code change share a line (`code changed: src/a.rs, src/b.rs and 12 more files`), so a pull
+/// that touched many files, or a new version of repro that keys on other files, does not bury the
+/// rest.
 pub fn render(reasons: &[DirtyReason]) -> Vec<String> {
     let group = |r: &DirtyReason| match r {
-        DirtyReason::CodeChanged(f) => Some(("code changed", f.clone())),
-        DirtyReason::CodeReached(f) => Some(("code now reaches", f.clone())),
-        DirtyReason::CodeNoLongerReached(f) => Some(("code no longer reaches", f.clone())),
+        DirtyReason::CodeChanged { file, items } if items.is_empty() => Some(("code changed", vec![file.clone()])),
+        DirtyReason::CodeChanged { items, .. } => Some(("code changed", items.clone())),
+        DirtyReason::CodeReached(f) => Some(("code now reaches", vec![f.clone()])),
+        DirtyReason::CodeNoLongerReached(f) => Some(("code no longer reaches", vec![f.clone()])),
         _ => None,
     };
     let mut lines = Vec::new();
@@ -152,20 +160,26 @@ pub fn render(reasons: &[DirtyReason]) -> Vec<String> {
             continue;
         }
         done.push(label);
-        let files: Vec<String> =
-            reasons.iter().filter_map(group).filter(|(l, _)| *l == label).map(|(_, f)| f).collect();
-        lines.push(format!("{label}: {}", first_files(&files)));
+        let names: Vec<String> =
+            reasons.iter().filter_map(group).filter(|(l, _)| *l == label).flat_map(|(_, names)| names).collect();
+        let noun = if names.iter().all(|n| n.contains('/') || n.ends_with(".rs")) { "files" } else { "items" };
+        lines.push(format!("{label}: {}", first_of(&names, noun)));
     }
     lines
 }
 
 /// The first three of `files`, then how many more: `a, b, c and 2 more files`.
 pub fn first_files(files: &[String]) -> String {
-    let shown = files.iter().take(3).map(String::as_str).collect::<Vec<_>>().join(", ");
-    match files.len().saturating_sub(3) {
+    first_of(files, "files")
+}
+
+/// The first three of `names`, then how many more `noun` (a plural).
+fn first_of(names: &[String], noun: &str) -> String {
+    let shown = names.iter().take(3).map(String::as_str).collect::<Vec<_>>().join(", ");
+    match names.len().saturating_sub(3) {
         0 => shown,
-        1 => format!("{shown} and 1 more file"),
-        n => format!("{shown} and {n} more files"),
+        1 => format!("{shown} and 1 more {}", noun.trim_end_matches('s')),
+        n => format!("{shown} and {n} more {noun}"),
     }
 }
 
@@ -227,7 +241,8 @@ mod tests {
 
     #[test]
     fn many_edited_files_share_one_line() {
-        let mut reasons: Vec<DirtyReason> = (0..5).map(|i| DirtyReason::CodeChanged(format!("src/f{i}.rs"))).collect();
+        let mut reasons: Vec<DirtyReason> =
+            (0..5).map(|i| DirtyReason::CodeChanged { file: format!("src/f{i}.rs"), items: Vec::new() }).collect();
         reasons.insert(0, DirtyReason::DependenciesChanged);
         assert_eq!(
             render(&reasons),
@@ -242,6 +257,12 @@ mod tests {
         );
         reasons.push(DirtyReason::CodeNoLongerReached("nn".into()));
         assert_eq!(render(&reasons).last().unwrap(), "code no longer reaches: nn");
+        let items = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let named = [
+            DirtyReason::CodeChanged { file: "src/a.rs".into(), items: items(&["a::f", "a::g"]) },
+            DirtyReason::CodeChanged { file: "src/b.rs".into(), items: items(&["b::T::new", "b::h"]) },
+        ];
+        assert_eq!(render(&named), ["code changed: a::f, a::g, b::T::new and 1 more item"]);
     }
 
     #[test]

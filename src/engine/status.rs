@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::graph::Graph;
-use super::key::render;
+use super::key::{DirtyReason, KeyParts, render};
 use super::placement::Environment;
 use super::remote::{Asked, Remote};
 use super::scheduler::{input_hashes, key_parts};
-use super::store::{Record, Store};
+use super::store::{LastRun, Record, Store};
 
 #[derive(Debug, Serialize)]
 pub struct StageStatus {
@@ -90,12 +90,26 @@ pub fn status(
 ) -> Vec<StageStatus> {
     let mut records: BTreeMap<usize, Record> = BTreeMap::new();
     let mut out = Vec::new();
+    // The item catalogues of the binaries that last ran each stage, read once each.
+    let mut catalogues: BTreeMap<String, Option<BTreeMap<String, String>>> = BTreeMap::new();
+    let mut explain = |kind: &str, parts: &KeyParts, last: &LastRun| {
+        let mut why = parts.changes_since(&last.parts);
+        if let (Some(store), Some(digest)) = (store, &last.code_catalogue)
+            && why.iter().any(|r| matches!(r, DirtyReason::CodeChanged { .. }))
+        {
+            let catalogue = catalogues.entry(digest.clone()).or_insert_with(|| store.catalogue(digest));
+            if let Some(old) = catalogue {
+                super::fingerprint::name_changed_items(&mut why, kind, old);
+            }
+        }
+        render(&why)
+    };
     for &i in graph.order() {
         if !selected[i] {
             continue;
         }
         let stage = graph.stage(i);
-        let last = store.and_then(|s| s.last_parts(&stage.id));
+        let last = store.and_then(|s| s.last_run(&stage.id));
         let stale_upstream: Vec<&str> =
             graph.deps(i).iter().filter(|j| !records.contains_key(j)).map(|&j| graph.stage(j).id.as_str()).collect();
         if !stale_upstream.is_empty() {
@@ -103,8 +117,8 @@ pub fn status(
             let mut reasons = Vec::new();
             if let (Some(old), Ok(now)) = (&last, key_parts(stage, BTreeMap::new(), env)) {
                 let mut cmp = now.clone();
-                cmp.inputs = old.inputs.clone();
-                reasons = render(&cmp.changes_since(old));
+                cmp.inputs = old.parts.inputs.clone();
+                reasons = explain(stage.kind.name, &cmp, old);
             } else if last.is_none() {
                 reasons.push("never run".into());
             }
@@ -144,7 +158,7 @@ pub fn status(
             _ => match &last {
                 None => vec!["never run".to_string()],
                 Some(old) => {
-                    let why = render(&parts.changes_since(old));
+                    let why = explain(stage.kind.name, &parts, old);
                     if why.is_empty() {
                         vec!["no cached result for this key (cache cleaned?)".to_string()]
                     } else {

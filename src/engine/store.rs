@@ -56,6 +56,16 @@ pub struct Record {
     pub batch: Option<BatchRun>,
 }
 
+/// The last-run note of a stage instance: the key parts it last completed with, and the catalogue
+/// of item hashes of the binary that ran it (to name the items an edit changed).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LastRun {
+    #[serde(flatten)]
+    pub parts: KeyParts,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_catalogue: Option<String>,
+}
+
 /// A batched execution that produced several records.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct BatchRun {
@@ -240,13 +250,36 @@ impl Store {
         let bytes = serde_json::to_vec_pretty(record)?;
         atomic::write(&self.record_path(&record.key), &bytes)
             .with_context(|| format!("cannot write the record of {}", record.stage))?;
-        atomic::write(&self.last_path(&record.stage), &serde_json::to_vec_pretty(&record.parts)?)
+        let catalogue = self.keep_catalogue().ok();
+        let note = LastRun { parts: record.parts.clone(), code_catalogue: catalogue };
+        atomic::write(&self.last_path(&record.stage), &serde_json::to_vec_pretty(&note)?)
             .with_context(|| format!("cannot write the last-run note of {}", record.stage))
     }
 
     /// The key parts this stage instance last completed with, if any.
     pub fn last_parts(&self, stage_id: &str) -> Option<KeyParts> {
+        self.last_run(stage_id).map(|note| note.parts)
+    }
+
+    /// What this stage instance last completed with, if any.
+    pub fn last_run(&self, stage_id: &str) -> Option<LastRun> {
         serde_json::from_slice(&fs::read(self.last_path(stage_id)).ok()?).ok()
+    }
+
+    /// Keeps this binary's item catalogue (`fingerprint::catalogue`) under `code/`, once; its digest.
+    fn keep_catalogue(&self) -> Result<String> {
+        let (digest, json) = super::fingerprint::catalogue();
+        let path = self.root.join("code").join(format!("{digest}.json"));
+        if !path.exists() {
+            atomic::write(&path, json.as_bytes())?;
+        }
+        Ok(digest.clone())
+    }
+
+    /// The item catalogue of digest `digest` (item id -> blake3), if this cache keeps it intact.
+    pub fn catalogue(&self, digest: &str) -> Option<BTreeMap<String, String>> {
+        let bytes = fs::read(self.root.join("code").join(format!("{digest}.json"))).ok()?;
+        (hash_bytes(&bytes) == digest).then(|| serde_json::from_slice(&bytes).ok()).flatten()
     }
 
     /// A fresh, empty scratch directory for one stage execution.
