@@ -27,7 +27,7 @@ REPRO := $(BIN)
 SETTINGS :=
 endif
 
-.PHONY: report build explain-backend test test-tch test-slurm test-remote lint fmt bench gpu-bundle clean
+.PHONY: report build explain-backend test test-tch test-slurm test-remote lint fmt bench gpu-bundle book clean
 
 report: explain-backend build
 	$(REPRO) run $(SETTINGS) $(if $(PROFILE),--profile $(PROFILE)) $(if $(JOBS),-j $(JOBS))
@@ -79,10 +79,13 @@ bench: build
 	bash bench/run.sh
 	bash bench/seeds.sh
 
-# A tch build for a GPU machine without internet, with MNIST and the config (README: "The libtorch
-# backend"); TORCH_VERSION is the machine's PyTorch (default 2.11.0).
+# A tch build for a GPU machine without internet, with MNIST and the config (docs/src/backends.md); TORCH_VERSION is the machine's PyTorch (default 2.11.0).
 gpu-bundle:
 	bash scripts/build-gpu-bundle.sh
+
+# The reference book (docs/) into target/book, with its links checked.
+book:
+	bash scripts/book.sh
 
 clean:
 	rm -rf artifacts cache

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The quick profile natively and as other x86-64 CPUs (qemu user-mode emulation), every artifact
-# compared byte for byte with the native run: what the README's cross-CPU contract promises.
+# compared byte for byte with the native run: what docs/src/same-bits.md promises.
 #
 #   bash scripts/cross-cpu.sh [CPU ...]      (default: Haswell Nehalem)
 #

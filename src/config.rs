@@ -173,11 +173,11 @@ pub struct PipelineSettings {
     /// `cpu`, or for tch `auto` / `cuda:N`.
     pub device: String,
     /// With `device = "auto"` and a GPU: stages doing fewer multiply-accumulates per step than
-    /// this run on flex on the CPU. On an H200 a burn-tch MLP step costs 1.3-1.6 ms whatever its
-    /// size up to 952 k params at batch 500, while flex on that machine's CPU takes 1.36 ms at
-    /// 8 M MACs and 2.57 ms at 16 M (bench/RESULTS.md, GPU head-to-head): they meet between 10 and
-    /// 20 M, and CPU slots are plentiful there. CNN steps cost flex more per MAC, but the study's
-    /// CNNs do ~190 M a step.
+    /// this run on flex on the CPU. A burn-tch step on a GPU costs about the same whatever its size
+    /// up to the study's largest MLP (launches dominate), while flex's cost grows with the work;
+    /// the default is where the two met in the GPU head-to-head (bench/gpu/, bench/RESULTS.md),
+    /// and CPU slots are plentiful on such machines. The study's CNNs are far above it (`repro
+    /// dag` prints every stage's work per step).
     pub gpu_min_work: u64,
     /// The most instances of a batching stage kind (seed sweeps) fused into one batched
     /// execution when more stages are ready than can run at once; 1 turns fusion off. Results do

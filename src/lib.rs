@@ -23,7 +23,7 @@ pub mod training;
 /// mimalloc serves every Rust allocation (binaries, examples and tests alike, so benchmarks time
 /// what stages run): small trainings side by side in one process allocate and free tensors by
 /// the thousand every second, and glibc's malloc made them contend (measured in
-/// bench/RESULTS.md, "Why the same commit took 314 s, 465 s and 630 s").
+/// bench/RESULTS.md, the section on why one commit's timings differed from host to host).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -87,10 +87,10 @@ pub struct InputRef {
 }
 
 /// What a step costs beyond its arithmetic, in multiply-accumulates: launching its operations,
-/// the autodiff graph, the optimiser's bookkeeping. A small MLP's step at batch 5 takes 0.12 ms on
-/// flex where its 80 k MACs take a few microseconds (bench/RESULTS.md), about 2 M MACs at the
-/// rate larger steps run. Without it a training of many tiny steps ranks below one of few large
-/// steps that ends sooner.
+/// the autodiff graph, the optimiser's bookkeeping: a small MLP's step at batch 5 takes far longer
+/// on flex than its arithmetic would (bench/RESULTS.md measures it), and this is that overhead in
+/// MACs at the rate larger steps run. Without it a training of many tiny steps ranks below one of
+/// few large steps that ends sooner.
 const STEP_OVERHEAD_MACS: u64 = 2_000_000;
 
 /// One instance of a kind: its params and where its inputs come from.

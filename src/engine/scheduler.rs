@@ -20,8 +20,9 @@ use super::remote::{Asked, Fetched, Refusal, Remote};
 use super::store::{BatchRun, Record, Store, walk_files};
 
 /// Below this expected cost (multiply-accumulates, as [`Stage::expected_cost`]) a batching group's
-/// ready instances run as one batch: about a second of training (weights_pca's 8 runs: 5.3e9;
-/// grad_norm's 3: 1.3e10), where min_ratio's 100 seeds (about 2e11) still spread over the slots.
+/// ready instances run as one batch: about a second of training, where fusing saves more than the
+/// parallelism it gives up; a larger group (min_ratio's seed sweep) still spreads over the slots.
+/// `repro dag` prints each stage's work per step, so the groups' costs can be read off it.
 const UNSPLIT_GROUP_MACS: u64 = 20_000_000_000;
 
 pub struct RunOptions {

@@ -165,7 +165,7 @@ pub fn limit_tch_threads(_threads: usize) {}
 
 #[cfg(not(feature = "tch"))]
 fn tch_device(_: &str) -> Result<Device> {
-    bail!("backend `tch` needs a build with `--features tch` (see README: libtorch backend)")
+    bail!("backend `tch` needs a build with `--features tch` (see docs/src/backends.md)")
 }
 
 #[cfg(not(feature = "tch"))]
