@@ -29,9 +29,13 @@ stale() {
   # shellcheck disable=SC2086
   repro status --json $stages | python3 -c '
 import json, sys
+def said(r):
+    if r["kind"] == "code_changed":
+        return "code changed: " + ", ".join(r["items"] or [r["file"]])
+    return r["kind"] + " " + " ".join(str(v) for k, v in r.items() if k != "kind")
 for s in json.load(sys.stdin):
     if s["stale"]:
-        print(s["stage"] + ": " + "; ".join(s["reasons"]))'
+        print(s["stage"] + ": " + "; ".join(said(r) for r in s["reasons"]))'
 }
 # Inserts a no-op statement after the line `anchor` of file `path`.
 insert_after() {

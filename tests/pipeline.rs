@@ -70,15 +70,22 @@ fn a_changed_parameter_reruns_only_its_dependents_and_status_says_why() {
     let stale: Vec<&Value> = statuses.iter().filter(|s| s["stale"] == true).collect();
     assert_eq!(stale.len(), SMALL_STAGES - 2, "everything but the two data stages");
     let train = stale.iter().find(|s| s["stage"] == "sim_functions.train[function=f1,model=m1,seed=0]").unwrap();
-    assert_eq!(train["reasons"][0], "param `max_epochs` changed: 40 -> 50");
+    // Reasons are data: an object with a `kind` and its fields.
+    assert_eq!(
+        train["reasons"][0],
+        serde_json::json!({"kind": "param_changed", "param": "max_epochs", "old": 40, "new": 50})
+    );
     let analyze = stale.iter().find(|s| s["stage"] == "sim_functions.analyze").unwrap();
     assert!(
         analyze["reasons"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| { r.as_str().unwrap().starts_with("upstream sim_functions.train") })
+            .any(|r| { r["kind"] == "upstream" && r["stage"].as_str().unwrap().starts_with("sim_functions.train") })
     );
+    // A person reads them in English.
+    let text = String::from_utf8_lossy(&ws.repro(&["status", "-s", "sim_functions.max_epochs=50"]).stdout).to_string();
+    assert!(text.contains("    param `max_epochs` changed: 40 -> 50\n"), "{text}");
 
     assert_eq!(ws.run(&["-s", "sim_functions.max_epochs=50"]), (SMALL_STAGES - 2, 2));
     // Back to the file's value: every result is still in the store.
@@ -106,7 +113,10 @@ fn editing_plot_code_reruns_plots_never_training() {
         statuses.iter().filter(|s| s["stale"] == true).map(|s| s["stage"].as_str().unwrap().to_string()).collect();
     assert_eq!(stale, ["sim_functions.plot[function=f1]", "sim_functions.plot[function=f2]", "report"]);
     let plot = statuses.iter().find(|s| s["stage"] == "sim_functions.plot[function=f1]").unwrap();
-    assert_eq!(plot["reasons"][0], "code changed: src/experiments/sim_functions/plot.rs");
+    assert_eq!(
+        plot["reasons"][0],
+        serde_json::json!({"kind": "code_changed", "file": "src/experiments/sim_functions/plot.rs", "items": []})
+    );
 
     let out = ws
         .command(&["run", "-v"])

@@ -21,7 +21,7 @@ use crate::engine::lock::CacheLock;
 use crate::engine::placement::{Environment, Split};
 use crate::engine::scheduler::{self, RunOptions};
 use crate::engine::status::{JobState, JobStatus};
-use crate::engine::status::{StageStatus, status};
+use crate::engine::status::{StageStatus, StaleReason, render, status};
 use crate::engine::{Graph, Store, fingerprint};
 use crate::engine::{artifacts, checkpoint, cluster, run_log};
 use crate::nn::Compute;
@@ -211,7 +211,7 @@ pub fn status_cmd(ws: &Workspace, patterns: &[String], json: bool) -> Result<Vec
         let stale: Vec<&StageStatus> = statuses.iter().filter(|s| s.stale).collect();
         for s in &stale {
             println!("{}", s.stage);
-            for reason in &s.reasons {
+            for reason in render(&s.reasons) {
                 println!("    {reason}");
             }
             if s.checkpointed {
@@ -252,9 +252,9 @@ fn follow_jobs(ws: &Workspace, plan: &Plan, statuses: &mut [StageStatus]) {
         let queue = queue.get_or_insert_with(|| cluster::queue_states(&plan.loaded.config.cluster.squeue));
         let state = JobState::of(&job.job, queue.as_ref());
         let reason = if state == JobState::Ended {
-            format!("cluster job {} ended without a result: see {}", job.job, job.log.display())
+            StaleReason::ClusterJobEnded { job: job.job.clone(), log: job.log.clone() }
         } else {
-            format!("cluster job {}: {state} (log: {})", job.job, job.log.display())
+            StaleReason::ClusterJob { job: job.job.clone(), state: state.to_string(), log: job.log.clone() }
         };
         s.reasons.insert(0, reason);
         s.job = Some(JobStatus { job: job.job, state, log: job.log });
@@ -358,7 +358,7 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
     let selected = plan.graph.with_upstream(index);
     let statuses = status(&plan.graph, Some(&store), &plan.env, &selected, None);
     if let Some(up) = statuses.iter().find(|s| s.stale && s.stage != stage) {
-        bail!("{stage} cannot run yet: upstream {} has no result ({})", up.stage, up.reasons.join("; "));
+        bail!("{stage} cannot run yet: upstream {} has no result ({})", up.stage, render(&up.reasons).join("; "));
     }
     if statuses.iter().any(|s| s.stage == stage && !s.stale) {
         println!("{stage}: already complete");

@@ -40,14 +40,14 @@ impl KeyParts {
         });
         diff_maps(&old.inputs, &self.inputs, &mut why, |name, change| match change {
             Change::Changed(..) if name == super::lineage::INPUT => DirtyReason::LineageChanged,
-            Change::Added(_) => DirtyReason::InputAdded(name),
-            Change::Removed(_) => DirtyReason::InputRemoved(name),
-            Change::Changed(..) => DirtyReason::InputChanged(name),
+            Change::Added(_) => DirtyReason::InputAdded { input: name },
+            Change::Removed(_) => DirtyReason::InputRemoved { input: name },
+            Change::Changed(..) => DirtyReason::InputChanged { input: name },
         });
         diff_maps(&old.code, &self.code, &mut why, |name, change| match change {
             _ if name == super::fingerprint::DEPENDENCIES_ENTRY => DirtyReason::DependenciesChanged,
-            Change::Added(_) => DirtyReason::CodeReached(name),
-            Change::Removed(_) => DirtyReason::CodeNoLongerReached(name),
+            Change::Added(_) => DirtyReason::CodeReached { file: name },
+            Change::Removed(_) => DirtyReason::CodeNoLongerReached { file: name },
             Change::Changed(..) => DirtyReason::CodeChanged { file: name, items: Vec::new() },
         });
         diff_maps(&old.env, &self.env, &mut why, |name, change| match change {
@@ -60,41 +60,55 @@ impl KeyParts {
 }
 
 /// One way a stage's key differs from its last run's. Typed, so callers can count and group them;
-/// rendered to text only where it is shown (`repro status`, the run's log).
-#[derive(Clone, Debug, PartialEq)]
+/// rendered to text only where it is shown (`repro status`, the run's log), and to JSON as an
+/// object with a `kind` (`{"kind": "param_changed", "param": "lr", "old": 0.001, "new": 0.002}`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DirtyReason {
     KindChanged {
         old: String,
         new: String,
     },
     ParamAdded {
+        #[serde(rename = "param")]
         name: String,
         value: Value,
     },
     ParamRemoved {
+        #[serde(rename = "param")]
         name: String,
         value: Value,
     },
     ParamChanged {
+        #[serde(rename = "param")]
         name: String,
         old: Value,
         new: Value,
     },
-    InputAdded(String),
-    InputRemoved(String),
-    InputChanged(String),
+    InputAdded {
+        input: String,
+    },
+    InputRemoved {
+        input: String,
+    },
+    InputChanged {
+        input: String,
+    },
     /// An upstream stage ran again (the lineage lists every upstream key).
     LineageChanged,
-    /// A source file the kind's run function reaches was edited.
     /// Items the kind reaches in `file` changed: `items` names them when the last run's item
     /// hashes are at hand (`fingerprint::name_changed_items`), else it is empty.
     CodeChanged {
         file: String,
         items: Vec<String>,
     },
-    /// The run function now reaches a file it did not.
-    CodeReached(String),
-    CodeNoLongerReached(String),
+    /// The run function now reaches items in a file where it reached none.
+    CodeReached {
+        file: String,
+    },
+    CodeNoLongerReached {
+        file: String,
+    },
     /// A dependency's version (Cargo.lock) or declaration or features (Cargo.toml) changed.
     DependenciesChanged,
     EnvChanged {
@@ -121,14 +135,14 @@ impl std::fmt::Display for DirtyReason {
             DirtyReason::ParamChanged { name, old, new } => {
                 write!(f, "param `{name}` changed: {} -> {}", short(old), short(new))
             }
-            DirtyReason::InputAdded(name) => write!(f, "input `{name}` added"),
-            DirtyReason::InputRemoved(name) => write!(f, "input `{name}` removed"),
-            DirtyReason::InputChanged(name) => write!(f, "input `{name}` changed"),
+            DirtyReason::InputAdded { input } => write!(f, "input `{input}` added"),
+            DirtyReason::InputRemoved { input } => write!(f, "input `{input}` removed"),
+            DirtyReason::InputChanged { input } => write!(f, "input `{input}` changed"),
             DirtyReason::LineageChanged => f.write_str("its lineage changed: an upstream stage ran again"),
             DirtyReason::CodeChanged { file, items } if items.is_empty() => write!(f, "code changed: {file}"),
             DirtyReason::CodeChanged { items, .. } => write!(f, "code changed: {}", first_of(items, "items")),
-            DirtyReason::CodeReached(file) => write!(f, "code now reaches: {file}"),
-            DirtyReason::CodeNoLongerReached(file) => write!(f, "code no longer reaches: {file}"),
+            DirtyReason::CodeReached { file } => write!(f, "code now reaches: {file}"),
+            DirtyReason::CodeNoLongerReached { file } => write!(f, "code no longer reaches: {file}"),
             DirtyReason::DependenciesChanged => f.write_str("dependencies changed (Cargo.lock or Cargo.toml)"),
             DirtyReason::EnvChanged { name, old, new } => write!(f, "{name} changed: {old} -> {new}"),
             DirtyReason::EnvSet { name, value } => write!(f, "{name} is now {value}"),
@@ -145,8 +159,8 @@ pub fn render(reasons: &[DirtyReason]) -> Vec<String> {
     let group = |r: &DirtyReason| match r {
         DirtyReason::CodeChanged { file, items } if items.is_empty() => Some(("code changed", vec![file.clone()])),
         DirtyReason::CodeChanged { items, .. } => Some(("code changed", items.clone())),
-        DirtyReason::CodeReached(f) => Some(("code now reaches", vec![f.clone()])),
-        DirtyReason::CodeNoLongerReached(f) => Some(("code no longer reaches", vec![f.clone()])),
+        DirtyReason::CodeReached { file } => Some(("code now reaches", vec![file.clone()])),
+        DirtyReason::CodeNoLongerReached { file } => Some(("code no longer reaches", vec![file.clone()])),
         _ => None,
     };
     let mut lines = Vec::new();
@@ -255,7 +269,7 @@ mod tests {
             render(&reasons[..2]),
             ["dependencies changed (Cargo.lock or Cargo.toml)", "code changed: src/f0.rs"]
         );
-        reasons.push(DirtyReason::CodeNoLongerReached("nn".into()));
+        reasons.push(DirtyReason::CodeNoLongerReached { file: "nn".into() });
         assert_eq!(render(&reasons).last().unwrap(), "code no longer reaches: nn");
         let items = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
         let named = [

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::graph::Graph;
-use super::key::{DirtyReason, KeyParts, render};
+use super::key::{DirtyReason, KeyParts};
 use super::placement::Environment;
 use super::remote::{Asked, Remote};
 use super::scheduler::{input_hashes, key_parts};
@@ -15,8 +15,9 @@ use super::store::{LastRun, Record, Store};
 pub struct StageStatus {
     pub stage: String,
     pub stale: bool,
-    /// Empty when up to date.
-    pub reasons: Vec<String>,
+    /// Empty when up to date. Data in `--json` (each an object with a `kind`), English only where
+    /// a person reads it ([`render`]).
+    pub reasons: Vec<StaleReason>,
     /// Known when every input is known (upstream up to date, or on the remote).
     pub key: Option<String>,
     /// Stale here, and the remote holds its record (`repro pull` or `repro run` fetches it).
@@ -28,6 +29,87 @@ pub struct StageStatus {
     /// The cluster job last submitted for a stale stage, and what the queue says of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job: Option<JobStatus>,
+}
+
+/// Why a stage is stale (or, for `on_remote`, where its result is). Serialised as an object with a
+/// `kind` (snake case) and the fields below; a changed key gives the kinds of [`DirtyReason`].
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StaleReason {
+    /// No run of this stage instance completed in this cache.
+    NeverRun,
+    /// Its key is the last run's, and no record of it is in the store (the cache was cleaned).
+    NoCachedResult,
+    /// An upstream stage will run first, so this one's inputs are not known yet.
+    Upstream { stage: String },
+    /// Its record is in the store, and an object it names is missing or fails its hash.
+    Corrupt { problem: String },
+    /// Its key cannot be computed (an input or a parameter could not be read).
+    KeyUnknown { error: String },
+    /// The remote holds its result: `repro pull` or `repro run` fetches it.
+    OnRemote { url: String },
+    /// The remote holds a record for its key that is refused (unsigned, untrusted, invalid).
+    RemoteRefused { why: String },
+    /// The remote did not answer; it is not asked again in this command.
+    RemoteUnreachable { error: String },
+    /// A cluster job was submitted for it and is in the queue (`state` as Slurm says).
+    ClusterJob { job: String, state: String, log: std::path::PathBuf },
+    /// A cluster job was submitted for it and ended without a result.
+    ClusterJobEnded { job: String, log: std::path::PathBuf },
+    /// Its key changed since its last run: how.
+    #[serde(untagged)]
+    Changed(DirtyReason),
+}
+
+impl std::fmt::Display for StaleReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StaleReason::NeverRun => f.write_str("never run"),
+            StaleReason::NoCachedResult => f.write_str("no cached result for this key (cache cleaned?)"),
+            StaleReason::Upstream { stage } => write!(f, "upstream {stage} will rerun"),
+            StaleReason::Corrupt { problem } => f.write_str(problem),
+            StaleReason::KeyUnknown { error } => f.write_str(error),
+            StaleReason::OnRemote { url } => {
+                write!(f, "the remote has it: `repro pull` or `repro run` fetches it from {url}")
+            }
+            StaleReason::RemoteRefused { why } => write!(f, "the remote's record is not usable: {why}"),
+            StaleReason::RemoteUnreachable { error } => {
+                write!(f, "the remote did not answer ({error}); not asked again")
+            }
+            StaleReason::ClusterJob { job, state, log } => {
+                write!(f, "cluster job {job}: {state} (log: {})", log.display())
+            }
+            StaleReason::ClusterJobEnded { job, log } => {
+                write!(f, "cluster job {job} ended without a result: see {}", log.display())
+            }
+            StaleReason::Changed(why) => why.fmt(f),
+        }
+    }
+}
+
+/// `reasons` as lines for a person: one per reason, the changes of a key grouped as
+/// [`super::key::render`] groups them (many edited files or items share a line).
+pub fn render(reasons: &[StaleReason]) -> Vec<String> {
+    let changed: Vec<DirtyReason> = reasons
+        .iter()
+        .filter_map(|r| match r {
+            StaleReason::Changed(why) => Some(why.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut lines = Vec::new();
+    let mut grouped = false;
+    for reason in reasons {
+        match reason {
+            StaleReason::Changed(_) if grouped => {}
+            StaleReason::Changed(_) => {
+                lines.extend(super::key::render(&changed));
+                grouped = true;
+            }
+            other => lines.push(other.to_string()),
+        }
+    }
+    lines
 }
 
 #[derive(Debug, Serialize)]
@@ -102,7 +184,7 @@ pub fn status(
                 super::fingerprint::name_changed_items(&mut why, kind, old);
             }
         }
-        render(&why)
+        why.into_iter().map(StaleReason::Changed).collect::<Vec<_>>()
     };
     for &i in graph.order() {
         if !selected[i] {
@@ -120,10 +202,10 @@ pub fn status(
                 cmp.inputs = old.parts.inputs.clone();
                 reasons = explain(stage.kind.name, &cmp, old);
             } else if last.is_none() {
-                reasons.push("never run".into());
+                reasons.push(StaleReason::NeverRun);
             }
             for up in stale_upstream {
-                reasons.push(format!("upstream {up} will rerun"));
+                reasons.push(StaleReason::Upstream { stage: up.to_string() });
             }
             out.push(StageStatus {
                 stage: stage.id.clone(),
@@ -142,7 +224,7 @@ pub fn status(
                 out.push(StageStatus {
                     stage: stage.id.clone(),
                     stale: true,
-                    reasons: vec![format!("{e:#}")],
+                    reasons: vec![StaleReason::KeyUnknown { error: format!("{e:#}") }],
                     key: None,
                     on_remote: false,
                     checkpointed: false,
@@ -154,16 +236,14 @@ pub fn status(
         let key = parts.key();
         let record = store.and_then(|s| s.record(&key));
         let mut reasons = match (&record, store) {
-            (Some(rec), Some(s)) => s.check(rec).map(|d| vec![d.to_string()]).unwrap_or_default(),
+            (Some(rec), Some(s)) => {
+                s.check(rec).map(|d| vec![StaleReason::Corrupt { problem: d.to_string() }]).unwrap_or_default()
+            }
             _ => match &last {
-                None => vec!["never run".to_string()],
+                None => vec![StaleReason::NeverRun],
                 Some(old) => {
                     let why = explain(stage.kind.name, &parts, old);
-                    if why.is_empty() {
-                        vec!["no cached result for this key (cache cleaned?)".to_string()]
-                    } else {
-                        why
-                    }
+                    if why.is_empty() { vec![StaleReason::NoCachedResult] } else { why }
                 }
             },
         };
@@ -175,15 +255,14 @@ pub fn status(
             let asked = Asked::stage(graph, i, &key, from.max_object_bytes());
             match from.records(std::slice::from_ref(&asked)).pop().expect("one answer per key") {
                 Ok(Some(Ok(found))) => {
-                    reasons
-                        .push(format!("the remote has it: `repro pull` or `repro run` fetches it from {}", from.url()));
+                    reasons.push(StaleReason::OnRemote { url: from.url().to_string() });
                     records.insert(i, found);
                     on_remote = true;
                 }
-                Ok(Some(Err(refusal))) => reasons.push(format!("the remote's record is not usable: {refusal}")),
+                Ok(Some(Err(refusal))) => reasons.push(StaleReason::RemoteRefused { why: refusal.to_string() }),
                 Ok(None) => {}
                 Err(e) => {
-                    reasons.push(format!("the remote did not answer ({e:#}); not asked again"));
+                    reasons.push(StaleReason::RemoteUnreachable { error: format!("{e:#}") });
                     remote = None;
                 }
             }
@@ -200,4 +279,148 @@ pub fn status(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// One reason of every kind, with the JSON a script reads from `repro status --json`. The match
+    /// below has no wildcard: a new kind does not compile until it is listed here.
+    fn every_kind() -> Vec<(StaleReason, Value)> {
+        let changed = |why: DirtyReason| StaleReason::Changed(why);
+        let log = std::path::PathBuf::from("cache/jobs/x.log");
+        let all = vec![
+            (StaleReason::NeverRun, json!({"kind": "never_run"})),
+            (StaleReason::NoCachedResult, json!({"kind": "no_cached_result"})),
+            (StaleReason::Upstream { stage: "a.train".into() }, json!({"kind": "upstream", "stage": "a.train"})),
+            (StaleReason::Corrupt { problem: "p".into() }, json!({"kind": "corrupt", "problem": "p"})),
+            (StaleReason::KeyUnknown { error: "e".into() }, json!({"kind": "key_unknown", "error": "e"})),
+            (StaleReason::OnRemote { url: "s3://b".into() }, json!({"kind": "on_remote", "url": "s3://b"})),
+            (StaleReason::RemoteRefused { why: "w".into() }, json!({"kind": "remote_refused", "why": "w"})),
+            (StaleReason::RemoteUnreachable { error: "e".into() }, json!({"kind": "remote_unreachable", "error": "e"})),
+            (
+                StaleReason::ClusterJob { job: "7".into(), state: "PENDING".into(), log: log.clone() },
+                json!({"kind": "cluster_job", "job": "7", "state": "PENDING", "log": "cache/jobs/x.log"}),
+            ),
+            (
+                StaleReason::ClusterJobEnded { job: "7".into(), log },
+                json!({"kind": "cluster_job_ended", "job": "7", "log": "cache/jobs/x.log"}),
+            ),
+            (
+                changed(DirtyReason::KindChanged { old: "a".into(), new: "b".into() }),
+                json!({"kind": "kind_changed", "old": "a", "new": "b"}),
+            ),
+            (
+                changed(DirtyReason::ParamAdded { name: "lr".into(), value: json!(0.1) }),
+                json!({"kind": "param_added", "param": "lr", "value": 0.1}),
+            ),
+            (
+                changed(DirtyReason::ParamRemoved { name: "lr".into(), value: json!(0.1) }),
+                json!({"kind": "param_removed", "param": "lr", "value": 0.1}),
+            ),
+            (
+                changed(DirtyReason::ParamChanged { name: "lr".into(), old: json!(0.001), new: json!(0.002) }),
+                json!({"kind": "param_changed", "param": "lr", "old": 0.001, "new": 0.002}),
+            ),
+            (changed(DirtyReason::InputAdded { input: "d".into() }), json!({"kind": "input_added", "input": "d"})),
+            (changed(DirtyReason::InputRemoved { input: "d".into() }), json!({"kind": "input_removed", "input": "d"})),
+            (changed(DirtyReason::InputChanged { input: "d".into() }), json!({"kind": "input_changed", "input": "d"})),
+            (changed(DirtyReason::LineageChanged), json!({"kind": "lineage_changed"})),
+            (
+                changed(DirtyReason::CodeChanged { file: "src/a.rs".into(), items: vec!["a::f".into()] }),
+                json!({"kind": "code_changed", "file": "src/a.rs", "items": ["a::f"]}),
+            ),
+            (
+                changed(DirtyReason::CodeReached { file: "src/a.rs".into() }),
+                json!({"kind": "code_reached", "file": "src/a.rs"}),
+            ),
+            (
+                changed(DirtyReason::CodeNoLongerReached { file: "src/a.rs".into() }),
+                json!({"kind": "code_no_longer_reached", "file": "src/a.rs"}),
+            ),
+            (changed(DirtyReason::DependenciesChanged), json!({"kind": "dependencies_changed"})),
+            (
+                changed(DirtyReason::EnvChanged { name: "backend".into(), old: "flex".into(), new: "tch".into() }),
+                json!({"kind": "env_changed", "name": "backend", "old": "flex", "new": "tch"}),
+            ),
+            (
+                changed(DirtyReason::EnvSet { name: "device".into(), value: "cpu".into() }),
+                json!({"kind": "env_set", "name": "device", "value": "cpu"}),
+            ),
+            (
+                changed(DirtyReason::EnvUnset { name: "device".into(), was: "cpu".into() }),
+                json!({"kind": "env_unset", "name": "device", "was": "cpu"}),
+            ),
+        ];
+        for (reason, _) in &all {
+            match reason {
+                StaleReason::NeverRun
+                | StaleReason::NoCachedResult
+                | StaleReason::Upstream { .. }
+                | StaleReason::Corrupt { .. }
+                | StaleReason::KeyUnknown { .. }
+                | StaleReason::OnRemote { .. }
+                | StaleReason::RemoteRefused { .. }
+                | StaleReason::RemoteUnreachable { .. }
+                | StaleReason::ClusterJob { .. }
+                | StaleReason::ClusterJobEnded { .. } => {}
+                StaleReason::Changed(why) => match why {
+                    DirtyReason::KindChanged { .. }
+                    | DirtyReason::ParamAdded { .. }
+                    | DirtyReason::ParamRemoved { .. }
+                    | DirtyReason::ParamChanged { .. }
+                    | DirtyReason::InputAdded { .. }
+                    | DirtyReason::InputRemoved { .. }
+                    | DirtyReason::InputChanged { .. }
+                    | DirtyReason::LineageChanged
+                    | DirtyReason::CodeChanged { .. }
+                    | DirtyReason::CodeReached { .. }
+                    | DirtyReason::CodeNoLongerReached { .. }
+                    | DirtyReason::DependenciesChanged
+                    | DirtyReason::EnvChanged { .. }
+                    | DirtyReason::EnvSet { .. }
+                    | DirtyReason::EnvUnset { .. } => {}
+                },
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_reason_is_an_object_with_a_kind_and_its_fields() {
+        let all = every_kind();
+        let mut kinds = std::collections::BTreeSet::new();
+        for (reason, expected) in &all {
+            let json = serde_json::to_value(reason).unwrap();
+            assert_eq!(&json, expected, "{reason}");
+            assert!(
+                kinds.insert(json["kind"].as_str().unwrap().to_string()),
+                "two reasons share the kind {}",
+                json["kind"]
+            );
+            // The English a person reads is rendered from the same data, never stored.
+            assert!(!reason.to_string().is_empty());
+        }
+        assert_eq!(kinds.len(), 25);
+    }
+
+    #[test]
+    fn a_stage_status_serialises_its_reasons_as_data_and_renders_them_grouped() {
+        let code = |file: &str| StaleReason::Changed(DirtyReason::CodeChanged { file: file.into(), items: Vec::new() });
+        let status = StageStatus {
+            stage: "a.train".into(),
+            stale: true,
+            reasons: vec![StaleReason::NeverRun, code("src/a.rs"), code("src/b.rs")],
+            key: None,
+            on_remote: false,
+            checkpointed: false,
+            job: None,
+        };
+        let json = serde_json::to_value(&status).unwrap();
+        assert_eq!(json["reasons"][1], json!({"kind": "code_changed", "file": "src/a.rs", "items": []}));
+        assert_eq!(render(&status.reasons), ["never run", "code changed: src/a.rs, src/b.rs"]);
+    }
 }
