@@ -336,6 +336,13 @@ fn parse_value(raw: &str) -> Value {
     }
 }
 
+/// `config` as it bears on results: where jobs run and where results are shared cannot change
+/// one, so cluster and remote settings are left out (of the report, its key, the run log and
+/// comparisons).
+pub fn result_config(config: &Config) -> Config {
+    Config { cluster: Default::default(), remote: Default::default(), ..config.clone() }
+}
+
 #[cfg(test)]
 mod tests {
 

@@ -61,7 +61,7 @@ pub struct DiffArgs {
 /// The configuration as the run log keeps it (where jobs ran and results are shared left out),
 /// and its hash: two runs of one configuration have the same.
 pub fn logged_config(config: &Config) -> Result<(Value, String)> {
-    let value = serde_json::to_value(crate::study::report::result_config(config))?;
+    let value = serde_json::to_value(crate::config::result_config(config))?;
     let hash = hash_bytes(&serde_json::to_vec(&value)?);
     Ok((value, hash))
 }

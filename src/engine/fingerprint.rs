@@ -6,9 +6,7 @@ use std::path::Path;
 
 include!(concat!(env!("OUT_DIR"), "/fingerprints.rs"));
 
-/// The name under which the dependencies (versions in Cargo.lock, declarations and features in
-/// Cargo.toml) enter every key's code part.
-pub const DEPENDENCIES_ENTRY: &str = "Cargo.lock";
+pub use super::key::DEPENDENCIES_ENTRY;
 
 /// A stage kind as build.rs bakes it.
 pub struct BakedKind {
@@ -48,21 +46,9 @@ pub fn catalogue() -> &'static (String, String) {
     })
 }
 
-/// Fills in which items each `CodeChanged` reason of kind `kind` stands for: those the kind
-/// reaches in that file now whose blake3 differs from `old` (the last run's catalogue).
-pub fn name_changed_items(reasons: &mut [super::key::DirtyReason], kind: &str, old: &BTreeMap<String, String>) {
-    let Some(entry) = kind_entry(kind) else { return };
-    for reason in reasons {
-        if let super::key::DirtyReason::CodeChanged { file, items } = reason {
-            *items = entry
-                .items
-                .iter()
-                .map(|&i| &ITEMS[i])
-                .filter(|(id, f, hash)| FILES[*f].0 == file && old.get(*id).map(String::as_str) != Some(*hash))
-                .map(|(id, ..)| id.to_string())
-                .collect();
-        }
-    }
+/// (item id, file, blake3) of every item whose tokens enter the key of stage kind `kind`.
+pub fn item_hashes(kind: &str) -> Option<impl Iterator<Item = (&'static str, &'static str, &'static str)>> {
+    Some(kind_entry(kind)?.items.iter().map(|&i| (ITEMS[i].0, FILES[ITEMS[i].1].0, ITEMS[i].2)))
 }
 
 /// The file that holds kind `kind`'s run function.
@@ -110,7 +96,7 @@ pub fn drift(root: &Path) -> Option<Vec<String>> {
         return None;
     }
     let mut now = BTreeMap::new();
-    for path in super::store::walk_files(&root.join("src")).ok()? {
+    for path in super::walk_files(&root.join("src")).ok()? {
         if path.extension().is_some_and(|e| e == "rs") {
             let rel = path.strip_prefix(root).ok()?.to_string_lossy().replace('\\', "/");
             now.insert(rel, super::hash_file(&path).ok()?);

@@ -13,7 +13,7 @@ use super::placement::Environment;
 use super::progress::Progress;
 
 /// The input name under which a stage sees its lineage (see [`super::lineage`]).
-pub const LINEAGE_INPUT: &str = "lineage.json";
+pub use super::key::LINEAGE_INPUT;
 
 /// A named stage function. Which source files enter its key is derived from the code by build.rs
 /// (every file its run function's file reaches: `code_graph.rs`), never declared here.

@@ -7,6 +7,13 @@ use serde_json::Value;
 
 use super::hash_bytes;
 
+/// The name under which the dependencies (versions in Cargo.lock, declarations and features in
+/// Cargo.toml, vendored sources) enter every key's code part.
+pub const DEPENDENCIES_ENTRY: &str = "Cargo.lock";
+
+/// The input name under which a stage keyed on its lineage reads it (`lineage::Lineage`).
+pub const LINEAGE_INPUT: &str = "lineage.json";
+
 /// Everything a stage's result depends on. The key is the blake3 of its canonical JSON (maps are
 /// ordered, floats print in their shortest round-trip form), so equal parts give equal keys.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -39,13 +46,13 @@ impl KeyParts {
             Change::Changed(a, b) => DirtyReason::ParamChanged { name, old: a.clone(), new: b.clone() },
         });
         diff_maps(&old.inputs, &self.inputs, &mut why, |name, change| match change {
-            Change::Changed(..) if name == super::lineage::INPUT => DirtyReason::LineageChanged,
+            Change::Changed(..) if name == LINEAGE_INPUT => DirtyReason::LineageChanged,
             Change::Added(_) => DirtyReason::InputAdded { input: name },
             Change::Removed(_) => DirtyReason::InputRemoved { input: name },
             Change::Changed(..) => DirtyReason::InputChanged { input: name },
         });
         diff_maps(&old.code, &self.code, &mut why, |name, change| match change {
-            _ if name == super::fingerprint::DEPENDENCIES_ENTRY => DirtyReason::DependenciesChanged,
+            _ if name == DEPENDENCIES_ENTRY => DirtyReason::DependenciesChanged,
             Change::Added(_) => DirtyReason::CodeReached { file: name },
             Change::Removed(_) => DirtyReason::CodeNoLongerReached { file: name },
             Change::Changed(..) => DirtyReason::CodeChanged { file: name, items: Vec::new() },

@@ -17,7 +17,8 @@ use super::lineage;
 pub use super::placement::{Environment, Split};
 use super::progress::Reporter;
 use super::remote::{Asked, Fetched, Refusal, Remote};
-use super::store::{BatchRun, Record, Store, walk_files};
+use super::store::{BatchRun, Record, Store};
+use super::walk_files;
 
 /// Below this expected cost (multiply-accumulates, as [`Stage::expected_cost`]) a batching group's
 /// ready instances run as one batch: about a second of training, where fusing saves more than the

@@ -87,6 +87,22 @@ impl std::fmt::Display for StaleReason {
     }
 }
 
+/// Fills in which items each `CodeChanged` reason of kind `kind` stands for: those the kind
+/// reaches in that file now whose blake3 differs from `old` (the catalogue of the binary that ran
+/// it last: `Store::catalogue`).
+fn name_changed_items(reasons: &mut [DirtyReason], kind: &str, old: &BTreeMap<String, String>) {
+    for reason in reasons {
+        if let DirtyReason::CodeChanged { file, items } = reason
+            && let Some(now) = super::fingerprint::item_hashes(kind)
+        {
+            *items = now
+                .filter(|(id, f, hash)| f == file && old.get(*id).map(String::as_str) != Some(*hash))
+                .map(|(id, ..)| id.to_string())
+                .collect();
+        }
+    }
+}
+
 /// `reasons` as lines for a person: one per reason, the changes of a key grouped as
 /// [`super::key::render`] groups them (many edited files or items share a line).
 pub fn render(reasons: &[StaleReason]) -> Vec<String> {
@@ -181,7 +197,7 @@ pub fn status(
         {
             let catalogue = catalogues.entry(digest.clone()).or_insert_with(|| store.catalogue(digest));
             if let Some(old) = catalogue {
-                super::fingerprint::name_changed_items(&mut why, kind, old);
+                name_changed_items(&mut why, kind, old);
             }
         }
         why.into_iter().map(StaleReason::Changed).collect::<Vec<_>>()

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::key::KeyParts;
 use super::untrusted::{check_relative_name, is_object_hash, printable, short};
-use super::{atomic, hash_bytes, hash_file};
+use super::{atomic, hash_bytes, hash_file, walk_files};
 
 /// One stored output file.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -451,27 +451,6 @@ pub fn remove_temporaries(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Every regular file below `dir` (two levels is all the store uses, but any depth works).
-pub fn walk_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&d) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if entry.file_type()?.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //! sums are added up in a fixed order at the end). They differ from burn's in the last bits
 //! (another summation order), as two BLAS libraries do.
 
-use super::flat::layer_ranges;
+use super::shape::layer_ranges;
 // A step takes LANES samples: one AVX-512 register of f32, two AVX2 ones.
 use super::lanes::{self, LANES, Lanes};
 use super::mlp::{Activation, param_count};
@@ -200,7 +200,7 @@ impl HostMlp {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::flat::MseObjective;
+    use crate::nn::objective::MseObjective;
     use crate::nn::{Init, Mlp, VectorIsa, with_vector_ceiling};
     use burn::prelude::Device;
 

@@ -45,6 +45,7 @@ pub mod lanes;
 pub mod leaky_relu;
 pub mod loss;
 pub mod mlp;
+pub mod objective;
 pub mod optim;
 pub mod shape;
 pub mod snapshot;

@@ -5,3 +5,16 @@
 pub fn param_count(widths: &[usize]) -> usize {
     widths.windows(2).map(|w| w[0] * w[1] + w[1]).sum()
 }
+
+/// Where each layer's parameters sit in the flat vector: (first, end) for W then b together.
+pub fn layer_ranges(widths: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut at = 0;
+    widths
+        .windows(2)
+        .map(|w| {
+            let n = w[0] * w[1] + w[1];
+            at += n;
+            at - n..at
+        })
+        .collect()
+}

@@ -49,7 +49,7 @@ impl Side<'_> {
 /// and values.
 pub fn settings(config: &Config) -> Result<BTreeMap<String, Value>> {
     let mut out = BTreeMap::new();
-    flatten("", &serde_json::to_value(super::report::result_config(config))?, &mut out);
+    flatten("", &serde_json::to_value(crate::config::result_config(config))?, &mut out);
     out.retain(|path, _| !["cluster", "remote"].iter().any(|s| path == s || path.starts_with(&format!("{s}."))));
     Ok(out)
 }

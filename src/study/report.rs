@@ -52,20 +52,14 @@ pub struct Previous {
 /// The commit this binary was built from (`-dirty` with uncommitted source changes).
 pub const COMMIT: &str = env!("REPRO_GIT_COMMIT");
 
-/// `config` as it bears on results: where jobs run and where results are shared cannot change
-/// one, so cluster and remote settings are left out (of the report, its key, the run log and
-/// comparisons).
-pub fn result_config(config: &Config) -> Config {
-    Config { cluster: Default::default(), remote: Default::default(), ..config.clone() }
-}
-
 /// The report stage of `config`, compared with `previous` when there is one; the caller adds
 /// the experiments' report inputs.
 pub fn stage(config: &Config, previous: Option<&Previous>) -> Stage {
     let params = ReportParams {
-        config: result_config(config),
+        config: crate::config::result_config(config),
         commit: COMMIT.to_string(),
-        previous: previous.map(|p| PreviousRun { label: p.label.clone(), config: result_config(&p.config) }),
+        previous: previous
+            .map(|p| PreviousRun { label: p.label.clone(), config: crate::config::result_config(&p.config) }),
     };
     let mut stage = Stage::new(&REPORT, &[], &params).publish("").with_lineage();
     for (name, hash) in previous.map(|p| &p.inputs).into_iter().flatten() {

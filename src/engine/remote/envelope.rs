@@ -6,13 +6,12 @@
 //! another stage's key. Whatever the signatures say, the record is then validated
 //! ([`super::validate`]) before anything of it is used.
 
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use super::super::store::Record;
 use super::super::untrusted::{printable, short};
-use super::trust::{Authenticity, SecretKey, Trust, Untrusted};
+use super::trust::{Authenticity, SecretKey, Trust, Untrusted, hex, mac};
 use super::validate::{self, Asked, Invalid};
 
 /// The envelope's format tag: a reader refuses envelopes of a format it does not know.
@@ -94,18 +93,6 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-fn mac(key: &[u8], text: &[u8]) -> Hmac<Sha256> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(text);
-    mac
-}
-
-/// Whether `tag` (hex) is the HMAC of `text` under `key`, compared in constant time: a forger
-/// learns nothing from how long a refusal takes.
-pub fn hmac_matches(key: &[u8], text: &str, tag: &str) -> bool {
-    unhex(tag).is_some_and(|tag| mac(key, text.as_bytes()).verify_slice(&tag).is_ok())
-}
-
 /// The envelope bytes of `record`, signed by what `signer` holds.
 pub fn seal(record: &Record, signer: &Signer) -> serde_json::Result<Vec<u8>> {
     let text = serde_json::to_string(record)?;
@@ -140,23 +127,13 @@ pub fn open(bytes: &[u8], asked: &Asked, trust: &Trust) -> Result<(Record, Authe
     Ok((record, authenticity))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
 
     use proptest::prelude::*;
 
+    use super::super::trust::{hmac_matches, unhex};
     use super::*;
     use crate::engine::store::ObjectRef;
     use crate::engine::untrusted::{BadName, check_relative_name, is_object_hash};

@@ -10,7 +10,9 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use hmac::{Hmac, Mac};
 use rand::TryRngCore;
+use sha2::Sha256;
 
 /// What a signature covers: this tag, then the record's exact text. The tag keeps a signature
 /// made for anything else (another program, another format) from passing as a record's.
@@ -163,7 +165,7 @@ impl Trust {
         }
         if let Some(secret) = &self.hmac {
             match hmac {
-                Some(tag) if super::envelope::hmac_matches(secret, record, tag) => {
+                Some(tag) if hmac_matches(secret, record, tag) => {
                     return Ok(Authenticity::SharedSecret);
                 }
                 Some(_) => return Err(Untrusted::BadSignature),
@@ -174,6 +176,30 @@ impl Trust {
         }
         if unknown.is_empty() { Err(Untrusted::Unsigned) } else { Err(Untrusted::UnknownSigners(unknown)) }
     }
+}
+
+/// The HMAC-SHA256 of `text` under `key` (the older shared-secret mode).
+pub(super) fn mac(key: &[u8], text: &[u8]) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(text);
+    mac
+}
+
+/// Whether `tag` (hex) is the HMAC of `text` under `key`, compared in constant time: a forger
+/// learns nothing from how long a refusal takes.
+pub fn hmac_matches(key: &[u8], text: &str, tag: &str) -> bool {
+    unhex(tag).is_some_and(|tag| mac(key, text.as_bytes()).verify_slice(&tag).is_ok())
+}
+
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(super) fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]

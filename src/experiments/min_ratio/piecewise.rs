@@ -188,7 +188,7 @@ pub fn norm(v: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::flat::MseObjective;
+    use crate::nn::objective::MseObjective;
     use crate::nn::{Activation, Init, Mlp};
     use burn::prelude::Device;
 

@@ -7,8 +7,8 @@ use super::train::{ID, WIDTHS};
 use crate::analysis::linalg::pca2;
 use crate::analysis::{Cell, Table};
 use crate::engine::StageContext;
-use crate::nn::flat::layer_ranges;
 use crate::nn::mlp::param_count;
+use crate::nn::shape::layer_ranges;
 
 #[derive(Serialize, Deserialize)]
 pub struct AnalyzeParams {
