@@ -504,13 +504,10 @@ fn top_level_modules_import_each_other_without_a_cycle() {
     assert!(uses.contains_key("experiments") && uses.contains_key("study"), "the module graph was read");
 }
 
-/// Files import each other without a circle (file edges: what an item names by path), except the
-/// circles listed here, which are known and still to be untied: the commands' workspace and the
-/// run history that plans it (app/), and each experiment's settings (mod.rs) and its report
-/// section (report.rs), which reads them. The list is a ratchet: a new circle fails, and so does
-/// an untied one still listed.
+/// Files import each other without a circle (file edges: what an item names by path), as the
+/// top-level modules do: each file can be read, and tested, from what it imports alone.
 #[test]
-fn files_import_each_other_without_a_circle_but_the_known_ones() {
+fn files_import_each_other_without_a_circle() {
     let graph = Tree::load().graph();
     let files: Vec<&String> = graph.files.keys().filter(|f| f.starts_with("src/")).collect();
     let reach = |from: &String| -> BTreeSet<&String> {
@@ -539,25 +536,7 @@ fn files_import_each_other_without_a_circle_but_the_known_ones() {
             circles.insert(circle);
         }
     }
-    let mut known: BTreeSet<Vec<String>> = BTreeSet::new();
-    known.insert(vec!["src/app/compare.rs".into(), "src/app/mod.rs".into(), "src/app/sharing.rs".into()]);
-    for id in [
-        "grad_norm",
-        "interpolation",
-        "min_ratio",
-        "mnist_cnn",
-        "params_generalization",
-        "random_labels",
-        "sensitivity",
-        "sim_functions",
-        "weights_pca",
-    ] {
-        known.insert(vec![format!("src/experiments/{id}/mod.rs"), format!("src/experiments/{id}/report.rs")]);
-    }
-    let new: Vec<&Vec<String>> = circles.difference(&known).collect();
-    assert!(new.is_empty(), "files that import each other in a circle: {new:?}");
-    let untied: Vec<&Vec<String>> = known.difference(&circles).collect();
-    assert!(untied.is_empty(), "untied, take them off the list: {untied:?}");
+    assert!(circles.is_empty(), "files that import each other in a circle: {circles:?}");
     // The circles issue 36 named are gone: the engine's keys, fingerprints and store; the host
     // pass and the flat parameter layout; the report and the run comparison.
     for file in ["src/engine/key.rs", "src/nn/flat.rs", "src/study/diff.rs", "src/engine/remote/trust.rs"] {

@@ -7,20 +7,17 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use serde_json::Value;
 
-use super::{Plan, Workspace};
+use super::workspace::{Plan, Stored, Workspace, logged, logged_config, run_label, stored, utc};
 use crate::analysis::compare::Change;
 use crate::analysis::stats::mean;
 use crate::analysis::{Table, format_float};
-use crate::config::{self, Config, Loaded};
-use crate::engine::run_log::{self, RunEntry};
-use crate::engine::status::status;
-use crate::engine::{Store, hash_bytes};
+use crate::config;
+use crate::engine::Store;
+use crate::engine::run_log;
 use crate::experiments::SUMMARY;
 use crate::study::claims::Verdict;
 use crate::study::diff::{self, Diff, ParamChange, Side};
-use crate::study::report::Previous;
 
 /// What `repro diff` compares the workspace's configuration with.
 #[derive(Clone, Debug)]
@@ -58,14 +55,6 @@ pub struct DiffArgs {
     pub json: bool,
 }
 
-/// The configuration as the run log keeps it (where jobs ran and results are shared left out),
-/// and its hash: two runs of one configuration have the same.
-pub fn logged_config(config: &Config) -> Result<(Value, String)> {
-    let value = serde_json::to_value(crate::config::result_config(config))?;
-    let hash = hash_bytes(&serde_json::to_vec(&value)?);
-    Ok((value, hash))
-}
-
 /// One side of a comparison: its configuration, what it is, and where its results are.
 struct Resolved {
     plan: Plan,
@@ -76,100 +65,11 @@ struct Resolved {
     stored: Stored,
 }
 
-/// An experiment's report inputs in the store: name -> (blake3, object path).
-type StoredInputs = BTreeMap<String, (String, PathBuf)>;
-
-/// Which of a plan's results are in the store.
-struct Stored {
-    /// Per configured experiment, its report inputs when every one is in the store.
-    inputs: BTreeMap<String, Option<StoredInputs>>,
-    /// Stages not in the store (stale), in execution order.
-    missing: Vec<String>,
-}
-
-fn stored(plan: &Plan, store: Option<&Store>) -> Stored {
-    let graph = &plan.graph;
-    let statuses = status(graph, store, &plan.env, &vec![true; graph.stages().len()], None);
-    let records: BTreeMap<&str, Option<&str>> =
-        statuses.iter().map(|s| (s.stage.as_str(), (!s.stale).then_some(s.key.as_deref()).flatten())).collect();
-    let mut inputs: BTreeMap<String, Option<StoredInputs>> = BTreeMap::new();
-    let report = graph.find("report").map(|i| graph.stage(i));
-    for input in report.map_or(&[][..], |r| &r.inputs[..]) {
-        let Some((id, name)) = input.name.split_once('/') else { continue };
-        let path =
-            records.get(input.stage.as_str()).copied().flatten().and_then(|key| store?.record(key)).and_then(|r| {
-                let object = r.outputs.get(&input.output)?;
-                Some((object.hash.clone(), store?.object_path(&object.hash)))
-            });
-        let slot = inputs.entry(id.to_string()).or_insert_with(|| Some(BTreeMap::new()));
-        match (slot.as_mut(), path) {
-            (Some(map), Some(path)) => {
-                map.insert(name.to_string(), path);
-            }
-            _ => *slot = None,
-        }
-    }
-    Stored { inputs, missing: statuses.into_iter().filter(|s| s.stale).map(|s| s.stage).collect() }
-}
-
-impl Stored {
-    /// Experiment `id`'s report inputs by name, when all are in the store.
-    fn inputs_of(&self, id: &str) -> Option<BTreeMap<String, PathBuf>> {
-        let inputs = self.inputs.get(id)?.as_ref()?;
-        Some(inputs.iter().map(|(name, (_, path))| (name.clone(), path.clone())).collect())
-    }
-}
-
 impl Resolved {
     fn new(plan: Plan, label: String, compute: String, store: Option<&Store>) -> Resolved {
         let stored = stored(&plan, store);
         Resolved { plan, label, compute, stored }
     }
-}
-
-/// A configuration the run log kept, loaded as if from its file.
-fn logged(entry: &RunEntry) -> Result<Loaded> {
-    let config: Config = serde_json::from_value(entry.config.clone())
-        .context("the run log's configuration no longer parses (written by another version?)")?;
-    Ok(Loaded {
-        config,
-        origins: Default::default(),
-        file: PathBuf::from(&entry.file),
-        hash: entry.config_hash.clone(),
-    })
-}
-
-/// `the run of 2026-12-02 16:59 UTC (pipeline.toml --profile quick)`.
-fn run_label(entry: &RunEntry) -> String {
-    let mut words = vec![entry.file.clone()];
-    if let Some(p) = &entry.profile {
-        words.push(format!("--profile {p}"));
-    }
-    words.extend(entry.overrides.iter().map(|o| format!("-s {o}")));
-    format!("the run of {} ({})", utc(entry.started), words.join(" "))
-}
-
-/// What the report compares with: the run that preceded this configuration's first run (the
-/// newest in the log, for a configuration not run yet), with its tables that the store holds
-/// (none: no comparison). Fixed at the first run, so that running other configurations never
-/// makes this one's report stale, and going back to a configuration finds it complete;
-/// `repro diff` compares with anything. Quiet on purpose: a log written by another version, or a
-/// previous run since collected, only drops the section.
-pub fn previous_run(ws: &Workspace, config: &Config) -> Option<Previous> {
-    let store = Store::open_existing(&ws.cache)?;
-    let (_, this_hash) = logged_config(config).ok()?;
-    let log = run_log::read(&ws.cache);
-    let first_own = log.entries.iter().position(|e| e.config_hash == this_hash).unwrap_or(log.entries.len());
-    let entry = log.entries[..first_own].last()?;
-    let plan = ws.plan_of(logged(entry).ok()?).ok()?;
-    let stored = stored(&plan, Some(&store));
-    let mut inputs = BTreeMap::new();
-    for (id, found) in &stored.inputs {
-        for (name, (hash, _)) in found.iter().flatten().filter(|(name, _)| name.ends_with(".csv")) {
-            inputs.insert(format!("{id}/{name}"), hash.clone());
-        }
-    }
-    (!inputs.is_empty()).then(|| Previous { label: run_label(entry), config: plan.loaded.config, inputs })
 }
 
 /// The command line that runs `ws`'s configuration with another profile and overrides.
@@ -185,13 +85,6 @@ fn command(ws: &Workspace, config: &std::path::Path, profile: Option<&str>, over
         words.extend(["-s".to_string(), o.clone()]);
     }
     shlex::try_join(words.iter().map(String::as_str)).unwrap_or_else(|_| words.join(" "))
-}
-
-fn utc(seconds: f64) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(seconds.max(0.0));
-    let text = humantime::format_rfc3339_seconds(at).to_string();
-    // 2026-12-02T16:40:12Z -> 2026-12-02 16:40 UTC
-    format!("{} {} UTC", &text[..10], &text[11..16])
 }
 
 /// The configuration `against` names, as a plan.

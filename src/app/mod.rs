@@ -3,11 +3,13 @@
 mod challenge;
 mod compare;
 mod sharing;
+mod workspace;
 
 pub use challenge::{ChallengeArgs, challenge};
 pub use compare::{Against, DiffArgs, diff_cmd, runs_cmd};
 
 pub use sharing::{keygen, pull, push};
+pub use workspace::{Plan, Workspace};
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -15,98 +17,13 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::config::{self, Loaded};
 use crate::engine::key::first_files;
 use crate::engine::lock::CacheLock;
-use crate::engine::placement::{Environment, Split};
-use crate::engine::scheduler::{self, RunOptions};
+use crate::engine::scheduler;
 use crate::engine::status::{JobState, JobStatus};
 use crate::engine::status::{StageStatus, StaleReason, render, status};
 use crate::engine::{Graph, Store, fingerprint};
 use crate::engine::{artifacts, checkpoint, cluster, run_log};
-use crate::nn::Compute;
-use crate::nn::backend::Backend;
-use crate::study;
-
-/// Where things live and which configuration to use.
-#[derive(Clone, Debug)]
-pub struct Workspace {
-    pub config: PathBuf,
-    pub cache: PathBuf,
-    pub artifacts: PathBuf,
-    /// Downloaded inputs (MNIST), kept outside the store.
-    pub data: PathBuf,
-    pub profile: Option<String>,
-    pub overrides: Vec<String>,
-}
-
-/// The loaded configuration and its graph; building it writes nothing.
-pub struct Plan {
-    pub loaded: Loaded,
-    pub graph: Graph,
-    pub env: Environment,
-}
-
-impl Workspace {
-    /// The plan of this workspace's configuration; its report compares with the run that
-    /// preceded this configuration's first run, when the store holds its results.
-    pub fn plan(&self) -> Result<Plan> {
-        let loaded = config::load(&self.config, self.profile.as_deref(), &self.overrides)?;
-        let previous = compare::previous_run(self, &loaded.config);
-        self.build_plan(loaded, previous.as_ref())
-    }
-
-    /// The plan of a configuration loaded by other means (another file, a git revision, the run
-    /// log), compared with nothing.
-    pub fn plan_of(&self, loaded: Loaded) -> Result<Plan> {
-        self.build_plan(loaded, None)
-    }
-
-    fn build_plan(&self, loaded: Loaded, previous: Option<&study::report::Previous>) -> Result<Plan> {
-        let compute = Compute::from_settings(loaded.config.pipeline.backend, &loaded.config.pipeline.device)
-            .with_context(|| format!("{}: [pipeline]", self.config.display()))?;
-        let (backend, device) = compute.class();
-        let graph = Graph::new(study::build(&loaded, previous)?)?;
-        // `auto` with a GPU: each stage goes where its work per step pays (pipeline.gpu_min_work).
-        // Small stages run on flex, not on libtorch's CPU side: on tiny networks flex's steps are
-        // 3-5x cheaper (bench/RESULTS.md, head-to-head), and it is always built in.
-        let pipeline = &loaded.config.pipeline;
-        let split = (pipeline.device == "auto" && device.starts_with("cuda")).then(|| Split {
-            min_work: pipeline.gpu_min_work,
-            small: (Backend::Flex.name().to_string(), "cpu".to_string()),
-        });
-        Ok(Plan { loaded, graph, env: Environment { backend, device, split } })
-    }
-}
-
-impl Plan {
-    /// How the scheduler runs this plan's `selected` stages: `jobs` at once on `cores` threads.
-    fn run_options(
-        &self,
-        ws: &Workspace,
-        (jobs, cores): (usize, usize),
-        selected: Vec<bool>,
-        verbose: bool,
-    ) -> RunOptions {
-        let pipeline = &self.loaded.config.pipeline;
-        RunOptions {
-            jobs,
-            cores,
-            env: self.env.clone(),
-            selected,
-            verbose,
-            data_dir: ws.data.clone(),
-            max_batch: pipeline.max_batch,
-            accelerator_slots: pipeline.gpu_slots,
-            // 0 (or inf) sets no interval: stages save only when a signal asks the run to stop.
-            checkpoint_every: std::time::Duration::try_from_secs_f64(pipeline.checkpoint_every_s)
-                .ok()
-                .filter(|every| !every.is_zero()),
-            remote: None,
-            compute: true,
-        }
-    }
-}
 
 pub struct RunArgs {
     pub patterns: Vec<String>,
@@ -179,7 +96,7 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
 /// Appends this run to the workspace's run log (`repro diff --against last`, `repro runs`); a log
 /// that cannot be written costs a warning, never the run.
 fn log_run(ws: &Workspace, plan: &Plan, args: &RunArgs, started: Instant, outcome: &str) {
-    let entry = compare::logged_config(&plan.loaded.config).map(|(config, config_hash)| run_log::RunEntry {
+    let entry = workspace::logged_config(&plan.loaded.config).map(|(config, config_hash)| run_log::RunEntry {
         started: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0.0, |d| d.as_secs_f64() - started.elapsed().as_secs_f64()),

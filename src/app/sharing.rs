@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Plan, Workspace};
+use super::workspace::{Plan, Workspace};
 use crate::engine::artifacts;
 use crate::engine::lock::CacheLock;
 use crate::engine::remote::{PushReport, Remote, RemoteSpec, SecretKey, Signer, Trust, TrustedKey};

@@ -10,13 +10,14 @@ mod analyze;
 mod data;
 mod plot;
 mod report;
+mod settings;
 mod train;
 
+pub use self::settings::Settings;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use serde::{Deserialize, Serialize};
 
 use self::train::TrainParams;
 pub use self::train::{ID, WIDTHS};
@@ -26,26 +27,6 @@ use crate::experiments::experiment::{Tables, figure_inputs};
 use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
 use crate::training::mnist_inputs::MnistInputs;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    pub seeds: crate::experiments::seeds::Seeds,
-    pub epochs: usize,
-    pub lr: f64,
-    pub after: Vec<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            seeds: crate::experiments::seeds::Seeds(vec![0, 1, 2]),
-            epochs: 2000,
-            lr: 1e-3,
-            after: Default::default(),
-        }
-    }
-}
 
 impl Experiment for Settings {
     fn id(&self) -> &'static str {

@@ -10,13 +10,14 @@
 mod analyze;
 mod plot;
 mod report;
+mod settings;
 mod train;
 
+pub use self::settings::Settings;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use serde::{Deserialize, Serialize};
 
 use self::plot::lr_label;
 use self::train::InterpolateParams;
@@ -27,36 +28,6 @@ use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
 use crate::training::mnist::MlpTraining;
 use crate::training::mnist_inputs::MnistInputs;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    pub seed: u64,
-    pub batch_sizes: [usize; 2],
-    pub lrs: Vec<f64>,
-    pub epochs: usize,
-    pub alpha_range: [f64; 2],
-    pub alpha_points: usize,
-    pub train_subset: Option<usize>,
-    pub test_subset: Option<usize>,
-    pub after: Vec<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            seed: Default::default(),
-            batch_sizes: [64, 1024],
-            lrs: vec![1e-3, 1e-2],
-            epochs: 10,
-            alpha_range: [-1.0, 2.0],
-            alpha_points: 31,
-            train_subset: Default::default(),
-            test_subset: Default::default(),
-            after: Default::default(),
-        }
-    }
-}
 
 impl Settings {
     pub fn alphas(&self) -> Vec<f64> {

@@ -12,13 +12,14 @@ mod analyze;
 pub mod model;
 mod plot;
 mod report;
+mod settings;
 mod train;
 
+pub use self::settings::Settings;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use serde::{Deserialize, Serialize};
 
 pub use self::model::Model;
 pub use self::train::ID;
@@ -28,38 +29,6 @@ use crate::experiments::experiment::{Tables, figure_inputs};
 use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
 use crate::training::mnist_inputs::MnistInputs;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    pub seeds: crate::experiments::seeds::Seeds,
-    pub models: Vec<Model>,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub weight_decay: f32,
-    /// Train on the first N training images only (all when absent).
-    pub train_subset: Option<usize>,
-    /// Evaluate on the first N test images only (all when absent).
-    pub test_subset: Option<usize>,
-    pub after: Vec<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            seeds: crate::experiments::seeds::Seeds(vec![1]),
-            models: vec![Model::Cnn1, Model::Cnn2, Model::Cnn3],
-            epochs: 15,
-            batch_size: 500,
-            lr: 1e-3,
-            weight_decay: 1e-4,
-            train_subset: Default::default(),
-            test_subset: Default::default(),
-            after: Default::default(),
-        }
-    }
-}
 
 impl Experiment for Settings {
     fn id(&self) -> &'static str {

@@ -10,13 +10,14 @@
 mod analyze;
 mod plot;
 mod report;
+mod settings;
 mod train;
 
+pub use self::settings::{REFERENCE, Settings};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use serde::{Deserialize, Serialize};
 
 pub use self::train::{ID, WIDTHS};
 use crate::engine::{Stage, StageKind};
@@ -25,34 +26,6 @@ use crate::experiments::{Built, Experiment, report_input};
 use crate::report::Section;
 use crate::training::mnist::MlpTraining;
 use crate::training::mnist_inputs::MnistInputs;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    pub batch_sizes: Vec<usize>,
-    /// One training per batch size and seed: the claims on this sweep compare accuracies a few
-    /// tenths of a point apart, which one seed cannot settle.
-    pub seeds: crate::experiments::seeds::Seeds,
-    pub epochs: usize,
-    pub lr: f64,
-    pub train_subset: Option<usize>,
-    pub test_subset: Option<usize>,
-    pub after: Vec<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            batch_sizes: vec![5, 25, 125, 500, 1000],
-            seeds: crate::experiments::seeds::Seeds(vec![0, 1, 2]),
-            epochs: 10,
-            lr: 1e-3,
-            train_subset: Default::default(),
-            test_subset: Default::default(),
-            after: Default::default(),
-        }
-    }
-}
 
 impl Experiment for Settings {
     fn id(&self) -> &'static str {
@@ -115,7 +88,3 @@ static TRAIN: StageKind = StageKind::numeric("sensitivity.train", train::train);
 static ANALYZE: StageKind = StageKind::plain("sensitivity.analyze", analyze::analyze);
 
 static PLOT: StageKind = StageKind::plain("sensitivity.plot", plot::figures);
-
-/// The original's printed accuracies (%) by batch size (spec section 9): (batch, train, test).
-pub const REFERENCE: [(usize, f64, f64); 5] =
-    [(5, 96.7833, 95.47), (25, 96.63, 95.95), (125, 95.535, 94.80), (500, 94.5417, 94.33), (1000, 92.6333, 92.92)];

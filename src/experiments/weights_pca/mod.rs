@@ -11,13 +11,14 @@ mod analyze;
 mod data;
 mod plot;
 mod report;
+mod settings;
 mod train;
 
+pub use self::settings::Settings;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use serde::{Deserialize, Serialize};
 
 use self::analyze::AnalyzeParams;
 use self::train::TrainParams;
@@ -29,32 +30,6 @@ use crate::experiments::{Built, Experiment, report_input};
 use crate::nn::mlp::param_count;
 use crate::report::Section;
 use crate::training::mnist_inputs::MnistInputs;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    pub seeds: crate::experiments::seeds::Seeds,
-    pub epochs: usize,
-    pub lr: f64,
-    /// Record the parameters every this many epochs.
-    pub snapshot_every: usize,
-    /// The layer shown on its own (1-based; 2 = the 30x20 hidden layer).
-    pub layer: usize,
-    pub after: Vec<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            seeds: (0..8).collect(),
-            epochs: 300,
-            lr: 1e-3,
-            snapshot_every: 3,
-            layer: 2,
-            after: Default::default(),
-        }
-    }
-}
 
 impl Experiment for Settings {
     fn id(&self) -> &'static str {
