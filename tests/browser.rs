@@ -23,13 +23,28 @@ fn chromium_or_skip() -> bool {
     false
 }
 
+fn poppler_or_skip() -> bool {
+    if std::process::Command::new("pdftotext").arg("-v").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var("REPRO_REQUIRE_BROWSER").is_err(),
+        "REPRO_REQUIRE_BROWSER is set but poppler's pdftotext is missing (apt-get install poppler-utils)"
+    );
+    eprintln!("SKIPPED: the PDF check (no pdftotext: apt-get install poppler-utils)");
+    false
+}
+
 #[test]
 fn report_renders_in_chromium_with_every_figure_and_no_errors() {
     if !chromium_or_skip() {
         return;
     }
     let ws = Workspace::new("browser", &small_config(40));
-    ws.run(&[]);
+    // This run prints the PDF too (the other tests turn it off).
+    let run = ws.command(&["run"]).env_remove("REPRO_REPORT_PDF").output().unwrap();
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success() && said.contains("report: artifacts/report.pdf"), "{said}");
     let out = ws.repro(&["check-report"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
@@ -45,6 +60,19 @@ fn report_renders_in_chromium_with_every_figure_and_no_errors() {
     assert_eq!((width, height), (1280, 1600));
     // The screenshot is not a stage output: the artifacts still match their manifest.
     assert!(ws.repro(&["verify"]).status.success());
+
+    // The PDF the run printed, read back with poppler: every page has text, the claims table is
+    // there, and so are the figures; `check-report` says the same.
+    if poppler_or_skip() {
+        let pdf = repro::report::browser::check_pdf(&ws.path("artifacts/report.pdf")).expect("report.pdf printed");
+        assert!(pdf.pages >= 3, "{pdf:?}");
+        assert!(pdf.blank.is_empty(), "blank pages {:?}", pdf.blank);
+        assert!(pdf.images >= 6, "the six figures are embedded: {pdf:?}");
+        assert!(pdf.text.contains("Claims of the original report, checked"), "{}", pdf.text);
+        assert!(pdf.text.contains("C1 ") && pdf.text.contains("C12 "), "every claim's row is printed");
+        assert!(pdf.text.contains("page 1 of "), "page numbers in the footer");
+        assert!(stdout.contains("report.pdf: ") && stdout.contains("no blank page"), "{stdout}");
+    }
 
     // The same check on a damaged copy: one image that cannot decode, one script that throws.
     let html = std::fs::read_to_string(ws.path("artifacts/report.html")).unwrap();

@@ -24,6 +24,7 @@ use crate::engine::status::{JobState, JobStatus};
 use crate::engine::status::{StageStatus, StaleReason, render, status};
 use crate::engine::{Graph, Store, fingerprint};
 use crate::engine::{artifacts, checkpoint, cluster, run_log};
+use crate::report::browser;
 
 pub struct RunArgs {
     pub patterns: Vec<String>,
@@ -86,6 +87,7 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
     log_run(ws, &plan, args, started, &summary.line());
     if manifest.artifacts.contains_key("report.html") {
         println!("report: {}", ws.artifacts.join("report.html").display());
+        print_report_pdf(&ws.artifacts);
     }
     if args.verbose {
         eprintln!("finished in {:.2}s", started.elapsed().as_secs_f64());
@@ -111,6 +113,31 @@ fn log_run(ws: &Workspace, plan: &Plan, args: &RunArgs, started: Instant, outcom
     });
     if let Err(e) = entry.and_then(|entry| run_log::append(&ws.cache, &entry)) {
         eprintln!("warning: the run log was not written: {e:#}");
+    }
+}
+
+/// `artifacts/report.pdf`, printed from `report.html` by headless Chromium when the HTML is newer
+/// (or the PDF missing); said plainly when Chromium is not there (or `REPRO_REPORT_PDF=off`). Not a stage output: Chromium's
+/// PDF carries its own timestamps, so it is not the same bytes on every machine, and the report
+/// itself is; the manifest does not list it.
+fn print_report_pdf(artifacts: &std::path::Path) {
+    let (html, pdf) = (artifacts.join("report.html"), artifacts.join("report.pdf"));
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if modified(&pdf).is_some_and(|at| Some(at) >= modified(&html)) {
+        println!("report: {}", pdf.display());
+        return;
+    }
+    if std::env::var("REPRO_REPORT_PDF").is_ok_and(|v| v == "off") {
+        println!("report.pdf: not made (REPRO_REPORT_PDF=off)");
+        return;
+    }
+    let Some(chromium) = browser::find_chromium() else {
+        println!("report.pdf: not made: no Chromium on this machine (apt-get install chromium, or set REPRO_CHROMIUM)");
+        return;
+    };
+    match browser::print_pdf(&chromium, &html, &pdf) {
+        Ok(()) => println!("report: {}", pdf.display()),
+        Err(e) => eprintln!("warning: report.pdf not made: {e:#}"),
     }
 }
 
@@ -516,7 +543,6 @@ pub fn clean(ws: &Workspace, all: bool) -> Result<()> {
 /// (exit 1 on a broken image, a script error or a page wider than the window), plus a screenshot
 /// of its top.
 pub fn check_report(ws: &Workspace, html: Option<PathBuf>, screenshot: Option<PathBuf>) -> Result<i32> {
-    use crate::report::browser;
     let html = html.unwrap_or_else(|| ws.artifacts.join("report.html"));
     let screenshot = screenshot.unwrap_or_else(|| ws.artifacts.join(SCREENSHOT));
     let chromium = browser::find_chromium().context(
@@ -557,6 +583,26 @@ pub fn check_report(ws: &Workspace, html: Option<PathBuf>, screenshot: Option<Pa
     }
     browser::screenshot(&chromium, &html, &screenshot, (1280, 1600))?;
     println!("screenshot of the top: {}", screenshot.display());
+    let pdf = html.with_extension("pdf");
+    if pdf.is_file() {
+        match browser::check_pdf(&pdf) {
+            Ok(check) => {
+                ok &= check.ok();
+                println!(
+                    "{}: {} pages, {} images, {}",
+                    pdf.display(),
+                    check.pages,
+                    check.images,
+                    if check.blank.is_empty() {
+                        "no blank page".to_string()
+                    } else {
+                        format!("blank pages {:?}", check.blank)
+                    }
+                );
+            }
+            Err(e) => println!("{}: not checked: {e:#}", pdf.display()),
+        }
+    }
     Ok(if ok { 0 } else { 1 })
 }
 

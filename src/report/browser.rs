@@ -191,6 +191,77 @@ pub fn screenshot(chromium: &Path, html: &Path, png: &Path, (width, height): (u3
     Ok(())
 }
 
+/// Prints `html` to `pdf` as Chromium prints it (the page's print styles: A4, sections from a new
+/// page, the provenance and page numbers in the footer; no browser header or footer). Written
+/// beside the target and renamed into place, so a reader never sees half a file.
+pub fn print_pdf(chromium: &Path, html: &Path, pdf: &Path) -> Result<()> {
+    let scratch = tempdir("pdf")?;
+    let dir = pdf.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let partial = std::env::current_dir()?.join(dir).join(".report.pdf.partial");
+    let result = run(
+        headless(chromium, scratch.path())
+            .args(["--no-pdf-header-footer", "--virtual-time-budget=15000"])
+            .arg(format!("--print-to-pdf={}", partial.display()))
+            .arg(file_url(html)?),
+        "PDF",
+    );
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    if !partial.is_file() {
+        bail!("Chromium wrote no PDF for {}", html.display());
+    }
+    std::fs::rename(&partial, pdf).with_context(|| format!("cannot write {}", pdf.display()))
+}
+
+/// What a PDF holds, as poppler's tools read it.
+#[derive(Debug)]
+pub struct PdfCheck {
+    pub pages: usize,
+    /// Pages with no text (1-based).
+    pub blank: Vec<usize>,
+    pub images: usize,
+    /// The text of every page, in order.
+    pub text: String,
+}
+
+impl PdfCheck {
+    pub fn ok(&self) -> bool {
+        self.pages > 0 && self.blank.is_empty() && self.images > 0
+    }
+}
+
+/// Opens `pdf` with poppler's `pdfinfo`, `pdftotext` and `pdfimages` (Debian's poppler-utils):
+/// its pages, the text of each, and its embedded images. An error when the tools are missing.
+pub fn check_pdf(pdf: &Path) -> Result<PdfCheck> {
+    let tool = |name: &str, args: &[&str]| -> Result<String> {
+        let out = Command::new(name)
+            .args(args)
+            .arg(pdf)
+            .args(if name == "pdftotext" { &["-"][..] } else { &[][..] })
+            .output()
+            .with_context(|| format!("cannot run {name} (apt-get install poppler-utils)"))?;
+        if !out.status.success() {
+            bail!("{name} cannot read {}: {}", pdf.display(), String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let info = tool("pdfinfo", &[])?;
+    let pages: usize = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pages:"))
+        .and_then(|n| n.trim().parse().ok())
+        .context("pdfinfo gives no page count")?;
+    let text = tool("pdftotext", &["-layout"])?;
+    // pdftotext ends every page with a form feed.
+    let blank =
+        text.split('\u{c}').take(pages).enumerate().filter(|(_, p)| p.trim().is_empty()).map(|(i, _)| i + 1).collect();
+    // `pdfimages -list`: two header lines, then one line per image.
+    let images = tool("pdfimages", &["-list"])?.lines().skip(2).filter(|l| !l.trim().is_empty()).count();
+    Ok(PdfCheck { pages, blank, images, text })
+}
+
 /// A fresh Chromium profile directory, removed when dropped.
 fn tempdir(what: &str) -> Result<tempfile::TempDir> {
     Ok(tempfile::Builder::new().prefix(&format!("repro-chromium-{what}-")).tempdir()?)

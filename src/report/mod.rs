@@ -232,7 +232,8 @@ fn cell_class(cell: &str) -> &'static str {
 
 fn to_html(header: &ReportHeader, sections: &[Section]) -> Result<String> {
     let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{TITLE}</title>\n<style>{CSS}</style></head><body>\n<h1>{TITLE}</h1>\n<p class=\"intro\">{}</p>\n<nav><h2>Contents</h2><ol>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{TITLE}</title>\n<style>{CSS}{}</style></head><body>\n<h1>{TITLE}</h1>\n<p class=\"intro\">{}</p>\n<nav><h2>Contents</h2><ol>\n",
+        print_css(header),
         inline(&intro(header))
     );
     for s in sections {
@@ -310,6 +311,26 @@ td.yes{background:#e3f4e1;font-weight:600}td.no{background:#fbe3e1;font-weight:6
 #claims td,#claims th{text-align:left}details{margin:1em 0}summary{cursor:pointer;font-weight:600}code{font-size:.92em;background:#f5f5f5;padding:0 .2em}\
 pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}nav ol{columns:2}\
 .scroll{overflow-x:auto;max-width:100%}p,li,summary,figcaption{overflow-wrap:break-word}";
+
+/// How the report prints (`artifacts/report.pdf` is printed from it by headless Chromium): A4,
+/// each section from a new page, figures, table rows and captions never split, wide tables at a
+/// smaller size instead of a scroll box, and in every page's footer the provenance line (commit
+/// and configuration hash) and the page number.
+fn print_css(header: &ReportHeader) -> String {
+    let quoted = |s: &str| s.chars().filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c)).collect::<String>();
+    let provenance = format!(
+        "repro {} \\B7  configuration blake3 {}",
+        quoted(&header.commit),
+        quoted(&header.config_hash).chars().take(16).collect::<String>()
+    );
+    format!(
+        "@page{{size:A4;margin:14mm 12mm 16mm;@bottom-left{{content:\"{provenance}\";font-size:7.5pt;color:#666}}\
+         @bottom-right{{content:\"page \" counter(page) \" of \" counter(pages);font-size:7.5pt;color:#666}}}}\
+         @media print{{body{{max-width:none;margin:0;padding:0;font-size:10pt}}section{{break-before:page}}\
+         figure,img,tr,caption,pre,h2,h3{{break-inside:avoid}}h2,h3{{break-after:avoid}}thead{{display:table-header-group}}\
+         .scroll{{overflow:visible}}table{{font-size:.72em}}nav ol{{columns:1}}}}"
+    )
+}
 
 /// Standard base64 (RFC 4648) with padding.
 pub fn base64(bytes: &[u8]) -> String {

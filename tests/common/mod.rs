@@ -30,7 +30,9 @@ impl Workspace {
             .env("MNIST_MIRROR", shared_mnist())
             .env_remove("REPRO_CODE_OVERRIDE")
             .env_remove("REPRO_SIGNING_KEY")
-            .env_remove("REPRO_REMOTE_KEY");
+            .env_remove("REPRO_REMOTE_KEY")
+            // Printing the PDF takes Chromium seconds a run; the browser test turns it back on.
+            .env("REPRO_REPORT_PDF", "off");
         // The usual umask, whatever the test runner's: the mode of written files is asserted.
         // SAFETY: umask is async-signal-safe and touches nothing but the child's own mask.
         unsafe {
@@ -58,9 +60,12 @@ impl Workspace {
         (ran, cached)
     }
 
-    /// Every file under `artifacts/` with its bytes.
+    /// Every file under `artifacts/` with its bytes, but the PDF Chromium prints (not a stage
+    /// output: it carries its own timestamps).
     pub fn artifacts(&self) -> BTreeMap<String, Vec<u8>> {
-        files_under(&self.dir.join("artifacts"))
+        let mut files = files_under(&self.dir.join("artifacts"));
+        files.remove("report.pdf");
+        files
     }
 
     /// Like [`Workspace::artifacts`], with the report's wall times masked and the report stage's
