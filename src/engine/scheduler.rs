@@ -156,214 +156,293 @@ enum State {
 
 /// Brings the selected stages up to date. Stage failures are collected, not returned as errors:
 /// independent branches go on, and dependents of a failed stage are skipped.
+///
+/// A small state machine: each turn settles what needs no running ([`Scheduling::settle`]),
+/// starts what fits ([`Scheduling::starts`]), then waits for one worker's results
+/// ([`Scheduling::finish`]); it ends when nothing runs.
 pub fn run(graph: &Graph, store: &Store, opts: &RunOptions) -> Result<RunSummary> {
     let reporter = Reporter::new();
-    let mut summary = RunSummary::default();
-    let n = graph.stages().len();
-    let mut states: Vec<State> = (0..n).map(|_| State::Waiting).collect();
-    let jobs = opts.jobs.max(1);
-    let mut free_threads = opts.cores.max(1);
-    let mut running = 0usize;
-    let (tx, rx) = mpsc::channel::<(Vec<usize>, usize, Vec<Result<Record>>)>();
-
-    let mut remote = opts.remote.as_deref();
-    std::thread::scope(|scope| -> Result<()> {
+    let mut run = Scheduling {
+        graph,
+        store,
+        opts,
+        reporter: &reporter,
+        states: (0..graph.stages().len()).map(|_| State::Waiting).collect(),
+        summary: RunSummary::default(),
+        free_threads: opts.cores.max(1),
+        running: 0,
+        remote: opts.remote.as_deref(),
+    };
+    let (tx, rx) = mpsc::channel::<Finished>();
+    std::thread::scope(|scope| {
         loop {
-            // Settle every stage whose fate is decided without running it, then start what fits.
-            // What the remote serves settles more downstream: settle again until nothing moves.
-            let mut settled_more = true;
-            while settled_more {
-                let mut asking = Vec::new();
-                for &i in graph.order() {
-                    if !opts.selected[i] || !matches!(states[i], State::Waiting) {
-                        continue;
-                    }
-                    let stage = graph.stage(i);
-                    let blocked = graph
-                        .deps(i)
-                        .iter()
-                        .find(|&&j| matches!(states[j], State::Failed | State::Skipped | State::Unavailable));
-                    if let Some(&j) = blocked {
-                        let why = if matches!(states[j], State::Unavailable) { "is in no cache" } else { "failed" };
-                        states[i] = State::Skipped;
-                        summary.skipped.push(stage.id.clone());
-                        reporter.line(&format!("[skipped] {} (upstream {} {why})", stage.id, graph.stage(j).id));
-                        continue;
-                    }
-                    if !graph.deps(i).iter().all(|&j| matches!(states[j], State::Done)) {
-                        continue;
-                    }
-                    let computed = inputs(graph, i, &summary.records)
-                        .and_then(|(hashes, lineage)| Ok((key_parts(stage, hashes, &opts.env)?, lineage)));
-                    let (parts, lineage) = match computed {
-                        Ok(p) => p,
-                        Err(e) => {
-                            fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}"));
-                            continue;
-                        }
-                    };
-                    match store.record(&parts.key()) {
-                        Some(record) if store.check(&record).is_none() => {
-                            // Completed elsewhere (a cluster job, an earlier run): nothing to resume.
-                            checkpoint::remove(store.root(), &record.key);
-                            if opts.verbose {
-                                reporter.line(&format!("[cached]  {}", stage.id));
-                            }
-                            summary.cached += 1;
-                            summary.records.insert(i, record);
-                            states[i] = State::Done;
-                        }
-                        _ => {
-                            // The lineage file must be in the store before the stage reads it.
-                            let stored = lineage.map_or(Ok(()), |bytes| store.put_bytes(&bytes).map(drop));
-                            match stored {
-                                Ok(()) => {
-                                    states[i] = State::Ready(parts);
-                                    asking.push(i);
-                                }
-                                Err(e) => fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}")),
-                            }
-                        }
-                    }
-                }
-                settled_more =
-                    ask_remote(&mut remote, (graph, store, opts), asking, &mut states, &mut summary, &reporter);
-                if !opts.compute {
-                    for (i, state) in states.iter_mut().enumerate() {
-                        if matches!(state, State::Ready(_)) {
-                            *state = State::Unavailable;
-                            summary.unavailable.push(graph.stage(i).id.clone());
-                            settled_more = true;
-                        }
-                    }
-                }
-            }
-            // Ready stages share the free threads evenly: many narrow runs beat one wide one. When
-            // more are ready than `jobs` can run at once, instances of a batching kind are fused so
-            // that the queue drains in about `jobs` batches (sized by all slots, not the free ones:
-            // a group that becomes ready last still spreads over the slots that free up).
-            let ready = states.iter().filter(|s| matches!(s, State::Ready(_))).count();
-            let slots = jobs.saturating_sub(running).max(1);
-            let share = free_threads / ready.min(slots).max(1);
-            let batch_size = ready.div_ceil(jobs).clamp(1, opts.max_batch.max(1));
-            // Accelerator stages first, then the most expensive: long stages start early.
-            let mut candidates: Vec<usize> =
-                graph.order().iter().copied().filter(|&i| matches!(states[i], State::Ready(_))).collect();
-            candidates.sort_by_key(|&i| {
-                let stage = graph.stage(i);
-                (!stage.on_accelerator(&opts.env), std::cmp::Reverse(stage.expected_cost()))
-            });
-            let accelerator_waiting = (0..n).any(|i| {
-                opts.selected[i]
-                    && matches!(states[i], State::Waiting | State::Ready(_))
-                    && graph.stage(i).on_accelerator(&opts.env)
-            });
-            let cpu_jobs = if accelerator_waiting { jobs.saturating_sub(opts.accelerator_slots).max(1) } else { jobs };
-            // A CPU training leaves slots to dearer ones about to be ready, at most half of them
-            // (a slow download then idles half the slots at most), and only where there are four
-            // or more: on two, keeping one made the whole study slower (bench/RESULTS.md).
-            let most_kept = if cpu_jobs >= 4 { cpu_jobs / 2 } else { 0 };
-            let imminent = if most_kept > 0 { imminent_costs(graph, &states, opts) } else { Vec::new() };
-            for i in candidates {
-                // Asked to stop: what runs saves its work and ends; nothing new starts.
-                if running >= jobs || free_threads == 0 || checkpoint::interrupted() {
-                    break;
-                }
-                if !matches!(states[i], State::Ready(_)) {
-                    continue; // fused into an earlier batch
-                }
-                let stage = graph.stage(i);
-                // Glue that declares no work (fetches, analyses) is never held back: GPU stages
-                // may be waiting for it.
-                if !stage.on_accelerator(&opts.env) && stage.work.is_some() {
-                    let dearer = imminent.iter().filter(|&&cost| cost > stage.expected_cost()).count();
-                    if running + dearer.min(most_kept) >= cpu_jobs {
-                        continue;
-                    }
-                }
-                let mut members = vec![i];
-                if stage.kind.batches() {
-                    let placement = stage.placed(&opts.env);
-                    let fits = |j: usize| {
-                        let other = graph.stage(j);
-                        matches!(states[j], State::Ready(_))
-                            && std::ptr::eq(other.kind, stage.kind)
-                            && other.batch_group == stage.batch_group
-                            && other.placed(&opts.env) == placement
-                    };
-                    let more: Vec<usize> = graph.order().iter().copied().filter(|&j| j != i && fits(j)).collect();
-                    let group_cost = more.iter().map(|&j| graph.stage(j).expected_cost()).sum::<u64>();
-                    // A group too small to be worth a second slot is never split: each batch pays
-                    // a fixed cost (scratch, inputs, commit) that halving sub-second work does not
-                    // repay (weights_pca's 8 runs split 5+2+1 cost 2.4x the CPU of one batch).
-                    let size = if group_cost.saturating_add(stage.expected_cost()) < UNSPLIT_GROUP_MACS {
-                        opts.max_batch.max(1)
-                    } else {
-                        batch_size
-                    };
-                    members.extend(more.into_iter().take(size - 1));
-                }
-                let threads = stage.kind.max_threads.min(share).clamp(1, free_threads);
-                free_threads -= threads;
-                running += 1;
-                let jobs_inputs: Vec<Job> = members
-                    .iter()
-                    .map(|&j| {
-                        let State::Ready(parts) = std::mem::replace(&mut states[j], State::Running) else {
-                            unreachable!("members are ready")
-                        };
-                        let member = graph.stage(j);
-                        let names = member.inputs.iter().map(|inp| inp.name.as_str());
-                        let names = names
-                            .chain(member.pinned.keys().map(String::as_str))
-                            .chain(member.lineage.then_some(lineage::INPUT));
-                        let inputs =
-                            names.map(|name| (name.to_string(), store.object_path(&parts.inputs[name]))).collect();
-                        Job { stage: member, parts, inputs }
-                    })
-                    .collect();
+            run.settle();
+            for start in run.starts() {
                 let tx = tx.clone();
-                let reporter = &reporter;
-                let env = &opts.env;
-                let data_dir = opts.data_dir.as_path();
-                let checkpoint_every = opts.checkpoint_every;
+                let (reporter, env, data_dir) = (run.reporter, &opts.env, opts.data_dir.as_path());
                 scope.spawn(move || {
-                    let results = execute(jobs_inputs, (threads, data_dir, checkpoint_every), store, reporter, env);
-                    let _ = tx.send((members, threads, results));
+                    let Start { jobs, members, threads } = start;
+                    let settings = (threads, data_dir, opts.checkpoint_every);
+                    let results = execute(jobs, settings, store, reporter, env);
+                    let _ = tx.send(Finished { members, threads, results });
                 });
             }
-            if running == 0 {
+            if run.running == 0 {
                 break;
             }
-            let (members, threads, results) = rx.recv().expect("a worker always reports");
-            running -= 1;
-            free_threads += threads;
-            for (i, result) in members.into_iter().zip(results) {
-                let stage = graph.stage(i);
-                match result {
-                    Ok(record) => {
-                        let batch = record.batch.as_ref().map_or(String::new(), |b| {
-                            format!(" (one of a batch of {} that took {:.1}s)", b.size, b.seconds)
-                        });
-                        reporter.line(&format!("[ran {:>7.1}s] {}{batch}", record.seconds, stage.id));
-                        checkpoint::remove(store.root(), &record.key);
-                        summary.ran += 1;
-                        summary.computed.push(i);
-                        summary.records.insert(i, record);
-                        states[i] = State::Done;
+            run.finish(rx.recv().expect("a worker always reports"));
+        }
+    });
+    Ok(run.summary)
+}
+
+/// What a worker reports: the stages it ran, the threads it held, each stage's result.
+struct Finished {
+    members: Vec<usize>,
+    threads: usize,
+    results: Vec<Result<Record>>,
+}
+
+/// Stages to start together on one worker (one, or a batch of one batching kind).
+struct Start<'g> {
+    jobs: Vec<Job<'g>>,
+    members: Vec<usize>,
+    threads: usize,
+}
+
+/// The scheduler's state between events: every stage's state, the summary so far, the threads
+/// free and the workers running.
+struct Scheduling<'a> {
+    graph: &'a Graph,
+    store: &'a Store,
+    opts: &'a RunOptions,
+    reporter: &'a Reporter,
+    states: Vec<State>,
+    summary: RunSummary,
+    free_threads: usize,
+    running: usize,
+    remote: Option<&'a Remote>,
+}
+
+impl<'a> Scheduling<'a> {
+    /// Settles every stage whose fate is decided without running it. What the remote serves
+    /// settles more downstream: settle again until nothing moves.
+    fn settle(&mut self) {
+        let mut settled_more = true;
+        while settled_more {
+            let asking: Vec<usize> = self.graph.order().iter().copied().filter(|&i| self.settle_stage(i)).collect();
+            let (graph, store, opts) = (self.graph, self.store, self.opts);
+            settled_more = ask_remote(
+                &mut self.remote,
+                (graph, store, opts),
+                asking,
+                &mut self.states,
+                &mut self.summary,
+                self.reporter,
+            );
+            if !opts.compute {
+                for (i, state) in self.states.iter_mut().enumerate() {
+                    if matches!(state, State::Ready(_)) {
+                        *state = State::Unavailable;
+                        self.summary.unavailable.push(graph.stage(i).id.clone());
+                        settled_more = true;
                     }
-                    Err(e) if e.is::<Interrupted>() => {
-                        reporter.line(&format!("[stopped] {}: {e}", stage.id));
-                        summary.stopped.push(stage.id.clone());
-                        states[i] = State::Stopped;
-                    }
-                    Err(e) => fail(&mut states, &mut summary, &reporter, i, stage, format!("{e:#}")),
                 }
             }
         }
-        Ok(())
-    })?;
-    Ok(summary)
+    }
+
+    /// Settles stage `i` if it waits and can be decided now: skipped (an upstream failed),
+    /// cached (its key's record is sound), or ready to run. True when it became ready (the
+    /// remote is asked for it first).
+    fn settle_stage(&mut self, i: usize) -> bool {
+        let (graph, opts) = (self.graph, self.opts);
+        if !opts.selected[i] || !matches!(self.states[i], State::Waiting) {
+            return false;
+        }
+        let stage = graph.stage(i);
+        let blocked = graph
+            .deps(i)
+            .iter()
+            .find(|&&j| matches!(self.states[j], State::Failed | State::Skipped | State::Unavailable));
+        if let Some(&j) = blocked {
+            let why = if matches!(self.states[j], State::Unavailable) { "is in no cache" } else { "failed" };
+            self.states[i] = State::Skipped;
+            self.summary.skipped.push(stage.id.clone());
+            self.reporter.line(&format!("[skipped] {} (upstream {} {why})", stage.id, graph.stage(j).id));
+            return false;
+        }
+        if !graph.deps(i).iter().all(|&j| matches!(self.states[j], State::Done)) {
+            return false;
+        }
+        let computed = inputs(graph, i, &self.summary.records)
+            .and_then(|(hashes, lineage)| Ok((key_parts(stage, hashes, &opts.env)?, lineage)));
+        let (parts, lineage) = match computed {
+            Ok(p) => p,
+            Err(e) => {
+                fail(&mut self.states, &mut self.summary, self.reporter, i, stage, format!("{e:#}"));
+                return false;
+            }
+        };
+        match self.store.record(&parts.key()) {
+            Some(record) if self.store.check(&record).is_none() => {
+                // Completed elsewhere (a cluster job, an earlier run): nothing to resume.
+                checkpoint::remove(self.store.root(), &record.key);
+                if opts.verbose {
+                    self.reporter.line(&format!("[cached]  {}", stage.id));
+                }
+                self.summary.cached += 1;
+                self.summary.records.insert(i, record);
+                self.states[i] = State::Done;
+                false
+            }
+            // The lineage file must be in the store before the stage reads it.
+            _ => match lineage.map_or(Ok(()), |bytes| self.store.put_bytes(&bytes).map(drop)) {
+                Ok(()) => {
+                    self.states[i] = State::Ready(parts);
+                    true
+                }
+                Err(e) => {
+                    fail(&mut self.states, &mut self.summary, self.reporter, i, stage, format!("{e:#}"));
+                    false
+                }
+            },
+        }
+    }
+
+    /// What to start now. Ready stages share the free threads evenly: many narrow runs beat one
+    /// wide one. Accelerator stages first, then the most expensive: long stages start early.
+    fn starts(&mut self) -> Vec<Start<'a>> {
+        let (graph, opts) = (self.graph, self.opts);
+        let jobs = opts.jobs.max(1);
+        let ready = self.states.iter().filter(|s| matches!(s, State::Ready(_))).count();
+        let share = self.free_threads / ready.min(jobs.saturating_sub(self.running).max(1)).max(1);
+        let mut candidates: Vec<usize> =
+            graph.order().iter().copied().filter(|&i| matches!(self.states[i], State::Ready(_))).collect();
+        candidates.sort_by_key(|&i| {
+            let stage = graph.stage(i);
+            (!stage.on_accelerator(&opts.env), std::cmp::Reverse(stage.expected_cost()))
+        });
+        let held_back = self.held_back();
+        let mut out = Vec::new();
+        for i in candidates {
+            // Asked to stop: what runs saves its work and ends; nothing new starts.
+            if self.running >= jobs || self.free_threads == 0 || checkpoint::interrupted() {
+                break;
+            }
+            // Fused into an earlier batch, or leaving its slot to a dearer stage.
+            if !matches!(self.states[i], State::Ready(_)) || held_back(i, self.running) {
+                continue;
+            }
+            let members = self.batch_members(i, ready);
+            let threads = graph.stage(i).kind.max_threads.min(share).clamp(1, self.free_threads);
+            self.free_threads -= threads;
+            self.running += 1;
+            let jobs = members.iter().map(|&j| self.take_job(j)).collect();
+            out.push(Start { jobs, members, threads });
+        }
+        out
+    }
+
+    /// Whether a CPU training that declares its work leaves its slot, with `running` workers
+    /// busy, to dearer ones about to be ready: at most half of the slots are kept (a slow
+    /// download then idles half of them at most), and only where there are four or more (on two,
+    /// keeping one made the whole study slower: bench/RESULTS.md). Glue that declares no work
+    /// (fetches, analyses) is never held back: accelerator stages may be waiting for it.
+    fn held_back(&self) -> impl Fn(usize, usize) -> bool + 'a {
+        let (graph, opts) = (self.graph, self.opts);
+        let jobs = opts.jobs.max(1);
+        let accelerator_waiting = (0..graph.stages().len()).any(|i| {
+            opts.selected[i]
+                && matches!(self.states[i], State::Waiting | State::Ready(_))
+                && graph.stage(i).on_accelerator(&opts.env)
+        });
+        let cpu_jobs = if accelerator_waiting { jobs.saturating_sub(opts.accelerator_slots).max(1) } else { jobs };
+        let most_kept = if cpu_jobs >= 4 { cpu_jobs / 2 } else { 0 };
+        let imminent = if most_kept > 0 { imminent_costs(graph, &self.states, opts) } else { Vec::new() };
+        move |i, running| {
+            let stage = graph.stage(i);
+            if stage.on_accelerator(&opts.env) || stage.work.is_none() {
+                return false;
+            }
+            let dearer = imminent.iter().filter(|&&cost| cost > stage.expected_cost()).count();
+            running + dearer.min(most_kept) >= cpu_jobs
+        }
+    }
+
+    /// Stage `i` and, for a batching kind, the ready instances fused with it. When more are ready
+    /// than `jobs` can run at once, instances are fused so that the queue drains in about `jobs`
+    /// batches (sized by all slots, not the free ones: a group that becomes ready last still
+    /// spreads over the slots that free up).
+    fn batch_members(&self, i: usize, ready: usize) -> Vec<usize> {
+        let (graph, opts) = (self.graph, self.opts);
+        let stage = graph.stage(i);
+        let mut members = vec![i];
+        if !stage.kind.batches() {
+            return members;
+        }
+        let placement = stage.placed(&opts.env);
+        let fits = |j: usize| {
+            let other = graph.stage(j);
+            matches!(self.states[j], State::Ready(_))
+                && std::ptr::eq(other.kind, stage.kind)
+                && other.batch_group == stage.batch_group
+                && other.placed(&opts.env) == placement
+        };
+        let more: Vec<usize> = graph.order().iter().copied().filter(|&j| j != i && fits(j)).collect();
+        let group_cost = more.iter().map(|&j| graph.stage(j).expected_cost()).sum::<u64>();
+        // A group too small to be worth a second slot is never split: each batch pays a fixed
+        // cost (scratch, inputs, commit) that halving sub-second work does not repay.
+        let size = if group_cost.saturating_add(stage.expected_cost()) < UNSPLIT_GROUP_MACS {
+            opts.max_batch.max(1)
+        } else {
+            ready.div_ceil(opts.jobs.max(1)).clamp(1, opts.max_batch.max(1))
+        };
+        members.extend(more.into_iter().take(size - 1));
+        members
+    }
+
+    /// Stage `j` (ready) as a job: now running, with where each of its inputs is.
+    fn take_job(&mut self, j: usize) -> Job<'a> {
+        let State::Ready(parts) = std::mem::replace(&mut self.states[j], State::Running) else {
+            unreachable!("members are ready")
+        };
+        let member = self.graph.stage(j);
+        let names = member.inputs.iter().map(|inp| inp.name.as_str());
+        let names =
+            names.chain(member.pinned.keys().map(String::as_str)).chain(member.lineage.then_some(lineage::INPUT));
+        let inputs = names.map(|name| (name.to_string(), self.store.object_path(&parts.inputs[name]))).collect();
+        Job { stage: member, parts, inputs }
+    }
+
+    /// One worker's results: its threads are free again, and each stage is done, stopped (a
+    /// signal, its work checkpointed) or failed.
+    fn finish(&mut self, Finished { members, threads, results }: Finished) {
+        self.running -= 1;
+        self.free_threads += threads;
+        for (i, result) in members.into_iter().zip(results) {
+            let stage = self.graph.stage(i);
+            match result {
+                Ok(record) => {
+                    let batch = record.batch.as_ref().map_or(String::new(), |b| {
+                        format!(" (one of a batch of {} that took {:.1}s)", b.size, b.seconds)
+                    });
+                    self.reporter.line(&format!("[ran {:>7.1}s] {}{batch}", record.seconds, stage.id));
+                    checkpoint::remove(self.store.root(), &record.key);
+                    self.summary.ran += 1;
+                    self.summary.computed.push(i);
+                    self.summary.records.insert(i, record);
+                    self.states[i] = State::Done;
+                }
+                Err(e) if e.is::<Interrupted>() => {
+                    self.reporter.line(&format!("[stopped] {}: {e}", stage.id));
+                    self.summary.stopped.push(stage.id.clone());
+                    self.states[i] = State::Stopped;
+                }
+                Err(e) => fail(&mut self.states, &mut self.summary, self.reporter, i, stage, format!("{e:#}")),
+            }
+        }
+    }
 }
 
 /// Asks the remote for the records of the stages just found ready (`asking`); those it serves
