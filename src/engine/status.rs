@@ -184,117 +184,140 @@ pub fn status(
     store: Option<&Store>,
     env: &Environment,
     selected: &[bool],
-    mut remote: Option<&Remote>,
+    remote: Option<&Remote>,
 ) -> Vec<StageStatus> {
-    let mut records: BTreeMap<usize, Record> = BTreeMap::new();
+    let mut survey = Survey { graph, store, env, remote, records: BTreeMap::new(), catalogues: BTreeMap::new() };
     let mut out = Vec::new();
-    // The item catalogues of the binaries that last ran each stage, read once each.
-    let mut catalogues: BTreeMap<String, Option<BTreeMap<String, String>>> = BTreeMap::new();
-    let mut explain = |kind: &str, parts: &KeyParts, last: &LastRun| {
+    for &i in graph.order().iter().filter(|&&i| selected[i]) {
+        let last = store.and_then(|s| s.last_run(&graph.stage(i).id));
+        let stale_upstream: Vec<usize> =
+            graph.deps(i).iter().copied().filter(|j| !survey.records.contains_key(j)).collect();
+        out.push(if stale_upstream.is_empty() {
+            survey.keyed(i, last.as_ref())
+        } else {
+            survey.behind_upstream(i, last.as_ref(), &stale_upstream)
+        });
+    }
+    out
+}
+
+/// What `status` knows as it walks the graph: the records of the stages found up to date (their
+/// outputs are the inputs of what follows), and the item catalogues read so far.
+struct Survey<'a> {
+    graph: &'a Graph,
+    store: Option<&'a Store>,
+    env: &'a Environment,
+    /// Dropped after it fails to answer once.
+    remote: Option<&'a Remote>,
+    records: BTreeMap<usize, Record>,
+    /// The item catalogues of the binaries that last ran each stage, read once each.
+    catalogues: BTreeMap<String, Option<BTreeMap<String, String>>>,
+}
+
+impl Survey<'_> {
+    /// How `parts` differ from the last run's, the changed items named where the catalogue of the
+    /// binary that ran it is kept.
+    fn explain(&mut self, kind: &str, parts: &KeyParts, last: &LastRun) -> Vec<StaleReason> {
         let mut why = parts.changes_since(&last.parts);
-        if let (Some(store), Some(digest)) = (store, &last.code_catalogue)
+        if let (Some(store), Some(digest)) = (self.store, &last.code_catalogue)
             && why.iter().any(|r| matches!(r, DirtyReason::CodeChanged { .. }))
         {
-            let catalogue = catalogues.entry(digest.clone()).or_insert_with(|| store.catalogue(digest));
+            let catalogue = self.catalogues.entry(digest.clone()).or_insert_with(|| store.catalogue(digest));
             if let Some(old) = catalogue {
                 name_changed_items(&mut why, kind, old);
             }
         }
-        why.into_iter().map(StaleReason::Changed).collect::<Vec<_>>()
-    };
-    for &i in graph.order() {
-        if !selected[i] {
-            continue;
+        why.into_iter().map(StaleReason::Changed).collect()
+    }
+
+    /// Stage `i` while upstream stages will rerun: its inputs are unknown, its params and code can
+    /// still be compared.
+    fn behind_upstream(&mut self, i: usize, last: Option<&LastRun>, upstream: &[usize]) -> StageStatus {
+        let stage = self.graph.stage(i);
+        let mut reasons = Vec::new();
+        if let (Some(old), Ok(mut now)) = (last, key_parts(stage, BTreeMap::new(), self.env)) {
+            now.inputs = old.parts.inputs.clone();
+            reasons = self.explain(stage.kind.name, &now, old);
+        } else if last.is_none() {
+            reasons.push(StaleReason::NeverRun);
         }
-        let stage = graph.stage(i);
-        let last = store.and_then(|s| s.last_run(&stage.id));
-        let stale_upstream: Vec<&str> =
-            graph.deps(i).iter().filter(|j| !records.contains_key(j)).map(|&j| graph.stage(j).id.as_str()).collect();
-        if !stale_upstream.is_empty() {
-            // Inputs are unknown until upstream reruns; params and code can still be compared.
-            let mut reasons = Vec::new();
-            if let (Some(old), Ok(now)) = (&last, key_parts(stage, BTreeMap::new(), env)) {
-                let mut cmp = now.clone();
-                cmp.inputs = old.parts.inputs.clone();
-                reasons = explain(stage.kind.name, &cmp, old);
-            } else if last.is_none() {
-                reasons.push(StaleReason::NeverRun);
-            }
-            for up in stale_upstream {
-                reasons.push(StaleReason::Upstream { stage: up.to_string() });
-            }
-            out.push(StageStatus {
-                stage: stage.id.clone(),
-                stale: true,
-                reasons,
-                key: None,
-                on_remote: false,
-                checkpointed: false,
-                job: None,
-            });
-            continue;
-        }
-        let parts = match input_hashes(graph, i, &records).and_then(|h| key_parts(stage, h, env)) {
+        reasons.extend(upstream.iter().map(|&j| StaleReason::Upstream { stage: self.graph.stage(j).id.clone() }));
+        StageStatus::stale_without_key(&stage.id, reasons)
+    }
+
+    /// Stage `i` with every input known: up to date when its key's record is in the store and
+    /// sound; else why not, and whether the remote has it.
+    fn keyed(&mut self, i: usize, last: Option<&LastRun>) -> StageStatus {
+        let stage = self.graph.stage(i);
+        let parts = match input_hashes(self.graph, i, &self.records).and_then(|h| key_parts(stage, h, self.env)) {
             Ok(p) => p,
             Err(e) => {
-                out.push(StageStatus {
-                    stage: stage.id.clone(),
-                    stale: true,
-                    reasons: vec![StaleReason::KeyUnknown { error: format!("{e:#}") }],
-                    key: None,
-                    on_remote: false,
-                    checkpointed: false,
-                    job: None,
-                });
-                continue;
+                return StageStatus::stale_without_key(
+                    &stage.id,
+                    vec![StaleReason::KeyUnknown { error: format!("{e:#}") }],
+                );
             }
         };
         let key = parts.key();
-        let record = store.and_then(|s| s.record(&key));
-        let mut reasons = match (&record, store) {
+        let record = self.store.and_then(|s| s.record(&key));
+        let mut reasons = match (&record, self.store) {
             (Some(rec), Some(s)) => {
                 s.check(rec).map(|d| vec![StaleReason::Corrupt { problem: d.to_string() }]).unwrap_or_default()
             }
-            _ => match &last {
+            _ => match last {
                 None => vec![StaleReason::NeverRun],
                 Some(old) => {
-                    let why = explain(stage.kind.name, &parts, old);
+                    let why = self.explain(stage.kind.name, &parts, old);
                     if why.is_empty() { vec![StaleReason::NoCachedResult] } else { why }
                 }
             },
         };
         let stale = !reasons.is_empty();
-        let mut on_remote = false;
-        if !stale {
-            records.insert(i, record.expect("up to date means recorded"));
-        } else if let Some(from) = remote {
-            let asked = Asked::stage(graph, i, &key, from.max_object_bytes());
-            match from.records(std::slice::from_ref(&asked)).pop().expect("one answer per key") {
-                Ok(Some(Ok(found))) => {
-                    reasons.push(StaleReason::OnRemote { url: from.url().to_string() });
-                    records.insert(i, found);
-                    on_remote = true;
-                }
-                Ok(Some(Err(refusal))) => reasons.push(StaleReason::RemoteRefused { why: refusal.to_string() }),
-                Ok(None) => {}
-                Err(e) => {
-                    reasons.push(StaleReason::RemoteUnreachable { error: format!("{e:#}") });
-                    remote = None;
-                }
+        let on_remote = if stale {
+            self.ask_remote(i, &key, &mut reasons)
+        } else {
+            self.records.insert(i, record.expect("up to date means recorded"));
+            false
+        };
+        let checkpointed = stale && self.store.is_some_and(|st| super::checkpoint::exists(st.root(), &key));
+        StageStatus { stage: stage.id.clone(), stale, reasons, key: Some(key), on_remote, checkpointed, job: None }
+    }
+
+    /// Asks the remote for the record of stage `i` (key `key`), saying what it answered in
+    /// `reasons`; true when it has a usable one (which also makes its dependents' keys known).
+    fn ask_remote(&mut self, i: usize, key: &str, reasons: &mut Vec<StaleReason>) -> bool {
+        let Some(from) = self.remote else { return false };
+        let asked = Asked::stage(self.graph, i, key, from.max_object_bytes());
+        match from.records(std::slice::from_ref(&asked)).pop().expect("one answer per key") {
+            Ok(Some(Ok(found))) => {
+                reasons.push(StaleReason::OnRemote { url: from.url().to_string() });
+                self.records.insert(i, found);
+                return true;
+            }
+            Ok(Some(Err(refusal))) => reasons.push(StaleReason::RemoteRefused { why: refusal.to_string() }),
+            Ok(None) => {}
+            Err(e) => {
+                reasons.push(StaleReason::RemoteUnreachable { error: format!("{e:#}") });
+                self.remote = None;
             }
         }
-        let checkpointed = stale && store.is_some_and(|st| super::checkpoint::exists(st.root(), &key));
-        out.push(StageStatus {
-            stage: stage.id.clone(),
-            stale,
-            reasons,
-            key: Some(key),
-            on_remote,
-            checkpointed,
-            job: None,
-        });
+        false
     }
-    out
+}
+
+impl StageStatus {
+    /// A stale stage whose key is not known.
+    fn stale_without_key(stage: &str, reasons: Vec<StaleReason>) -> StageStatus {
+        StageStatus {
+            stage: stage.to_string(),
+            stale: true,
+            reasons,
+            key: None,
+            on_remote: false,
+            checkpointed: false,
+            job: None,
+        }
+    }
 }
 
 #[cfg(test)]
