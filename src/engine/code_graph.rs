@@ -531,60 +531,27 @@ impl Scanned {
     }
 
     fn item(&mut self, rel: &str, scope: &[String], item: &syn::Item) {
-        let (attrs, name, kind, generics): (&[syn::Attribute], Option<String>, EntryKind, Option<&syn::Generics>) =
-            match item {
-                syn::Item::Fn(i) => {
-                    (&i.attrs, Some(i.sig.ident.to_string()), EntryKind::Function, Some(&i.sig.generics))
-                }
-                syn::Item::Struct(i) => (&i.attrs, Some(i.ident.to_string()), EntryKind::Type, Some(&i.generics)),
-                syn::Item::Enum(i) => (&i.attrs, Some(i.ident.to_string()), EntryKind::Type, Some(&i.generics)),
-                syn::Item::Union(i) => (&i.attrs, Some(i.ident.to_string()), EntryKind::Type, Some(&i.generics)),
-                syn::Item::Type(i) => (&i.attrs, Some(i.ident.to_string()), EntryKind::Type, Some(&i.generics)),
-                syn::Item::Trait(i) => (&i.attrs, Some(i.ident.to_string()), EntryKind::Trait, Some(&i.generics)),
-                syn::Item::TraitAlias(i) => (&i.attrs, Some(i.ident.to_string()), EntryKind::Trait, Some(&i.generics)),
-                syn::Item::Const(i) => (&i.attrs, Some(i.ident.to_string()), EntryKind::Other, None),
-                syn::Item::Static(i) => (&i.attrs, Some(i.ident.to_string()), EntryKind::Other, None),
-                syn::Item::Macro(i) => match &i.ident {
-                    Some(ident) => (&i.attrs, Some(ident.to_string()), EntryKind::MacroRules, None),
-                    None => (&i.attrs, None, EntryKind::Invocation, None),
-                },
-                syn::Item::Mod(m) => return self.module_item(rel, scope, m),
-                syn::Item::Use(u) => return self.use_item(scope, u),
-                syn::Item::Impl(i) => return self.impl_item(rel, scope, i),
-                syn::Item::ForeignMod(i) => (&i.attrs, None, EntryKind::Other, None),
-                syn::Item::ExternCrate(_) | syn::Item::Verbatim(_) => return,
-                _ => return,
-            };
+        let (attrs, name, kind, generics) = match item {
+            syn::Item::Mod(m) => return self.module_item(rel, scope, m),
+            syn::Item::Use(u) => return self.use_item(scope, u),
+            syn::Item::Impl(i) => return self.impl_item(rel, scope, i),
+            _ => match item_shape(item) {
+                Some(shape) => shape,
+                None => return,
+            },
+        };
         if is_cfg_test(attrs) {
             return;
         }
-        let label = match (&name, kind) {
+        let label = match (&name, item) {
             (Some(n), _) => n.clone(),
-            (None, EntryKind::Invocation) => match item {
-                syn::Item::Macro(m) => {
-                    format!("{}!", m.mac.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default())
-                }
-                _ => "_".to_string(),
-            },
+            (None, syn::Item::Macro(m)) => {
+                format!("{}!", m.mac.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default())
+            }
             _ => "extern".to_string(),
         };
-        let mut generic_names = BTreeSet::new();
-        if let Some(g) = generics {
-            generic_names.extend(generic_params(g));
-        }
         let mut collect = Collect::new(rel);
         collect.visit_item(item);
-        let mut declares = Vec::new();
-        if let syn::Item::Trait(t) = item {
-            for member in &t.items {
-                match member {
-                    syn::TraitItem::Fn(f) => declares.push(f.sig.ident.to_string()),
-                    syn::TraitItem::Const(c) => declares.push(c.ident.to_string()),
-                    syn::TraitItem::Type(t) => declares.push(t.ident.to_string()),
-                    _ => {}
-                }
-            }
-        }
         if let syn::Item::Macro(m) = item
             && let Some(ident) = &m.ident
         {
@@ -596,9 +563,9 @@ impl Scanned {
             scope: scope.to_vec(),
             kind,
             in_trait: matches!(kind, EntryKind::Trait).then(|| label.clone()),
-            generics: generic_names,
+            generics: generics.map(|g| generic_params(g).collect()).unwrap_or_default(),
             text: text_of(item),
-            declares,
+            declares: trait_declares(item),
             refs: collect.refs,
         };
         self.push(entry, name);
@@ -643,46 +610,10 @@ impl Scanned {
         if is_cfg_test(&i.attrs) {
             return;
         }
-        let self_ty = match &*i.self_ty {
-            syn::Type::Path(p) => idents(&p.path),
-            _ => Vec::new(),
-        };
-        let trait_path = i.trait_.as_ref().map(|(_, path, _)| idents(path));
-        let mut header = Collect::new(rel);
-        header.visit_generics(&i.generics);
-        header.visit_type(&i.self_ty);
-        if let Some((_, path, _)) = &i.trait_ {
-            header.visit_path(path);
-        }
-        let mut header_text = String::new();
-        for attr in &i.attrs {
-            header_text.push_str(&text_of(attr));
-        }
-        header_text.push_str(&format!(
-            "impl {} {} for {} {}",
-            text_of(&i.generics),
-            i.trait_.as_ref().map(|(_, p, _)| text_of(p)).unwrap_or_default(),
-            text_of(&i.self_ty),
-            i.generics.where_clause.as_ref().map(text_of).unwrap_or_default()
-        ));
-        let generics: BTreeSet<String> = generic_params(&i.generics).collect();
+        let (header, owner) = impl_header(rel, scope, i);
+        let generics = header.generics.clone();
         let index = self.impls.len();
-        let owner = match &trait_path {
-            Some(t) => format!(
-                "<{} as {}>",
-                text_of(&i.self_ty).replace([' ', '\u{1}'], ""),
-                t.last().cloned().unwrap_or_default()
-            ),
-            None => text_of(&i.self_ty).replace([' ', '\u{1}'], ""),
-        };
-        self.impls.push(ImplHeader {
-            scope: scope.to_vec(),
-            self_ty,
-            trait_path,
-            generics: generics.clone(),
-            paths: header.refs.paths,
-            text: header_text,
-        });
+        self.impls.push(header);
         for member in &i.items {
             let (attrs, name, member_generics) = match member {
                 syn::ImplItem::Fn(f) => (&f.attrs, f.sig.ident.to_string(), Some(&f.sig.generics)),
@@ -697,9 +628,7 @@ impl Scanned {
             let mut collect = Collect::new(rel);
             collect.visit_impl_item(member);
             let mut all_generics = generics.clone();
-            if let Some(g) = member_generics {
-                all_generics.extend(generic_params(g));
-            }
+            all_generics.extend(member_generics.into_iter().flat_map(generic_params));
             let entry = Entry {
                 id: self.id_for(scope, &format!("{owner}::{name}")),
                 file: rel.to_string(),
@@ -714,6 +643,75 @@ impl Scanned {
             self.push(entry, None);
         }
     }
+}
+
+/// An item's attributes, the name it defines, its kind and its generics; `None` for what is not
+/// an item here (`extern crate`, verbatim tokens; modules, `use` and impl blocks are scanned apart).
+type Shape<'i> = (&'i [syn::Attribute], Option<String>, EntryKind, Option<&'i syn::Generics>);
+
+fn item_shape(item: &syn::Item) -> Option<Shape<'_>> {
+    let named = |ident: &syn::Ident| Some(ident.to_string());
+    Some(match item {
+        syn::Item::Fn(i) => (&i.attrs, named(&i.sig.ident), EntryKind::Function, Some(&i.sig.generics)),
+        syn::Item::Struct(i) => (&i.attrs, named(&i.ident), EntryKind::Type, Some(&i.generics)),
+        syn::Item::Enum(i) => (&i.attrs, named(&i.ident), EntryKind::Type, Some(&i.generics)),
+        syn::Item::Union(i) => (&i.attrs, named(&i.ident), EntryKind::Type, Some(&i.generics)),
+        syn::Item::Type(i) => (&i.attrs, named(&i.ident), EntryKind::Type, Some(&i.generics)),
+        syn::Item::Trait(i) => (&i.attrs, named(&i.ident), EntryKind::Trait, Some(&i.generics)),
+        syn::Item::TraitAlias(i) => (&i.attrs, named(&i.ident), EntryKind::Trait, Some(&i.generics)),
+        syn::Item::Const(i) => (&i.attrs, named(&i.ident), EntryKind::Other, None),
+        syn::Item::Static(i) => (&i.attrs, named(&i.ident), EntryKind::Other, None),
+        syn::Item::Macro(i) => match &i.ident {
+            Some(ident) => (&i.attrs, named(ident), EntryKind::MacroRules, None),
+            None => (&i.attrs, None, EntryKind::Invocation, None),
+        },
+        syn::Item::ForeignMod(i) => (&i.attrs, None, EntryKind::Other, None),
+        _ => return None,
+    })
+}
+
+/// The names a trait declares (its methods, constants and types), for lookups by method name.
+fn trait_declares(item: &syn::Item) -> Vec<String> {
+    let syn::Item::Trait(t) = item else { return Vec::new() };
+    t.items
+        .iter()
+        .filter_map(|member| match member {
+            syn::TraitItem::Fn(f) => Some(f.sig.ident.to_string()),
+            syn::TraitItem::Const(c) => Some(c.ident.to_string()),
+            syn::TraitItem::Type(t) => Some(t.ident.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An impl block's header, and how its members' ids name it (`Type` or `<Type as Trait>`).
+fn impl_header(rel: &str, scope: &[String], i: &syn::ItemImpl) -> (ImplHeader, String) {
+    let self_ty = match &*i.self_ty {
+        syn::Type::Path(p) => idents(&p.path),
+        _ => Vec::new(),
+    };
+    let trait_path = i.trait_.as_ref().map(|(_, path, _)| idents(path));
+    let mut header = Collect::new(rel);
+    header.visit_generics(&i.generics);
+    header.visit_type(&i.self_ty);
+    if let Some((_, path, _)) = &i.trait_ {
+        header.visit_path(path);
+    }
+    let mut text: String = i.attrs.iter().map(text_of).collect();
+    text.push_str(&format!(
+        "impl {} {} for {} {}",
+        text_of(&i.generics),
+        i.trait_.as_ref().map(|(_, p, _)| text_of(p)).unwrap_or_default(),
+        text_of(&i.self_ty),
+        i.generics.where_clause.as_ref().map(text_of).unwrap_or_default()
+    ));
+    let written_type = text_of(&i.self_ty).replace([' ', '\u{1}'], "");
+    let owner = match &trait_path {
+        Some(t) => format!("<{written_type} as {}>", t.last().cloned().unwrap_or_default()),
+        None => written_type,
+    };
+    let generics = generic_params(&i.generics).collect();
+    (ImplHeader { scope: scope.to_vec(), self_ty, trait_path, generics, paths: header.refs.paths, text }, owner)
 }
 
 fn generic_params(g: &syn::Generics) -> impl Iterator<Item = String> + '_ {
@@ -905,11 +903,8 @@ impl<'ast> Visit<'ast> for Collect {
         syn::visit::visit_path(self, path);
     }
 
-    fn visit_qself(&mut self, q: &'ast syn::QSelf) {
-        // `<T>::name` reads as `T::name`; `<T as Trait>::name` as `Trait::name` (the path).
-        syn::visit::visit_qself(self, q);
-    }
-
+    // `<T>::name` reads as a call of `name` (its owner unknown here); `<T as Trait>::name` as the
+    // path `Trait::name`.
     fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
         if let Some(q) = &p.qself
             && q.position == 0
@@ -1049,37 +1044,42 @@ impl<'a> Resolver<'a> {
             resolver.impl_types.push(types);
             resolver.impl_traits.push(traits);
         }
+        resolver.implicit = resolver.implicit_members();
+        resolver
+    }
+
+    /// Per type, the members that run where the type is reached without being named: those of
+    /// its impls of other crates' traits, and the enclosing items of impl blocks nested in bodies.
+    fn implicit_members(&self) -> BTreeMap<String, BTreeSet<String>> {
         let mut implicit: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (index, header) in scanned.impls.iter().enumerate() {
+        for (index, header) in self.scanned.impls.iter().enumerate() {
             // A trait of this crate runs only where its methods are named (by path, by method call
             // or through a generic bound); another crate's (`Add`, `Drop`, `Display`, `From`,
             // `Serialize`) may run from code that never names them.
-            if header.trait_path.is_none() || !resolver.impl_traits[index].is_empty() {
+            if header.trait_path.is_none() || !self.impl_traits[index].is_empty() {
                 continue;
             }
             let context = Context::header(header);
-            let named: BTreeSet<String> = header.paths.iter().flat_map(|p| resolver.path(&context, p)).collect();
-            let members: Vec<&str> = resolver
+            let named: BTreeSet<String> = header.paths.iter().flat_map(|p| self.path(&context, p)).collect();
+            let members: Vec<&str> = self
                 .members
                 .iter()
                 .filter(|((i, _), _)| *i == index)
                 .flat_map(|(_, ids)| ids.iter().copied())
                 .collect();
-            for ty in named.iter().filter(|id| resolver.kind_of(id) == Some(EntryKind::Type)) {
+            for ty in named.iter().filter(|id| self.kind_of(id) == Some(EntryKind::Type)) {
                 implicit.entry(ty.clone()).or_default().extend(members.iter().map(|m| m.to_string()));
             }
         }
-        // Impl blocks nested in bodies: their trait members are the enclosing item's.
-        for entry in &scanned.entries {
-            let context = resolver.context(entry);
+        for entry in &self.scanned.entries {
+            let context = self.context(entry);
             for ty in &entry.refs.nested_impl_types {
-                for id in resolver.path(&context, ty) {
+                for id in self.path(&context, ty) {
                     implicit.entry(id).or_default().insert(entry.id.clone());
                 }
             }
         }
-        resolver.implicit = implicit;
-        resolver
+        implicit
     }
 
     fn kind_of(&self, id: &str) -> Option<EntryKind> {
