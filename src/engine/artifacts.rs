@@ -35,18 +35,9 @@ impl Manifest {
     }
 }
 
-/// Brings `dir` in line with the records of the published stages. Stages outside `selected` keep
-/// what the previous manifest said about them; files of stages that no longer exist are removed,
-/// and so are the half-copied files a run killed here left.
-pub fn materialise(
-    dir: &Path,
-    store: &Store,
-    graph: &Graph,
-    selected: &[bool],
-    records: &BTreeMap<usize, Record>,
-) -> Result<Manifest> {
-    remove_temporaries(dir)?;
-    let old = Manifest::load(dir).unwrap_or_default();
+/// The manifest after a run: what the previous one said of stages outside `selected`, and every
+/// output of the published stages among `records` under its artifact path.
+fn published(graph: &Graph, selected: &[bool], records: &BTreeMap<usize, Record>, old: &Manifest) -> Result<Manifest> {
     let mut new = Manifest::default();
     for (path, entry) in &old.artifacts {
         if graph.find(&entry.stage).is_some_and(|i| !selected[i]) {
@@ -75,6 +66,22 @@ pub fn materialise(
             }
         }
     }
+    Ok(new)
+}
+
+/// Brings `dir` in line with the records of the published stages. Stages outside `selected` keep
+/// what the previous manifest said about them; files of stages that no longer exist are removed,
+/// and so are the half-copied files a run killed here left.
+pub fn materialise(
+    dir: &Path,
+    store: &Store,
+    graph: &Graph,
+    selected: &[bool],
+    records: &BTreeMap<usize, Record>,
+) -> Result<Manifest> {
+    remove_temporaries(dir)?;
+    let old = Manifest::load(dir).unwrap_or_default();
+    let new = published(graph, selected, records, &old)?;
     for (path, entry) in &old.artifacts {
         // A manifest edited by hand or left by an older version: a path that would leave the
         // folder is not ours to remove.

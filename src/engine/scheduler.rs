@@ -520,6 +520,31 @@ fn fail(states: &mut [State], summary: &mut RunSummary, reporter: &Reporter, i: 
     states[i] = State::Failed;
 }
 
+/// Seconds since the Unix epoch.
+fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Runs `work` on a pool of `threads` threads, a panic caught as an error; with the pool's CPU
+/// time where the platform has a per-thread clock. The budget is enforced, not advised: the
+/// stage's parallel work runs on a pool of that size.
+fn on_own_pool(threads: usize, work: impl FnOnce() -> Result<()> + Send) -> (Result<()>, Option<f64>) {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("stage-worker-{i}"))
+        .build()
+        .context("cannot start the stage's thread pool")
+        .map(|pool| {
+            let cpu_before = pool_cpu_seconds(&pool);
+            let result = match pool.install(|| catch_unwind(AssertUnwindSafe(work))) {
+                Ok(result) => result,
+                Err(panic) => Err(anyhow!("panicked: {}", panic_message(&panic))),
+            };
+            (result, pool_cpu_seconds(&pool).zip(cpu_before).map(|(after, before)| after - before))
+        })
+        .unwrap_or_else(|e| (Err(e), None))
+}
+
 /// Runs stage instances (one, or a batch of one batching kind) in scratch directories, then
 /// commits each one's outputs and record.
 fn execute(
@@ -535,13 +560,8 @@ fn execute(
         Ok(dirs) => dirs,
         Err(e) => return jobs.iter().map(|_| Err(anyhow!("{e:#}"))).collect(),
     };
-    let started_unix =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-    let started = Instant::now();
-    let label = match jobs.len() {
-        1 => first.id.clone(),
-        n => format!("{} and {} more", first.id, n - 1),
-    };
+    let (started_unix, started) = (unix_now(), Instant::now());
+    let label = if jobs.len() == 1 { first.id.clone() } else { format!("{} and {} more", first.id, jobs.len() - 1) };
     let progress = reporter.start(&label);
     let checkpoint_cost = checkpoint::Cost::default();
     let (jobs, commits): (Vec<_>, Vec<_>) =
@@ -560,21 +580,7 @@ fn execute(
             data_dir,
         })
         .collect();
-    // The budget is enforced, not advised: the stage's parallel work runs on a pool of that size.
-    let (outcome, cpu_seconds) = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("stage-worker-{i}"))
-        .build()
-        .context("cannot start the stage's thread pool")
-        .map(|pool| {
-            let cpu_before = pool_cpu_seconds(&pool);
-            let result = match pool.install(|| catch_unwind(AssertUnwindSafe(|| first.kind.execute(&ctxs)))) {
-                Ok(result) => result,
-                Err(panic) => Err(anyhow!("panicked: {}", panic_message(&panic))),
-            };
-            (result, pool_cpu_seconds(&pool).zip(cpu_before).map(|(after, before)| after - before))
-        })
-        .unwrap_or_else(|e| (Err(e), None));
+    let (outcome, cpu_seconds) = on_own_pool(threads, || first.kind.execute(&ctxs));
     drop(ctxs);
     drop(progress);
     if let Some(cost) = checkpoint_cost.summary() {

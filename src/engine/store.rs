@@ -325,6 +325,36 @@ impl Store {
     }
 
     /// Re-hashes every object and parses every record. Read-only.
+    /// What is wrong with the record at `path`: unreadable, no outputs, an output name that is
+    /// not a plain name, an output whose object is missing.
+    fn record_problems(&self, path: &Path) -> Vec<Problem> {
+        let problem = |what: String| Problem { path: path.to_path_buf(), what };
+        let Some(rec) = fs::read(path).ok().and_then(|b| serde_json::from_slice::<Record>(&b).ok()) else {
+            return vec![problem("record is unreadable".into())];
+        };
+        let mut problems = Vec::new();
+        if rec.outputs.is_empty() {
+            problems.push(problem(format!("{} has no outputs", rec.stage)));
+        }
+        for (output, obj) in &rec.outputs {
+            if let Err(why) = check_relative_name(output) {
+                problems.push(problem(format!(
+                    "output `{}` of {}: not a plain name ({why})",
+                    printable(output),
+                    rec.stage
+                )));
+            }
+            if !self.object_path(&obj.hash).exists() {
+                problems.push(problem(format!(
+                    "output `{}` of {} points to a missing object",
+                    printable(output),
+                    rec.stage
+                )));
+            }
+        }
+        problems
+    }
+
     pub fn verify(&self) -> Result<(usize, Vec<Problem>)> {
         let mut problems = Vec::new();
         let mut checked = 0;
@@ -350,38 +380,7 @@ impl Store {
         for entry in fs::read_dir(self.root.join("records"))?.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "json") {
-                let ok = fs::read(&path).ok().and_then(|b| serde_json::from_slice::<Record>(&b).ok());
-                match ok {
-                    None => problems.push(Problem { path, what: "record is unreadable".into() }),
-                    Some(rec) => {
-                        if rec.outputs.is_empty() {
-                            problems
-                                .push(Problem { path: path.clone(), what: format!("{} has no outputs", rec.stage) });
-                        }
-                        for (output, obj) in &rec.outputs {
-                            if let Err(why) = check_relative_name(output) {
-                                problems.push(Problem {
-                                    path: path.clone(),
-                                    what: format!(
-                                        "output `{}` of {}: not a plain name ({why})",
-                                        printable(output),
-                                        rec.stage
-                                    ),
-                                });
-                            }
-                            if !self.object_path(&obj.hash).exists() {
-                                problems.push(Problem {
-                                    path: path.clone(),
-                                    what: format!(
-                                        "output `{}` of {} points to a missing object",
-                                        printable(output),
-                                        rec.stage
-                                    ),
-                                });
-                            }
-                        }
-                    }
-                }
+                problems.extend(self.record_problems(&path));
             }
         }
         Ok((checked, problems))
