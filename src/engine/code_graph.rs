@@ -181,38 +181,6 @@ impl CodeGraph {
         reached
     }
 
-    /// A shortest chain of items by which `from` reaches `to` (both included), to say why an item
-    /// enters a key.
-    pub fn chain(&self, from: &str, to: &str) -> Option<Vec<String>> {
-        let mut parent: BTreeMap<String, String> = BTreeMap::new();
-        let mut queue = std::collections::VecDeque::from([from.to_string()]);
-        parent.insert(from.to_string(), String::new());
-        while let Some(id) = queue.pop_front() {
-            if id == to {
-                let mut chain = vec![id.clone()];
-                let mut at = id;
-                while let Some(p) = parent.get(&at).filter(|p| !p.is_empty()) {
-                    chain.push(p.clone());
-                    at = p.clone();
-                }
-                chain.reverse();
-                return Some(chain);
-            }
-            let Some(item) = self.items.get(&id) else { continue };
-            if item.file.starts_with(ENGINE_DIR) {
-                continue;
-            }
-            let called = item.calls.iter().flat_map(|n| self.methods.get(n).into_iter().flatten().map(|(m, _)| m));
-            for next in item.edges.iter().chain(called) {
-                if !parent.contains_key(next) {
-                    parent.insert(next.clone(), id.clone());
-                    queue.push_back(next.clone());
-                }
-            }
-        }
-        None
-    }
-
     /// The items that enter the key of stage kind `kind`.
     pub fn kind_items(&self, kind: &str) -> Option<BTreeSet<String>> {
         Some(self.closure(self.kinds.get(kind)?))
