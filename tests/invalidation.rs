@@ -569,3 +569,100 @@ fn dependency_declarations_and_versions_enter_keys_and_nothing_else_of_the_manif
     let serde = lock.split("\n[[package]]\n").find(|e| e.starts_with("name = \"serde\"\n")).unwrap();
     assert_ne!(text(&lock.replace(serde, &serde.replace("version = \"", "version = \"0.")), &manifest), base);
 }
+
+/// Functions (free, in impls and in traits, tests included) and the lines of their bodies, brace
+/// to brace.
+fn function_lengths(ast: &syn::File) -> Vec<(String, usize)> {
+    struct Lengths(Vec<(String, usize)>);
+    impl Lengths {
+        fn note(&mut self, name: &syn::Ident, node: &impl quote::ToTokens) {
+            let (start, end) = (first_span(node).start().line, node.span().end().line);
+            self.0.push((name.to_string(), end + 1 - start));
+        }
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Lengths {
+        fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+            self.note(&f.sig.ident, &f.block);
+            syn::visit::visit_item_fn(self, f);
+        }
+        fn visit_impl_item_fn(&mut self, f: &'ast syn::ImplItemFn) {
+            self.note(&f.sig.ident, &f.block);
+            syn::visit::visit_impl_item_fn(self, f);
+        }
+        fn visit_trait_item_fn(&mut self, f: &'ast syn::TraitItemFn) {
+            if let Some(block) = &f.default {
+                self.note(&f.sig.ident, block);
+            }
+            syn::visit::visit_trait_item_fn(self, f);
+        }
+    }
+    let mut lengths = Lengths(Vec::new());
+    syn::visit::Visit::visit_file(&mut lengths, ast);
+    lengths.0
+}
+
+/// The engine is where every feature enters (remote execution, placement, resumption): each of
+/// its functions reads in one screen, 60 lines of body at most.
+#[test]
+fn no_engine_function_is_over_60_lines() {
+    let tree = Tree::load();
+    let long: Vec<String> = tree
+        .parsed
+        .iter()
+        .filter(|(file, _)| file.starts_with(ENGINE_DIR))
+        .flat_map(|(file, (_, ast))| {
+            function_lengths(ast).into_iter().filter(|(_, n)| *n > 60).map(move |(f, n)| format!("{file}: {f} ({n})"))
+        })
+        .collect();
+    assert!(long.is_empty(), "engine functions over 60 lines: {long:#?}");
+    // The measure itself: a known function's body, counted from its braces.
+    let scheduler = &tree.parsed["src/engine/scheduler.rs"].1;
+    assert!(function_lengths(scheduler).iter().any(|(f, n)| f == "run" && (10..=60).contains(n)));
+}
+
+/// What a comment says that reads as a measured timing or speed: a number with a unit of time
+/// ("12 ms", "0.35s", "about 3 minutes") or a speed-up ("2.3x faster", "24 % slower").
+fn timings_in(comment: &str) -> Vec<String> {
+    const UNITS: [&str; 10] = ["ns", "us", "µs", "ms", "s", "sec", "seconds", "min", "minutes", "hours"];
+    let words: Vec<&str> =
+        comment.split_whitespace().map(|w| w.trim_matches(|c: char| ",;:()~≈".contains(c))).collect();
+    let mut found = Vec::new();
+    for (i, word) in words.iter().enumerate() {
+        let digits = word.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(word.len());
+        if digits == 0 || word[..digits].parse::<f64>().is_err() {
+            continue;
+        }
+        let (suffix, next) = (&word[digits..], words.get(i + 1).copied().unwrap_or(""));
+        let next = next.trim_end_matches(['.', ',']);
+        let unit = if suffix.is_empty() { next } else { suffix.trim_end_matches(['.', ',']) };
+        let speed = (matches!(suffix, "x" | "%") || matches!(next, "x" | "%"))
+            && words[i + 1..].iter().take(2).any(|w| w.starts_with("faster") || w.starts_with("slower"));
+        if UNITS.contains(&unit) || speed {
+            found.push(words[i..(i + if speed { 3 } else { 2 }).min(words.len())].join(" "));
+        }
+    }
+    found
+}
+
+/// Timings in comments drift as the code and the machines change (issue 36 found six): a comment
+/// says why, and the benchmarks under bench/ carry the numbers. Test code may name the delays it
+/// sets up, so only what precedes a file's first `#[cfg(test)]` is read.
+#[test]
+fn comments_under_src_carry_no_machine_timings() {
+    let tree = Tree::load();
+    let mut found = Vec::new();
+    for (file, (text, _)) in &tree.parsed {
+        let shipped = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in shipped.lines().enumerate() {
+            if let Some((_, comment)) = line.split_once("//") {
+                found.extend(timings_in(comment).into_iter().map(|t| format!("{file}:{}: {t}", n + 1)));
+            }
+        }
+    }
+    assert!(found.is_empty(), "comments with timings: {found:#?}");
+    // The reader itself, on what issue 36 found.
+    assert_eq!(timings_in("a status takes 0.12 ms on this host"), ["0.12 ms"]);
+    assert_eq!(timings_in("about 24 % faster than a loop"), ["24 % faster"]);
+    assert_eq!(timings_in("(12ms each), 3s later"), ["12ms each", "3s later"]);
+    assert!(timings_in("2 cores, 60 lines, 1e-2, x = 4, h = 1").is_empty());
+}

@@ -83,8 +83,9 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
     if !summary.skipped.is_empty() {
         eprintln!("{} stage(s) skipped because an upstream stage failed", summary.skipped.len());
     }
-    println!("{}", summary.line());
-    log_run(ws, &plan, args, started, &summary.line());
+    let outcome = summary.outcome();
+    println!("{outcome}");
+    log_run(ws, &plan, args, started, outcome);
     if manifest.artifacts.contains_key("report.html") {
         println!("report: {}", ws.artifacts.join("report.html").display());
         print_report_pdf(&ws.artifacts);
@@ -97,7 +98,7 @@ pub fn run(ws: &Workspace, args: &RunArgs) -> Result<i32> {
 
 /// Appends this run to the workspace's run log (`repro diff --against last`, `repro runs`); a log
 /// that cannot be written costs a warning, never the run.
-fn log_run(ws: &Workspace, plan: &Plan, args: &RunArgs, started: Instant, outcome: &str) {
+fn log_run(ws: &Workspace, plan: &Plan, args: &RunArgs, started: Instant, outcome: run_log::RunOutcome) {
     let entry = workspace::logged_config(&plan.loaded.config).map(|(config, config_hash)| run_log::RunEntry {
         started: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -109,7 +110,7 @@ fn log_run(ws: &Workspace, plan: &Plan, args: &RunArgs, started: Instant, outcom
         profile: ws.profile.clone(),
         overrides: ws.overrides.clone(),
         patterns: args.patterns.clone(),
-        outcome: outcome.to_string(),
+        outcome: Some(outcome),
     });
     if let Err(e) = entry.and_then(|entry| run_log::append(&ws.cache, &entry)) {
         eprintln!("warning: the run log was not written: {e:#}");
@@ -314,7 +315,7 @@ pub fn run_stage(ws: &Workspace, target: Option<String>, list: Option<PathBuf>) 
     for (stage, error) in &summary.failed {
         eprintln!("error: {stage} failed: {error}");
     }
-    println!("{}", summary.line());
+    println!("{}", summary.outcome());
     // Warned of its time limit, the job puts itself back in the queue (a preemption or a requeue
     // by hand is the scheduler's to requeue); the job that comes back resumes the checkpoint.
     if checkpoint::stopped_before_time_limit()
@@ -480,7 +481,7 @@ pub fn verify(ws: &Workspace) -> Result<i32> {
     };
     let (checked, problems) = store.verify()?;
     for p in &problems {
-        println!("damaged: {}: {}", p.path.display(), p.what);
+        println!("damaged: {}: {}", p.path.display(), p.fault);
     }
     let artifact_problems =
         if ws.artifacts.join(artifacts::MANIFEST).exists() { artifacts::check(&ws.artifacts)? } else { Vec::new() };

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::graph::Graph;
 use super::store::{Record, Store, remove_temporaries};
-use super::untrusted::{check_relative_name, printable};
+use super::untrusted::{BadName, check_relative_name, printable};
 use super::{atomic, hash_file};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -128,20 +128,45 @@ fn inside(dir: &Path, root: &Path, path: &str) -> Result<PathBuf> {
     Ok(file)
 }
 
+/// A file under `artifacts/` that differs from the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactProblem {
+    pub path: String,
+    pub fault: ArtifactFault,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArtifactFault {
+    /// The manifest names a path that would leave `artifacts/`.
+    NotAName(BadName),
+    Differs,
+    Missing,
+}
+
+impl std::fmt::Display for ArtifactProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.fault {
+            ArtifactFault::NotAName(why) => write!(f, "{}: not a name below artifacts/ ({why})", printable(&self.path)),
+            ArtifactFault::Differs => write!(f, "{}: content differs from the manifest", self.path),
+            ArtifactFault::Missing => write!(f, "{}: missing", self.path),
+        }
+    }
+}
+
 /// Files under `dir` that differ from the manifest (missing or altered), for CI checks.
-pub fn check(dir: &Path) -> Result<Vec<String>> {
+pub fn check(dir: &Path) -> Result<Vec<ArtifactProblem>> {
     let manifest = Manifest::load(dir).context("artifacts/manifest.json is missing or unreadable")?;
     let mut problems = Vec::new();
     for (path, entry) in &manifest.artifacts {
-        if let Err(why) = check_relative_name(path) {
-            problems.push(format!("{}: not a name below artifacts/ ({why})", printable(path)));
-            continue;
-        }
-        match hash_file(&dir.join(path)) {
-            Ok(h) if h == entry.blake3 => {}
-            Ok(_) => problems.push(format!("{path}: content differs from the manifest")),
-            Err(_) => problems.push(format!("{path}: missing")),
-        }
+        let fault = match check_relative_name(path) {
+            Err(why) => ArtifactFault::NotAName(why),
+            Ok(()) => match hash_file(&dir.join(path)) {
+                Ok(h) if h == entry.blake3 => continue,
+                Ok(_) => ArtifactFault::Differs,
+                Err(_) => ArtifactFault::Missing,
+            },
+        };
+        problems.push(ArtifactProblem { path: path.clone(), fault });
     }
     Ok(problems)
 }
@@ -166,5 +191,36 @@ mod tests {
         materialise(&dir, &store, &graph, &[], &BTreeMap::new()).unwrap();
         assert!(!ours.exists(), "a copy killed half-way here stays in artifacts/");
         assert!(theirs.exists() && users.exists(), "another host's copy in flight, and a file of the user's");
+    }
+
+    #[test]
+    fn check_names_each_file_that_differs_from_the_manifest_and_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let entry = |bytes: &[u8]| Entry {
+            blake3: blake3::hash(bytes).to_hex().to_string(),
+            size: bytes.len() as u64,
+            stage: "a.plot".into(),
+            key: "k".into(),
+        };
+        let manifest = Manifest {
+            artifacts: [("same.csv", entry(b"same")), ("altered.csv", entry(b"was")), ("gone.png", entry(b"x"))]
+                .into_iter()
+                .chain([("../escape", entry(b"x"))])
+                .map(|(p, e)| (p.to_string(), e))
+                .collect(),
+        };
+        fs::write(dir.path().join(MANIFEST), serde_json::to_vec(&manifest).unwrap()).unwrap();
+        fs::write(dir.path().join("same.csv"), b"same").unwrap();
+        fs::write(dir.path().join("altered.csv"), b"now").unwrap();
+        let problem = |path: &str, fault| ArtifactProblem { path: path.into(), fault };
+        assert_eq!(
+            check(dir.path()).unwrap(),
+            [
+                problem("../escape", ArtifactFault::NotAName(BadName::Component)),
+                problem("altered.csv", ArtifactFault::Differs),
+                problem("gone.png", ArtifactFault::Missing),
+            ]
+        );
+        assert_eq!(problem("gone.png", ArtifactFault::Missing).to_string(), "gone.png: missing");
     }
 }

@@ -194,7 +194,7 @@ impl Cost {
         r.bytes += bytes as u64;
     }
 
-    /// "3 checkpoint(s) of 11.4 MB, 12 ms each" (per round; with the files per round for a batch),
+    /// "N checkpoint(s) of S MB, T ms each" (per round; with the files per round for a batch),
     /// or `None` when nothing was saved.
     pub fn summary(&self) -> Option<String> {
         let mut r = self.0.lock().expect("checkpoint cost");

@@ -95,41 +95,12 @@ pub fn submit(graph: &Graph, groups: &[Group], jobs_dir: &Path, opts: &SubmitOpt
     for group in groups {
         let ids: Vec<&str> = group.stages.iter().map(|&i| graph.stage(i).id.as_str()).collect();
         let name = format!("{}-{}", group.kind, &hash_bytes(ids.join("\n").as_bytes())[..12]);
-        let list = jobs_dir.join(format!("{name}.stages"));
-        atomic::write(&list, format!("{}\n", ids.join("\n")).as_bytes())?;
-        let script = jobs_dir.join(format!("{name}.sh"));
-        let mut command = opts.command.clone();
-        command.extend(["run-stage".to_string(), "--list".to_string(), list.display().to_string()]);
-        let body = format!("#!/bin/sh\nexec {}\n", shell_words(&command)?);
-        atomic::write(&script, body.as_bytes())?;
-
+        let script = write_job_script(jobs_dir, &name, &ids, opts)?;
         let array = ids.len() > 1;
         let log_pattern = opts.logs.join(if array { format!("{name}-%A_%a.log") } else { format!("{name}-%j.log") });
-        let r = (opts.resources)(group.kind);
-        let mut cmd = Command::new(&opts.sbatch);
-        cmd.arg("--parsable")
-            .arg(format!("--job-name=repro:{}", group.kind))
-            .arg(format!("--output={}", log_pattern.display()))
-            .arg(format!("--cpus-per-task={}", r.cpus))
-            .arg(format!("--mem={}", r.mem))
-            .arg(format!("--time={}", r.time))
-            // Preempted, requeued by hand or warned of its time limit, a job checkpoints its
-            // stage and is requeued; the job that comes back resumes from the checkpoint.
-            .arg("--requeue")
-            .arg(format!("--signal=B:USR1@{}", opts.warn_before_end_s));
-        if r.gpus > 0 {
-            cmd.arg(format!("--gres=gpu:{}", r.gpus));
-        }
-        if array {
-            cmd.arg(format!("--array=0-{}", ids.len() - 1));
-        }
-        if !group.after.is_empty() {
-            let after: Vec<&str> = group.after.iter().map(|&g| job_ids[g].as_str()).collect();
-            cmd.arg(format!("--dependency=afterok:{}", after.join(":")));
-            // A failed upstream job can never satisfy the dependency: do not leave this one pending.
-            cmd.arg("--kill-on-invalid-dep=yes");
-        }
-        cmd.args(&opts.extra).arg(&script);
+        let after: Vec<&str> = group.after.iter().map(|&g| job_ids[g].as_str()).collect();
+        let mut cmd = sbatch(group.kind, ids.len(), &log_pattern, &after, opts);
+        cmd.arg(&script);
         let out = cmd.output().with_context(|| format!("cannot run `{}` (is Slurm installed?)", opts.sbatch))?;
         if !out.status.success() {
             bail!(
@@ -146,13 +117,11 @@ pub fn submit(graph: &Graph, groups: &[Group], jobs_dir: &Path, opts: &SubmitOpt
         let submitted =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         for (k, id) in ids.iter().enumerate() {
+            let log = log_pattern.display().to_string();
             let (task, log) = if array {
-                (
-                    format!("{job}_{k}"),
-                    log_pattern.display().to_string().replace("%A", &job).replace("%a", &k.to_string()),
-                )
+                (format!("{job}_{k}"), log.replace("%A", &job).replace("%a", &k.to_string()))
             } else {
-                (job.clone(), log_pattern.display().to_string().replace("%j", &job))
+                (job.clone(), log.replace("%j", &job))
             };
             let record = JobRecord { stage: id.to_string(), job: task, log: PathBuf::from(log), submitted };
             atomic::write(&record_path(jobs_dir, id), &serde_json::to_vec_pretty(&record)?)?;
@@ -161,6 +130,48 @@ pub fn submit(graph: &Graph, groups: &[Group], jobs_dir: &Path, opts: &SubmitOpt
         job_ids.push(job);
     }
     Ok(records)
+}
+
+/// The job's stage list and the script that runs line `$SLURM_ARRAY_TASK_ID` of it.
+fn write_job_script(jobs_dir: &Path, name: &str, ids: &[&str], opts: &SubmitOptions) -> Result<PathBuf> {
+    let list = jobs_dir.join(format!("{name}.stages"));
+    atomic::write(&list, format!("{}\n", ids.join("\n")).as_bytes())?;
+    let script = jobs_dir.join(format!("{name}.sh"));
+    let mut command = opts.command.clone();
+    command.extend(["run-stage".to_string(), "--list".to_string(), list.display().to_string()]);
+    let body = format!("#!/bin/sh\nexec {}\n", shell_words(&command)?);
+    atomic::write(&script, body.as_bytes())?;
+    Ok(script)
+}
+
+/// `sbatch` for `stages` stages of `kind` (an array of them where more than one), after the jobs
+/// `after`, with the kind's resources; the script is the last argument, added by the caller.
+fn sbatch(kind: &str, stages: usize, log_pattern: &Path, after: &[&str], opts: &SubmitOptions) -> Command {
+    let r = (opts.resources)(kind);
+    let mut cmd = Command::new(&opts.sbatch);
+    cmd.arg("--parsable")
+        .arg(format!("--job-name=repro:{kind}"))
+        .arg(format!("--output={}", log_pattern.display()))
+        .arg(format!("--cpus-per-task={}", r.cpus))
+        .arg(format!("--mem={}", r.mem))
+        .arg(format!("--time={}", r.time))
+        // Preempted, requeued by hand or warned of its time limit, a job checkpoints its
+        // stage and is requeued; the job that comes back resumes from the checkpoint.
+        .arg("--requeue")
+        .arg(format!("--signal=B:USR1@{}", opts.warn_before_end_s));
+    if r.gpus > 0 {
+        cmd.arg(format!("--gres=gpu:{}", r.gpus));
+    }
+    if stages > 1 {
+        cmd.arg(format!("--array=0-{}", stages - 1));
+    }
+    if !after.is_empty() {
+        cmd.arg(format!("--dependency=afterok:{}", after.join(":")));
+        // A failed upstream job can never satisfy the dependency: do not leave this one pending.
+        cmd.arg("--kill-on-invalid-dep=yes");
+    }
+    cmd.args(&opts.extra);
+    cmd
 }
 
 fn record_path(jobs_dir: &Path, stage: &str) -> PathBuf {

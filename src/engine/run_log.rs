@@ -36,8 +36,47 @@ pub struct RunEntry {
     pub overrides: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub patterns: Vec<String>,
-    /// The run's summary line (`stages: 3 run, 0 fetched, 58 cached, 0 failed`).
-    pub outcome: String,
+    /// How it ended, as data (`None` for lines of versions that logged it as prose).
+    #[serde(default, deserialize_with = "typed_or_none")]
+    pub outcome: Option<RunOutcome>,
+}
+
+/// How a run ended: counts of stages run, fetched and cached, and the stages that failed, were
+/// stopped after a checkpoint or were skipped behind a failure. The CLI renders it as a line.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct RunOutcome {
+    pub ran: usize,
+    pub fetched: usize,
+    pub cached: usize,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<String>,
+}
+
+impl std::fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stages: {} run, {} fetched, {} cached, {} failed",
+            self.ran,
+            self.fetched,
+            self.cached,
+            self.failed.len()
+        )?;
+        match self.stopped.len() {
+            0 => Ok(()),
+            n => write!(f, ", {n} stopped (checkpointed)"),
+        }
+    }
+}
+
+/// An outcome as data, or `None` for anything else (the prose of older logs): the rest of the
+/// line stays readable.
+fn typed_or_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<RunOutcome>, D::Error> {
+    Ok(serde_json::Value::deserialize(d).ok().and_then(|v| serde_json::from_value(v).ok()))
 }
 
 pub fn path(cache: &Path) -> PathBuf {
@@ -109,7 +148,7 @@ mod tests {
             profile: None,
             overrides: vec![format!("a.lr={n}")],
             patterns: vec![],
-            outcome: "stages: 1 run".into(),
+            outcome: Some(RunOutcome { ran: 1, cached: n, failed: vec!["a.train".into()], ..RunOutcome::default() }),
         }
     }
 
@@ -140,5 +179,22 @@ mod tests {
         assert_eq!(log.entries.last().unwrap(), &entry(24));
         let first = log.entries[0].started as usize;
         assert_eq!(log.entries, (first..25).map(entry).collect::<Vec<_>>(), "the newest, in order, none missing");
+    }
+
+    #[test]
+    fn the_outcome_is_data_a_script_reads_and_older_prose_reads_as_unknown() {
+        let line = serde_json::to_value(entry(3)).unwrap();
+        assert_eq!(line["outcome"], serde_json::json!({"ran": 1, "fetched": 0, "cached": 3, "failed": ["a.train"]}));
+        assert_eq!(entry(3).outcome.unwrap().to_string(), "stages: 1 run, 0 fetched, 3 cached, 1 failed");
+        let stopped = RunOutcome { stopped: vec!["b.train".into()], ..RunOutcome::default() };
+        assert_eq!(stopped.to_string(), "stages: 0 run, 0 fetched, 0 cached, 0 failed, 1 stopped (checkpointed)");
+        // A line an older version wrote: everything but its prose outcome is kept.
+        let mut old = line.clone();
+        old["outcome"] = "stages: 1 run, 0 fetched, 3 cached, 1 failed".into();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(path(dir.path()), format!("{old}\n")).unwrap();
+        let log = read(dir.path());
+        assert_eq!(log.unreadable, 0);
+        assert_eq!(log.entries, vec![RunEntry { outcome: None, ..entry(3) }]);
     }
 }

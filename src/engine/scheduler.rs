@@ -17,6 +17,7 @@ use super::lineage;
 pub use super::placement::{Environment, Split};
 use super::progress::Reporter;
 use super::remote::{Asked, Fetched, Refusal, Remote};
+use super::run_log::RunOutcome;
 use super::store::{BatchRun, Record, Store};
 use super::walk_files;
 
@@ -75,18 +76,16 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    pub fn line(&self) -> String {
-        let stopped = match self.stopped.len() {
-            0 => String::new(),
-            n => format!(", {n} stopped (checkpointed)"),
-        };
-        format!(
-            "stages: {} run, {} fetched, {} cached, {} failed{stopped}",
-            self.ran,
-            self.fetched.len(),
-            self.cached,
-            self.failed.len()
-        )
+    /// How the run ended, as data (the run log's `outcome`; the CLI prints it as a line).
+    pub fn outcome(&self) -> RunOutcome {
+        RunOutcome {
+            ran: self.ran,
+            fetched: self.fetched.len(),
+            cached: self.cached,
+            failed: self.failed.iter().map(|(stage, _)| stage.clone()).collect(),
+            stopped: self.stopped.clone(),
+            skipped: self.skipped.clone(),
+        }
     }
 }
 

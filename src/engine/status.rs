@@ -326,10 +326,16 @@ mod tests {
 
     use super::*;
 
-    /// One reason of every kind, with the JSON a script reads from `repro status --json`. The match
-    /// below has no wildcard: a new kind does not compile until it is listed here.
+    /// One reason of every kind, with the JSON a script reads from `repro status --json`. The
+    /// matches in `stale_reasons` and `dirty_reasons` have no wildcard: a new kind does not
+    /// compile until it is listed there.
     fn every_kind() -> Vec<(StaleReason, Value)> {
-        let changed = |why: DirtyReason| StaleReason::Changed(why);
+        let mut all = stale_reasons();
+        all.extend(dirty_reasons().into_iter().map(|(why, json)| (StaleReason::Changed(why), json)));
+        all
+    }
+
+    fn stale_reasons() -> Vec<(StaleReason, Value)> {
         let log = std::path::PathBuf::from("cache/jobs/x.log");
         let all = vec![
             (StaleReason::NeverRun, json!({"kind": "never_run"})),
@@ -348,51 +354,6 @@ mod tests {
                 StaleReason::ClusterJobEnded { job: "7".into(), log },
                 json!({"kind": "cluster_job_ended", "job": "7", "log": "cache/jobs/x.log"}),
             ),
-            (
-                changed(DirtyReason::KindChanged { old: "a".into(), new: "b".into() }),
-                json!({"kind": "kind_changed", "old": "a", "new": "b"}),
-            ),
-            (
-                changed(DirtyReason::ParamAdded { name: "lr".into(), value: json!(0.1) }),
-                json!({"kind": "param_added", "param": "lr", "value": 0.1}),
-            ),
-            (
-                changed(DirtyReason::ParamRemoved { name: "lr".into(), value: json!(0.1) }),
-                json!({"kind": "param_removed", "param": "lr", "value": 0.1}),
-            ),
-            (
-                changed(DirtyReason::ParamChanged { name: "lr".into(), old: json!(0.001), new: json!(0.002) }),
-                json!({"kind": "param_changed", "param": "lr", "old": 0.001, "new": 0.002}),
-            ),
-            (changed(DirtyReason::InputAdded { input: "d".into() }), json!({"kind": "input_added", "input": "d"})),
-            (changed(DirtyReason::InputRemoved { input: "d".into() }), json!({"kind": "input_removed", "input": "d"})),
-            (changed(DirtyReason::InputChanged { input: "d".into() }), json!({"kind": "input_changed", "input": "d"})),
-            (changed(DirtyReason::LineageChanged), json!({"kind": "lineage_changed"})),
-            (
-                changed(DirtyReason::CodeChanged { file: "src/a.rs".into(), items: vec!["a::f".into()] }),
-                json!({"kind": "code_changed", "file": "src/a.rs", "items": ["a::f"]}),
-            ),
-            (
-                changed(DirtyReason::CodeReached { file: "src/a.rs".into() }),
-                json!({"kind": "code_reached", "file": "src/a.rs"}),
-            ),
-            (
-                changed(DirtyReason::CodeNoLongerReached { file: "src/a.rs".into() }),
-                json!({"kind": "code_no_longer_reached", "file": "src/a.rs"}),
-            ),
-            (changed(DirtyReason::DependenciesChanged), json!({"kind": "dependencies_changed"})),
-            (
-                changed(DirtyReason::EnvChanged { name: "backend".into(), old: "flex".into(), new: "tch".into() }),
-                json!({"kind": "env_changed", "name": "backend", "old": "flex", "new": "tch"}),
-            ),
-            (
-                changed(DirtyReason::EnvSet { name: "device".into(), value: "cpu".into() }),
-                json!({"kind": "env_set", "name": "device", "value": "cpu"}),
-            ),
-            (
-                changed(DirtyReason::EnvUnset { name: "device".into(), was: "cpu".into() }),
-                json!({"kind": "env_unset", "name": "device", "was": "cpu"}),
-            ),
         ];
         for (reason, _) in &all {
             match reason {
@@ -406,26 +367,81 @@ mod tests {
                 | StaleReason::RemoteUnreachable { .. }
                 | StaleReason::ClusterJob { .. }
                 | StaleReason::ClusterJobEnded { .. } => {}
-                StaleReason::Changed(why) => match why {
-                    DirtyReason::KindChanged { .. }
-                    | DirtyReason::ParamAdded { .. }
-                    | DirtyReason::ParamRemoved { .. }
-                    | DirtyReason::ParamChanged { .. }
-                    | DirtyReason::InputAdded { .. }
-                    | DirtyReason::InputRemoved { .. }
-                    | DirtyReason::InputChanged { .. }
-                    | DirtyReason::LineageChanged
-                    | DirtyReason::CodeChanged { .. }
-                    | DirtyReason::CodeReached { .. }
-                    | DirtyReason::CodeNoLongerReached { .. }
-                    | DirtyReason::DependenciesChanged
-                    | DirtyReason::EnvChanged { .. }
-                    | DirtyReason::EnvSet { .. }
-                    | DirtyReason::EnvUnset { .. } => {}
-                },
+                // Listed by `dirty_reasons`.
+                StaleReason::Changed(_) => {}
             }
         }
         all
+    }
+
+    fn dirty_reasons() -> Vec<(DirtyReason, Value)> {
+        let all = vec![
+            (
+                DirtyReason::KindChanged { old: "a".into(), new: "b".into() },
+                json!({"kind": "kind_changed", "old": "a", "new": "b"}),
+            ),
+            (
+                DirtyReason::ParamAdded { name: "lr".into(), value: json!(0.1) },
+                json!({"kind": "param_added", "param": "lr", "value": 0.1}),
+            ),
+            (
+                DirtyReason::ParamRemoved { name: "lr".into(), value: json!(0.1) },
+                json!({"kind": "param_removed", "param": "lr", "value": 0.1}),
+            ),
+            (
+                DirtyReason::ParamChanged { name: "lr".into(), old: json!(0.001), new: json!(0.002) },
+                json!({"kind": "param_changed", "param": "lr", "old": 0.001, "new": 0.002}),
+            ),
+            (DirtyReason::InputAdded { input: "d".into() }, json!({"kind": "input_added", "input": "d"})),
+            (DirtyReason::InputRemoved { input: "d".into() }, json!({"kind": "input_removed", "input": "d"})),
+            (DirtyReason::InputChanged { input: "d".into() }, json!({"kind": "input_changed", "input": "d"})),
+            (DirtyReason::LineageChanged, json!({"kind": "lineage_changed"})),
+            (
+                DirtyReason::CodeChanged { file: "src/a.rs".into(), items: vec!["a::f".into()] },
+                json!({"kind": "code_changed", "file": "src/a.rs", "items": ["a::f"]}),
+            ),
+            (DirtyReason::CodeReached { file: "src/a.rs".into() }, json!({"kind": "code_reached", "file": "src/a.rs"})),
+            (
+                DirtyReason::CodeNoLongerReached { file: "src/a.rs".into() },
+                json!({"kind": "code_no_longer_reached", "file": "src/a.rs"}),
+            ),
+            (DirtyReason::DependenciesChanged, json!({"kind": "dependencies_changed"})),
+            (
+                DirtyReason::EnvChanged { name: "backend".into(), old: "flex".into(), new: "tch".into() },
+                json!({"kind": "env_changed", "name": "backend", "old": "flex", "new": "tch"}),
+            ),
+            (
+                DirtyReason::EnvSet { name: "device".into(), value: "cpu".into() },
+                json!({"kind": "env_set", "name": "device", "value": "cpu"}),
+            ),
+            (
+                DirtyReason::EnvUnset { name: "device".into(), was: "cpu".into() },
+                json!({"kind": "env_unset", "name": "device", "was": "cpu"}),
+            ),
+        ];
+        all.iter().for_each(|(why, _)| listed(why));
+        all
+    }
+
+    /// No wildcard: a new kind of `DirtyReason` does not compile until `dirty_reasons` lists it.
+    fn listed(why: &DirtyReason) {
+        match why {
+            DirtyReason::KindChanged { .. }
+            | DirtyReason::ParamAdded { .. }
+            | DirtyReason::ParamRemoved { .. }
+            | DirtyReason::ParamChanged { .. }
+            | DirtyReason::InputAdded { .. }
+            | DirtyReason::InputRemoved { .. }
+            | DirtyReason::InputChanged { .. }
+            | DirtyReason::LineageChanged
+            | DirtyReason::CodeChanged { .. }
+            | DirtyReason::CodeReached { .. }
+            | DirtyReason::CodeNoLongerReached { .. }
+            | DirtyReason::DependenciesChanged
+            | DirtyReason::EnvChanged { .. }
+            | DirtyReason::EnvSet { .. }
+            | DirtyReason::EnvUnset { .. } => {}
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::key::KeyParts;
-use super::untrusted::{check_relative_name, is_object_hash, printable, short};
+use super::untrusted::{BadName, check_relative_name, is_object_hash, printable, short};
 use super::{atomic, hash_bytes, hash_file, walk_files};
 
 /// One stored output file.
@@ -98,11 +98,52 @@ impl std::fmt::Display for Damage {
     }
 }
 
-/// A problem found by [`Store::verify`].
+/// A problem found by [`Store::verify`]: the file and what is wrong with it.
 #[derive(Debug, Clone)]
 pub struct Problem {
     pub path: PathBuf,
-    pub what: String,
+    pub fault: Fault,
+}
+
+/// What [`Store::verify`] finds wrong with an object or a record; rendered to English by the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// An object whose content does not hash to its name (altered or truncated).
+    ObjectAltered,
+    ObjectUnreadable {
+        error: String,
+    },
+    RecordUnreadable,
+    NoOutputs {
+        stage: String,
+    },
+    /// An output name that would leave the folder it is copied to.
+    OutputNameNotPlain {
+        stage: String,
+        output: String,
+        why: BadName,
+    },
+    ObjectMissing {
+        stage: String,
+        output: String,
+    },
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::ObjectAltered => f.write_str("content does not match its hash (altered or truncated)"),
+            Fault::ObjectUnreadable { error } => write!(f, "unreadable: {error}"),
+            Fault::RecordUnreadable => f.write_str("record is unreadable"),
+            Fault::NoOutputs { stage } => write!(f, "{stage} has no outputs"),
+            Fault::OutputNameNotPlain { stage, output, why } => {
+                write!(f, "output `{}` of {stage}: not a plain name ({why})", printable(output))
+            }
+            Fault::ObjectMissing { stage, output } => {
+                write!(f, "output `{}` of {stage} points to a missing object", printable(output))
+            }
+        }
+    }
 }
 
 /// A file arriving in the store ([`Store::incoming`]): removed when dropped unless adopted.
@@ -328,28 +369,21 @@ impl Store {
     /// What is wrong with the record at `path`: unreadable, no outputs, an output name that is
     /// not a plain name, an output whose object is missing.
     fn record_problems(&self, path: &Path) -> Vec<Problem> {
-        let problem = |what: String| Problem { path: path.to_path_buf(), what };
+        let problem = |fault: Fault| Problem { path: path.to_path_buf(), fault };
         let Some(rec) = fs::read(path).ok().and_then(|b| serde_json::from_slice::<Record>(&b).ok()) else {
-            return vec![problem("record is unreadable".into())];
+            return vec![problem(Fault::RecordUnreadable)];
         };
         let mut problems = Vec::new();
         if rec.outputs.is_empty() {
-            problems.push(problem(format!("{} has no outputs", rec.stage)));
+            problems.push(problem(Fault::NoOutputs { stage: rec.stage.clone() }));
         }
         for (output, obj) in &rec.outputs {
-            if let Err(why) = check_relative_name(output) {
-                problems.push(problem(format!(
-                    "output `{}` of {}: not a plain name ({why})",
-                    printable(output),
-                    rec.stage
-                )));
+            let (stage, output) = (rec.stage.clone(), output.clone());
+            if let Err(why) = check_relative_name(&output) {
+                problems.push(problem(Fault::OutputNameNotPlain { stage: stage.clone(), output: output.clone(), why }));
             }
             if !self.object_path(&obj.hash).exists() {
-                problems.push(problem(format!(
-                    "output `{}` of {} points to a missing object",
-                    printable(output),
-                    rec.stage
-                )));
+                problems.push(problem(Fault::ObjectMissing { stage, output }));
             }
         }
         problems
@@ -370,11 +404,10 @@ impl Store {
             checked += 1;
             match hash_file(&entry) {
                 Ok(h) if h == name => {}
-                Ok(_) => problems.push(Problem {
-                    path: entry,
-                    what: "content does not match its hash (altered or truncated)".into(),
-                }),
-                Err(e) => problems.push(Problem { path: entry, what: format!("unreadable: {e}") }),
+                Ok(_) => problems.push(Problem { path: entry, fault: Fault::ObjectAltered }),
+                Err(e) => {
+                    problems.push(Problem { path: entry, fault: Fault::ObjectUnreadable { error: e.to_string() } })
+                }
             }
         }
         for entry in fs::read_dir(self.root.join("records"))?.flatten() {
@@ -473,10 +506,18 @@ mod stale_tmp_tests {
             store.commit(&r).unwrap();
         }
         let (_, problems) = store.verify().unwrap();
-        let what: Vec<&str> = problems.iter().map(|p| p.what.as_str()).collect();
-        assert_eq!(what.len(), 2, "{what:?}");
-        assert!(what.contains(&"s1 has no outputs"), "{what:?}");
-        assert!(what.iter().any(|w| w.starts_with("output `../evil.sh` of s2: not a plain name")), "{what:?}");
+        let faults: Vec<&Fault> = problems.iter().map(|p| &p.fault).collect();
+        let not_plain =
+            Fault::OutputNameNotPlain { stage: "s2".into(), output: "../evil.sh".into(), why: BadName::Component };
+        assert_eq!(faults.len(), 2, "{faults:?}");
+        assert!(
+            faults.contains(&&Fault::NoOutputs { stage: "s1".into() }) && faults.contains(&&not_plain),
+            "{faults:?}"
+        );
+        assert_eq!(
+            not_plain.to_string(),
+            "output `../evil.sh` of s2: not a plain name (a component is empty, `.`, `..` or hidden)"
+        );
     }
 
     #[test]

@@ -31,8 +31,36 @@ pub struct ReportHeader {
 enum Block {
     Text(String),
     Figure { caption: String, link: String, png: PathBuf, provenance: Option<String> },
-    Table { caption: String, header: Vec<String>, rows: Vec<Vec<String>>, folded: bool },
+    Table { caption: String, header: Vec<String>, rows: Vec<Vec<Toned>>, folded: bool },
     Code(String),
+}
+
+/// How the HTML report colours a cell. The report knows tones; what earns one (a verdict) is
+/// decided where the cell is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    Good,
+    Bad,
+    Muted,
+}
+
+/// A table cell: its text, and a tone where it carries one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Toned {
+    pub text: String,
+    pub tone: Option<Tone>,
+}
+
+impl Toned {
+    pub fn new(text: impl Into<String>, tone: Option<Tone>) -> Toned {
+        Toned { text: text.into(), tone }
+    }
+}
+
+impl From<String> for Toned {
+    fn from(text: String) -> Toned {
+        Toned { text, tone: None }
+    }
 }
 
 /// Tables longer than this fold away by default.
@@ -86,7 +114,14 @@ impl Section {
     }
 
     /// A table of preformatted cells; `folded` ones open on request (long listings).
-    pub fn rows(&mut self, caption: impl Into<String>, header: Vec<String>, rows: Vec<Vec<String>>, folded: bool) {
+    pub fn rows<C: Into<Toned>>(
+        &mut self,
+        caption: impl Into<String>,
+        header: Vec<String>,
+        rows: Vec<Vec<C>>,
+        folded: bool,
+    ) {
+        let rows = rows.into_iter().map(|row| row.into_iter().map(Into::into).collect()).collect();
         self.blocks.push(Block::Table { caption: caption.into(), header, rows, folded });
     }
 
@@ -186,15 +221,16 @@ fn markdown(header: &ReportHeader, sections: &[Section]) -> String {
                     } else {
                         let _ = write!(out, "**{caption}**\n\n");
                     }
-                    let cell = |c: &String| c.replace('|', "\\|");
+                    let cell = |c: &str| c.replace('|', "\\|");
                     let _ = write!(
                         out,
                         "| {} |\n|{}|\n",
-                        header.iter().map(cell).collect::<Vec<_>>().join(" | "),
+                        header.iter().map(|h| cell(h)).collect::<Vec<_>>().join(" | "),
                         vec!["---"; header.len()].join("|")
                     );
                     for row in rows {
-                        let _ = writeln!(out, "| {} |", row.iter().map(cell).collect::<Vec<_>>().join(" | "));
+                        let _ =
+                            writeln!(out, "| {} |", row.iter().map(|c| cell(&c.text)).collect::<Vec<_>>().join(" | "));
                     }
                     out.push_str(if *folded { "\n</details>\n\n" } else { "\n" });
                 }
@@ -220,13 +256,13 @@ fn inline(s: &str) -> String {
         .collect()
 }
 
-/// Verdict cells get a colour (see `CSS`).
-fn cell_class(cell: &str) -> &'static str {
-    match cell {
-        "confirmed" => " class=\"yes\"",
-        "not confirmed" => " class=\"no\"",
-        "not testable as stated" | "not measured in this run" => " class=\"na\"",
-        _ => "",
+/// A toned cell's class (see `CSS`).
+fn cell_class(cell: &Toned) -> &'static str {
+    match cell.tone {
+        Some(Tone::Good) => " class=\"yes\"",
+        Some(Tone::Bad) => " class=\"no\"",
+        Some(Tone::Muted) => " class=\"na\"",
+        None => "",
     }
 }
 
@@ -278,7 +314,7 @@ fn to_html(header: &ReportHeader, sections: &[Section]) -> Result<String> {
                     for row in rows {
                         out.push_str("<tr>");
                         for cell in row {
-                            let _ = write!(out, "<td{}>{}</td>", cell_class(cell), inline(cell));
+                            let _ = write!(out, "<td{}>{}</td>", cell_class(cell), inline(&cell.text));
                         }
                         out.push_str("</tr>\n");
                     }
@@ -379,7 +415,20 @@ mod tests {
         assert_eq!(folded[0].0, "Every run: summary of 25 rows");
         // loss 0..24: mean 12, extremes 0 and 24; seed and the text column are not summarised.
         let Block::Table { rows: summary, .. } = &s.blocks[0] else { panic!() };
-        assert_eq!(summary[0], ["loss", "12", "7.360", "0", "24"]);
+        let texts: Vec<&str> = summary[0].iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, ["loss", "12", "7.360", "0", "24"]);
+    }
+
+    #[test]
+    fn a_cells_colour_comes_from_its_tone_never_from_its_text() {
+        let mut s = Section::new("x", "x");
+        let rows = vec![vec![Toned::new("confirmed", None), Toned::new("holds", Some(Tone::Good))]];
+        s.rows("Verdicts", vec!["a".into(), "b".into()], rows, false);
+        let Block::Table { rows, .. } = &s.blocks[0] else { panic!() };
+        let classes: Vec<&str> = rows[0].iter().map(cell_class).collect();
+        assert_eq!(classes, ["", " class=\"yes\""]);
+        assert_eq!(cell_class(&Toned::new("", Some(Tone::Bad))), " class=\"no\"");
+        assert_eq!(cell_class(&Toned::new("", Some(Tone::Muted))), " class=\"na\"");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::analysis::format_setting;
 use crate::analysis::stats::{mean, mean_interval, sample_sd, sign_test_p, spearman, values_to_exclude_zero};
 use crate::analysis::{Cell, Table};
 use crate::config::Config;
-use crate::report::Section;
+use crate::report::{Section, Tone, Toned};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -34,6 +34,16 @@ impl Verdict {
             Verdict::NotTestable => "not testable as stated",
             Verdict::NotMeasured => "not measured in this run",
             Verdict::Inconclusive => "inconclusive",
+        }
+    }
+
+    /// The colour of its cell in the report: inconclusive has none.
+    pub fn tone(self) -> Option<Tone> {
+        match self {
+            Verdict::Confirmed => Some(Tone::Good),
+            Verdict::NotConfirmed => Some(Tone::Bad),
+            Verdict::NotTestable | Verdict::NotMeasured => Some(Tone::Muted),
+            Verdict::Inconclusive => None,
         }
     }
 
@@ -476,7 +486,7 @@ pub fn section(findings: &[Finding]) -> Section {
         counts(Verdict::NotMeasured)
     ));
     s.text(per_seed_rule());
-    let rows = CLAIMS
+    let rows: Vec<Vec<Toned>> = CLAIMS
         .iter()
         .zip(findings)
         .map(|(c, f)| {
@@ -487,13 +497,13 @@ pub fn section(findings: &[Finding]) -> Section {
             };
             let units = if c.margin.is_empty() { String::new() } else { format!(" Margin: {}.", c.margin) };
             vec![
-                c.id.to_string(),
-                format!("`{}`", c.experiment),
-                c.claim.to_string(),
-                format!("{}{units} {}", c.check, c.seeds.text()).trim_end().to_string(),
-                f.measurement.clone(),
-                margin,
-                f.verdict.label().to_string(),
+                c.id.to_string().into(),
+                format!("`{}`", c.experiment).into(),
+                c.claim.to_string().into(),
+                format!("{}{units} {}", c.check, c.seeds.text()).trim_end().to_string().into(),
+                f.measurement.clone().into(),
+                margin.into(),
+                Toned::new(f.verdict.label(), f.verdict.tone()),
             ]
         })
         .collect();

@@ -122,20 +122,6 @@ impl Remote {
     pub fn open(spec: RemoteSpec) -> Result<Remote> {
         let url =
             url::Url::parse(&spec.url).map_err(|e| anyhow!("remote url `{}` is not a URL: {e}", masked(&spec.url)))?;
-        let mut secrets: Vec<String> = url.password().into_iter().map(str::to_string).collect();
-        secrets.extend(secrets.clone().iter().filter_map(|p| percent_decoded(p)));
-        secrets.extend(spec.credentials.iter().map(|(_, secret)| secret.clone()));
-        secrets.extend(["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"].iter().filter_map(|v| std::env::var(v).ok()));
-        secrets.retain(|s| s.len() >= 3);
-        let retry = RetryConfig {
-            backoff: BackoffConfig {
-                init_backoff: Duration::from_millis(100),
-                max_backoff: Duration::from_secs(2),
-                base: 2.0,
-            },
-            max_retries: spec.retries,
-            retry_timeout: spec.retry_window,
-        };
         let endpoint = spec.endpoint.clone().or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
         // Plain HTTP only where the URL (or the S3 endpoint) asks for it by name.
         let plain_http = match url.scheme() {
@@ -143,52 +129,8 @@ impl Remote {
             "s3" => endpoint.as_deref().is_some_and(|e| e.starts_with("http://")),
             _ => false,
         };
-        let client = ClientOptions::new()
-            .with_timeout(spec.timeout)
-            .with_connect_timeout(spec.connect_timeout)
-            .with_allow_http(plain_http);
         let shown_url = shown(&url);
-        let mut directory = None;
-        let (store, prefix): (Arc<dyn ObjectStore>, &str) = match url.scheme() {
-            "s3" => {
-                let bucket =
-                    url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| anyhow!("`{shown_url}` names no bucket"))?;
-                let mut builder = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .with_retry(retry)
-                    .with_client_options(client);
-                if let Some(endpoint) = &spec.endpoint {
-                    builder = builder.with_endpoint(endpoint);
-                }
-                if let Some(region) = &spec.region {
-                    builder = builder.with_region(region);
-                }
-                if let Some((id, secret)) = &spec.credentials {
-                    builder = builder.with_access_key_id(id).with_secret_access_key(secret);
-                }
-                let store = builder.build().map_err(|e| anyhow!("cannot set up the S3 remote {shown_url}: {e}"))?;
-                (Arc::new(store), url.path())
-            }
-            "http" | "https" => {
-                let base = &url[..url::Position::BeforePath];
-                let store = object_store::http::HttpBuilder::new()
-                    .with_url(base)
-                    .with_retry(retry)
-                    .with_client_options(client)
-                    .build()
-                    .map_err(|e| anyhow!("cannot set up the HTTP remote {shown_url}: {e}"))?;
-                (Arc::new(store), url.path())
-            }
-            "file" => {
-                let dir = url.to_file_path().map_err(|()| anyhow!("`{shown_url}` is not a local path"))?;
-                std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the remote {}", dir.display()))?;
-                let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                    .with_context(|| format!("cannot open the remote {}", dir.display()))?;
-                directory = Some(dir);
-                (Arc::new(store), "")
-            }
-            other => bail!("remote url `{shown_url}`: scheme `{other}` is not one of s3, http, https, file"),
-        };
+        let (store, prefix, directory) = object_store_for(&spec, &url, plain_http)?;
         let prefix = RemotePath::parse(prefix.trim_matches('/'))
             .map_err(|_| anyhow!("remote url `{shown_url}`: the path is not a valid prefix"))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -203,13 +145,13 @@ impl Remote {
             runtime: Some(runtime),
             concurrency: spec.concurrency.max(1),
             timeout: spec.timeout,
-            signer: spec.signer,
-            trust: spec.trust,
             max_object_bytes: spec.max_object_bytes,
             directory,
             plain_http,
             url: shown_url,
-            secrets,
+            secrets: secrets_of(&url, &spec),
+            signer: spec.signer,
+            trust: spec.trust,
         })
     }
 
@@ -510,6 +452,41 @@ impl Remote {
 
     async fn push_async(&self, store: &Store, records: &[Record], repair: &BTreeSet<String>) -> PushReport {
         let mut report = PushReport::default();
+        let (lacking, replacing) = self.to_publish(store, records, repair, &mut report).await;
+        let uploads = self.upload_objects(store, &lacking, &replacing).await;
+        for uploaded in uploads.values().flatten().flatten() {
+            report.objects += 1;
+            report.bytes += uploaded;
+        }
+        let uploads = &uploads;
+        let publish = lacking.iter().map(|&record| async move {
+            let failed = record.outputs.values().find_map(|o| uploads[o.hash.as_str()].as_ref().err());
+            if let Some(e) = failed {
+                bail!("not published, an object failed to upload: {e:#}");
+            }
+            self.put(&self.record_path(&record.key), envelope::seal(record, &self.signer)?).await
+        });
+        let published: Vec<Result<()>> = futures::stream::iter(publish).buffered(self.concurrency).collect().await;
+        for (record, outcome) in lacking.iter().zip(published) {
+            match outcome {
+                Ok(()) if replacing.contains(record.key.as_str()) => report.replaced += 1,
+                Ok(()) => report.published += 1,
+                Err(e) => report.failed.push((record.stage.clone(), format!("{e:#}"))),
+            }
+        }
+        report
+    }
+
+    /// The records to publish (that verify here, and the remote lacks, holds in an unusable form
+    /// or in damaged form), and the keys of those among them that replace a record; the others
+    /// are counted or failed in `report`.
+    async fn to_publish<'r>(
+        &self,
+        store: &Store,
+        records: &'r [Record],
+        repair: &BTreeSet<String>,
+        report: &mut PushReport,
+    ) -> (Vec<&'r Record>, BTreeSet<&'r str>) {
         // The remote's records are checked with this workspace's trust, its own key included.
         let asked: Vec<Asked> = records.iter().map(|r| Asked::of(r, self.max_object_bytes)).collect();
         let present = self.records_async(&asked, &self.trust).await;
@@ -540,16 +517,27 @@ impl Remote {
                 }
             }
         }
-        let forced: BTreeSet<&str> = lacking
+        (lacking, replacing)
+    }
+
+    /// Uploads the objects of `records`, in parallel, each once: object hash -> bytes sent (none
+    /// where the remote had it). A replaced record's objects are sent whatever the remote has.
+    async fn upload_objects<'r>(
+        &self,
+        store: &Store,
+        records: &[&'r Record],
+        replacing: &BTreeSet<&str>,
+    ) -> HashMap<&'r str, Result<Option<u64>>> {
+        let forced: BTreeSet<&str> = records
             .iter()
             .filter(|r| replacing.contains(r.key.as_str()))
             .flat_map(|r| r.outputs.values().map(|o| o.hash.as_str()))
             .collect();
         let objects: BTreeMap<&str, u64> =
-            lacking.iter().flat_map(|r| r.outputs.values().map(|o| (o.hash.as_str(), o.size))).collect();
+            records.iter().flat_map(|r| r.outputs.values().map(|o| (o.hash.as_str(), o.size))).collect();
         let forced = &forced;
         let bar = progress::transfer_bar("push", objects.len() as u64);
-        let uploads: HashMap<&str, Result<Option<u64>>> = futures::stream::iter(objects)
+        let uploads = futures::stream::iter(objects)
             .map(|(hash, size)| {
                 let bar = &bar;
                 async move {
@@ -562,27 +550,7 @@ impl Remote {
             .collect()
             .await;
         bar.finish_and_clear();
-        for uploaded in uploads.values().flatten().flatten() {
-            report.objects += 1;
-            report.bytes += uploaded;
-        }
-        let uploads = &uploads;
-        let publish = lacking.iter().map(|&record| async move {
-            let failed = record.outputs.values().find_map(|o| uploads[o.hash.as_str()].as_ref().err());
-            if let Some(e) = failed {
-                bail!("not published, an object failed to upload: {e:#}");
-            }
-            self.put(&self.record_path(&record.key), envelope::seal(record, &self.signer)?).await
-        });
-        let published: Vec<Result<()>> = futures::stream::iter(publish).buffered(self.concurrency).collect().await;
-        for (record, outcome) in lacking.iter().zip(published) {
-            match outcome {
-                Ok(()) if replacing.contains(record.key.as_str()) => report.replaced += 1,
-                Ok(()) => report.published += 1,
-                Err(e) => report.failed.push((record.stage.clone(), format!("{e:#}"))),
-            }
-        }
-        report
+        uploads
     }
 
     /// Uploads one object unless the remote has it at its full size (or `always`); the bytes
@@ -652,6 +620,78 @@ fn masked(text: &str) -> String {
 fn percent_decoded(text: &str) -> Option<String> {
     let decoded = url::form_urlencoded::parse(format!("x={text}").as_bytes()).next()?.1.into_owned();
     (decoded != text).then_some(decoded)
+}
+
+/// Every secret a message could echo: the URL's password (also percent-decoded), the configured
+/// key and the S3 secrets of the environment. Shorter ones would mask ordinary words.
+fn secrets_of(url: &url::Url, spec: &RemoteSpec) -> Vec<String> {
+    let mut secrets: Vec<String> = url.password().into_iter().map(str::to_string).collect();
+    secrets.extend(secrets.clone().iter().filter_map(|p| percent_decoded(p)));
+    secrets.extend(spec.credentials.iter().map(|(_, secret)| secret.clone()));
+    secrets.extend(["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"].iter().filter_map(|v| std::env::var(v).ok()));
+    secrets.retain(|s| s.len() >= 3);
+    secrets
+}
+
+/// The object store the URL's scheme names, the path under it, and a directory remote's folder.
+fn object_store_for<'u>(
+    spec: &RemoteSpec,
+    url: &'u url::Url,
+    plain_http: bool,
+) -> Result<(Arc<dyn ObjectStore>, &'u str, Option<PathBuf>)> {
+    let retry = RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: spec.retries,
+        retry_timeout: spec.retry_window,
+    };
+    let client = ClientOptions::new()
+        .with_timeout(spec.timeout)
+        .with_connect_timeout(spec.connect_timeout)
+        .with_allow_http(plain_http);
+    let shown_url = shown(url);
+    Ok(match url.scheme() {
+        "s3" => {
+            let bucket =
+                url.host_str().filter(|b| !b.is_empty()).ok_or_else(|| anyhow!("`{shown_url}` names no bucket"))?;
+            let mut builder = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry)
+                .with_client_options(client);
+            if let Some(endpoint) = &spec.endpoint {
+                builder = builder.with_endpoint(endpoint);
+            }
+            if let Some(region) = &spec.region {
+                builder = builder.with_region(region);
+            }
+            if let Some((id, secret)) = &spec.credentials {
+                builder = builder.with_access_key_id(id).with_secret_access_key(secret);
+            }
+            let store = builder.build().map_err(|e| anyhow!("cannot set up the S3 remote {shown_url}: {e}"))?;
+            (Arc::new(store), url.path(), None)
+        }
+        "http" | "https" => {
+            let base = &url[..url::Position::BeforePath];
+            let store = object_store::http::HttpBuilder::new()
+                .with_url(base)
+                .with_retry(retry)
+                .with_client_options(client)
+                .build()
+                .map_err(|e| anyhow!("cannot set up the HTTP remote {shown_url}: {e}"))?;
+            (Arc::new(store), url.path(), None)
+        }
+        "file" => {
+            let dir = url.to_file_path().map_err(|()| anyhow!("`{shown_url}` is not a local path"))?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the remote {}", dir.display()))?;
+            let store = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                .with_context(|| format!("cannot open the remote {}", dir.display()))?;
+            (Arc::new(store), "", Some(dir))
+        }
+        other => bail!("remote url `{shown_url}`: scheme `{other}` is not one of s3, http, https, file"),
+    })
 }
 
 /// What fetching one object did.
