@@ -73,11 +73,9 @@ fmt:
 	$(CARGO) fmt
 
 # The default study's verdicts first: a code change that flips one fails here, loudly.
+# Every benchmark, each output kept under bench/results/<date>-<machine>/ (bench/record.sh).
 bench: build
-	bash bench/verdicts.sh
-	bash bench/head_to_head.sh
-	bash bench/run.sh
-	bash bench/seeds.sh
+	bash bench/record.sh
 
 # A tch build for a GPU machine without internet, with MNIST and the config (docs/src/backends.md); TORCH_VERSION is the machine's PyTorch (default 2.11.0).
 gpu-bundle:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the machine, then wall times of the pipeline on it (the whole default study against
 # PyTorch's, bench/compare.sh), in a scratch workspace of its own (so the user's cache/ is
-# untouched). Prints tables; record notable results in bench/RESULTS.md.
+# untouched). Prints tables; `make bench` keeps them under bench/results/ (bench/record.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "MNIST load and CNN training throughput (default backend):"

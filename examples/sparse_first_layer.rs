@@ -1,7 +1,7 @@
 //! The first layer of an MNIST MLP (784 -> width, batch 500 of real images, one thread), dense
 //! (`nn::Linear`) against the sparse-input operation, by layer width: a training step's share
 //! (forward, backward, weight gradient read) and an evaluation forward pass. Where
-//! `nn::sparse_input`'s width threshold comes from (bench/RESULTS.md, "The sparse first layer").
+//! `nn::sparse_input`'s width threshold comes from (bench/results/sparse-first-layer-2026-11-27/).
 //!
 //! `cargo run --release --example sparse_first_layer [WIDTH...]`
 

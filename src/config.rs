@@ -175,7 +175,7 @@ pub struct PipelineSettings {
     /// With `device = "auto"` and a GPU: stages doing fewer multiply-accumulates per step than
     /// this run on flex on the CPU. A burn-tch step on a GPU costs about the same whatever its size
     /// up to the study's largest MLP (launches dominate), while flex's cost grows with the work;
-    /// the default is where the two met in the GPU head-to-head (bench/gpu/, bench/RESULTS.md),
+    /// the default is where the two met in the GPU head-to-head (bench/gpu/, bench/results/gpu-2026-11-27/),
     /// and CPU slots are plentiful on such machines. The study's CNNs are far above it (`repro
     /// dag` prints every stage's work per step).
     pub gpu_min_work: u64,

@@ -23,7 +23,7 @@ pub mod training;
 /// mimalloc serves every Rust allocation (binaries, examples and tests alike, so benchmarks time
 /// what stages run): small trainings side by side in one process allocate and free tensors by
 /// the thousand every second, and glibc's malloc made them contend (measured in
-/// bench/RESULTS.md, the section on why one commit's timings differed from host to host).
+/// bench/results/compare-2026-12-02/, on why one commit's timings differed from host to host).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -33,7 +33,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 ///   system by default, and a stage that frees a large buffer (an evaluation pass's activations,
 ///   a split) and allocates it again an epoch later pays the page faults and zeroing once more:
 ///   with purging off the default study spends half the system time, for a tenth more peak
-///   resident memory (bench/RESULTS.md). `MIMALLOC_PURGE_DELAY`, when set, still decides.
+///   resident memory (bench/results/compare-2026-12-02/). `MIMALLOC_PURGE_DELAY`, when set, still decides.
 /// - glibc (what C code frees: libtorch's, under the tch feature). Tensors of a few MB are
 ///   allocated every step; by default glibc serves those with fresh mmaps and hands them back on
 ///   free, so each step paid page faults and zeroing for every tensor (a quarter of a batched

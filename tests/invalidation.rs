@@ -621,7 +621,8 @@ fn no_engine_function_is_over_60_lines() {
 }
 
 /// What a comment says that reads as a measured timing or speed: a number with a unit of time
-/// ("12 ms", "0.35s", "about 3 minutes") or a speed-up ("2.3x faster", "24 % slower").
+/// ("12 ms", "0.35s", "about 3 minutes", "28-38 ms") or a speed-up ("2.3x faster", "24 % slower",
+/// "3-5x cheaper").
 fn timings_in(comment: &str) -> Vec<String> {
     const UNITS: [&str; 10] = ["ns", "us", "µs", "ms", "s", "sec", "seconds", "min", "minutes", "hours"];
     let words: Vec<&str> =
@@ -632,13 +633,23 @@ fn timings_in(comment: &str) -> Vec<String> {
         if digits == 0 || word[..digits].parse::<f64>().is_err() {
             continue;
         }
-        let (suffix, next) = (&word[digits..], words.get(i + 1).copied().unwrap_or(""));
+        // A range ("3-5x", "28-38 ms") reads as its upper end.
+        let rest = &word[digits..];
+        let suffix = match rest.strip_prefix(['-', '–']) {
+            Some(upper) => upper.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.'),
+            None => rest,
+        };
+        let next = words.get(i + 1).copied().unwrap_or("");
         let next = next.trim_end_matches(['.', ',']);
         let unit = if suffix.is_empty() { next } else { suffix.trim_end_matches(['.', ',']) };
         let speed = (matches!(suffix, "x" | "%") || matches!(next, "x" | "%"))
-            && words[i + 1..].iter().take(2).any(|w| w.starts_with("faster") || w.starts_with("slower"));
+            && words[i + 1..]
+                .iter()
+                .take(2)
+                .any(|w| ["faster", "slower", "cheaper", "dearer"].iter().any(|s| w.starts_with(s)));
         if UNITS.contains(&unit) || speed {
-            found.push(words[i..(i + if speed { 3 } else { 2 }).min(words.len())].join(" "));
+            let span = if speed && suffix.is_empty() { 3 } else { 2 };
+            found.push(words[i..(i + span).min(words.len())].join(" "));
         }
     }
     found
@@ -664,5 +675,6 @@ fn comments_under_src_carry_no_machine_timings() {
     assert_eq!(timings_in("a status takes 0.12 ms on this host"), ["0.12 ms"]);
     assert_eq!(timings_in("about 24 % faster than a loop"), ["24 % faster"]);
     assert_eq!(timings_in("(12ms each), 3s later"), ["12ms each", "3s later"]);
+    assert_eq!(timings_in("steps are 3-5x cheaper here, in 28-38 ms"), ["3-5x cheaper", "28-38 ms"]);
     assert!(timings_in("2 cores, 60 lines, 1e-2, x = 4, h = 1").is_empty());
 }

@@ -60,7 +60,7 @@ impl Workspace {
         let graph = Graph::new(study::build(&loaded, previous)?)?;
         // `auto` with a GPU: each stage goes where its work per step pays (pipeline.gpu_min_work).
         // Small stages run on flex, not on libtorch's CPU side: on tiny networks flex's steps are
-        // 3-5x cheaper (bench/RESULTS.md, head-to-head), and it is always built in.
+        // cheaper (bench/results/head-to-head-2026-11-26/), and it is always built in.
         let pipeline = &loaded.config.pipeline;
         let split = (pipeline.device == "auto" && device.starts_with("cuda")).then(|| Split {
             min_work: pipeline.gpu_min_work,

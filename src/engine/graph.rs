@@ -88,7 +88,7 @@ pub struct InputRef {
 
 /// What a step costs beyond its arithmetic, in multiply-accumulates: launching its operations,
 /// the autodiff graph, the optimiser's bookkeeping: a small MLP's step at batch 5 takes far longer
-/// on flex than its arithmetic would (bench/RESULTS.md measures it), and this is that overhead in
+/// on flex than its arithmetic would (bench/results/mnist-2026-11-26/ measures it), and this is that overhead in
 /// MACs at the rate larger steps run. Without it a training of many tiny steps ranks below one of
 /// few large steps that ends sooner.
 const STEP_OVERHEAD_MACS: u64 = 2_000_000;

@@ -96,7 +96,7 @@ impl Compute {
 /// Why: Adam's moments of a unit whose gradient has died decay geometrically through the
 /// subnormal range, and so do the small weights and activations of deep, narrow nets; every
 /// multiply-add that meets a subnormal takes a microcode assist on x86, about a hundred times an
-/// ordinary one. sim_functions' f2 runs of M1 spent two thirds of their time there (bench/RESULTS.md).
+/// ordinary one. sim_functions' f2 runs of M1 spent two thirds of their time there (bench/results/compare-2026-12-02/).
 /// No number the study reports is within 1e-30 of them.
 /// A stage's pool is made for it and dropped after, so the mode never reaches other stages.
 pub fn flush_subnormals() {

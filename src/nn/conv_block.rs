@@ -4,7 +4,7 @@
 //!
 //! Why its own operation: on flex, burn's generic convolution (and the convolutions its backward
 //! pass is built from) and its max-pool cost about twice PyTorch's time per CNN step
-//! (bench/RESULTS.md). Here the block is unfold-then-multiply: cache-sized chunks of images are
+//! (bench/results/conv-block-2026-11-27/). Here the block is unfold-then-multiply: cache-sized chunks of images are
 //! unfolded into `[C*k*k, images*positions]` matrices, so the forward pass and both weight and
 //! input gradients are three matrix products per chunk (the gemm kernels burn-flex itself uses),
 //! and ReLU and pooling are fused into one pass that remembers each window's winner for the
@@ -119,7 +119,7 @@ mod kernel {
     const NO_WINNER: u8 = u8::MAX;
     /// Unfolded floats per chunk: 256 KB, so that the chunk's unfolded images, its convolution
     /// and the matrix kernels' packed blocks share a core's L2 cache (the fastest of 128 KB to
-    /// 1 MB on a CNN step here, bench/RESULTS.md).
+    /// 1 MB on a CNN step here, bench/results/conv-block-2026-11-27/).
     const CHUNK_FLOATS: usize = 1 << 16;
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]

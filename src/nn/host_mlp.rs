@@ -6,7 +6,7 @@
 //! descent on ‖∇L‖², the Hessians' probes) for a 1-12-6-1 network on 1000 points. Through burn each
 //! evaluation is a dozen tensor operations whose matrices are tiny (an outer product for the first
 //! layer, a 6-to-1 product for the last), so the time went to the gemm crate's small-matrix path,
-//! packing, `reduce_dim` over bias gradients, and copies and fills (perf, bench/RESULTS.md), not to
+//! packing, `reduce_dim` over bias gradients, and copies and fills (perf, bench/results/compare-2026-12-02/), not to
 //! arithmetic. Here a network's whole pass stays in the first-level cache.
 //!
 //! The numbers are the same on every x86-64 CPU: the vector width only changes how many lanes one

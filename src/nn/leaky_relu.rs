@@ -5,7 +5,7 @@
 //! On flex `mask_where` selects element by element behind a branch, which a sign pattern as
 //! random as a hidden layer's mispredicts half the time: in sim_functions (leaky ReLU after every
 //! hidden layer of small, full-batch networks) it took a quarter of the CPU time (perf,
-//! bench/RESULTS.md). Here the forward and backward passes are one branch-free pass each.
+//! bench/results/compare-2026-12-02/). Here the forward and backward passes are one branch-free pass each.
 //!
 //! The numbers are burn's composition's, bit for bit (tests below): `x < 0 ? slope * x : x`
 //! forward, and backward the sum burn's two gradient paths form, `g + 0` where `x >= 0` and

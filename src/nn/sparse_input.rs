@@ -214,7 +214,7 @@ mod kernel {
     const MOST_NONZERO: f64 = 0.4;
     /// ... and only for layers at least this wide: listing a batch costs a pass over it whatever
     /// the layer, which narrower layers do not win back (measured by `cargo run --release
-    /// --example sparse_first_layer`; bench/RESULTS.md, "The sparse first layer").
+    /// --example sparse_first_layer`; bench/results/sparse-first-layer-2026-11-27/).
     const LEAST_WIDTH: usize = 128;
     /// Output rows per task. A task sweeps the dense operand one tile of columns at a time, so a
     /// tile of it (at most 784 rows of 256 bytes here) stays in the core's L2 cache across the

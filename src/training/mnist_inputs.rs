@@ -50,7 +50,7 @@ static LOADED: LoadedSplits = LoadedSplits::new();
 
 /// The splits this process has read, by their two files. A run's MNIST stages (some twenty-five
 /// in the default study, two at a time) would otherwise each parse 55 M pixels into 220 MB of
-/// fresh memory and pay its page faults (system time measured in bench/RESULTS.md). Inputs are
+/// fresh memory and pay its page faults (system time measured in bench/results/compare-2026-12-02/). Inputs are
 /// store objects, immutable and named by their content, so a path always holds the same split.
 /// The last few splits are kept: a run reads one training and one test split.
 struct LoadedSplits {

@@ -112,7 +112,7 @@ impl Experiment for Settings {
     }
 }
 
-// One thread each: a second thread makes a batch-500 step slower here (bench/RESULTS.md), so
+// One thread each: a second thread makes a batch-500 step slower here (bench/results/mnist-2026-11-26/), so
 // CNN runs go side by side instead.
 static TRAIN: StageKind = StageKind::numeric("mnist_cnn.train", train::train);
 
