@@ -57,30 +57,29 @@ cargo build --release --locked -q
 repro run $stages >/dev/null 2>&1
 [ -z "$(stale)" ] || { echo "not current after a run:"; stale; exit 1; }
 
-insert_after "$stats" "pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {"
-cargo build --release --locked -q
-after=$(stale)
-echo "after a no-op statement in analysis::stats::spearman:"
-echo "$after"
-echo "$after" | grep -q "^min_ratio.analyze.*code changed: analysis::stats::spearman" ||
-  fail "min_ratio.analyze is not stale, or the item is not named"
-if echo "$after" | grep -q "\.train\|\.run\[\|^mnist.fetch"; then
-  fail "an edit of a statistics function reruns a training"
-fi
-
-cp "$ws/stats.rs" "$stats"
-insert_after "$loop" ") -> Result<(M, Vec<EpochMetrics>)> {"
-cargo build --release --locked -q
-after=$(stale)
-echo "after a no-op statement in training::mnist::fit_on_mnist:"
-echo "$after"
-echo "$after" | grep -q "^mnist_cnn.train\[.*code changed: training::mnist::fit_on_mnist" ||
-  fail "mnist_cnn.train is not stale, or the item is not named"
-if echo "$after" | grep -q "^mnist.fetch\|^sim_functions.train\|^min_ratio"; then
-  fail "a stage that never runs the MNIST loop is stale"
-fi
-
-cp "$ws/mnist.rs" "$loop"
+# Edits `path` after `anchor`, rebuilds, and checks what is stale: `expected` must match (the
+# stage and the item named), `forbidden` must not; then `path` is restored from `saved`.
+phase() {  # what path saved anchor expected forbidden why_expected why_forbidden
+  insert_after "$2" "$4"
+  cargo build --release --locked -q
+  local after
+  after=$(stale)
+  echo "after a no-op statement in $1:"
+  echo "$after"
+  echo "$after" | grep -q "$5" || fail "$7"
+  if echo "$after" | grep -q "$6"; then
+    fail "$8"
+  fi
+  cp "$3" "$2"
+}
+phase analysis::stats::spearman "$stats" "$ws/stats.rs" \
+  "pub fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {" \
+  "^min_ratio.analyze.*code changed: analysis::stats::spearman" "\.train\|\.run\[\|^mnist.fetch" \
+  "min_ratio.analyze is not stale, or the item is not named" "an edit of a statistics function reruns a training"
+phase training::mnist::fit_on_mnist "$loop" "$ws/mnist.rs" \
+  ") -> Result<(M, Vec<EpochMetrics>)> {" \
+  "^mnist_cnn.train\[.*code changed: training::mnist::fit_on_mnist" "^mnist.fetch\|^sim_functions.train\|^min_ratio" \
+  "mnist_cnn.train is not stale, or the item is not named" "a stage that never runs the MNIST loop is stale"
 cargo build --release --locked -q
 [ -z "$(stale)" ] || { echo "FAIL: not current once the edits are undone:"; stale; exit 1; }
 echo "code keys follow real rebuilds, item by item: ok"

@@ -71,7 +71,7 @@ impl Tree {
     }
 
     fn borrowed(&self) -> Map<&str, (&str, &syn::File)> {
-        self.parsed.iter().map(|(rel, (text, ast))| (rel.as_str(), (text.as_str(), ast))).collect()
+        borrowed(&self.parsed)
     }
 
     fn graph(&self) -> CodeGraph {

@@ -296,12 +296,42 @@ fn render(d: &Diff, old: &Resolved, new: &Resolved, all: bool) -> String {
 
 /// `repro runs`: one row per configuration the run log names whose results are in the store.
 pub fn runs_cmd(ws: &Workspace, all: bool, json: bool) -> Result<i32> {
-    let store = Store::open_existing(&ws.cache);
     let log = run_log::read(&ws.cache);
     if log.unreadable > 0 {
         eprintln!("note: {} line(s) of the run log are unreadable and skipped", log.unreadable);
     }
-    // The newest run of each configuration, newest first.
+    let rows = configurations(ws, &log, all)?;
+    if rows.is_empty() {
+        println!("no configuration with results in the store (the run log names {})", log.entries.len());
+        return Ok(0);
+    }
+    let setting_columns = differing(&rows, all, &|r| r.settings.clone().into_iter().collect());
+    let metric_columns = differing(&rows, all, &|r| r.headline.clone().into_iter().collect());
+    if json {
+        let out: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "config_hash": r.config_hash, "last_run": r.last_run, "runs": r.runs, "stages": r.stages,
+                    "settings": setting_columns.iter().map(|k| (k.clone(), r.settings.get(k).cloned())).collect::<BTreeMap<_, _>>(),
+                    "metrics": metric_columns.iter().map(|k| (k.clone(), r.headline.get(k).cloned())).collect::<BTreeMap<_, _>>(),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(0);
+    }
+    print_runs(&rows, &setting_columns, &metric_columns);
+    if !all && setting_columns.is_empty() && rows.len() > 1 {
+        println!("(no setting differs between these configurations: --all lists every column)");
+    }
+    Ok(0)
+}
+
+/// The newest run of each configuration the log names, newest first, with what the store holds
+/// of it (configurations with nothing stored only with `all`).
+fn configurations(ws: &Workspace, log: &run_log::Log, all: bool) -> Result<Vec<RunRow>> {
+    let store = Store::open_existing(&ws.cache);
     let mut seen = BTreeSet::new();
     let mut rows: Vec<RunRow> = Vec::new();
     for entry in log.entries.iter().rev() {
@@ -332,46 +362,34 @@ pub fn runs_cmd(ws: &Workspace, all: bool, json: bool) -> Result<i32> {
             headline,
         });
     }
-    if rows.is_empty() {
-        println!("no configuration with results in the store (the run log names {})", log.entries.len());
-        return Ok(0);
+    Ok(rows)
+}
+
+/// The columns (`get` gives a row's) whose values differ between rows; every column with `all`.
+fn differing(rows: &[RunRow], all: bool, get: &dyn Fn(&RunRow) -> Vec<(String, String)>) -> Vec<String> {
+    let mut keys: BTreeSet<String> = BTreeSet::new();
+    for r in rows {
+        keys.extend(get(r).into_iter().map(|(k, _)| k));
     }
-    let differing = |get: &dyn Fn(&RunRow) -> Vec<(String, String)>| -> Vec<String> {
-        let mut keys: BTreeSet<String> = BTreeSet::new();
-        for r in &rows {
-            keys.extend(get(r).into_iter().map(|(k, _)| k));
-        }
-        keys.into_iter()
-            .filter(|k| {
-                all || {
-                    let values: BTreeSet<Option<String>> =
-                        rows.iter().map(|r| get(r).into_iter().find(|(kk, _)| kk == k).map(|(_, v)| v)).collect();
-                    values.len() > 1
-                }
-            })
-            .collect()
-    };
-    let setting_columns = differing(&|r| r.settings.clone().into_iter().collect());
-    let metric_columns = differing(&|r| r.headline.clone().into_iter().collect());
-    if json {
-        let out: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "config_hash": r.config_hash, "last_run": r.last_run, "runs": r.runs, "stages": r.stages,
-                    "settings": setting_columns.iter().map(|k| (k.clone(), r.settings.get(k).cloned())).collect::<BTreeMap<_, _>>(),
-                    "metrics": metric_columns.iter().map(|k| (k.clone(), r.headline.get(k).cloned())).collect::<BTreeMap<_, _>>(),
-                })
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        return Ok(0);
-    }
+    keys.into_iter()
+        .filter(|k| {
+            all || {
+                let values: BTreeSet<Option<String>> =
+                    rows.iter().map(|r| get(r).into_iter().find(|(kk, _)| kk == k).map(|(_, v)| v)).collect();
+                values.len() > 1
+            }
+        })
+        .collect()
+}
+
+/// The rows as aligned columns: configuration, last run, runs, stages stored, then the settings
+/// and headline measurements asked for.
+fn print_runs(rows: &[RunRow], setting_columns: &[String], metric_columns: &[String]) {
     let mut header = vec!["config".to_string(), "last run".into(), "runs".into(), "stages stored".into()];
     header.extend(setting_columns.iter().map(|k| k.strip_prefix("experiments.").unwrap_or(k).to_string()));
     header.extend(metric_columns.iter().cloned());
     let mut table = vec![header];
-    for r in &rows {
+    for r in rows {
         let mut line = vec![r.config_hash.clone(), r.last_run.clone(), r.runs.to_string(), r.stages.clone()];
         line.extend(setting_columns.iter().map(|k| r.settings.get(k).cloned().unwrap_or_else(|| "-".into())));
         line.extend(metric_columns.iter().map(|k| r.headline.get(k).cloned().unwrap_or_else(|| "-".into())));
@@ -383,10 +401,6 @@ pub fn runs_cmd(ws: &Workspace, all: bool, json: bool) -> Result<i32> {
         let cells: Vec<String> = line.iter().zip(&widths).map(|(cell, w)| format!("{cell:w$}")).collect();
         println!("{}", cells.join("  ").trim_end());
     }
-    if !all && setting_columns.is_empty() && rows.len() > 1 {
-        println!("(no setting differs between these configurations: --all lists every column)");
-    }
-    Ok(0)
 }
 
 struct RunRow {

@@ -75,6 +75,12 @@ pub struct Item {
     pub calls: BTreeSet<String>,
 }
 
+/// Owned parsed sources (path -> (text, syntax tree)) as the borrowed map [`CodeGraph::from_parsed`]
+/// reads, so that a caller can swap one file's entry for an edited copy without cloning the rest.
+pub fn borrowed(parsed: &BTreeMap<String, (String, syn::File)>) -> BTreeMap<&str, (&str, &syn::File)> {
+    parsed.iter().map(|(rel, (text, ast))| (rel.as_str(), (text.as_str(), ast))).collect()
+}
+
 impl CodeGraph {
     /// Parses every `.rs` file under `root/src`.
     pub fn from_tree(root: &Path) -> Result<CodeGraph, String> {
@@ -98,11 +104,11 @@ impl CodeGraph {
             let ast = syn::parse_file(text).map_err(|e| format!("{rel}: cannot parse: {e}"))?;
             parsed.insert(rel.clone(), (text.clone(), ast));
         }
-        let borrowed = parsed.iter().map(|(rel, (text, ast))| (rel.as_str(), (text.as_str(), ast))).collect();
-        CodeGraph::from_parsed(root, &borrowed)
+        CodeGraph::from_parsed(root, &borrowed(&parsed))
     }
 
-    /// The graph of sources already parsed (path -> (text, syntax tree)).
+    /// The graph of sources already parsed (path -> (text, syntax tree)); [`borrowed`] makes the
+    /// map from owned sources.
     pub fn from_parsed(root: &Path, parsed: &BTreeMap<&str, (&str, &syn::File)>) -> Result<CodeGraph, String> {
         let mut scanned = Scanned::default();
         for (rel, (_, ast)) in parsed {

@@ -230,20 +230,12 @@ impl<'a> Scheduling<'a> {
         let mut settled_more = true;
         while settled_more {
             let asking: Vec<usize> = self.graph.order().iter().copied().filter(|&i| self.settle_stage(i)).collect();
-            let (graph, store, opts) = (self.graph, self.store, self.opts);
-            settled_more = ask_remote(
-                &mut self.remote,
-                (graph, store, opts),
-                asking,
-                &mut self.states,
-                &mut self.summary,
-                self.reporter,
-            );
-            if !opts.compute {
+            settled_more = self.ask_remote(asking);
+            if !self.opts.compute {
                 for (i, state) in self.states.iter_mut().enumerate() {
                     if matches!(state, State::Ready(_)) {
                         *state = State::Unavailable;
-                        self.summary.unavailable.push(graph.stage(i).id.clone());
+                        self.summary.unavailable.push(self.graph.stage(i).id.clone());
                         settled_more = true;
                     }
                 }
@@ -279,7 +271,7 @@ impl<'a> Scheduling<'a> {
         let (parts, lineage) = match computed {
             Ok(p) => p,
             Err(e) => {
-                fail(&mut self.states, &mut self.summary, self.reporter, i, stage, format!("{e:#}"));
+                self.fail(i, stage, format!("{e:#}"));
                 return false;
             }
         };
@@ -302,7 +294,7 @@ impl<'a> Scheduling<'a> {
                     true
                 }
                 Err(e) => {
-                    fail(&mut self.states, &mut self.summary, self.reporter, i, stage, format!("{e:#}"));
+                    self.fail(i, stage, format!("{e:#}"));
                     false
                 }
             },
@@ -438,72 +430,74 @@ impl<'a> Scheduling<'a> {
                     self.summary.stopped.push(stage.id.clone());
                     self.states[i] = State::Stopped;
                 }
-                Err(e) => fail(&mut self.states, &mut self.summary, self.reporter, i, stage, format!("{e:#}")),
+                Err(e) => self.fail(i, stage, format!("{e:#}")),
             }
         }
     }
-}
 
-/// Asks the remote for the records of the stages just found ready (`asking`); those it serves
-/// are done. True when any was served: their dependents may settle now. A remote that does not
-/// answer is dropped for the rest of the run with one warning, and everything is computed here.
-fn ask_remote(
-    remote: &mut Option<&Remote>,
-    (graph, store, opts): (&Graph, &Store, &RunOptions),
-    asking: Vec<usize>,
-    states: &mut [State],
-    summary: &mut RunSummary,
-    reporter: &Reporter,
-) -> bool {
-    let Some(from) = *remote else {
-        return false;
-    };
-    if asking.is_empty() {
-        return false;
-    }
-    let key_of = |i: usize| match &states[i] {
-        State::Ready(parts) => parts.key(),
-        _ => unreachable!("asked stages are ready"),
-    };
-    let keys: Vec<String> = asking.iter().map(|&i| key_of(i)).collect();
-    let asked: Vec<Asked> =
-        asking.iter().zip(&keys).map(|(&i, key)| Asked::stage(graph, i, key, from.max_object_bytes())).collect();
-    let mut served = false;
-    for (n, (i, answer)) in asking.into_iter().zip(from.fetch(store, &asked)).enumerate() {
-        let id = &graph.stage(i).id;
-        match answer {
-            Ok(Fetched::Served(record)) => {
-                checkpoint::remove(store.root(), &keys[n]);
-                if opts.verbose {
-                    reporter.line(&format!("[fetched] {id}"));
-                }
-                summary.fetched.push(i);
-                summary.records.insert(i, *record);
-                states[i] = State::Done;
-                served = true;
-            }
-            Ok(Fetched::Absent) => {}
-            Ok(Fetched::Refused(why)) => {
-                let then = if opts.compute { "computing it" } else { "not computed (pull)" };
-                reporter.line(&format!("[remote]  {id}: not used, {why}; {then}"));
-                // A damaged object under a sound record: the push after this run uploads it again
-                // (an unusable record, it replaces anyway).
-                if matches!(
-                    why,
-                    Refusal::CorruptObject { .. } | Refusal::MissingObject { .. } | Refusal::NotAFile { .. }
-                ) {
-                    summary.remote_damaged.insert(keys[n].clone());
-                }
-            }
-            Err(e) if remote.is_some() => {
-                reporter.line(&format!("warning: remote {} failed ({e:#}): computing here without it", from.url()));
-                *remote = None;
-                summary.remote_dropped = true;
-            }
-            Err(_) => {}
+    /// Asks the remote for the records of the stages just found ready (`asking`); those it serves
+    /// are done. True when any was served: their dependents may settle now. A remote that does not
+    /// answer is dropped for the rest of the run with one warning, and everything is computed here.
+    fn ask_remote(&mut self, asking: Vec<usize>) -> bool {
+        let Some(from) = self.remote else {
+            return false;
+        };
+        if asking.is_empty() {
+            return false;
         }
+        let (graph, store, opts, reporter) = (self.graph, self.store, self.opts, self.reporter);
+        let (states, summary) = (&mut self.states, &mut self.summary);
+        let key_of = |i: usize| match &states[i] {
+            State::Ready(parts) => parts.key(),
+            _ => unreachable!("asked stages are ready"),
+        };
+        let keys: Vec<String> = asking.iter().map(|&i| key_of(i)).collect();
+        let asked: Vec<Asked> =
+            asking.iter().zip(&keys).map(|(&i, key)| Asked::stage(graph, i, key, from.max_object_bytes())).collect();
+        let mut served = false;
+        for (n, (i, answer)) in asking.into_iter().zip(from.fetch(store, &asked)).enumerate() {
+            let id = &graph.stage(i).id;
+            match answer {
+                Ok(Fetched::Served(record)) => {
+                    checkpoint::remove(store.root(), &keys[n]);
+                    if opts.verbose {
+                        reporter.line(&format!("[fetched] {id}"));
+                    }
+                    summary.fetched.push(i);
+                    summary.records.insert(i, *record);
+                    states[i] = State::Done;
+                    served = true;
+                }
+                Ok(Fetched::Absent) => {}
+                Ok(Fetched::Refused(why)) => {
+                    let then = if opts.compute { "computing it" } else { "not computed (pull)" };
+                    reporter.line(&format!("[remote]  {id}: not used, {why}; {then}"));
+                    // A damaged object under a sound record: the push after this run uploads it again
+                    // (an unusable record, it replaces anyway).
+                    if matches!(
+                        why,
+                        Refusal::CorruptObject { .. } | Refusal::MissingObject { .. } | Refusal::NotAFile { .. }
+                    ) {
+                        summary.remote_damaged.insert(keys[n].clone());
+                    }
+                }
+                Err(e) if self.remote.is_some() => {
+                    reporter.line(&format!("warning: remote {} failed ({e:#}): computing here without it", from.url()));
+                    self.remote = None;
+                    summary.remote_dropped = true;
+                }
+                Err(_) => {}
+            }
+        }
+        served
     }
-    served
+
+    /// Stage `i` failed: said, counted, and its dependents will be skipped.
+    fn fail(&mut self, i: usize, stage: &Stage, error: String) {
+        self.reporter.line(&format!("[FAILED]  {}: {error}", stage.id));
+        self.summary.failed.push((stage.id.clone(), error));
+        self.states[i] = State::Failed;
+    }
 }
 
 /// A stage instance about to run: its key parts and where its inputs are.
@@ -511,12 +505,6 @@ struct Job<'g> {
     stage: &'g Stage,
     parts: KeyParts,
     inputs: BTreeMap<String, std::path::PathBuf>,
-}
-
-fn fail(states: &mut [State], summary: &mut RunSummary, reporter: &Reporter, i: usize, stage: &Stage, error: String) {
-    reporter.line(&format!("[FAILED]  {}: {error}", stage.id));
-    summary.failed.push((stage.id.clone(), error));
-    states[i] = State::Failed;
 }
 
 /// Seconds since the Unix epoch.

@@ -118,7 +118,6 @@ impl HostMlp {
         let mut loss_lanes = V::splat(0.0);
         let scale = V::splat(2.0 / (samples * outputs) as f32);
         let slope = V::splat(super::leaky_relu::SLOPE);
-        let leaky = self.activation == Activation::LeakyRelu;
 
         for start in (0..samples).step_by(LANES) {
             let valid = LANES.min(samples - start);
@@ -128,24 +127,8 @@ impl HostMlp {
                     *v = if lane < valid { self.xs[(start + lane) * inputs + unit] } else { 0.0 };
                 }
             }
-            for layer in 0..layers {
-                let (n_in, n_out) = (widths[layer], widths[layer + 1]);
-                let w = &theta[offsets[layer]..offsets[layer] + n_in * n_out];
-                let b = &theta[offsets[layer] + n_in * n_out..offsets[layer] + n_in * n_out + n_out];
-                let (before, after) = acts.split_at_mut(layer + 1);
-                let (prev, next) = (&before[layer], &mut after[0]);
-                let hidden = layer + 1 < layers;
-                for (o, out) in next.iter_mut().enumerate() {
-                    let mut z = V::splat(b[o]);
-                    for (i, a) in prev.iter().enumerate() {
-                        z = z.add(V::load(a).mul(V::splat(w[i * n_out + o])));
-                    }
-                    if hidden {
-                        z = if leaky { z.leaky_relu(slope) } else { z.relu() };
-                    }
-                    z.store(out);
-                }
-            }
+            // SAFETY: as for this function.
+            unsafe { self.forward::<V>(theta, &offsets, &mut acts, slope) };
             // The loss and its gradient at the outputs.
             for o in 0..outputs {
                 let mut diff: Lanes = [0.0; LANES];
@@ -156,44 +139,92 @@ impl HostMlp {
                 loss_lanes = loss_lanes.add(diff.mul(diff));
                 scale.mul(diff).store(&mut deltas[layers][o]);
             }
-            // Backward, last layer first.
-            for layer in (0..layers).rev() {
-                let (n_in, n_out) = (widths[layer], widths[layer + 1]);
-                let w_at = offsets[layer];
-                let (before, after) = deltas.split_at_mut(layer + 1);
-                let (delta_in, delta) = (&mut before[layer], &after[0]);
-                let prev = &acts[layer];
-                let (w_grads, rest) = grad_lanes[w_at..].split_at_mut(n_in * n_out);
-                for (i, a) in prev.iter().enumerate() {
-                    let a = V::load(a);
-                    for (g, d) in w_grads[i * n_out..(i + 1) * n_out].iter_mut().zip(delta) {
-                        V::load(g).add(a.mul(V::load(d))).store(g);
-                    }
-                }
-                for (g, d) in rest[..n_out].iter_mut().zip(delta) {
-                    V::load(g).add(V::load(d)).store(g);
-                }
-                if layer == 0 {
-                    break;
-                }
-                // The delta of the layer below: back through the weights, then the activation
-                // (its derivative read off its output: positive where its input was).
-                let w = &theta[w_at..w_at + n_in * n_out];
-                for (i, (out, a)) in delta_in.iter_mut().zip(prev).enumerate() {
-                    let mut sum = V::splat(0.0);
-                    for (&weight, d) in w[i * n_out..(i + 1) * n_out].iter().zip(delta) {
-                        sum = sum.add(V::splat(weight).mul(V::load(d)));
-                    }
-                    let a = V::load(a);
-                    let sum = if leaky { sum.scaled_where_negative(a, slope) } else { sum.kept_where_positive(a) };
-                    sum.store(out);
-                }
-            }
+            // SAFETY: as for this function.
+            unsafe { self.backward::<V>(theta, &offsets, &acts, &mut deltas, &mut grad_lanes, slope) };
         }
         let grad = grad_lanes.iter().map(|lanes| lanes.iter().sum()).collect();
         let mut loss: Lanes = [0.0; LANES];
         loss_lanes.store(&mut loss);
         (loss.iter().sum::<f32>() / (samples * outputs) as f32, grad)
+    }
+
+    /// Every layer's activations of one chunk of samples, from its inputs in `acts[0]`.
+    ///
+    /// # Safety
+    /// The CPU has the instructions `V` uses.
+    #[inline(always)]
+    unsafe fn forward<V: lanes::Vector>(&self, theta: &[f32], offsets: &[usize], acts: &mut [Vec<Lanes>], slope: V) {
+        let (widths, leaky) = (&self.widths, self.activation == Activation::LeakyRelu);
+        let layers = widths.len() - 1;
+        for layer in 0..layers {
+            let (n_in, n_out) = (widths[layer], widths[layer + 1]);
+            let w = &theta[offsets[layer]..offsets[layer] + n_in * n_out];
+            let b = &theta[offsets[layer] + n_in * n_out..offsets[layer] + n_in * n_out + n_out];
+            let (before, after) = acts.split_at_mut(layer + 1);
+            let (prev, next) = (&before[layer], &mut after[0]);
+            let hidden = layer + 1 < layers;
+            for (o, out) in next.iter_mut().enumerate() {
+                let mut z = V::splat(b[o]);
+                for (i, a) in prev.iter().enumerate() {
+                    z = z.add(V::load(a).mul(V::splat(w[i * n_out + o])));
+                }
+                if hidden {
+                    z = if leaky { z.leaky_relu(slope) } else { z.relu() };
+                }
+                z.store(out);
+            }
+        }
+    }
+
+    /// Backward through one chunk, last layer first, from the deltas at the outputs: adds each
+    /// parameter's gradient to its lanes, and fills the deltas of the layers below.
+    ///
+    /// # Safety
+    /// The CPU has the instructions `V` uses.
+    #[inline(always)]
+    unsafe fn backward<V: lanes::Vector>(
+        &self,
+        theta: &[f32],
+        offsets: &[usize],
+        acts: &[Vec<Lanes>],
+        deltas: &mut [Vec<Lanes>],
+        grad_lanes: &mut [Lanes],
+        slope: V,
+    ) {
+        let (widths, leaky) = (&self.widths, self.activation == Activation::LeakyRelu);
+        let layers = widths.len() - 1;
+        for layer in (0..layers).rev() {
+            let (n_in, n_out) = (widths[layer], widths[layer + 1]);
+            let w_at = offsets[layer];
+            let (before, after) = deltas.split_at_mut(layer + 1);
+            let (delta_in, delta) = (&mut before[layer], &after[0]);
+            let prev = &acts[layer];
+            let (w_grads, rest) = grad_lanes[w_at..].split_at_mut(n_in * n_out);
+            for (i, a) in prev.iter().enumerate() {
+                let a = V::load(a);
+                for (g, d) in w_grads[i * n_out..(i + 1) * n_out].iter_mut().zip(delta) {
+                    V::load(g).add(a.mul(V::load(d))).store(g);
+                }
+            }
+            for (g, d) in rest[..n_out].iter_mut().zip(delta) {
+                V::load(g).add(V::load(d)).store(g);
+            }
+            if layer == 0 {
+                break;
+            }
+            // The delta of the layer below: back through the weights, then the activation
+            // (its derivative read off its output: positive where its input was).
+            let w = &theta[w_at..w_at + n_in * n_out];
+            for (i, (out, a)) in delta_in.iter_mut().zip(prev).enumerate() {
+                let mut sum = V::splat(0.0);
+                for (&weight, d) in w[i * n_out..(i + 1) * n_out].iter().zip(delta) {
+                    sum = sum.add(V::splat(weight).mul(V::load(d)));
+                }
+                let a = V::load(a);
+                let sum = if leaky { sum.scaled_where_negative(a, slope) } else { sum.kept_where_positive(a) };
+                sum.store(out);
+            }
+        }
     }
 }
 

@@ -436,25 +436,7 @@ where
 {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing failed: {e:?}");
     root.fill(&WHITE).map_err(err)?;
-    let xs = chart.series.iter().flat_map(|s| s.x.iter().map(|&v| axis(v, chart.log_x)));
-    let ys = chart.series.iter().flat_map(|s| {
-        let band = s.band.iter().flat_map(|(l, h)| l.iter().chain(h.iter()));
-        s.y.iter().chain(band).map(|&v| axis(v, chart.log_y))
-    });
-    let (x0, x1) = range(xs);
-    let (y0, y1) = range(ys.collect::<Vec<_>>().into_iter());
-    // Baselines close enough to the data join the range; the others are named at an edge.
-    let (mut y0, mut y1) = (y0, y1);
-    let mut off_axis: Vec<(&Baseline, bool)> = Vec::new();
-    for b in &chart.baselines {
-        let at = axis(b.y, chart.log_y);
-        let (lo, hi) = (y0.min(at), y1.max(at));
-        if hi - lo <= BASELINE_STRETCH * (y1 - y0) {
-            (y0, y1) = range([lo, hi].into_iter());
-        } else {
-            off_axis.push((b, at < y0));
-        }
-    }
+    let Bounds { x: (x0, x1), y: (y0, y1), off_axis } = bounds(chart);
     let (x_ticks, y_ticks) = (Ticks::new(x0, x1, chart.log_x), Ticks::new(y0, y1, chart.log_y));
     let mut ctx = ChartBuilder::on(root)
         .caption(&chart.title, (FONT, 22))
@@ -477,55 +459,127 @@ where
         .map_err(err)?;
     let mut taken_notes: Vec<(i32, i32, i32, i32)> = Vec::new();
     for s in &chart.series {
-        // A faint curve: its colour washed out towards white, thin, small points.
-        let (c, width, radius) = if s.faint { (mix_white(color(s.color), 0.7), 1, 2) } else { (color(s.color), 2, 4) };
-        let pts: Vec<(f64, f64)> = s.x.iter().zip(&s.y).map(|(&x, &y)| (axis(x, log_x), axis(y, log_y))).collect();
-        if let Some((low, high)) = &s.band {
-            let mut poly: Vec<(f64, f64)> =
-                s.x.iter().zip(high).map(|(&x, &h)| (axis(x, log_x), axis(h, log_y))).collect();
-            poly.extend(s.x.iter().zip(low).rev().map(|(&x, &l)| (axis(x, log_x), axis(l, log_y))));
-            ctx.draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled()))).map_err(err)?;
+        draw_one(&mut ctx, s, (log_x, log_y), &mut taken_notes)?;
+    }
+    draw_baselines(&mut ctx, chart, &off_axis, ((x0, x1), (y0, y1)))?;
+    let legend = chart.legend.clone().unwrap_or_else(|| emptiest_corner(&ctx, chart));
+    ctx.configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font((FONT, 14))
+        .position(legend)
+        .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// The axes' ranges: the data's (bands included), stretched to take in the baselines close
+/// enough to it; the others are returned to be named at an edge (with whether they lie below).
+fn bounds(chart: &Chart) -> Bounds<'_> {
+    let xs = chart.series.iter().flat_map(|s| s.x.iter().map(|&v| axis(v, chart.log_x)));
+    let ys = chart.series.iter().flat_map(|s| {
+        let band = s.band.iter().flat_map(|(l, h)| l.iter().chain(h.iter()));
+        s.y.iter().chain(band).map(|&v| axis(v, chart.log_y))
+    });
+    let (x0, x1) = range(xs);
+    let (y0, y1) = range(ys.collect::<Vec<_>>().into_iter());
+    // Baselines close enough to the data join the range; the others are named at an edge.
+    let (mut y0, mut y1) = (y0, y1);
+    let mut off_axis: Vec<(&Baseline, bool)> = Vec::new();
+    for b in &chart.baselines {
+        let at = axis(b.y, chart.log_y);
+        let (lo, hi) = (y0.min(at), y1.max(at));
+        if hi - lo <= BASELINE_STRETCH * (y1 - y0) {
+            (y0, y1) = range([lo, hi].into_iter());
+        } else {
+            off_axis.push((b, at < y0));
         }
-        if s.markers {
-            let marks =
-                s.x.iter().zip(&s.y).map(|(&x, &y)| Circle::new((axis(x, log_x), axis(y, log_y)), 2, c.filled()));
-            ctx.draw_series(marks).map_err(err)?;
-        }
-        // A note that would overlap one already drawn is left out: crowded paths stay legible.
-        let mut notes = Vec::new();
-        for (i, text) in s.notes.iter().filter(|(i, _)| *i < s.x.len()) {
-            let at = (axis(s.x[*i], log_x), axis(s.y[*i], log_y));
-            let (px, py) = ctx.backend_coord(&at);
-            let rect = (px + 4, py - 12, px + 4 + 7 * text.chars().count() as i32, py);
-            if taken_notes.iter().any(|r| overlaps(*r, rect)) {
-                continue;
-            }
-            taken_notes.push(rect);
-            notes.push(EmptyElement::at(at) + Text::new(text.clone(), (4, -12), (FONT, 11).into_font().color(&c)));
-        }
-        ctx.draw_series(notes).map_err(err)?;
-        let drawn = match s.mark {
-            Mark::Line => ctx.draw_series(LineSeries::new(pts, c.stroke_width(width))).map_err(err)?,
-            Mark::Dashed => ctx.draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(width))).map_err(err)?,
-            Mark::Points => {
-                ctx.draw_series(pts.into_iter().map(|p| Circle::new(p, radius, c.filled()))).map_err(err)?
-            }
-        };
-        if s.label.is_empty() {
+    }
+    Bounds { x: (x0, x1), y: (y0, y1), off_axis }
+}
+
+struct Bounds<'c> {
+    x: (f64, f64),
+    y: (f64, f64),
+    off_axis: Vec<(&'c Baseline, bool)>,
+}
+
+/// One series: its band, markers, notes (each left out where it would overlap one already
+/// drawn: crowded paths stay legible), its curve or points, and its legend entry.
+fn draw_one<'a, DB: DrawingBackend + 'a, X, Y>(
+    ctx: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    s: &Series,
+    (log_x, log_y): (bool, bool),
+    taken_notes: &mut Vec<(i32, i32, i32, i32)>,
+) -> Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing failed: {e:?}");
+    // A faint curve: its colour washed out towards white, thin, small points.
+    let (c, width, radius) = if s.faint { (mix_white(color(s.color), 0.7), 1, 2) } else { (color(s.color), 2, 4) };
+    let pts: Vec<(f64, f64)> = s.x.iter().zip(&s.y).map(|(&x, &y)| (axis(x, log_x), axis(y, log_y))).collect();
+    if let Some((low, high)) = &s.band {
+        let mut poly: Vec<(f64, f64)> = s.x.iter().zip(high).map(|(&x, &h)| (axis(x, log_x), axis(h, log_y))).collect();
+        poly.extend(s.x.iter().zip(low).rev().map(|(&x, &l)| (axis(x, log_x), axis(l, log_y))));
+        ctx.draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled()))).map_err(err)?;
+    }
+    if s.markers {
+        let marks = s.x.iter().zip(&s.y).map(|(&x, &y)| Circle::new((axis(x, log_x), axis(y, log_y)), 2, c.filled()));
+        ctx.draw_series(marks).map_err(err)?;
+    }
+    // A note that would overlap one already drawn is left out: crowded paths stay legible.
+    let mut notes = Vec::new();
+    for (i, text) in s.notes.iter().filter(|(i, _)| *i < s.x.len()) {
+        let at = (axis(s.x[*i], log_x), axis(s.y[*i], log_y));
+        let (px, py) = ctx.backend_coord(&at);
+        let rect = (px + 4, py - 12, px + 4 + 7 * text.chars().count() as i32, py);
+        if taken_notes.iter().any(|r| overlaps(*r, rect)) {
             continue;
         }
-        // Legend swatches: a solid line, a dashed line, or a short thick tick for points.
-        let [(a0, a1), (b0, b1)] = match s.mark {
-            Mark::Line => [(0, 10), (10, 20)],
-            Mark::Dashed => [(0, 7), (12, 20)],
-            Mark::Points => [(7, 10), (10, 13)],
-        };
-        drawn.label(&s.label).legend(move |(x, y)| {
-            EmptyElement::at((x, y))
-                + PathElement::new(vec![(a0, 0), (a1, 0)], c.stroke_width(3))
-                + PathElement::new(vec![(b0, 0), (b1, 0)], c.stroke_width(3))
-        });
+        taken_notes.push(rect);
+        notes.push(EmptyElement::at(at) + Text::new(text.clone(), (4, -12), (FONT, 11).into_font().color(&c)));
     }
+    ctx.draw_series(notes).map_err(err)?;
+    let drawn = match s.mark {
+        Mark::Line => ctx.draw_series(LineSeries::new(pts, c.stroke_width(width))).map_err(err)?,
+        Mark::Dashed => ctx.draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(width))).map_err(err)?,
+        Mark::Points => ctx.draw_series(pts.into_iter().map(|p| Circle::new(p, radius, c.filled()))).map_err(err)?,
+    };
+    if s.label.is_empty() {
+        return Ok(());
+    }
+    // Legend swatches: a solid line, a dashed line, or a short thick tick for points.
+    let [(a0, a1), (b0, b1)] = match s.mark {
+        Mark::Line => [(0, 10), (10, 20)],
+        Mark::Dashed => [(0, 7), (12, 20)],
+        Mark::Points => [(7, 10), (10, 13)],
+    };
+    drawn.label(&s.label).legend(move |(x, y)| {
+        EmptyElement::at((x, y))
+            + PathElement::new(vec![(a0, 0), (a1, 0)], c.stroke_width(3))
+            + PathElement::new(vec![(b0, 0), (b1, 0)], c.stroke_width(3))
+    });
+    Ok(())
+}
+
+/// The baselines: a dashed line with its label where it lies on the axis, a label with an arrow
+/// at the edge it lies beyond otherwise.
+fn draw_baselines<DB: DrawingBackend, X, Y>(
+    ctx: &mut ChartContext<DB, Cartesian2d<X, Y>>,
+    chart: &Chart,
+    off_axis: &[(&Baseline, bool)],
+    ((x0, x1), (y0, y1)): ((f64, f64), (f64, f64)),
+) -> Result<()>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing failed: {e:?}");
+    let log_y = chart.log_y;
     let grey = RGBColor(110, 110, 110);
     let text_style = (FONT, 13).into_font().color(&grey);
     for b in chart.baselines.iter().filter(|b| !off_axis.iter().any(|(o, _)| std::ptr::eq(*o, *b))) {
@@ -541,14 +595,6 @@ where
         let label = EmptyElement::at((x0, edge)) + Text::new(text, (6, dy), text_style.clone());
         ctx.draw_series(std::iter::once(label)).map_err(err)?;
     }
-    let legend = chart.legend.clone().unwrap_or_else(|| emptiest_corner(&ctx, chart));
-    ctx.configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(200, 200, 200))
-        .label_font((FONT, 14))
-        .position(legend)
-        .draw()
-        .map_err(err)?;
     Ok(())
 }
 

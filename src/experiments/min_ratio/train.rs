@@ -231,6 +231,15 @@ pub fn run(ctxs: &[StageContext]) -> Result<()> {
             None => Member::fresh(run, &device),
         });
     }
+    say_resumed(ctxs, &members, p);
+    ctxs[0].progress.set_total((p.epochs + p.norm_adam_steps + p.norm_lm_steps * runs.len()) as u64);
+    train(ctxs, p, &objective, &mut members)?;
+    descend(ctxs, p, &objective, &mut members)?;
+    settle(ctxs, &runs, &exact, &mut members)
+}
+
+/// Says which runs resume from a checkpoint, and where, counted by where.
+fn say_resumed(ctxs: &[StageContext], members: &[Member], p: &RunParams) {
     let resumed: Vec<String> = members.iter().filter_map(|m| m.phase.resumed_at(p)).collect();
     if !resumed.is_empty() {
         let mut counts = std::collections::BTreeMap::<&str, usize>::new();
@@ -238,11 +247,15 @@ pub fn run(ctxs: &[StageContext]) -> Result<()> {
         let said: Vec<String> = counts.iter().map(|(at, n)| format!("{n} run(s) {at}")).collect();
         ctxs[0].checkpoint.resumed(&said.join(", "));
     }
-    let progress = ctxs[0].progress;
-    progress.set_total((p.epochs + p.norm_adam_steps + p.norm_lm_steps * runs.len()) as u64);
-    let save = |members: &[Member]| save_members(ctxs.iter().zip(members).map(|(ctx, m)| (ctx, m.to_snapshot())));
+}
 
-    // Training, in lockstep per epoch the runs were saved at.
+fn save(ctxs: &[StageContext], members: &[Member]) -> Result<()> {
+    save_members(ctxs.iter().zip(members).map(|(ctx, m)| (ctx, m.to_snapshot())))
+}
+
+/// Training, in lockstep per epoch the runs were saved at; each run ends it descending.
+fn train(ctxs: &[StageContext], p: &RunParams, objective: &MseObjective, members: &mut [Member]) -> Result<()> {
+    let progress = ctxs[0].progress;
     while let Some(start) = members.iter().filter_map(|m| m.phase.training_epoch()).min() {
         let group: Vec<usize> =
             (0..members.len()).filter(|&r| members[r].phase.training_epoch() == Some(start)).collect();
@@ -256,7 +269,7 @@ pub fn run(ctxs: &[StageContext]) -> Result<()> {
             }
             progress.update(epoch as u64 + 1, || format!("training {} runs", group.len()));
             if epoch + 1 < p.epochs && ctxs[group[0]].checkpoint.due() {
-                save(&members)?;
+                save(ctxs, members)?;
             }
         }
         let thetas: Vec<Vec<f32>> = group.iter().map(|&r| members[r].theta.clone()).collect();
@@ -269,7 +282,12 @@ pub fn run(ctxs: &[StageContext]) -> Result<()> {
         }
     }
 
-    // The Adam phase of ‖∇L‖², in lockstep per step the runs were saved at.
+    Ok(())
+}
+
+/// The Adam phase of ‖∇L‖², in lockstep per step the runs were saved at.
+fn descend(ctxs: &[StageContext], p: &RunParams, objective: &MseObjective, members: &mut [Member]) -> Result<()> {
+    let progress = ctxs[0].progress;
     let limits = (p.norm_adam_steps, p.grad_norm_target, p.fd_step);
     while let Some(start) = members.iter().filter_map(|m| m.phase.descent_step()).min() {
         let group: Vec<usize> =
@@ -296,27 +314,33 @@ pub fn run(ctxs: &[StageContext]) -> Result<()> {
             }
         };
         loop {
-            let going = descent.step(&objective, limits);
+            let going = descent.step(objective, limits);
             progress.update((p.epochs + descent.steps) as u64, || {
                 format!("|g| {:.2e}", descent.best[descent.active.first().copied().unwrap_or(0)].grad_norm)
             });
             if !going {
-                hand_back(&descent, &mut members);
+                hand_back(&descent, members);
                 break;
             }
             if ctxs[group[0]].checkpoint.due() {
-                hand_back(&descent, &mut members);
-                save(&members)?;
+                hand_back(&descent, members);
+                save(ctxs, members)?;
             }
         }
     }
 
-    // Per run, Levenberg–Marquardt from the best point, then the Hessian and the outputs.
-    for (r, (ctx, run)) in ctxs.iter().zip(&runs).enumerate() {
+    Ok(())
+}
+
+/// Per run, Levenberg–Marquardt from the best point, then the Hessian and the outputs (a run
+/// done before a checkpoint writes what it saved).
+fn settle(ctxs: &[StageContext], runs: &[RunParams], exact: &PiecewiseMse, members: &mut [Member]) -> Result<()> {
+    let (p, progress) = (&runs[0], ctxs[0].progress);
+    for (r, (ctx, run)) in ctxs.iter().zip(runs).enumerate() {
         if let Phase::Descending { step: None, trained, best } = &members[r].phase {
             let at = (p.epochs + p.norm_adam_steps + r * p.norm_lm_steps) as u64;
             let lm = minimise_grad_norm_lm(
-                &exact,
+                exact,
                 &best.theta,
                 p.norm_lm_steps,
                 p.grad_norm_target,
@@ -324,12 +348,12 @@ pub fn run(ctxs: &[StageContext]) -> Result<()> {
                 |step, n| progress.update(at + step as u64, || format!("run {}: |g| {n:.2e}", run.seed)),
             );
             let trained = (trained.loss, trained.grad_norm, members[r].loss_sum);
-            finish(ctx, run, &exact, trained, best.steps + lm.steps, lm)?;
+            finish(ctx, run, exact, trained, best.steps + lm.steps, lm)?;
             let outputs = OUTPUTS.map(|name| ctx.output(name).and_then(|path| Ok(std::fs::read(path)?)));
             let [run_json, eigenvalues] = outputs;
             members[r].phase = Phase::Done { run_json: run_json?, eigenvalues: eigenvalues? };
             if r + 1 < runs.len() && ctx.checkpoint.due() {
-                save(&members)?;
+                save(ctxs, members)?;
             }
         } else if let Phase::Done { run_json, eigenvalues } = &members[r].phase {
             for (name, bytes) in OUTPUTS.iter().zip([run_json, eigenvalues]) {

@@ -91,6 +91,59 @@ pub fn convergence(runs: &[&Curve]) -> Vec<Convergence> {
 }
 
 pub fn analyze(ctx: &StageContext) -> Result<()> {
+    let Runs { runs, mut curves, predictions, mut edges } = read_runs(ctx)?;
+    let runs: Vec<&RunReport> = runs.values().collect();
+    let mut summary = Table::from_records(
+        &runs,
+        &[
+            ("experiment", &|_| ID.into()),
+            ("function", &|r| r.function.name().into()),
+            ("model", &|r| r.model.name().into()),
+            ("seed", &|r| r.seed.into()),
+            ("params", &|r| (r.params as u64).into()),
+            ("epochs", &|r| (r.epochs as u64).into()),
+            ("stopped_early", &|r| r.stopped_early.into()),
+            ("final_loss", &|r| r.final_loss.into()),
+            ("min_loss", &|r| r.min_loss.into()),
+        ],
+    )?;
+    summary.write_csv(&ctx.output("summary.csv")?)?;
+
+    write_convergence(ctx, &mut curves)?;
+
+    let curves = Table::concat(curves.iter().map(Curve::table).collect::<Result<_>>()?)?;
+    curves.band(&["function", "model", "epoch"], "loss")?.write_csv(&ctx.output("loss_curves.csv")?)?;
+    let checkpoints: Vec<f64> = CHECKPOINTS.iter().map(|&e| (e - 1) as f64).collect();
+    curves
+        .filter_in("epoch", &checkpoints)?
+        .band(&["function", "model", "epoch"], "loss")?
+        .write_csv(&ctx.output("loss_checkpoints.csv")?)?;
+    Table::concat(predictions)?
+        .band(&["function", "model", "x", "target"], "prediction")?
+        .write_csv(&ctx.output("predictions.csv")?)?;
+    edges.sort_by_key(|&(function, model, seed, _)| (function, model, seed));
+    Table::from_records(
+        &edges,
+        &[
+            ("function", &|r| r.0.name().into()),
+            ("model", &|r| r.1.name().into()),
+            ("seed", &|r| r.2.into()),
+            ("edge_mse", &|r| r.3.into()),
+        ],
+    )?
+    .write_csv(&ctx.output("edge_error.csv")?)?;
+    Ok(())
+}
+
+/// What every run left: its report, loss curve, prediction (with the target) and edge error.
+struct Runs {
+    runs: BTreeMap<(Function, Model, u64), RunReport>,
+    curves: Vec<Curve>,
+    predictions: Vec<Table>,
+    edges: Vec<(Function, Model, u64, f64)>,
+}
+
+fn read_runs(ctx: &StageContext) -> Result<Runs> {
     let mut runs: BTreeMap<(Function, Model, u64), RunReport> = BTreeMap::new();
     let mut curves = Vec::new();
     let mut predictions = Vec::new();
@@ -119,35 +172,24 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
         );
         runs.insert((run.function, run.model, run.seed), run);
     }
+    Ok(Runs { runs, curves, predictions, edges })
+}
 
-    let runs: Vec<&RunReport> = runs.values().collect();
-    let mut summary = Table::from_records(
-        &runs,
-        &[
-            ("experiment", &|_| ID.into()),
-            ("function", &|r| r.function.name().into()),
-            ("model", &|r| r.model.name().into()),
-            ("seed", &|r| r.seed.into()),
-            ("params", &|r| (r.params as u64).into()),
-            ("epochs", &|r| (r.epochs as u64).into()),
-            ("stopped_early", &|r| r.stopped_early.into()),
-            ("final_loss", &|r| r.final_loss.into()),
-            ("min_loss", &|r| r.min_loss.into()),
-        ],
-    )?;
-    summary.write_csv(&ctx.output("summary.csv")?)?;
-
+/// Holds every curve's final loss to the end of its function's axis (a run that stopped counts
+/// with its final loss), then writes `convergence.csv` ([`Convergence`] per function, seed and
+/// model) from them.
+fn write_convergence(ctx: &StageContext, curves: &mut [Curve]) -> Result<()> {
     // Every run of a function on one axis: to the last epoch any of them trained.
     let mut ends: BTreeMap<Function, f32> = BTreeMap::new();
-    for c in &curves {
+    for c in curves.iter() {
         let end = ends.entry(c.function).or_insert(f32::NEG_INFINITY);
         *end = end.max(c.epochs.last().copied().unwrap_or(0.0));
     }
-    for c in &mut curves {
+    for c in curves.iter_mut() {
         c.hold_final(ends[&c.function]);
     }
     let mut groups: BTreeMap<(Function, u64), Vec<&Curve>> = BTreeMap::new();
-    for c in &curves {
+    for c in curves.iter() {
         groups.entry((c.function, c.seed)).or_default().push(c);
     }
     let rows: Vec<Convergence> = groups.values().flat_map(|runs| convergence(runs)).collect();
@@ -163,28 +205,6 @@ pub fn analyze(ctx: &StageContext) -> Result<()> {
         ],
     )?
     .write_csv(&ctx.output("convergence.csv")?)?;
-
-    let curves = Table::concat(curves.iter().map(Curve::table).collect::<Result<_>>()?)?;
-    curves.band(&["function", "model", "epoch"], "loss")?.write_csv(&ctx.output("loss_curves.csv")?)?;
-    let checkpoints: Vec<f64> = CHECKPOINTS.iter().map(|&e| (e - 1) as f64).collect();
-    curves
-        .filter_in("epoch", &checkpoints)?
-        .band(&["function", "model", "epoch"], "loss")?
-        .write_csv(&ctx.output("loss_checkpoints.csv")?)?;
-    Table::concat(predictions)?
-        .band(&["function", "model", "x", "target"], "prediction")?
-        .write_csv(&ctx.output("predictions.csv")?)?;
-    edges.sort_by_key(|&(function, model, seed, _)| (function, model, seed));
-    Table::from_records(
-        &edges,
-        &[
-            ("function", &|r| r.0.name().into()),
-            ("model", &|r| r.1.name().into()),
-            ("seed", &|r| r.2.into()),
-            ("edge_mse", &|r| r.3.into()),
-        ],
-    )?
-    .write_csv(&ctx.output("edge_error.csv")?)?;
     Ok(())
 }
 

@@ -101,31 +101,8 @@ fn train_stack(
     let start = members[0].1.as_ref().map_or(0, |s| s.losses.len());
     let max_epochs = members.iter().map(|(run, _)| runs[*run].max_epochs).max().unwrap_or(0);
     // Row i of the stack is run active[i].
-    let mut active: Vec<usize> = members.iter().map(|(run, _)| *run).collect();
-    let mut losses: Vec<Vec<f32>> = vec![Vec::new(); runs.len()];
-    let begin = if start == 0 {
-        Start::Seeds(active.iter().map(|&run| runs[run].seed).collect())
-    } else {
-        let mut saved = Vec::new();
-        for (run, state) in members {
-            let state = state.expect("a run saved at a later epoch");
-            losses[run] = state.losses;
-            saved.push((state.params, state.adam.expect("a run still training has moments")));
-        }
-        Start::Saved(saved)
-    };
+    let Stack { mut active, mut losses, networks: mut stack } = begin_stack(runs, data, members, (backend, device))?;
     let widths = first.model.widths();
-    let stacked = Members {
-        widths,
-        activation: ACTIVATION,
-        adam: AdamSettings { lr: first.lr, weight_decay: first.weight_decay },
-        data: active.iter().map(|&run| (&data[run].0[..], &data[run].1[..])).collect(),
-    };
-    // On flex the networks train on the host, one after another (see `nn::full_batch`).
-    let mut stack: Box<dyn MemberStack> = match backend {
-        Backend::Flex => Box::new(HostStack::new(&stacked, begin, device)),
-        Backend::Tch => Box::new(TensorStack::new(&stacked, begin, device)?),
-    };
     // Runs that left the stack since the last save: saved as finished at the next one.
     let mut unsaved: Vec<(usize, RunState)> = Vec::new();
     for epoch in start..max_epochs {
@@ -181,6 +158,50 @@ fn train_stack(
         active = rows.iter().map(|&r| active[r]).collect();
     }
     Ok(())
+}
+
+/// The stack of `members` (run, state saved at a later epoch if any) as they start: the runs
+/// in row order, every run's losses so far, and the networks on `backend`.
+fn begin_stack(
+    runs: &[TrainParams],
+    data: &[Xy],
+    members: Vec<(usize, Option<RunState>)>,
+    (backend, device): (Backend, &Device),
+) -> Result<Stack> {
+    let first = &runs[members[0].0];
+    let start = members[0].1.as_ref().map_or(0, |s| s.losses.len());
+    let active: Vec<usize> = members.iter().map(|(run, _)| *run).collect();
+    let mut losses: Vec<Vec<f32>> = vec![Vec::new(); runs.len()];
+    let begin = if start == 0 {
+        Start::Seeds(active.iter().map(|&run| runs[run].seed).collect())
+    } else {
+        let mut saved = Vec::new();
+        for (run, state) in members {
+            let state = state.expect("a run saved at a later epoch");
+            losses[run] = state.losses;
+            saved.push((state.params, state.adam.expect("a run still training has moments")));
+        }
+        Start::Saved(saved)
+    };
+    let stacked = Members {
+        widths: first.model.widths(),
+        activation: ACTIVATION,
+        adam: AdamSettings { lr: first.lr, weight_decay: first.weight_decay },
+        data: active.iter().map(|&run| (&data[run].0[..], &data[run].1[..])).collect(),
+    };
+    // On flex the networks train on the host, one after another (see `nn::full_batch`).
+    let stack: Box<dyn MemberStack> = match backend {
+        Backend::Flex => Box::new(HostStack::new(&stacked, begin, device)),
+        Backend::Tch => Box::new(TensorStack::new(&stacked, begin, device)?),
+    };
+    Ok(Stack { active, losses, networks: stack })
+}
+
+/// A stack as it starts: row i is run `active[i]`; `losses` is indexed by run.
+struct Stack {
+    active: Vec<usize>,
+    losses: Vec<Vec<f32>>,
+    networks: Box<dyn MemberStack>,
 }
 
 /// A run's state at a checkpoint: its losses so far and parameters, then Adam's moments while it
