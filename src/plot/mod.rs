@@ -434,8 +434,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart) -> Res
 where
     DB::ErrorType: 'static,
 {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing failed: {e:?}");
-    root.fill(&WHITE).map_err(err)?;
+    root.fill(&WHITE).map_err(drawing_failed)?;
     let Bounds { x: (x0, x1), y: (y0, y1), off_axis } = bounds(chart);
     let (x_ticks, y_ticks) = (Ticks::new(x0, x1, chart.log_x), Ticks::new(y0, y1, chart.log_y));
     let mut ctx = ChartBuilder::on(root)
@@ -444,7 +443,7 @@ where
         .x_label_area_size(48)
         .y_label_area_size(72)
         .build_cartesian_2d(TickedAxis::new(x0..x1, &x_ticks), TickedAxis::new(y0..y1, &y_ticks))
-        .map_err(err)?;
+        .map_err(drawing_failed)?;
     let (log_x, log_y) = (chart.log_x, chart.log_y);
     ctx.configure_mesh()
         .x_desc(&chart.x_label)
@@ -456,7 +455,7 @@ where
         .x_label_formatter(&|v| x_ticks.label(*v))
         .y_label_formatter(&|v| y_ticks.label(*v))
         .draw()
-        .map_err(err)?;
+        .map_err(drawing_failed)?;
     let mut taken_notes: Vec<(i32, i32, i32, i32)> = Vec::new();
     for s in &chart.series {
         draw_one(&mut ctx, s, (log_x, log_y), &mut taken_notes)?;
@@ -469,7 +468,7 @@ where
         .label_font((FONT, 14))
         .position(legend)
         .draw()
-        .map_err(err)?;
+        .map_err(drawing_failed)?;
     Ok(())
 }
 
@@ -517,18 +516,17 @@ where
     Y: Ranged<ValueType = f64>,
     DB::ErrorType: 'static,
 {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing failed: {e:?}");
     // A faint curve: its colour washed out towards white, thin, small points.
     let (c, width, radius) = if s.faint { (mix_white(color(s.color), 0.7), 1, 2) } else { (color(s.color), 2, 4) };
     let pts: Vec<(f64, f64)> = s.x.iter().zip(&s.y).map(|(&x, &y)| (axis(x, log_x), axis(y, log_y))).collect();
     if let Some((low, high)) = &s.band {
         let mut poly: Vec<(f64, f64)> = s.x.iter().zip(high).map(|(&x, &h)| (axis(x, log_x), axis(h, log_y))).collect();
         poly.extend(s.x.iter().zip(low).rev().map(|(&x, &l)| (axis(x, log_x), axis(l, log_y))));
-        ctx.draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled()))).map_err(err)?;
+        ctx.draw_series(std::iter::once(Polygon::new(poly, c.mix(0.18).filled()))).map_err(drawing_failed)?;
     }
     if s.markers {
         let marks = s.x.iter().zip(&s.y).map(|(&x, &y)| Circle::new((axis(x, log_x), axis(y, log_y)), 2, c.filled()));
-        ctx.draw_series(marks).map_err(err)?;
+        ctx.draw_series(marks).map_err(drawing_failed)?;
     }
     // A note that would overlap one already drawn is left out: crowded paths stay legible.
     let mut notes = Vec::new();
@@ -542,11 +540,11 @@ where
         taken_notes.push(rect);
         notes.push(EmptyElement::at(at) + Text::new(text.clone(), (4, -12), (FONT, 11).into_font().color(&c)));
     }
-    ctx.draw_series(notes).map_err(err)?;
+    ctx.draw_series(notes).map_err(drawing_failed)?;
     let drawn = match s.mark {
-        Mark::Line => ctx.draw_series(LineSeries::new(pts, c.stroke_width(width))).map_err(err)?,
-        Mark::Dashed => ctx.draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(width))).map_err(err)?,
-        Mark::Points => ctx.draw_series(pts.into_iter().map(|p| Circle::new(p, radius, c.filled()))).map_err(err)?,
+        Mark::Line => ctx.draw_series(LineSeries::new(pts, c.stroke_width(width))).map_err(drawing_failed)?,
+        Mark::Dashed => ctx.draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(width))).map_err(drawing_failed)?,
+        Mark::Points => ctx.draw_series(pts.into_iter().map(|p| Circle::new(p, radius, c.filled()))).map_err(drawing_failed)?,
     };
     if s.label.is_empty() {
         return Ok(());
@@ -578,24 +576,27 @@ where
     Y: Ranged<ValueType = f64>,
     DB::ErrorType: 'static,
 {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing failed: {e:?}");
     let log_y = chart.log_y;
     let grey = RGBColor(110, 110, 110);
     let text_style = (FONT, 13).into_font().color(&grey);
     for b in chart.baselines.iter().filter(|b| !off_axis.iter().any(|(o, _)| std::ptr::eq(*o, *b))) {
         let at = axis(b.y, log_y);
-        ctx.draw_series(DashedLineSeries::new([(x0, at), (x1, at)], 4, 4, grey.stroke_width(1))).map_err(err)?;
+        ctx.draw_series(DashedLineSeries::new([(x0, at), (x1, at)], 4, 4, grey.stroke_width(1))).map_err(drawing_failed)?;
         let label = EmptyElement::at((x0, at)) + Text::new(b.label.clone(), (6, -16), text_style.clone());
-        ctx.draw_series(std::iter::once(label)).map_err(err)?;
+        ctx.draw_series(std::iter::once(label)).map_err(drawing_failed)?;
     }
     for (k, (b, below)) in off_axis.iter().enumerate() {
         let (edge, dy) = if *below { (y0, -18 - 16 * k as i32) } else { (y1, 4 + 16 * k as i32) };
         let arrow = if *below { "↓" } else { "↑" };
         let text = format!("{arrow} {} (off this axis)", b.label);
         let label = EmptyElement::at((x0, edge)) + Text::new(text, (6, dy), text_style.clone());
-        ctx.draw_series(std::iter::once(label)).map_err(err)?;
+        ctx.draw_series(std::iter::once(label)).map_err(drawing_failed)?;
     }
     Ok(())
+}
+
+fn drawing_failed<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> anyhow::Error {
+    anyhow!("drawing failed: {e:?}")
 }
 
 fn overlaps(a: (i32, i32, i32, i32), b: (i32, i32, i32, i32)) -> bool {
