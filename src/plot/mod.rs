@@ -543,8 +543,12 @@ where
     ctx.draw_series(notes).map_err(drawing_failed)?;
     let drawn = match s.mark {
         Mark::Line => ctx.draw_series(LineSeries::new(pts, c.stroke_width(width))).map_err(drawing_failed)?,
-        Mark::Dashed => ctx.draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(width))).map_err(drawing_failed)?,
-        Mark::Points => ctx.draw_series(pts.into_iter().map(|p| Circle::new(p, radius, c.filled()))).map_err(drawing_failed)?,
+        Mark::Dashed => {
+            ctx.draw_series(DashedLineSeries::new(pts, 6, 4, c.stroke_width(width))).map_err(drawing_failed)?
+        }
+        Mark::Points => {
+            ctx.draw_series(pts.into_iter().map(|p| Circle::new(p, radius, c.filled()))).map_err(drawing_failed)?
+        }
     };
     if s.label.is_empty() {
         return Ok(());
@@ -581,7 +585,8 @@ where
     let text_style = (FONT, 13).into_font().color(&grey);
     for b in chart.baselines.iter().filter(|b| !off_axis.iter().any(|(o, _)| std::ptr::eq(*o, *b))) {
         let at = axis(b.y, log_y);
-        ctx.draw_series(DashedLineSeries::new([(x0, at), (x1, at)], 4, 4, grey.stroke_width(1))).map_err(drawing_failed)?;
+        ctx.draw_series(DashedLineSeries::new([(x0, at), (x1, at)], 4, 4, grey.stroke_width(1)))
+            .map_err(drawing_failed)?;
         let label = EmptyElement::at((x0, at)) + Text::new(b.label.clone(), (6, -16), text_style.clone());
         ctx.draw_series(std::iter::once(label)).map_err(drawing_failed)?;
     }
