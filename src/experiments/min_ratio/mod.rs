@@ -5,10 +5,12 @@
 //! MSE to y = cos(x) on 1000 points x = 20·U[0,1) − 10 drawn once; then
 //! the objective switches to the squared gradient norm ‖∇L‖², minimised by Adam on its gradient
 //! 2·H·∇L (a central difference of gradients: burn has first-order autodiff only), then polished
-//! by Levenberg–Marquardt in f64 on the exact Hessian of the point's piece (`nn/piecewise.rs`),
-//! until ‖∇L‖ falls below `grad_norm_target` (runs that never get there are named in the report
-//! and left out of the relation). At the point reached: that Hessian of the training loss,
-//! symmetrised; its eigenvalues (symmetric solver); the minimal ratio = share of eigenvalues above
+//! by Levenberg–Marquardt in f64 (central differences of the f64 gradient), until ‖∇L‖ falls
+//! below `grad_norm_target`. Where LM stalls (a local minimum of ‖∇L‖² that is not a critical
+//! point), the run trains on L itself for `norm_retrain_steps` and LM tries again, up to three
+//! times (runs that never get there are named in the report and left out of the relation). At
+//! the point reached: the exact Hessian of the training loss on the point's piece
+//! (`piecewise.rs`), symmetrised; its eigenvalues (symmetric solver); the minimal ratio = share of eigenvalues above
 //! `eigen_tolerance`. A point that explains under `trivial_below_r2` of the targets' variance is
 //! trivial (a constant does nearly as well); over the others, Spearman's ρ between minimal ratio
 //! and loss is the relation the assignment asks about.
@@ -82,6 +84,7 @@ impl Experiment for Settings {
                 norm_lr: self.norm_lr,
                 norm_adam_steps: self.norm_adam_steps,
                 norm_lm_steps: self.norm_lm_steps,
+                norm_retrain_steps: self.norm_retrain_steps,
                 grad_norm_target: self.grad_norm_target,
                 fd_step: self.fd_step,
                 eigen_tolerance: self.eigen_tolerance,

@@ -64,10 +64,13 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
         "{} runs of a 1-12-6-1 ReLU network (109 parameters) on y = cos(x), x = 20·U[0,1) − 10 ({} points, drawn once). \
          Each: {} epochs of full-batch Adam (lr {}) on the MSE, then the squared gradient norm ‖∇L‖² is minimised: up to {} \
          Adam steps (lr {}) on its gradient 2·H·∇L from a central difference of gradients (step {}), then up to {} \
-         Levenberg–Marquardt steps in f64 with the exact Hessian of the piece the point lies on (every ReLU's sign on \
-         every sample held, where the network is a polynomial in its parameters), until ‖∇L‖ < {}. At that point: that \
-         Hessian of the training loss, symmetrised; its eigenvalues from a symmetric solver; minimal ratio = share of \
-         eigenvalues above {}.",
+         Levenberg–Marquardt steps in f64 (the Hessian by central differences of the f64 gradient), until ‖∇L‖ < {}. \
+         Where LM stalls short of it, the point is a local minimum of ‖∇L‖² that is not a critical point (the \
+         gradients around it agree: no kink holds it), so the run trains on the loss itself for {} Adam steps (lr \
+         1e-3) and LM tries again, up to three times. At the point reached: the exact Hessian of the training loss on \
+         the piece the point lies on (every ReLU's sign on every sample held, where the network is a polynomial in its \
+         parameters), symmetrised; its eigenvalues from a symmetric solver; minimal ratio = share of eigenvalues above \
+         {}.",
         results.height(),
         settings.samples,
         settings.epochs,
@@ -77,6 +80,7 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
         settings.fd_step,
         settings.norm_lm_steps,
         settings.grad_norm_target,
+        settings.norm_retrain_steps,
         settings.eigen_tolerance
     ));
     let missed: Vec<String> = results.filter_eq("reached", "false")?.strings("seed")?;

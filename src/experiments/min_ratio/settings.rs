@@ -19,6 +19,9 @@ pub struct Settings {
     pub norm_lr: f32,
     pub norm_adam_steps: usize,
     pub norm_lm_steps: usize,
+    /// Where LM stalls short of `grad_norm_target`: Adam steps on L itself (lr 1e-3) before LM
+    /// tries again, up to three rounds (0: never).
+    pub norm_retrain_steps: usize,
     pub grad_norm_target: f64,
     /// A critical point explaining less than this share of the targets' variance is trivial.
     pub trivial_below_r2: f64,
@@ -39,6 +42,7 @@ impl Default for Settings {
             norm_lr: 1e-2,
             norm_adam_steps: 2000,
             norm_lm_steps: 20,
+            norm_retrain_steps: 3000,
             grad_norm_target: 1e-2,
             trivial_below_r2: 0.1,
             fd_step: 1e-3,
