@@ -25,10 +25,11 @@ cpus=("$@")
 [ ${#cpus[@]} -gt 0 ] || cpus=(Haswell Nehalem)
 read -r -a stages <<<"${CROSS_CPU_STAGES:-}"
 # The quick profile made smaller still: emulation runs vector code a few hundred times slower, and
-# the bits of a kernel do not depend on how many steps run it. Every stage kind stays.
+# the bits of a kernel do not depend on how many steps run it. Every stage kind stays, and
+# min_ratio's retraining on L (off in the quick profile) runs too.
 small=(
   -s sim_functions.max_epochs=60 -s grad_norm.epochs=30
-  -s min_ratio.seeds=0..2 -s min_ratio.epochs=5 -s min_ratio.norm_adam_steps=10
+  -s min_ratio.seeds=0..2 -s min_ratio.epochs=5 -s min_ratio.norm_adam_steps=10 -s min_ratio.norm_retrain_steps=20
   -s weights_pca.epochs=4
   -s mnist_cnn.epochs=1 -s mnist_cnn.train_subset=256 -s mnist_cnn.test_subset=100 -s "mnist_cnn.seeds=[1]"
   -s random_labels.train_subset=200 -s random_labels.test_subset=100 -s random_labels.max_epochs=2
