@@ -54,6 +54,20 @@ fn relation_text(relation: &Table, runs: usize) -> Result<String> {
     Ok(text)
 }
 
+/// What the report says of the retraining on L where LM stalls, or that it is off.
+fn retraining(steps: usize) -> String {
+    match steps {
+        0 => "Runs where LM stalls short of it are left there (the retraining on the loss is off: \
+              `norm_retrain_steps = 0`)."
+            .to_string(),
+        n => format!(
+            "Where LM stalls short of it, the point is a local minimum of ‖∇L‖² that is not a critical point (the \
+             gradients around it agree: no kink holds it), so the run trains on the loss itself for {n} Adam steps \
+             (lr 1e-3) and LM tries again, up to three times."
+        ),
+    }
+}
+
 pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Result<Section> {
     let results = Table::read_csv(input(inputs, "results.csv")?)?;
     let mut s = Section::new(ID, "5. When the gradient is almost zero: minimal ratio");
@@ -65,9 +79,7 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
          Each: {} epochs of full-batch Adam (lr {}) on the MSE, then the squared gradient norm ‖∇L‖² is minimised: up to {} \
          Adam steps (lr {}) on its gradient 2·H·∇L from a central difference of gradients (step {}), then up to {} \
          Levenberg–Marquardt steps in f64 (the Hessian by central differences of the f64 gradient), until ‖∇L‖ < {}. \
-         Where LM stalls short of it, the point is a local minimum of ‖∇L‖² that is not a critical point (the \
-         gradients around it agree: no kink holds it), so the run trains on the loss itself for {} Adam steps (lr \
-         1e-3) and LM tries again, up to three times. At the point reached: the exact Hessian of the training loss on \
+         {} At the point reached: the exact Hessian of the training loss on \
          the piece the point lies on (every ReLU's sign on every sample held, where the network is a polynomial in its \
          parameters), symmetrised; its eigenvalues from a symmetric solver; minimal ratio = share of eigenvalues above \
          {}.",
@@ -80,7 +92,7 @@ pub fn section(inputs: &BTreeMap<String, PathBuf>, settings: &Settings) -> Resul
         settings.fd_step,
         settings.norm_lm_steps,
         settings.grad_norm_target,
-        settings.norm_retrain_steps,
+        retraining(settings.norm_retrain_steps),
         settings.eigen_tolerance
     ));
     let missed: Vec<String> = results.filter_eq("reached", "false")?.strings("seed")?;
