@@ -338,8 +338,9 @@ impl<'a> Scheduling<'a> {
     /// Whether a CPU training that declares its work leaves its slot, with `running` workers
     /// busy, to dearer ones about to be ready: at most half of the slots are kept (a slow
     /// download then idles half of them at most), and only where there are four or more (on two,
-    /// keeping one made the whole study slower: bench/results/scheduling-2026-11-27/). Glue that declares no work
-    /// (fetches, analyses) is never held back: accelerator stages may be waiting for it.
+    /// keeping one made the whole study slower: bench/results/scheduling-2026-11-27/). Glue that
+    /// declares no work (fetches, analyses) is never held back: accelerator stages may be
+    /// waiting for it.
     fn held_back(&self) -> impl Fn(usize, usize) -> bool + 'a {
         let (graph, opts) = (self.graph, self.opts);
         let jobs = opts.jobs.max(1);

@@ -212,7 +212,7 @@ pub fn minimise_grad_norm_lm(
 ///
 /// Why: minimising ‖∇L‖² also finds its own local minima where ∇L is not 0, and the runs LM could
 /// not finish stall at such points, in smooth regions of L: the gradients sampled within 1e-4 of
-/// them agree with theirs (the least norm of their convex hull is the point's own norm to 1-5 %,
+/// them agree with theirs (the least norm of their convex hull is 0.95-1.00 of the point's norm,
 /// bench/results/min_ratio-2026-12-07b/), so no kink holds them. Training on L leaves that trap
 /// for the critical point of its basin, where LM converges.
 fn reach_critical_point(
@@ -228,16 +228,21 @@ fn reach_critical_point(
             break;
         }
         let mut theta = reached.theta.clone();
-        let mut adam = FlatAdam::new(RETRAIN_LR, 0.0, theta.len());
-        for _ in 0..p.norm_retrain_steps {
-            let wide: Vec<f64> = theta.iter().map(|&t| t as f64).collect();
-            let grad: Vec<f32> = exact.loss_and_grad(&wide).1.iter().map(|&g| g as f32).collect();
-            adam.step(&mut theta, &grad);
-        }
+        adam_on_loss(exact, &mut theta, RETRAIN_LR, p.norm_retrain_steps);
         let again = minimise_grad_norm_lm(exact, &theta, max_steps, target, fd_step, &mut progress);
         reached = Minimised { steps: reached.steps + p.norm_retrain_steps + again.steps, ..again };
     }
     reached
+}
+
+/// `steps` of Adam (lr `lr`, no weight decay) on L itself, its gradient in f64.
+fn adam_on_loss(exact: &PiecewiseMse, theta: &mut [f32], lr: f32, steps: usize) {
+    let mut adam = FlatAdam::new(lr, 0.0, theta.len());
+    for _ in 0..steps {
+        let wide: Vec<f64> = theta.iter().map(|&t| t as f64).collect();
+        let grad: Vec<f32> = exact.loss_and_grad(&wide).1.iter().map(|&g| g as f32).collect();
+        adam.step(theta, &grad);
+    }
 }
 
 /// Rounds of training on L between LM attempts at most, and its learning rate (Adam's other
@@ -627,12 +632,7 @@ mod tests {
         let (theta, alone) = (0..40)
             .map(|seed| {
                 let mut theta = Mlp::new(&WIDTHS, Activation::Relu, &mut Init::new(seed), &device).flat();
-                let mut adam = FlatAdam::new(1e-2, 0.0, theta.len());
-                for _ in 0..300 {
-                    let wide: Vec<f64> = theta.iter().map(|&t| t as f64).collect();
-                    let grad: Vec<f32> = exact.loss_and_grad(&wide).1.iter().map(|&g| g as f32).collect();
-                    adam.step(&mut theta, &grad);
-                }
+                adam_on_loss(&exact, &mut theta, 1e-2, 300);
                 let alone = lm_alone(&theta);
                 (theta, alone)
             })
